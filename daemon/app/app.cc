@@ -1,0 +1,100 @@
+#include "app/app.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <cstdio>
+#include <pthread.h>
+#include <thread>
+
+#include "app/logging.h"
+#include "app/state_lock.h"
+#include "common/health.h"
+#include "common/paths.h"
+#include "common/version.h"
+#include "control/control_server.h"
+#include "store/store.h"
+
+namespace mk8s::app {
+namespace {
+
+// Blocks the stop signals in every thread (call before any thread starts) and returns the set
+// that the main thread then waits for.
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer that hangs up must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "mk8sd: %s\n", status.message().c_str());
+  if (spdlog::default_logger()) spdlog::error("{}", status.message());
+  return 1;
+}
+
+}  // namespace
+
+int Run(const DaemonOptions& options) {
+  const sigset_t stop_signals = BlockStopSignals();
+  const StatePaths paths(options.state_dir);
+
+  Result<std::unique_ptr<StateLock>> lock = StateLock::Acquire(paths.state_dir, paths.pid_file);
+  if (!lock.ok()) {
+    std::fprintf(stderr, "mk8sd: %s\n", lock.status().message().c_str());
+    return 1;
+  }
+  if (Status status = SetUpLogging(paths.log_file, options.log_level, options.log_to_stderr);
+      !status.ok()) {
+    return Fail(status);
+  }
+  spdlog::info("mk8sd {} ({}) starting, state folder {}", kVersion, kGitCommit, paths.state_dir);
+
+  HealthRegistry health;
+  health.Set("datastore", false, "opening");
+
+  store::StoreOptions store_options;
+  store_options.path = paths.datastore_db;
+  store_options.history_revisions = options.store_history_revisions;
+  store_options.compaction_interval = options.store_compaction_interval;
+  std::error_code error;
+  std::filesystem::create_directories(paths.datastore_dir, error);
+  Result<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
+  if (!store.ok()) return Fail(store.status());
+  health.Set("datastore", true, "sqlite, revision " + std::to_string((*store)->CurrentRevision()));
+
+  control::ControlContext context;
+  context.store = store->get();
+  context.health = &health;
+  context.request_stop = [] { kill(getpid(), SIGTERM); };  // the main thread's sigwait picks it up
+  context.state_dir = paths.state_dir;
+  context.datastore_path = paths.datastore_db;
+  context.kubeconfig_path = paths.kubeconfig;
+  const std::string socket = options.socket.empty() ? paths.socket : options.socket;
+  Result<std::unique_ptr<control::ControlServer>> control =
+      control::ControlServer::Start(socket, std::move(context));
+  if (!control.ok()) return Fail(control.status());
+  health.Set("control", true, socket);
+  spdlog::info("mk8sd ready: control socket {}", socket);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("received {}, shutting down", strsignal(signal_number));
+
+  (*control)->Shutdown();
+  control->reset();
+  store->reset();  // waits for in-flight writes to become durable
+  spdlog::info("mk8sd stopped cleanly");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace mk8s::app

@@ -1,0 +1,20 @@
+// Everything mk8sd can be told on its command line. Filled by main.cc, read by app::Run.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace mk8s::app {
+
+struct DaemonOptions {
+  std::string state_dir;            // the state folder; everything the daemon writes lives here
+  std::string socket;               // control socket; empty = <state_dir>/mk8sd.sock
+  std::string log_level = "info";   // trace, debug, info, warn, error
+  bool log_to_stderr = true;
+  // Datastore tuning.
+  int64_t store_history_revisions = 100000;
+  std::chrono::seconds store_compaction_interval{300};
+};
+
+}  // namespace mk8s::app

@@ -1,0 +1,37 @@
+// mk8sd: parse flags, then hand over to app::Run.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "app/app.h"
+#include "common/paths.h"
+#include "common/version.h"
+
+int main(int argc, char** argv) {
+  mk8s::app::DaemonOptions options;
+  options.state_dir = mk8s::DefaultStateDir();
+  int64_t compaction_seconds = options.store_compaction_interval.count();
+
+  CLI::App cli{"mk8sd: the mk8s daemon (control plane and node agent)", "mk8sd"};
+  cli.add_option("--state-dir", options.state_dir,
+                 "State folder (default $MK8S_STATE_DIR, $SNAP_COMMON or /var/lib/mk8s)");
+  cli.add_option("--socket", options.socket, "Control socket (default <state-dir>/mk8sd.sock)");
+  cli.add_option("--log-level", options.log_level, "trace, debug, info, warn or error");
+  cli.add_flag("!--no-log-stderr", options.log_to_stderr, "Log to the log file only");
+  cli.add_option("--store-history", options.store_history_revisions,
+                 "Revisions of history the datastore keeps before compacting")
+      ->check(CLI::PositiveNumber);
+  cli.add_option("--store-compaction-interval", compaction_seconds,
+                 "Seconds between automatic datastore compactions")
+      ->check(CLI::PositiveNumber);
+  cli.set_version_flag("--version", mk8s::kVersion);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) return cli.exit(error);  // --help, --version
+    std::fprintf(stderr, "mk8sd: %s. Run 'mk8sd --help'.\n", error.what());
+    return 2;
+  }
+  options.store_compaction_interval = std::chrono::seconds(compaction_seconds);
+  return mk8s::app::Run(options);
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mk8s needs to build, test (and, with --bench, benchmark).
+# Quiet and quick when everything is present; needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ ccache pkg-config git tar
+  libcli11-dev libboost-dev libboost-filesystem-dev libboost-system-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libsqlite3-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-kubernetes
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(etcd-server etcd-client)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "missing packages: ${missing[*]}; run as root to install them" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

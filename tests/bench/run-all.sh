@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints JSON lines (one result per line) followed by the comparisons.
+# Usage: tests/bench/run-all.sh BUILD_DIR [SECONDS]
+# The peer, etcd 3.4 (Debian etcd-server), runs on loopback in a temp folder in the same run.
+set -euo pipefail
+build=${1:-build}
+seconds=${2:-5}
+out=$(mktemp)
+work=$(mktemp -d)
+etcd_pid=""
+cleanup() {
+  [[ -n "$etcd_pid" ]] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+  rm -rf "$work" "$out"
+}
+trap cleanup EXIT
+
+MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/store_bench" "$seconds" | tee "$out"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
+  client=$(free_port); peer=$(free_port)
+  etcd --name bench --data-dir "$work/etcd" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "bench=http://127.0.0.1:$peer" >"$work/etcd.log" 2>&1 &
+  etcd_pid=$!
+  for _ in $(seq 100); do
+    ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client" endpoint health >/dev/null 2>&1 && break
+    sleep 0.1  # poll until etcd answers
+  done
+  perf=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client" check perf --load=xl 2>&1 || true)
+  etcd_rss=$(awk '/VmRSS/ {print $2/1024}' "/proc/$etcd_pid/status")
+  writes=$(sed -n 's/.*Throughput is \([0-9]*\) writes\/s.*/\1/p' <<<"$perf")
+  echo "{\"bench\":\"etcd_check_perf_xl\",\"writes_per_sec\":${writes:-0},\"rss_mb\":${etcd_rss:-0}}" | tee -a "$out"
+else
+  echo '{"bench":"etcd_check_perf_xl","skipped":"etcd-server/etcd-client not installed"}' | tee -a "$out"
+fi
+
+python3 - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+etcd = next((r for r in rows if r["bench"] == "etcd_check_perf_xl"), {}).get("writes_per_sec", 0)
+store64 = next((r for r in rows if r["bench"] == "store_write" and r["writers"] == 64), {})
+daemon = next((r for r in rows if r["bench"] == "daemon_write"), {})
+if etcd:
+    print(json.dumps({"bench": "ratio_vs_etcd",
+                      "store_64_writers": round(store64.get("writes_per_sec", 0) / etcd, 2),
+                      "daemon_64_clients": round(daemon.get("writes_per_sec", 0) / etcd, 2)}))
+PY
