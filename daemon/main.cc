@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "app/app.h"
 #include "common/paths.h"
@@ -11,12 +12,20 @@ int main(int argc, char** argv) {
   mk8s::app::DaemonOptions options;
   options.state_dir = mk8s::DefaultStateDir();
   int64_t compaction_seconds = options.store_compaction_interval.count();
+  if (const char* port = std::getenv("MK8S_APISERVER_PORT"); port != nullptr && *port != '\0') {
+    options.apiserver_port = std::atoi(port);
+  }
 
   CLI::App cli{"mk8sd: the mk8s daemon (control plane and node agent)", "mk8sd"};
   cli.add_option("--state-dir", options.state_dir,
                  "State folder (default $MK8S_STATE_DIR, $SNAP_COMMON or /var/lib/mk8s)");
   cli.add_option("--socket", options.socket, "Control socket (default <state-dir>/mk8sd.sock)");
   cli.add_option("--log-level", options.log_level, "trace, debug, info, warn or error");
+  cli.add_option("--apiserver-port", options.apiserver_port,
+                 "HTTPS port of the Kubernetes API (default 16443, or $MK8S_APISERVER_PORT; 0 = any)")
+      ->check(CLI::Range(0, 65535));
+  cli.add_option("--apiserver-bind-address", options.apiserver_bind_address,
+                 "Address the Kubernetes API listens on");
   cli.add_flag("!--no-log-stderr", options.log_to_stderr, "Log to the log file only");
   cli.add_option("--store-history", options.store_history_revisions,
                  "Revisions of history the datastore keeps before compacting")

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <thread>
 
+#include "apiserver/api_server.h"
 #include "app/logging.h"
 #include "app/state_lock.h"
 #include "common/health.h"
@@ -70,6 +71,19 @@ int Run(const DaemonOptions& options) {
   Result<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return Fail(store.status());
   health.Set("datastore", true, "sqlite, revision " + std::to_string((*store)->CurrentRevision()));
+  health.Set("apiserver", false, "starting");
+
+  apiserver::ApiServerOptions api_options;
+  api_options.bind_address = options.apiserver_bind_address;
+  api_options.port = static_cast<uint16_t>(options.apiserver_port);
+  api_options.credentials_dir = paths.credentials_dir;
+  api_options.kubeconfig_path = paths.kubeconfig;
+  api_options.node_ips = apiserver::DetectNodeIps();
+  Result<std::unique_ptr<apiserver::ApiServer>> api =
+      apiserver::ApiServer::Start(api_options, store->get());
+  if (!api.ok()) return Fail(api.status());
+  health.Set("apiserver", true, "https://" + options.apiserver_bind_address + ":" +
+                                    std::to_string((*api)->port()));
 
   control::ControlContext context;
   context.store = store->get();
@@ -91,7 +105,9 @@ int Run(const DaemonOptions& options) {
 
   (*control)->Shutdown();
   control->reset();
-  store->reset();  // waits for in-flight writes to become durable
+  (*api)->Stop();   // no new requests; watches end
+  store->reset();   // waits for in-flight writes to become durable (their replies are dropped)
+  api->reset();
   spdlog::info("mk8sd stopped cleanly");
   spdlog::default_logger()->flush();
   return 0;

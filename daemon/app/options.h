@@ -12,6 +12,9 @@ struct DaemonOptions {
   std::string socket;               // control socket; empty = <state_dir>/mk8sd.sock
   std::string log_level = "info";   // trace, debug, info, warn, error
   bool log_to_stderr = true;
+  // The Kubernetes API server (HTTPS). Port 0 picks a free port (tests).
+  std::string apiserver_bind_address = "0.0.0.0";
+  int apiserver_port = 16443;
   // Datastore tuning.
   int64_t store_history_revisions = 100000;
   std::chrono::seconds store_compaction_interval{300};

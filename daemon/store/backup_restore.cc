@@ -48,10 +48,10 @@ Status WriteSnapshot(SqlExecutor& src, SqlExecutor& dst, int64_t revision) {
         {SqlParam::Text(after), SqlParam::Int(kRowsPerPage)});
     if (!rows.ok()) return rows.status();
     for (const SqlRow& row : *rows) {
-      auto ins = dst.Exec(
-          "INSERT INTO snapshot_kv(key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)",
-          {SqlParam::Text(row[0].bytes), SqlParam::Blob(row[3].bytes),
-           SqlParam::Int(row[1].AsInt()), SqlParam::Int(row[2].AsInt())});
+      auto ins =
+          dst.Exec("INSERT INTO snapshot_kv(key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)",
+                   {SqlParam::Text(row[0].bytes), SqlParam::Blob(row[3].bytes),
+                    SqlParam::Int(row[1].AsInt()), SqlParam::Int(row[2].AsInt())});
       if (!ins.ok()) return ins.status();
     }
     if (static_cast<int64_t>(rows->size()) < kRowsPerPage) break;
@@ -82,8 +82,9 @@ Status StoreImpl::Backup(const std::string& path) {
   }  // snapshot connection closed here, before the rename
   if (st.ok()) {
     std::filesystem::rename(tmp, path, ec);
-    if (ec) st = Status(Code::kInternal, "cannot move backup into place at " + path + ": " +
-                                             ec.message());
+    if (ec)
+      st =
+          Status(Code::kInternal, "cannot move backup into place at " + path + ": " + ec.message());
   }
   if (!st.ok()) {
     std::filesystem::remove(tmp, ec);
@@ -94,7 +95,8 @@ Status StoreImpl::Backup(const std::string& path) {
 
 Status StoreImpl::Restore(const std::string& path) {
   auto snap = OpenSnapshot(path, /*create=*/false);
-  if (!snap.ok()) return Status(snap.status().code(), "cannot open backup: " + snap.status().message());
+  if (!snap.ok())
+    return Status(snap.status().code(), "cannot open backup: " + snap.status().message());
   auto header = (*snap)->Query(
       "SELECT (SELECT value FROM snapshot_meta WHERE name = 'format'),"
       " (SELECT value FROM snapshot_meta WHERE name = 'revision')");
@@ -124,9 +126,8 @@ Status StoreImpl::Restore(const std::string& path) {
     }
     std::string after;
     for (;;) {
-      auto rows = src.Query(
-          "SELECT key, value FROM snapshot_kv WHERE key > ? ORDER BY key LIMIT ?",
-          {SqlParam::Text(after), SqlParam::Int(kRowsPerPage)});
+      auto rows = src.Query("SELECT key, value FROM snapshot_kv WHERE key > ? ORDER BY key LIMIT ?",
+                            {SqlParam::Text(after), SqlParam::Int(kRowsPerPage)});
       if (!rows.ok()) return fail(rows.status());
       for (const SqlRow& row : *rows) {
         if (!ValidateKey(row[0].bytes).ok()) continue;  // never import keys we would reject

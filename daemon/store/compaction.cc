@@ -25,9 +25,8 @@ constexpr std::chrono::milliseconds kCheckpointInterval{200};
 Status StoreImpl::Compact(int64_t revision) {
   if (revision < 0) return Status(Code::kInvalidArgument, "revision must not be negative");
   if (revision > current_rev_.load()) {
-    return Status(Code::kFutureRevision, "cannot compact at revision " +
-                                             std::to_string(revision) + ": current is " +
-                                             std::to_string(current_rev_.load()));
+    return Status(Code::kFutureRevision, "cannot compact at revision " + std::to_string(revision) +
+                                             ": current is " + std::to_string(current_rev_.load()));
   }
   if (revision <= compact_rev_.load()) return Status::Ok();  // already compacted that far
   // Let the tailer dispatch up to `revision` so caught-up watchers keep running.
@@ -45,16 +44,16 @@ Status StoreImpl::Compact(int64_t revision) {
     }
     if (revision > meta->revision) {
       db.Rollback();
-      return Status(Code::kFutureRevision, "revision " + std::to_string(revision) +
-                                               " has not been issued yet");
+      return Status(Code::kFutureRevision,
+                    "revision " + std::to_string(revision) + " has not been issued yet");
     }
     if (revision <= meta->compact_rev) {
       db.Rollback();
       return Status::Ok();
     }
     previous_compact = meta->compact_rev;
-    auto r = db.Exec("UPDATE meta SET value = ? WHERE name = 'compact_rev'",
-                     {SqlParam::Int(revision)});
+    auto r =
+        db.Exec("UPDATE meta SET value = ? WHERE name = 'compact_rev'", {SqlParam::Int(revision)});
     if (r.ok()) {
       r = db.Exec("DELETE FROM kv WHERE deleted = 1 AND rev <= ?", {SqlParam::Int(revision)});
     }

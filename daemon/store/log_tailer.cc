@@ -59,10 +59,9 @@ bool LogTailer::CatchUp() {
       auto m = ReadMeta(*db_);
       if (!m.ok()) return false;
       meta = *m;
-      auto rows = db_->Query(std::string("SELECT ") + kLogColumns +
-                                 " FROM kv_log WHERE rev > ? ORDER BY rev LIMIT ?",
-                             {SqlParam::Int(std::max(after, meta.compact_rev)),
-                              SqlParam::Int(kRowsPerRead)});
+      auto rows = db_->Query(
+          std::string("SELECT ") + kLogColumns + " FROM kv_log WHERE rev > ? ORDER BY rev LIMIT ?",
+          {SqlParam::Int(std::max(after, meta.compact_rev)), SqlParam::Int(kRowsPerRead)});
       if (!rows.ok()) return false;
       events.reserve(rows->size());
       for (SqlRow& row : *rows) events.push_back(EventFromLogRow(row));

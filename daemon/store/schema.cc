@@ -32,8 +32,7 @@ Status InitSchema(SqlExecutor& db) {
   if (version != kSchemaVersion) {
     db.Rollback();
     return Status(Code::kInternal, "store database has schema version " + std::to_string(version) +
-                                       ", this mk8s understands " +
-                                       std::to_string(kSchemaVersion) +
+                                       ", this mk8s understands " + std::to_string(kSchemaVersion) +
                                        "; upgrade mk8s or restore a backup made by this version");
   }
   return db.Commit();
@@ -54,9 +53,9 @@ Result<MetaRevisions> ReadMeta(SqlExecutor& db) {
 Status ValidateKey(std::string_view key) {
   if (key.empty()) return Status(Code::kInvalidArgument, "key is empty");
   if (key.size() > kMaxKeyBytes) {
-    return Status(Code::kInvalidArgument,
-                  "key is " + std::to_string(key.size()) + " bytes; the limit is " +
-                      std::to_string(kMaxKeyBytes));
+    return Status(Code::kInvalidArgument, "key is " + std::to_string(key.size()) +
+                                              " bytes; the limit is " +
+                                              std::to_string(kMaxKeyBytes));
   }
   if (key.find('\0') != std::string_view::npos) {
     return Status(Code::kInvalidArgument, "key contains a NUL byte");
@@ -98,7 +97,8 @@ std::string VersionsAtSql(const std::string& key_filter) {
   // chain(key, rev, at): `at` is the revision bound carried along; the walk stops at the first
   // row at or below it (or at the start of the chain). MIN(rev) per key is where it stopped.
   return "WITH RECURSIVE chain(key, rev, at) AS ("
-         " SELECT key, rev, ? FROM kv WHERE " + key_filter +
+         " SELECT key, rev, ? FROM kv WHERE " +
+         key_filter +
          " UNION ALL SELECT c.key, l.prev_rev, c.at FROM chain AS c JOIN kv_log AS l"
          " ON l.rev = c.rev WHERE l.rev > c.at AND l.prev_rev != 0)"
          " SELECT key, MIN(rev) AS r, at FROM chain GROUP BY key";

@@ -120,25 +120,31 @@ class SqliteExecutor : public SqlExecutor {
     }
     sqlite3_clear_bindings(stmt);
     if (static_cast<int>(params.size()) != sqlite3_bind_parameter_count(stmt)) {
-      return Status(Code::kInvalidArgument, "wrong number of SQL parameters for: " +
-                                                std::string(sql));
+      return Status(Code::kInvalidArgument,
+                    "wrong number of SQL parameters for: " + std::string(sql));
     }
     for (size_t i = 0; i < params.size(); ++i) {
       const SqlParam& p = params[i];
       int idx = static_cast<int>(i) + 1;
       int rc = SQLITE_OK;
       switch (p.type) {
-        case SqlType::kNull: rc = sqlite3_bind_null(stmt, idx); break;
-        case SqlType::kInt: rc = sqlite3_bind_int64(stmt, idx, p.i); break;
-        case SqlType::kDouble: rc = sqlite3_bind_double(stmt, idx, p.d); break;
+        case SqlType::kNull:
+          rc = sqlite3_bind_null(stmt, idx);
+          break;
+        case SqlType::kInt:
+          rc = sqlite3_bind_int64(stmt, idx, p.i);
+          break;
+        case SqlType::kDouble:
+          rc = sqlite3_bind_double(stmt, idx, p.d);
+          break;
         case SqlType::kText:
           rc = sqlite3_bind_text64(stmt, idx, p.bytes.data(), p.bytes.size(), SQLITE_STATIC,
                                    SQLITE_UTF8);
           break;
         case SqlType::kBlob:
           // A zero-length blob must still be a blob, not NULL: bind a non-null pointer.
-          rc = sqlite3_bind_blob64(stmt, idx, p.bytes.empty() ? "" : p.bytes.data(),
-                                   p.bytes.size(), SQLITE_STATIC);
+          rc = sqlite3_bind_blob64(stmt, idx, p.bytes.empty() ? "" : p.bytes.data(), p.bytes.size(),
+                                   SQLITE_STATIC);
           break;
       }
       if (rc != SQLITE_OK) return Error(rc, sql);
@@ -177,8 +183,8 @@ Result<std::unique_ptr<SqlExecutor>> OpenSqliteExecutor(const SqliteExecutorOpti
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
   if (options.create) flags |= SQLITE_OPEN_CREATE;
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(uri.c_str(), &db, flags,
-                           options.vfs.empty() ? nullptr : options.vfs.c_str());
+  int rc =
+      sqlite3_open_v2(uri.c_str(), &db, flags, options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = "cannot open database " + options.path + ": " +
                       (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) +
@@ -190,13 +196,13 @@ Result<std::unique_ptr<SqlExecutor>> OpenSqliteExecutor(const SqliteExecutorOpti
   auto executor = std::make_unique<SqliteExecutor>(db, options.path);
   // Reading the journal mode (or the schema version) reads the header, so "file is not a
   // database" shows up here.
-  auto mode = executor->Query(options.journal_mode.empty()
-                                  ? std::string("PRAGMA schema_version")
-                                  : "PRAGMA journal_mode=" + options.journal_mode);
+  auto mode =
+      executor->Query(options.journal_mode.empty() ? std::string("PRAGMA schema_version")
+                                                   : "PRAGMA journal_mode=" + options.journal_mode);
   if (!mode.ok()) {
     return Status(Code::kInternal,
-                  "cannot use " + options.path + " as a store database: " +
-                      mode.status().message() +
+                  "cannot use " + options.path +
+                      " as a store database: " + mode.status().message() +
                       ". The file is not a valid SQLite database or is damaged: move it aside "
                       "and restore from a backup (mk8s store restore)");
   }

@@ -14,9 +14,9 @@ namespace mk8s::store {
 
 struct SqliteExecutorOptions {
   std::string path;
-  std::string vfs;             // empty = default VFS
-  bool create = true;          // create the file if missing
-  bool read_only = false;      // PRAGMA query_only (WAL readers still need write access to -shm)
+  std::string vfs;         // empty = default VFS
+  bool create = true;      // create the file if missing
+  bool read_only = false;  // PRAGMA query_only (WAL readers still need write access to -shm)
   // "wal" for stores, "delete" for single-file snapshots, empty = leave as is (read-only opens).
   std::string journal_mode = "wal";
   int busy_timeout_ms = 10000;

@@ -35,8 +35,7 @@ void AppendKeyRange(std::string* sql, std::vector<std::string>* texts, const std
 
 KeyValue KeyValueFromRow(SqlRow& row) {
   // Columns: key, create_rev, mod_rev, value.
-  return KeyValue{std::move(row[0].bytes), std::move(row[3].bytes), row[1].AsInt(),
-                  row[2].AsInt()};
+  return KeyValue{std::move(row[0].bytes), std::move(row[3].bytes), row[1].AsInt(), row[2].AsInt()};
 }
 
 Status CheckReadRevision(int64_t at, const MetaRevisions& meta) {
@@ -79,8 +78,8 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
   auto writer_db = store->OpenConnection(/*read_only=*/false, kWriterCheckpointBackstopPages);
   if (!writer_db.ok()) return writer_db.status();
   if (Status st = InitSchema(**writer_db); !st.ok()) {
-    return Status(st.code(), "cannot use " + options.path + " as a store database: " +
-                                 st.message() +
+    return Status(st.code(), "cannot use " + options.path +
+                                 " as a store database: " + st.message() +
                                  ". If the file is damaged or not a store, move it aside and "
                                  "restore from a backup");
   }
@@ -175,8 +174,8 @@ Result<KeyValue> StoreImpl::Get(std::string_view key, int64_t at_revision) {
 
 Result<ListResult> StoreImpl::List(std::string_view prefix, const ListOptions& options) {
   if (options.limit < 0 || options.limit > kMaxListLimit) {
-    return Status(Code::kInvalidArgument, "list limit must be between 0 and " +
-                                              std::to_string(kMaxListLimit));
+    return Status(Code::kInvalidArgument,
+                  "list limit must be between 0 and " + std::to_string(kMaxListLimit));
   }
   if (options.at_revision < 0) {
     return Status(Code::kInvalidArgument, "revision must not be negative");
@@ -195,8 +194,9 @@ Result<ListResult> StoreImpl::List(std::string_view prefix, const ListOptions& o
   std::string sql;
   std::vector<std::string> texts;
   if (options.at_revision == 0) {
-    sql = "SELECT kv.key, kv.create_rev, kv.rev, l.value FROM kv JOIN kv_log AS l"
-          " ON l.rev = kv.rev WHERE kv.deleted = 0 AND ";
+    sql =
+        "SELECT kv.key, kv.create_rev, kv.rev, l.value FROM kv JOIN kv_log AS l"
+        " ON l.rev = kv.rev WHERE kv.deleted = 0 AND ";
     AppendKeyRange(&sql, &texts, "kv.key", prefix, options.start_after);
     sql += " ORDER BY kv.key LIMIT ?";
   } else {
@@ -292,8 +292,8 @@ Status StoreImpl::ReadBacklog(WatchState& watch, int64_t from, int64_t to) {
                     " FROM kv_log WHERE rev > ? AND rev <= ? ORDER BY rev LIMIT ?";
   int64_t cursor = from;
   while (cursor < to) {
-    auto rows = (*db)->Query(sql, {SqlParam::Int(cursor), SqlParam::Int(to),
-                                   SqlParam::Int(kBacklogRowsPerRead)});
+    auto rows = (*db)->Query(
+        sql, {SqlParam::Int(cursor), SqlParam::Int(to), SqlParam::Int(kBacklogRowsPerRead)});
     if (!rows.ok()) return rows.status();
     for (SqlRow& row : *rows) {
       Event event = EventFromLogRow(row);
@@ -311,9 +311,8 @@ Result<std::unique_ptr<Watch>> StoreImpl::StartWatch(std::string prefix, int64_t
   if (after_revision < 0) return Status(Code::kInvalidArgument, "revision must not be negative");
   if (prefix.size() > kMaxKeyBytes) return Status(Code::kInvalidArgument, "prefix is too long");
   if (after_revision < compact_rev_.load()) {
-    return Status(Code::kCompacted, "cannot watch from revision " +
-                                        std::to_string(after_revision) + ": history up to " +
-                                        std::to_string(compact_rev_.load()) +
+    return Status(Code::kCompacted, "cannot watch from revision " + std::to_string(after_revision) +
+                                        ": history up to " + std::to_string(compact_rev_.load()) +
                                         " was compacted; re-list and watch again");
   }
   auto state = std::make_shared<WatchState>(std::move(prefix), options_.watch_queue_limit);
@@ -329,9 +328,8 @@ Result<std::unique_ptr<Watch>> StoreImpl::StartWatch(std::string prefix, int64_t
     registered = hub_->TryRegister(state, cursor);
   }
   if (!registered) {
-    Status st = hub_->RegisterFillingGap(state, cursor, [&](int64_t from, int64_t to) {
-      return ReadBacklog(*state, from, to);
-    });
+    Status st = hub_->RegisterFillingGap(
+        state, cursor, [&](int64_t from, int64_t to) { return ReadBacklog(*state, from, to); });
     if (!st.ok()) return st;
   }
   return std::unique_ptr<Watch>(new WatchHandle(hub_, std::move(state)));

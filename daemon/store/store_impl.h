@@ -55,9 +55,9 @@ class StoreImpl : public Store {
   void MaintenanceLoop();
 
   const StoreOptions options_;
-  std::string vfs_name_;                  // counting shim over options_.sqlite_vfs
+  std::string vfs_name_;  // counting shim over options_.sqlite_vfs
   std::shared_ptr<FsyncCounter> fsyncs_;
-  std::atomic<int64_t> current_rev_{0};   // highest revision known committed
+  std::atomic<int64_t> current_rev_{0};  // highest revision known committed
   std::atomic<int64_t> compact_rev_{0};
   std::unique_ptr<ReaderPool> readers_;
   std::shared_ptr<WatchHub> hub_;

@@ -195,8 +195,8 @@ Status VfsShim::Register(const std::string& name, const std::string& base_vfs) {
   vfs_.xCurrentTimeInt64 = T::CurrentTimeInt64;
   int rc = sqlite3_vfs_register(&vfs_, /*makeDflt=*/0);
   if (rc != SQLITE_OK) {
-    return Status(Code::kInternal, "cannot register SQLite VFS '" + name + "': " +
-                                       sqlite3_errstr(rc));
+    return Status(Code::kInternal,
+                  "cannot register SQLite VFS '" + name + "': " + sqlite3_errstr(rc));
   }
   return Status::Ok();
 }

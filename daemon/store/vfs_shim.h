@@ -23,8 +23,8 @@ class VfsShim;
 struct ShimFile {
   sqlite3_file handle;  // what SQLite sees; must stay first
   VfsShim* shim;
-  sqlite3_file* real;   // the base VFS's file
-  void* state;          // subclass-owned; set in OnOpen, released in OnClose
+  sqlite3_file* real;  // the base VFS's file
+  void* state;         // subclass-owned; set in OnOpen, released in OnClose
 };
 
 class VfsShim {

@@ -78,9 +78,9 @@ class WatchHub {
  private:
   std::mutex mu_;
   std::condition_variable dispatched_cv_;
-  int64_t last_dispatched_;                          // GUARDED_BY(mu_)
+  int64_t last_dispatched_;                           // GUARDED_BY(mu_)
   std::vector<std::shared_ptr<WatchState>> watches_;  // GUARDED_BY(mu_)
-  bool closed_ = false;                              // GUARDED_BY(mu_)
+  bool closed_ = false;                               // GUARDED_BY(mu_)
 };
 
 // The Watch handed to callers: owns its WatchState; cancels and unregisters on destruction.

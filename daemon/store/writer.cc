@@ -141,8 +141,8 @@ void Writer::RunBatch(std::vector<WriteOp>& batch) {
       }
     }
     if (revision != start) {
-      auto r = db_->Exec("UPDATE meta SET value = ? WHERE name = 'revision'",
-                         {SqlParam::Int(revision)});
+      auto r =
+          db_->Exec("UPDATE meta SET value = ? WHERE name = 'revision'", {SqlParam::Int(revision)});
       if (!r.ok()) return r.status();
     }
     return db_->Commit();
@@ -168,8 +168,8 @@ void Writer::RunBatch(std::vector<WriteOp>& batch) {
 }
 
 Status Writer::Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out) {
-  auto rows = db_->Query("SELECT rev, create_rev, deleted FROM kv WHERE key = ?",
-                         {SqlParam::Text(op.key)});
+  auto rows =
+      db_->Query("SELECT rev, create_rev, deleted FROM kv WHERE key = ?", {SqlParam::Text(op.key)});
   if (!rows.ok()) return rows.status();
   // `newest_rev` is the key's newest log row (a tombstone when deleted): the chain's next link.
   const bool has_row = !rows->empty();
@@ -205,9 +205,8 @@ Status Writer::Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out) {
   } else {
     if (!exists) return fail(Code::kNotFound, "key " + op.key + " does not exist");
     if (op.expected_mod_rev != 0 && op.expected_mod_rev != cur_rev) {
-      return fail(Code::kConflict, "key " + op.key + " is at revision " +
-                                       std::to_string(cur_rev) + ", not " +
-                                       std::to_string(op.expected_mod_rev));
+      return fail(Code::kConflict, "key " + op.key + " is at revision " + std::to_string(cur_rev) +
+                                       ", not " + std::to_string(op.expected_mod_rev));
     }
   }
 
@@ -223,12 +222,12 @@ Status Writer::Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out) {
        SqlParam::Int(newest_rev), SqlParam::Int(is_delete ? 1 : 0), SqlParam::Blob(op.value)});
   if (!log.ok()) return log.status();
   auto pointer =
-      has_row ? db_->Exec("UPDATE kv SET rev = ?, create_rev = ?, deleted = ? WHERE key = ?",
-                          {SqlParam::Int(next_rev), SqlParam::Int(create_rev),
-                           SqlParam::Int(is_delete ? 1 : 0), SqlParam::Text(op.key)})
-              : db_->Exec("INSERT INTO kv(key, rev, create_rev, deleted) VALUES (?, ?, ?, 0)",
-                          {SqlParam::Text(op.key), SqlParam::Int(next_rev),
-                           SqlParam::Int(create_rev)});
+      has_row
+          ? db_->Exec("UPDATE kv SET rev = ?, create_rev = ?, deleted = ? WHERE key = ?",
+                      {SqlParam::Int(next_rev), SqlParam::Int(create_rev),
+                       SqlParam::Int(is_delete ? 1 : 0), SqlParam::Text(op.key)})
+          : db_->Exec("INSERT INTO kv(key, rev, create_rev, deleted) VALUES (?, ?, ?, 0)",
+                      {SqlParam::Text(op.key), SqlParam::Int(next_rev), SqlParam::Int(create_rev)});
   if (!pointer.ok()) return pointer.status();
 
   out->status = Status::Ok();

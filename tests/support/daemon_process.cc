@@ -53,6 +53,8 @@ bool DaemonProcess::Start(std::chrono::milliseconds deadline) {
   argv.push_back(nullptr);
 
   std::filesystem::create_directories(state_dir_);
+  // Side-by-side daemons: the API server takes any free port unless the caller chose one.
+  setenv("MK8S_APISERVER_PORT", "0", /*overwrite=*/0);
   const std::string output = state_dir_ + "/daemon.out";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

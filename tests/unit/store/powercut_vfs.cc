@@ -50,7 +50,8 @@ int PowercutVfs::LogicalSize(ShimFile* file, PathState* state, sqlite3_int64* si
     if (op.truncate) {
       *size = op.offset;
     } else {
-      *size = std::max<sqlite3_int64>(*size, op.offset + static_cast<sqlite3_int64>(op.data.size()));
+      *size =
+          std::max<sqlite3_int64>(*size, op.offset + static_cast<sqlite3_int64>(op.data.size()));
     }
   }
   return SQLITE_OK;
@@ -93,8 +94,8 @@ int PowercutVfs::Write(ShimFile* file, const void* buf, int amount, sqlite3_int6
   if (cut_) return SQLITE_IOERR_WRITE;
   if (file->state == nullptr) return VfsShim::Write(file, buf, amount, offset);
   PathState* state = static_cast<std::shared_ptr<PathState>*>(file->state)->get();
-  state->pending.push_back(
-      PendingOp{false, offset, std::string(static_cast<const char*>(buf), static_cast<size_t>(amount))});
+  state->pending.push_back(PendingOp{
+      false, offset, std::string(static_cast<const char*>(buf), static_cast<size_t>(amount))});
   return SQLITE_OK;
 }
 

@@ -1,6 +1,7 @@
 // CRUD, CAS, reads at revisions, listing, reopen and hostile input.
 #include <fstream>
 
+#include "store/sqlite_executor.h"
 #include "store_test_util.h"
 
 namespace mk8s::store::testing {
@@ -75,10 +76,10 @@ TEST_F(StoreBasicTest, DeleteIfRevision) {
 }
 
 TEST_F(StoreBasicTest, GetAndListAtRevisions) {
-  ASSERT_TRUE(store_->Create("/p/a", "a1").status.ok());  // 1
-  ASSERT_TRUE(store_->Create("/p/b", "b1").status.ok());  // 2
+  ASSERT_TRUE(store_->Create("/p/a", "a1").status.ok());     // 1
+  ASSERT_TRUE(store_->Create("/p/b", "b1").status.ok());     // 2
   ASSERT_TRUE(store_->Update("/p/a", "a2", 1).status.ok());  // 3
-  ASSERT_TRUE(store_->Delete("/p/b", 2).status.ok());  // 4
+  ASSERT_TRUE(store_->Delete("/p/b", 2).status.ok());        // 4
   EXPECT_EQ(store_->Get("/p/a", 1)->value, "a1");
   EXPECT_EQ(store_->Get("/p/a", 2)->value, "a1");
   EXPECT_EQ(store_->Get("/p/a", 3)->value, "a2");
@@ -152,8 +153,7 @@ TEST_F(StoreBasicTest, EmptyValueRoundTrips) {
 TEST_F(StoreBasicTest, HostileInput) {
   EXPECT_EQ(store_->Create("", "v").status.code(), Code::kInvalidArgument);
   EXPECT_EQ(store_->Create(std::string("a\0b", 3), "v").status.code(), Code::kInvalidArgument);
-  EXPECT_EQ(store_->Create(std::string(100000, 'k'), "v").status.code(),
-            Code::kInvalidArgument);
+  EXPECT_EQ(store_->Create(std::string(100000, 'k'), "v").status.code(), Code::kInvalidArgument);
   EXPECT_EQ(store_->Update("/k", "v", -1).status.code(), Code::kInvalidArgument);
   EXPECT_EQ(store_->Get("").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(store_->Get("/k", -5).status().code(), Code::kInvalidArgument);
@@ -232,6 +232,26 @@ TEST(StoreOpenTest, UnopenablePathGivesClearStatus) {
   bad = TestOptions(dir.File("db"));
   bad.sqlite_vfs = "no-such-vfs";
   EXPECT_FALSE(Store::Open(bad).ok());
+}
+
+TEST(StoreOpenTest, NewerSchemaIsRefused) {
+  TempDir dir;
+  std::string path = dir.File("db");
+  {
+    auto store = MustOpen(TestOptions(path));
+    ASSERT_TRUE(store->Create("/k", "v").status.ok());
+  }
+  {
+    SqliteExecutorOptions opts;
+    opts.path = path;
+    auto db = OpenSqliteExecutor(opts);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE meta SET value = 99 WHERE name = 'schema'").ok());
+  }
+  auto store = Store::Open(TestOptions(path));
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("schema version 99"), std::string::npos)
+      << store.status().ToString();
 }
 
 }  // namespace

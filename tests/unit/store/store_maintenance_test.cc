@@ -1,4 +1,8 @@
 // Compaction (explicit and automatic) and backup/restore.
+#include <map>
+#include <optional>
+#include <random>
+
 #include "store_test_util.h"
 
 namespace mk8s::store::testing {
@@ -12,11 +16,11 @@ class StoreMaintenanceTest : public ::testing::Test {
 };
 
 TEST_F(StoreMaintenanceTest, CompactKeepsVersionVisibleAtRevision) {
-  ASSERT_TRUE(store_->Create("/a", "a1").status.ok());  // 1
-  ASSERT_TRUE(store_->Create("/b", "b1").status.ok());  // 2
+  ASSERT_TRUE(store_->Create("/a", "a1").status.ok());     // 1
+  ASSERT_TRUE(store_->Create("/b", "b1").status.ok());     // 2
   ASSERT_TRUE(store_->Update("/a", "a2", 1).status.ok());  // 3
-  ASSERT_TRUE(store_->Delete("/b", 2).status.ok());  // 4
-  ASSERT_TRUE(store_->Create("/c", "c1").status.ok());  // 5
+  ASSERT_TRUE(store_->Delete("/b", 2).status.ok());        // 4
+  ASSERT_TRUE(store_->Create("/c", "c1").status.ok());     // 5
   ASSERT_TRUE(store_->Update("/a", "a3", 3).status.ok());  // 6
   auto old_watch = store_->StartWatch("", 1);
   ASSERT_TRUE(old_watch.ok());
@@ -136,6 +140,59 @@ TEST_F(StoreMaintenanceTest, RestoreIntoAnotherStoreAndBadBackups) {
   EXPECT_FALSE(other->Restore(dir_.File("db")).ok());  // a store file, not a backup
   EXPECT_EQ(*other->Count(""), 2500);                  // unchanged after failed restores
   EXPECT_FALSE(store_->Backup(dir_.File("no/such/dir/b.db")).ok());
+}
+
+// Random creates/updates/deletes/re-creates on a few keys, compactions in between; every read at
+// every readable revision must match a simple in-memory model of the history.
+TEST_F(StoreMaintenanceTest, ReadsAtRevisionsMatchModelAcrossCompactions) {
+  std::mt19937 rng(7);
+  // model[rev] = the full key->value map after revision rev.
+  std::vector<std::map<std::string, std::string>> model(1);
+  std::map<std::string, int64_t> mod_revs;
+  for (int step = 0; step < 400; ++step) {
+    std::string key = "/m/" + std::to_string(rng() % 6);
+    std::map<std::string, std::string> next = model.back();
+    WriteOutcome o;
+    if (!next.count(key)) {
+      o = store_->Create(key, "v" + std::to_string(step));
+      if (o.status.ok()) next[key] = "v" + std::to_string(step);
+    } else if (rng() % 3 == 0) {
+      o = store_->Delete(key, mod_revs[key]);
+      if (o.status.ok()) next.erase(key);
+    } else {
+      o = store_->Update(key, "v" + std::to_string(step), mod_revs[key]);
+      if (o.status.ok()) next[key] = "v" + std::to_string(step);
+    }
+    ASSERT_TRUE(o.status.ok()) << o.status.ToString();
+    mod_revs[key] = o.result.revision;
+    ASSERT_EQ(o.result.revision, static_cast<int64_t>(model.size()));
+    model.push_back(std::move(next));
+    if (step % 97 == 96) {
+      ASSERT_TRUE(store_->Compact(store_->CurrentRevision() - 30).ok());
+    }
+  }
+  const int64_t current = store_->CurrentRevision();
+  for (int64_t rev = store_->CompactedRevision(); rev <= current; ++rev) {
+    ListOptions at;
+    at.at_revision = rev;
+    auto list = store_->List("/m/", at);
+    ASSERT_TRUE(list.ok()) << list.status().ToString();
+    std::map<std::string, std::string> got;
+    for (auto& kv : list->kvs) got[kv.key] = kv.value;
+    ASSERT_EQ(got, model[static_cast<size_t>(rev)]) << "at revision " << rev;
+    for (int k = 0; k < 6; ++k) {
+      std::string key = "/m/" + std::to_string(k);
+      auto one = store_->Get(key, rev);
+      auto it = model[static_cast<size_t>(rev)].find(key);
+      if (it == model[static_cast<size_t>(rev)].end()) {
+        ASSERT_EQ(one.status().code(), Code::kNotFound) << key << " at " << rev;
+      } else {
+        ASSERT_TRUE(one.ok()) << key << " at " << rev << ": " << one.status().ToString();
+        ASSERT_EQ(one->value, it->second);
+      }
+    }
+  }
+  EXPECT_EQ(store_->Get("/m/0", store_->CompactedRevision() - 1).status().code(), Code::kCompacted);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "powercut_vfs.h"
+#include "store/sqlite_executor.h"
 #include "store_test_util.h"
 
 namespace mk8s::store::testing {
@@ -15,6 +16,45 @@ struct KeyHistory {
   std::string acked;      // last acknowledged value ("" = never acked)
   std::string in_flight;  // value of a write whose outcome is unknown
 };
+
+// The VFS itself: unsynced commits vanish at a cut, synced ones stay (so the storm test below
+// cannot pass vacuously).
+TEST(StorePowercutTest, VfsDropsOnlyUnsyncedWrites) {
+  PowercutVfs& vfs = PowercutVfs::Instance();
+  TempDir dir;
+  for (bool synced : {true, false}) {
+    SCOPED_TRACE(synced ? "synchronous=FULL" : "synchronous=OFF");
+    const std::string path = dir.File(synced ? "synced.db" : "unsynced.db");
+    vfs.Rearm();
+    {
+      SqliteExecutorOptions opts;
+      opts.path = path;
+      opts.vfs = PowercutVfs::kName;
+      auto db = OpenSqliteExecutor(opts);
+      ASSERT_TRUE(db.ok()) << db.status().ToString();
+      if (!synced) {
+        ASSERT_TRUE((*db)->Exec("PRAGMA synchronous=OFF").ok());
+      }
+      ASSERT_TRUE((*db)->Exec("CREATE TABLE t(x INTEGER)").ok());
+      for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE((*db)->Exec("INSERT INTO t VALUES (?)", {SqlParam::Int(i)}).ok());
+      }
+      vfs.Cut();
+    }  // closing after the cut: every I/O fails, nothing reaches the disk
+    vfs.Rearm();
+    SqliteExecutorOptions opts;
+    opts.path = path;
+    auto db = OpenSqliteExecutor(opts);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto rows = (*db)->Query("SELECT COUNT(*) FROM t");
+    if (synced) {
+      ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+      EXPECT_EQ((*rows)[0][0].AsInt(), 10);
+    } else {
+      EXPECT_FALSE(rows.ok() && (*rows)[0][0].AsInt() > 0) << "unsynced rows survived the cut";
+    }
+  }
+}
 
 TEST(StorePowercutTest, AcknowledgedWritesSurviveCut) {
   PowercutVfs& vfs = PowercutVfs::Instance();
@@ -47,8 +87,8 @@ TEST(StorePowercutTest, AcknowledgedWritesSurviveCut) {
             history[key].in_flight = value;
           }
           auto it = revs.find(key);
-          WriteOutcome o = it == revs.end() ? store->Create(key, value)
-                                            : store->Update(key, value, it->second);
+          WriteOutcome o =
+              it == revs.end() ? store->Create(key, value) : store->Update(key, value, it->second);
           if (!o.status.ok()) return;  // the cut happened: stop writing
           revs[key] = o.result.revision;
           {

@@ -18,10 +18,10 @@ class StoreWatchTest : public ::testing::Test {
 TEST_F(StoreWatchTest, LiveEventsInOrderWithPrefix) {
   auto watch = store_->StartWatch("/w/", store_->CurrentRevision());
   ASSERT_TRUE(watch.ok());
-  ASSERT_TRUE(store_->Create("/w/a", "1").status.ok());  // 1
-  ASSERT_TRUE(store_->Create("/other", "x").status.ok());  // 2
+  ASSERT_TRUE(store_->Create("/w/a", "1").status.ok());     // 1
+  ASSERT_TRUE(store_->Create("/other", "x").status.ok());   // 2
   ASSERT_TRUE(store_->Update("/w/a", "2", 1).status.ok());  // 3
-  ASSERT_TRUE(store_->Delete("/w/a", 3).status.ok());  // 4
+  ASSERT_TRUE(store_->Delete("/w/a", 3).status.ok());       // 4
   auto events = Collect(**watch, 3);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0]->type, EventType::kPut);
@@ -154,7 +154,8 @@ TEST_F(StoreWatchTest, TwoStoresOnOneDatabaseShareRevisionsAndWatches) {
   for (Store* s : {store_.get(), other.get()}) {
     writers.emplace_back([s] {
       for (int i = 0; i < 50; ++i) {
-        auto key = "/ha/" + std::to_string(reinterpret_cast<uintptr_t>(s)) + "/" + std::to_string(i);
+        auto key =
+            "/ha/" + std::to_string(reinterpret_cast<uintptr_t>(s)) + "/" + std::to_string(i);
         ASSERT_TRUE(s->Create(key, "v").status.ok());
       }
     });

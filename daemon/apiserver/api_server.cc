@@ -1,0 +1,245 @@
+#include "apiserver/api_server.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apiserver/authenticator.h"
+#include "apiserver/body_codec.h"
+#include "apiserver/bootstrap.h"
+#include "apiserver/discovery.h"
+#include "apiserver/http/http_server.h"
+#include "apiserver/openapi.h"
+#include "apiserver/registry/admission.h"
+#include "apiserver/registry/rest_storage.h"
+#include "apiserver/registry/watch_cache.h"
+#include "apiserver/resources.h"
+#include "apiserver/timer_queue.h"
+#include "common/version.h"
+#include "pki/cluster_pki.h"
+#include "pki/jwt.h"
+#include "pki/static_tokens.h"
+#include "store/store.h"
+
+namespace mk8s::apiserver {
+namespace {
+
+using nlohmann::json;
+
+std::string VersionJson() {
+  const std::string git_version = kKubernetesVersion;
+  return json{{"major", "1"},
+              {"minor", "32"},
+              {"gitVersion", git_version},
+              {"gitCommit", kGitCommit},
+              {"gitTreeState", "clean"},
+              {"buildDate", "2026-01-01T00:00:00Z"},
+              {"goVersion", "mk8s-c++20"},
+              {"compiler", "gcc"},
+              {"platform", "linux/amd64"}}
+      .dump();
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& content, mode_t mode) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    if (!out) return Status(Code::kInternal, "cannot write " + temp);
+    out << content;
+  }
+  chmod(temp.c_str(), mode);
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    return Status(Code::kInternal, "cannot rename " + temp + " to " + path);
+  }
+  return Status::Ok();
+}
+
+class ApiServerImpl final : public ApiServer {
+ public:
+  ApiServerImpl(const ApiServerOptions& options, store::Store* store)
+      : options_(options), store_(store), registry_(ResourceRegistry::Builtin()),
+        admission_(AdmissionOptions{options.service_cidr}) {}
+  ~ApiServerImpl() override { Stop(); }
+
+  Status Start() {
+    pki::ServingSans sans;
+    sans.ips = options_.node_ips;
+    Result<pki::ClusterPki> pki = pki::ClusterPki::LoadOrCreate(options_.credentials_dir, sans);
+    if (!pki.ok()) return pki.status();
+    pki_ = std::move(*pki);
+    auto tokens = pki::StaticTokens::Load(pki_.Path(pki::ClusterPki::kTokenFile));
+    if (!tokens.ok()) return tokens.status();
+    tokens_ = std::move(*tokens);
+    auto verifier = pki::JwtVerifier::Create({pki_.service_account_public_key_pem()});
+    if (!verifier.ok()) return verifier.status();
+    jwt_verifier_ = std::move(*verifier);
+    authenticator_ = std::make_unique<Authenticator>(&tokens_, jwt_verifier_.get());
+
+    auto cache = WatchCache::Start(store_, "/registry/");
+    if (!cache.ok()) return cache.status();
+    cache_ = std::move(*cache);
+    admission_.LoadAllocations(*cache_);
+    timers_ = std::make_unique<TimerQueue>();
+    storage_ = std::make_unique<RestStorage>(store_, cache_.get(), timers_.get(), &admission_);
+
+    http::ServerOptions http_options;
+    http_options.bind_address = options_.bind_address;
+    http_options.port = options_.port;
+    http_options.cert_pem = pki_.server().cert_pem + pki_.ca().cert_pem;
+    http_options.key_pem = pki_.server().key_pem;
+    http_options.client_ca_pem = pki_.ca().cert_pem;
+    http_options.threads = options_.threads;
+    auto server = http::HttpServer::Start(
+        http_options, [this](http::Request request, std::shared_ptr<http::Responder> responder) {
+          Serve(std::move(request), std::move(responder));
+        });
+    if (!server.ok()) return server.status();
+    http_ = std::move(*server);
+    const std::string address = (options_.node_ips.empty() ? "127.0.0.1" : options_.node_ips[0]) +
+                                ":" + std::to_string(http_->port());
+    discovery_ = std::make_unique<Discovery>(registry_, address);
+    openapi_ = std::make_unique<OpenApi>(registry_);
+
+    if (Status status = Bootstrap(store_, &admission_, options_.node_ips, http_->port());
+        !status.ok()) {
+      return status;
+    }
+    if (!options_.kubeconfig_path.empty()) {
+      const std::string url = "https://127.0.0.1:" + std::to_string(http_->port());
+      const std::string kubeconfig = pki::Kubeconfig(url, pki_.ca().cert_pem,
+                                                     pki_.admin().cert_pem, pki_.admin().key_pem);
+      if (Status status = WriteFileAtomically(options_.kubeconfig_path, kubeconfig, 0600);
+          !status.ok()) {
+        return status;
+      }
+    }
+    spdlog::info("API server serving on https://{}:{}", options_.bind_address, http_->port());
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return http_ ? http_->port() : 0; }
+
+  void Stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    if (http_) http_->Stop();  // no new requests; connections closed
+    timers_.reset();
+    cache_.reset();            // ends watches
+  }
+
+ private:
+  void Serve(http::Request request, std::shared_ptr<http::Responder> responder) {
+    const std::string& path = request.path;
+    if (path == "/healthz" || path == "/livez" || path == "/readyz" ||
+        path.rfind("/healthz/", 0) == 0 || path.rfind("/livez/", 0) == 0 ||
+        path.rfind("/readyz/", 0) == 0) {
+      return responder->Send(http::Response{200, "text/plain; charset=utf-8", {}, "ok"});
+    }
+    if (path == "/version" || path == "/version/") {
+      return responder->Send(http::Response{200, "application/json", {}, VersionJson()});
+    }
+    UserInfo user;
+    switch (authenticator_->Authenticate(request, &user)) {
+      case AuthOutcome::kAuthenticated: break;
+      case AuthOutcome::kAnonymous:
+      case AuthOutcome::kRejected:
+        return SendError(*responder, ApiError::Unauthorized());
+    }
+    RequestInfo info = ParseRequestInfo(request.method, request.path, request.query);
+    if (!info.is_resource_request) {
+      if (path == "/api" || path == "/apis" || path.rfind("/api/", 0) == 0 ||
+          path.rfind("/apis/", 0) == 0) {
+        DiscoveryDocument doc = discovery_->Serve(path, request.HeaderValue("accept"));
+        return responder->Send(http::Response{doc.status, doc.content_type, {}, doc.body});
+      }
+      if (path == "/openapi/v3" || path.rfind("/openapi/v3/", 0) == 0) {
+        auto [status, body] = openapi_->Serve(path);
+        return responder->Send(http::Response{status, "application/json", {}, body});
+      }
+      return SendError(*responder, ApiError{404, "NotFound",
+                                            "the server could not find the requested resource"});
+    }
+    const ResourceInfo* resource = registry_.Find(info.group, info.version, info.resource);
+    if (resource == nullptr) {
+      return SendError(*responder,
+                       ApiError{404, "NotFound", "the server could not find the requested resource"});
+    }
+    RestRequest rest;
+    rest.info = std::move(info);
+    rest.resource = resource;
+    rest.query = QueryParams(request.query);
+    rest.user = user;
+    rest.http = std::move(request);
+    if (!resource->stored) return ServeReview(rest, *responder);
+    storage_->Handle(std::move(rest), std::move(responder));
+  }
+
+  // SelfSubjectAccessReview: every authenticated identity may do everything (MicroK8s's default
+  // authorizer); RBAC objects are stored for when an RBAC authorizer is plugged in.
+  void ServeReview(const RestRequest& request, http::Responder& responder) {
+    if (request.info.verb != "create") {
+      return SendError(responder, ApiError::MethodNotAllowed("only create is allowed on " +
+                                                             request.resource->resource));
+    }
+    json review;
+    if (auto error = DecodeBody(request.http.HeaderValue("content-type"), request.http.body, &review)) {
+      return SendError(responder, *error);
+    }
+    review["apiVersion"] = "authorization.k8s.io/v1";
+    review["kind"] = request.resource->kind;
+    review["metadata"]["creationTimestamp"] = nullptr;
+    review["status"] = {{"allowed", true}, {"reason", "mk8s allows every authenticated user"}};
+    SendJson(responder, 201, review.dump());
+  }
+
+  const ApiServerOptions options_;
+  // Destroyed last: responders still held by store callbacks post into its (stopped) io_context.
+  std::unique_ptr<http::HttpServer> http_;
+  store::Store* const store_;
+  const ResourceRegistry& registry_;
+  Admission admission_;
+  pki::ClusterPki pki_;
+  pki::StaticTokens tokens_;
+  std::unique_ptr<pki::JwtVerifier> jwt_verifier_;
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<WatchCache> cache_;
+  std::unique_ptr<TimerQueue> timers_;
+  std::unique_ptr<RestStorage> storage_;
+  std::unique_ptr<Discovery> discovery_;
+  std::unique_ptr<OpenApi> openapi_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::vector<std::string> DetectNodeIps() {
+  std::vector<std::string> ips;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) == 0) {
+    for (ifaddrs* it = list; it != nullptr; it = it->ifa_next) {
+      if (it->ifa_addr == nullptr || it->ifa_addr->sa_family != AF_INET) continue;
+      char text[INET_ADDRSTRLEN];
+      auto* address = reinterpret_cast<sockaddr_in*>(it->ifa_addr);
+      inet_ntop(AF_INET, &address->sin_addr, text, sizeof(text));
+      if (std::string(text).rfind("127.", 0) == 0) continue;
+      ips.emplace_back(text);
+    }
+    freeifaddrs(list);
+  }
+  if (ips.empty()) ips.push_back("127.0.0.1");
+  return ips;
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Start(const ApiServerOptions& options,
+                                                    store::Store* store) {
+  auto server = std::make_unique<ApiServerImpl>(options, store);
+  if (Status status = server->Start(); !status.ok()) return status;
+  return std::unique_ptr<ApiServer>(std::move(server));
+}
+
+}  // namespace mk8s::apiserver

@@ -1,0 +1,43 @@
+// The Kubernetes API server inside mk8sd: HTTPS on :16443, authentication, discovery, OpenAPI,
+// and REST storage for every served resource. It is the only component that touches the store.
+// Heavy headers stay in the .cc files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mk8s::store {
+class Store;
+}
+
+namespace mk8s::apiserver {
+
+struct ApiServerOptions {
+  std::string bind_address = "0.0.0.0";
+  uint16_t port = 16443;            // 0 = any free port
+  std::string credentials_dir;      // PKI and tokens; created on first start
+  std::string kubeconfig_path;      // the admin kubeconfig written at start
+  std::vector<std::string> node_ips;  // SANs and the `kubernetes` Endpoints
+  std::string service_cidr = "10.152.183.0/24";
+  int threads = 2;
+};
+
+class ApiServer {
+ public:
+  // `store` is not owned and must outlive the server.
+  static Result<std::unique_ptr<ApiServer>> Start(const ApiServerOptions& options,
+                                                  store::Store* store);
+  virtual ~ApiServer() = default;
+  virtual uint16_t port() const = 0;
+  // Stops serving: closes connections and watches. Idempotent.
+  virtual void Stop() = 0;
+};
+
+// The host's IPv4 addresses other than loopback, in interface order (127.0.0.1 if none).
+std::vector<std::string> DetectNodeIps();
+
+}  // namespace mk8s::apiserver

@@ -1,0 +1,516 @@
+// Boost.Beast HTTPS server. Threads: `threads` transport threads run one io_context; each
+// connection lives on its own strand, so a connection's state is only touched on its strand.
+// Handlers may answer from any thread; answers are posted onto the connection's strand.
+#include "apiserver/http/http_server.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace mk8s::apiserver::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
+constexpr auto kIdleTimeout = std::chrono::minutes(5);
+
+std::string PercentDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+std::string StatusJson(int code, std::string_view reason, std::string_view message) {
+  return "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+         "\"message\":\"" + std::string(message) + "\",\"reason\":\"" + std::string(reason) +
+         "\",\"code\":" + std::to_string(code) + "}";
+}
+
+// The verified client certificate's CN (user) and O (groups), if any.
+PeerCertificate ReadPeer(SSL* ssl) {
+  PeerCertificate peer;
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return peer;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    X509_NAME* subject = X509_get_subject_name(cert);
+    for (int i = 0; i < X509_NAME_entry_count(subject); ++i) {
+      X509_NAME_ENTRY* entry = X509_NAME_get_entry(subject, i);
+      const int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
+      unsigned char* utf8 = nullptr;
+      const int length = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+      if (length < 0) continue;
+      std::string value(reinterpret_cast<char*>(utf8), static_cast<size_t>(length));
+      OPENSSL_free(utf8);
+      if (nid == NID_commonName) peer.common_name = value;
+      if (nid == NID_organizationName) peer.organizations.push_back(value);
+    }
+    peer.verified = !peer.common_name.empty();
+  }
+  X509_free(cert);
+  return peer;
+}
+
+class Session;
+
+class StreamImpl final : public ResponseStream {
+ public:
+  StreamImpl(std::shared_ptr<Session> session, size_t max_backlog)
+      : session_(std::move(session)), max_backlog_(max_backlog) {}
+  bool Write(std::string chunk) override;
+  void Close() override;
+  void OnClosed(std::function<void()> callback) override;
+  // Strand only: the stream ended (client gone, error, or Close finished).
+  void MarkEnded();
+  std::atomic<size_t> backlog_bytes{0};
+
+ private:
+  std::shared_ptr<Session> session_;
+  const size_t max_backlog_;
+  std::mutex mu_;
+  bool ended_ = false;                       // GUARDED_BY(mu_)
+  std::function<void()> on_closed_;          // GUARDED_BY(mu_)
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ssl::context& tls, const ServerOptions& options,
+          const Handler& handler)
+      : stream_(std::move(socket), tls), options_(options), handler_(handler) {
+    boost::system::error_code ignored;
+    auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ignored);
+    remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  void Run() {
+    beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) {
+                              if (ec) return;  // scanners, wrong protocol, bad certificates
+                              self->peer_ = ReadPeer(self->stream_.native_handle());
+                              self->ReadRequest();
+                            });
+  }
+
+  // Runs `work` on this connection's strand.
+  template <typename Work>
+  void Post(Work&& work) {
+    net::post(stream_.get_executor(), std::forward<Work>(work));
+  }
+
+  // --- called on the strand ---
+  void Reply(Response response) {
+    auto message = std::make_shared<bhttp::response<bhttp::string_body>>();
+    message->version(11);
+    message->result(static_cast<unsigned>(response.status));
+    message->set(bhttp::field::content_type, response.content_type);
+    for (const auto& header : response.headers) message->set(header.name, header.value);
+    message->body() = std::move(response.body);
+    message->keep_alive(keep_alive_);
+    message->prepare_payload();
+    bhttp::async_write(stream_, *message,
+                       [self = shared_from_this(), message](beast::error_code ec, size_t) {
+                         if (ec) return;
+                         if (self->drain_before_close_) return self->Drain(0);
+                         if (!self->keep_alive_) return self->Shutdown();
+                         self->ReadRequest();
+                       });
+  }
+
+  void BeginStream(std::shared_ptr<StreamImpl> stream, int status, std::string content_type,
+                   std::vector<Header> headers) {
+    stream_impl_ = std::move(stream);
+    beast::get_lowest_layer(stream_).expires_never();
+    auto head = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    head->version(11);
+    head->result(static_cast<unsigned>(status));
+    head->set(bhttp::field::content_type, content_type);
+    head->set(bhttp::field::transfer_encoding, "chunked");
+    head->set(bhttp::field::connection, "close");  // one stream per connection, then close
+    for (const auto& header : headers) head->set(header.name, header.value);
+    auto serializer = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
+    writing_ = true;
+    bhttp::async_write_header(
+        stream_, *serializer,
+        [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
+          self->writing_ = false;
+          if (ec) return self->EndStream();
+          self->WatchForHangUp();
+          self->FlushChunks();
+        });
+  }
+
+  void QueueChunk(std::string chunk) {
+    if (stream_ended_) return;
+    chunks_.push_back(std::move(chunk));
+    FlushChunks();
+  }
+
+  void QueueFinish() {
+    if (stream_ended_) return;
+    finish_requested_ = true;
+    FlushChunks();
+  }
+
+ private:
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnRequest(ec);
+                      });
+  }
+
+  void OnRequest(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      keep_alive_ = false;
+      drain_before_close_ = true;  // let the client finish sending so it reads the 413
+      return Reply(Response{413, "application/json", {},
+                            StatusJson(413, "RequestEntityTooLarge",
+                                       "the request body is larger than " +
+                                           std::to_string(options_.max_body_bytes) + " bytes")});
+    }
+    if (ec) {
+      if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
+          ec != net::error::operation_aborted && ec != net::ssl::error::stream_truncated &&
+          ec != net::error::eof) {
+        // Malformed HTTP: answer 400 once and close.
+        keep_alive_ = false;
+        return Reply(Response{400, "application/json", {},
+                              StatusJson(400, "BadRequest", "malformed HTTP request")});
+      }
+      return Shutdown();
+    }
+    bhttp::request<bhttp::string_body> message = parser_->release();
+    keep_alive_ = message.keep_alive();
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    const size_t question = request.target.find('?');
+    request.path = PercentDecode(std::string_view(request.target).substr(0, question));
+    if (question != std::string::npos) request.query = request.target.substr(question + 1);
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers.push_back(Header{std::move(name), std::string(field.value())});
+    }
+    request.body = std::move(message.body());
+    request.peer = peer_;
+    request.remote_address = remote_;
+    handler_(std::move(request), MakeResponder());
+  }
+
+  std::shared_ptr<Responder> MakeResponder();
+
+  void FlushChunks() {
+    if (writing_ || stream_ended_) return;
+    if (chunks_.empty()) {
+      if (!finish_requested_) return;
+      writing_ = true;
+      net::async_write(stream_, bhttp::make_chunk_last(),
+                       [self = shared_from_this()](beast::error_code, size_t) {
+                         self->writing_ = false;
+                         self->EndStream();
+                       });
+      return;
+    }
+    auto chunk = std::make_shared<std::string>(std::move(chunks_.front()));
+    chunks_.pop_front();
+    writing_ = true;
+    net::async_write(stream_, bhttp::make_chunk(net::buffer(*chunk)),
+                     [self = shared_from_this(), chunk](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       if (self->stream_impl_) self->stream_impl_->backlog_bytes -= chunk->size();
+                       if (ec) return self->EndStream();
+                       self->FlushChunks();
+                     });
+  }
+
+  // While streaming, a read that completes means the client hung up (HTTP/1.1 clients send
+  // nothing else during a streamed response).
+  void WatchForHangUp() {
+    stream_.async_read_some(net::buffer(hangup_probe_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->EndStream();
+                              if (!self->stream_ended_) self->WatchForHangUp();
+                            });
+  }
+
+  void EndStream() {
+    if (stream_ended_) return;
+    stream_ended_ = true;
+    chunks_.clear();
+    if (stream_impl_) stream_impl_->MarkEnded();
+    stream_impl_.reset();
+    Shutdown();
+  }
+
+  // Reads and discards what the client still sends (up to a bound), then closes.
+  void Drain(size_t drained) {
+    constexpr size_t kMaxDrain = 16 << 20;
+    if (drained > kMaxDrain) return Shutdown();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_read_some(net::buffer(hangup_probe_),
+                            [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
+                              if (ec) return self->Shutdown();
+                              self->Drain(drained + n);
+                            });
+  }
+
+  void Shutdown() {
+    if (shut_down_) return;
+    shut_down_ = true;
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(self->stream_).socket().close(ignored);
+    });
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  const ServerOptions& options_;
+  const Handler& handler_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  PeerCertificate peer_;
+  std::string remote_;
+  bool keep_alive_ = true;
+  bool drain_before_close_ = false;
+  bool shut_down_ = false;
+  // Streaming state (strand only).
+  std::shared_ptr<StreamImpl> stream_impl_;
+  std::deque<std::string> chunks_;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  bool stream_ended_ = false;
+  char hangup_probe_[16384];  // hang-up detection and draining
+};
+
+bool StreamImpl::Write(std::string chunk) {
+  {
+    std::lock_guard lock(mu_);
+    if (ended_) return false;
+  }
+  if (chunk.empty()) return true;  // an empty chunk would end the HTTP response
+  if (backlog_bytes.load() + chunk.size() > max_backlog_) {
+    spdlog::warn("closing a stream whose client is {} bytes behind", backlog_bytes.load());
+    Close();
+    return false;
+  }
+  backlog_bytes += chunk.size();
+  session_->Post([session = session_, chunk = std::move(chunk)]() mutable {
+    session->QueueChunk(std::move(chunk));
+  });
+  return true;
+}
+
+void StreamImpl::Close() {
+  session_->Post([session = session_] { session->QueueFinish(); });
+}
+
+void StreamImpl::OnClosed(std::function<void()> callback) {
+  std::unique_lock lock(mu_);
+  if (ended_) {
+    lock.unlock();
+    callback();
+    return;
+  }
+  on_closed_ = std::move(callback);
+}
+
+void StreamImpl::MarkEnded() {
+  std::function<void()> callback;
+  {
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    callback = std::move(on_closed_);
+  }
+  if (callback) callback();
+}
+
+// Completes one request; an unanswered request gets a 500 rather than a hung connection.
+class ResponderImpl final : public Responder {
+ public:
+  ResponderImpl(std::shared_ptr<Session> session, size_t max_backlog)
+      : session_(std::move(session)), max_backlog_(max_backlog) {}
+  ~ResponderImpl() override {
+    if (!answered_.exchange(true)) {
+      session_->Post([session = session_] {
+        session->Reply(Response{500, "application/json", {},
+                                StatusJson(500, "InternalError", "the request was not answered")});
+      });
+    }
+  }
+
+  void Send(Response response) override {
+    if (answered_.exchange(true)) return;
+    session_->Post([session = session_, response = std::move(response)]() mutable {
+      session->Reply(std::move(response));
+    });
+  }
+
+  std::shared_ptr<ResponseStream> StartStream(int status, std::string content_type,
+                                              std::vector<Header> headers) override {
+    auto stream = std::make_shared<StreamImpl>(session_, max_backlog_);
+    if (answered_.exchange(true)) {
+      stream->MarkEnded();
+      return stream;
+    }
+    session_->Post([session = session_, stream, status, content_type = std::move(content_type),
+                    headers = std::move(headers)]() mutable {
+      session->BeginStream(stream, status, std::move(content_type), std::move(headers));
+    });
+    return stream;
+  }
+
+ private:
+  std::shared_ptr<Session> session_;
+  const size_t max_backlog_;
+  std::atomic<bool> answered_{false};
+};
+
+std::shared_ptr<Responder> Session::MakeResponder() {
+  return std::make_shared<ResponderImpl>(shared_from_this(), options_.max_stream_backlog_bytes);
+}
+
+// Offer only HTTP/1.1 in ALPN: kubectl then never tries HTTP/2.
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+               unsigned int in_length, void*) {
+  static const unsigned char kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+  for (unsigned int i = 0; i < in_length;) {
+    const unsigned int length = in[i];
+    if (i + 1 + length > in_length) break;
+    if (length == sizeof(kHttp11) && std::memcmp(in + i + 1, kHttp11, length) == 0) {
+      *out = in + i + 1;
+      *out_length = static_cast<unsigned char>(length);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + length;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+class HttpServerImpl final : public HttpServer {
+ public:
+  HttpServerImpl(const ServerOptions& options, Handler handler)
+      : options_(options), handler_(std::move(handler)), tls_(ssl::context::tls_server),
+        acceptor_(io_) {}
+  ~HttpServerImpl() override { Stop(); }
+
+  Status Start() {
+    try {
+      tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      tls_.use_certificate_chain(net::buffer(options_.cert_pem));
+      tls_.use_private_key(net::buffer(options_.key_pem), ssl::context::pem);
+      if (!options_.client_ca_pem.empty()) {
+        tls_.add_certificate_authority(net::buffer(options_.client_ca_pem));
+        // Ask for a client certificate but do not require one: tokens are another way in.
+        // The verdict is read after the handshake (SSL_get_verify_result).
+        tls_.set_verify_mode(ssl::verify_peer);
+        tls_.set_verify_callback([](bool, ssl::verify_context&) { return true; });
+      }
+      SSL_CTX_set_alpn_select_cb(tls_.native_handle(), SelectAlpn, nullptr);
+
+      tcp::endpoint endpoint(net::ip::make_address(options_.bind_address), options_.port);
+      acceptor_.open(endpoint.protocol());
+      acceptor_.set_option(net::socket_base::reuse_address(true));
+      acceptor_.bind(endpoint);
+      acceptor_.listen(net::socket_base::max_listen_connections);
+      port_ = acceptor_.local_endpoint().port();
+    } catch (const boost::system::system_error& error) {
+      return Status(Code::kUnavailable, "cannot serve HTTPS on " + options_.bind_address + ":" +
+                                            std::to_string(options_.port) + ": " +
+                                            error.code().message());
+    }
+    Accept();
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    return Status::Ok();
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void Stop() override {
+    std::lock_guard lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    net::post(io_, [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    io_.stop();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+ private:
+  void Accept() {
+    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true));
+        std::make_shared<Session>(std::move(socket), tls_, options_, handler_)->Run();
+      }
+      Accept();
+    });
+  }
+
+  const ServerOptions options_;
+  const Handler handler_;
+  net::io_context io_;
+  ssl::context tls_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::vector<std::thread> threads_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // GUARDED_BY(stop_mu_)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const ServerOptions& options,
+                                                      Handler handler) {
+  auto server = std::make_unique<HttpServerImpl>(options, std::move(handler));
+  if (Status status = server->Start(); !status.ok()) return status;
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+std::string_view Request::HeaderValue(std::string_view lower_name) const {
+  for (const auto& header : headers) {
+    if (header.name == lower_name) return header.value;
+  }
+  return {};
+}
+
+}  // namespace mk8s::apiserver::http

@@ -1,0 +1,75 @@
+// Plain request/response types between the HTTPS transport and the API handlers.
+// No Beast/Asio here: this header is included widely.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mk8s::apiserver::http {
+
+// Who the TLS layer says the peer is. Filled only from a client certificate that verified
+// against the cluster CA; otherwise `verified` is false and the rest is empty.
+struct PeerCertificate {
+  bool verified = false;
+  std::string common_name;                 // the user
+  std::vector<std::string> organizations;  // the groups
+};
+
+struct Header {
+  std::string name;  // lower-case
+  std::string value;
+};
+
+struct Request {
+  std::string method;      // "GET", "POST", ...
+  std::string target;      // path and query, as sent ("/api/v1/pods?limit=500")
+  std::string path;        // percent-decoded path, without the query
+  std::string query;       // raw query string, without '?'
+  std::vector<Header> headers;
+  std::string body;
+  PeerCertificate peer;
+  std::string remote_address;  // "127.0.0.1:53422"
+
+  // The first header with this (lower-case) name, or empty.
+  std::string_view HeaderValue(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<Header> headers;  // extra headers
+  std::string body;
+};
+
+// A long-lived chunked response (watch, log follow). Thread-safe: any thread may Write or Close.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Queues one chunk. Returns false once the stream is closed (client gone, too slow, or Close).
+  virtual bool Write(std::string chunk) = 0;
+  // Ends the response (terminal chunk). Idempotent.
+  virtual void Close() = 0;
+  // `callback` runs once, on a transport thread, when the stream ends for any reason. If the
+  // stream already ended it runs immediately on the caller's thread.
+  virtual void OnClosed(std::function<void()> callback) = 0;
+};
+
+// Completes one request, exactly once, from any thread.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void Send(Response response) = 0;
+  // Starts a chunked response with this status and content type.
+  virtual std::shared_ptr<ResponseStream> StartStream(int status, std::string content_type,
+                                                      std::vector<Header> headers = {}) = 0;
+};
+
+// Called on a transport thread for each request; must not block. It may answer at once or keep
+// the responder and answer later from another thread.
+using Handler = std::function<void(Request request, std::shared_ptr<Responder> responder)>;
+
+}  // namespace mk8s::apiserver::http

@@ -1,0 +1,38 @@
+// PATCH bodies: JSON Patch (RFC 6902), JSON Merge Patch (RFC 7386), Kubernetes strategic merge
+// patch (list merge keys and `$patch`, `$retainKeys`, `$setElementOrder`,
+// `$deleteFromPrimitiveList` directives) and server-side apply (create-or-merge semantics).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "apiserver/api_error.h"
+
+namespace mk8s::apiserver {
+
+enum class PatchType { kJson, kMerge, kStrategic, kApply };
+
+// From the Content-Type; nullopt for anything else (a 415).
+std::optional<PatchType> PatchTypeFromContentType(std::string_view content_type);
+
+// How a list field merges under strategic merge patch, by its path of field names
+// (e.g. {"spec","template","spec","containers"}).
+struct ListMergeRule {
+  bool merge = false;        // false: the patch's list replaces the original
+  std::string merge_key;     // for lists of objects; empty for primitive lists that merge as sets
+};
+ListMergeRule LookupListMergeRule(const std::vector<std::string>& path);
+
+// Applies `patch` (the raw body) to `original`. Errors are 400 for a malformed patch and 422
+// when it cannot apply (a failed JSON Patch test, a missing path).
+std::optional<ApiError> ApplyPatch(PatchType type, const std::string& patch_body,
+                                   const nlohmann::json& original, nlohmann::json* result);
+
+// Strategic merge of a parsed patch into `original` (exposed for tests).
+nlohmann::json StrategicMerge(const nlohmann::json& original, const nlohmann::json& patch,
+                              std::vector<std::string>& path);
+
+}  // namespace mk8s::apiserver

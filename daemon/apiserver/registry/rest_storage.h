@@ -1,0 +1,95 @@
+// Generic REST storage for every stored resource: get, list, watch, create, update, patch, delete
+// and deletecollection over the store, with reads served from the watch cache.
+//
+// Threads: Handle() runs on a transport thread and never blocks on disk; writes complete on the
+// store's writer thread, and watch events are pushed from the watch cache's dispatcher thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apiserver/api_error.h"
+#include "apiserver/http/http_types.h"
+#include "apiserver/request_info.h"
+#include "apiserver/resources.h"
+
+namespace mk8s::store {
+class Store;
+}
+
+namespace mk8s::apiserver {
+
+class WatchCache;
+class TimerQueue;
+class Admission;
+
+struct UserInfo {
+  std::string name;
+  std::string uid;
+  std::vector<std::string> groups;
+};
+
+// One decoded resource request.
+struct RestRequest {
+  RequestInfo info;
+  const ResourceInfo* resource = nullptr;
+  QueryParams query{""};
+  http::Request http;
+  UserInfo user;
+};
+
+// Sends a Status error.
+void SendError(http::Responder& responder, const ApiError& error);
+// Sends an object (JSON) with the given HTTP status.
+void SendJson(http::Responder& responder, int status, const std::string& body);
+
+class RestStorage {
+ public:
+  // Pointers are not owned and must outlive this object.
+  RestStorage(store::Store* store, WatchCache* cache, TimerQueue* timers, Admission* admission);
+
+  void Handle(RestRequest request, std::shared_ptr<http::Responder> responder);
+
+  // Storage keys: /registry/<storage_resource>/[<namespace>/]<name>
+  static std::string Key(const ResourceInfo& resource, const std::string& ns,
+                         const std::string& name);
+  static std::string Prefix(const ResourceInfo& resource, const std::string& ns);
+
+ private:
+  void Get(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void List(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void Watch(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void Create(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void Update(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void Patch(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void Delete(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void DeleteCollection(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  void ScaleSubresource(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+
+  // A read-modify-write of one object: read it, `transform` it, then compare-and-swap it back;
+  // on a CAS conflict the whole cycle runs again on a fresh read (bounded).
+  struct Mutation {
+    RestRequest request;
+    std::shared_ptr<http::Responder> responder;
+    std::string key;
+    // Produces the new object from the current one (null when absent). An error ends the request.
+    std::function<std::optional<ApiError>(const nlohmann::json* current, nlohmann::json* updated)>
+        transform;
+    bool create_if_missing = false;
+    int attempts = 0;
+  };
+  void RunMutation(std::shared_ptr<Mutation> mutation);
+  void FinishDelete(const RestRequest& request, const std::string& key, int64_t revision,
+                    std::shared_ptr<http::Responder> responder, nlohmann::json last);
+
+  store::Store* const store_;
+  WatchCache* const cache_;
+  TimerQueue* const timers_;
+  Admission* const admission_;
+};
+
+}  // namespace mk8s::apiserver

@@ -1,0 +1,594 @@
+// RestStorage write verbs: create, update, patch, delete, deletecollection, and the scale
+// subresource. Every write is a compare-and-swap against the revision that was read, so
+// concurrent writers never lose each other's changes; read-modify-write verbs retry on conflict.
+#include <spdlog/spdlog.h>
+
+#include "apiserver/body_codec.h"
+#include "apiserver/patch.h"
+#include "apiserver/registry/admission.h"
+#include "apiserver/registry/cached_object.h"
+#include "apiserver/registry/object_meta.h"
+#include "apiserver/registry/rest_storage.h"
+#include "apiserver/registry/watch_cache.h"
+#include "apiserver/selectors.h"
+#include "store/store.h"
+
+namespace mk8s::apiserver {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxConflictRetries = 8;
+
+std::string Dump(const json& object) {
+  return object.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The stored form: everything but the resourceVersion (the store's mod revision is the truth).
+std::string StoredForm(json object) {
+  if (object.contains("metadata") && object["metadata"].is_object()) {
+    object["metadata"].erase("resourceVersion");
+  }
+  return Dump(object);
+}
+
+bool DryRun(const RestRequest& request) {
+  for (const std::string& value : request.query.GetAll("dryRun")) {
+    if (value == "All") return true;
+  }
+  return false;
+}
+
+std::optional<ApiError> CheckTypeMeta(const RestRequest& request, json& object) {
+  const ResourceInfo& resource = *request.resource;
+  const std::string want_version = resource.GroupVersion();
+  const std::string version = object.value("apiVersion", "");
+  const std::string kind = object.value("kind", "");
+  if (!version.empty() && version != want_version) {
+    return ApiError::BadRequest("the API version in the data (" + version +
+                                ") does not match the expected API version (" + want_version + ")");
+  }
+  if (!kind.empty() && kind != resource.kind) {
+    return ApiError::BadRequest("the kind in the data (" + kind +
+                                ") does not match the expected kind (" + resource.kind + ")");
+  }
+  object["apiVersion"] = want_version;
+  object["kind"] = resource.kind;
+  if (!object.contains("metadata") || object["metadata"].is_null()) object["metadata"] = json::object();
+  if (!object["metadata"].is_object()) return ApiError::BadRequest("metadata must be an object");
+  json& metadata = object["metadata"];
+  const std::string ns = metadata.value("namespace", "");
+  if (resource.namespaced) {
+    if (!ns.empty() && ns != request.info.namespace_) {
+      return ApiError::BadRequest("the namespace of the provided object does not match the "
+                                  "namespace sent on the request");
+    }
+    metadata["namespace"] = request.info.namespace_;
+  } else {
+    metadata.erase("namespace");
+  }
+  return std::nullopt;
+}
+
+// Everything but metadata and status: a change here bumps metadata.generation.
+json SpecPart(const json& object) {
+  json copy = object;
+  copy.erase("metadata");
+  copy.erase("status");
+  return copy;
+}
+
+bool HasStatusSubresource(const ResourceInfo& resource) {
+  return resource.FindSubresource("status") != nullptr;
+}
+
+void SendCreated(http::Responder& responder, json object, int64_t revision, int code) {
+  object["metadata"]["resourceVersion"] = std::to_string(revision);
+  SendJson(responder, code, Dump(object));
+}
+
+ApiError FromStoreStatus(const RestRequest& request, const Status& status, const std::string& name) {
+  const ResourceInfo& resource = *request.resource;
+  switch (status.code()) {
+    case Code::kAlreadyExists: return ApiError::AlreadyExists(resource.group, resource.resource, name);
+    case Code::kNotFound: return ApiError::NotFound(resource.group, resource.resource, name);
+    case Code::kConflict:
+      return ApiError::Conflict(resource.group, resource.resource, name,
+                                "the object has been modified; please apply your changes to the "
+                                "latest version and try again");
+    default: return ApiError::Internal(status.message());
+  }
+}
+
+bool StrictValidation(const RestRequest& request) {
+  return request.query.Get("fieldValidation") == "Strict";
+}
+
+}  // namespace
+
+void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Responder> responder) {
+  const ResourceInfo& resource = *request.resource;
+  if (StrictValidation(request)) {
+    if (auto error = CheckStrictFields(request.http.HeaderValue("content-type"), request.http.body,
+                                       resource.group, resource.version, resource.kind)) {
+      return SendError(*responder, *error);
+    }
+  }
+  json object;
+  if (auto error = DecodeBody(request.http.HeaderValue("content-type"), request.http.body, &object)) {
+    return SendError(*responder, *error);
+  }
+  if (auto error = CheckTypeMeta(request, object)) return SendError(*responder, *error);
+  json& metadata = object["metadata"];
+  std::string name = metadata.value("name", "");
+  if (name.empty() && metadata.contains("generateName")) {
+    name = GenerateName(metadata.value("generateName", ""));
+    metadata["name"] = name;
+  }
+  std::vector<StatusCause> causes;
+  ValidateName(resource, name, &causes);
+  ValidateMetadata(metadata, &causes);
+  if (!causes.empty()) {
+    return SendError(*responder, ApiError::Invalid(resource.group, resource.kind, name, causes));
+  }
+  if (resource.namespaced) {
+    auto ns = cache_->Get("/registry/namespaces/" + request.info.namespace_);
+    if (!ns) {
+      return SendError(*responder, ApiError::NotFound("", "namespaces", request.info.namespace_));
+    }
+    if (ns->object().contains("/metadata/deletionTimestamp"_json_pointer)) {
+      return SendError(*responder,
+                       ApiError::Forbidden(resource.resource + " \"" + name +
+                                           "\" is forbidden: unable to create new content in "
+                                           "namespace " + request.info.namespace_ +
+                                           " because it is being terminated"));
+    }
+  }
+  metadata.erase("resourceVersion");
+  metadata.erase("deletionTimestamp");
+  metadata.erase("deletionGracePeriodSeconds");
+  metadata.erase("managedFields");
+  metadata.erase("selfLink");
+  metadata["uid"] = NewUid();
+  metadata["creationTimestamp"] = FormatTime(std::chrono::system_clock::now());
+  if (object.contains("spec")) metadata["generation"] = 1;
+  if (auto error = admission_->AdmitCreate(resource, object)) return SendError(*responder, *error);
+
+  if (DryRun(request)) {
+    admission_->Release(resource, object);
+    return SendJson(*responder, 201, Dump(object));
+  }
+  const std::string key = Key(resource, request.info.namespace_, name);
+  store_->CreateAsync(key, StoredForm(object),
+                      [this, request, responder, object](store::WriteOutcome outcome) mutable {
+                        if (!outcome.status.ok()) {
+                          admission_->Release(*request.resource, object);
+                          return SendError(*responder,
+                                           FromStoreStatus(request, outcome.status,
+                                                           object["metadata"].value("name", "")));
+                        }
+                        SendCreated(*responder, std::move(object), outcome.result.revision, 201);
+                      });
+}
+
+void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
+  const ResourceInfo& resource = *m->request.resource;
+  const std::string& name = m->request.info.name;
+  Result<store::KeyValue> kv = store_->Get(m->key);
+  json current;
+  int64_t current_revision = 0;
+  if (kv.ok()) {
+    current = ParseStoredObject(kv->value, kv->mod_rev);
+    current_revision = kv->mod_rev;
+    if (current.is_null()) return SendError(*m->responder, ApiError::Internal("stored object is corrupt"));
+  } else if (kv.status().code() != Code::kNotFound) {
+    return SendError(*m->responder, ApiError::Internal(kv.status().message()));
+  } else if (!m->create_if_missing) {
+    return SendError(*m->responder, ApiError::NotFound(resource.group, resource.resource, name));
+  }
+  json updated;
+  if (auto error = m->transform(current_revision ? &current : nullptr, &updated)) {
+    return SendError(*m->responder, *error);
+  }
+  if (current_revision == 0) {  // create through apply/update
+    if (DryRun(m->request)) return SendJson(*m->responder, 201, Dump(updated));
+    store_->CreateAsync(m->key, StoredForm(updated),
+                        [this, m, updated](store::WriteOutcome outcome) mutable {
+                          if (outcome.status.code() == Code::kAlreadyExists &&
+                              ++m->attempts < kMaxConflictRetries) {
+                            return RunMutation(m);
+                          }
+                          if (!outcome.status.ok()) {
+                            admission_->Release(*m->request.resource, updated);
+                            return SendError(*m->responder,
+                                             FromStoreStatus(m->request, outcome.status,
+                                                             m->request.info.name));
+                          }
+                          SendCreated(*m->responder, std::move(updated), outcome.result.revision, 201);
+                        });
+    return;
+  }
+  if (DryRun(m->request)) return SendJson(*m->responder, 200, Dump(updated));
+  // An object being deleted whose last finalizer is gone leaves the store.
+  const bool finished = updated.contains("/metadata/deletionTimestamp"_json_pointer) &&
+                        (!updated["metadata"].contains("finalizers") ||
+                         updated["metadata"]["finalizers"].empty());
+  if (finished) {
+    store_->DeleteAsync(m->key, current_revision,
+                        [this, m, updated](store::WriteOutcome outcome) mutable {
+                          if (outcome.status.code() == Code::kConflict &&
+                              ++m->attempts < kMaxConflictRetries) {
+                            return RunMutation(m);
+                          }
+                          if (!outcome.status.ok()) {
+                            return SendError(*m->responder,
+                                             FromStoreStatus(m->request, outcome.status,
+                                                             m->request.info.name));
+                          }
+                          admission_->Release(*m->request.resource, updated);
+                          SendCreated(*m->responder, std::move(updated), outcome.result.revision, 200);
+                        });
+    return;
+  }
+  store_->UpdateAsync(m->key, StoredForm(updated), current_revision,
+                      [this, m, updated](store::WriteOutcome outcome) mutable {
+                        if (outcome.status.code() == Code::kConflict &&
+                            ++m->attempts < kMaxConflictRetries) {
+                          return RunMutation(m);  // re-read and re-apply on the fresh object
+                        }
+                        if (!outcome.status.ok()) {
+                          return SendError(*m->responder,
+                                           FromStoreStatus(m->request, outcome.status,
+                                                           m->request.info.name));
+                        }
+                        SendCreated(*m->responder, std::move(updated), outcome.result.revision, 200);
+                      });
+}
+
+// Turns a client's full object into the stored object for an update of `current`.
+static std::optional<ApiError> MergeUpdate(const RestRequest& request, Admission& admission,
+                                           const json& current, json incoming, json* updated) {
+  const ResourceInfo& resource = *request.resource;
+  if (auto error = CheckTypeMeta(request, incoming)) return error;
+  json& metadata = incoming["metadata"];
+  const std::string name = metadata.value("name", "");
+  if (!name.empty() && name != request.info.name) {
+    return ApiError::BadRequest("the name of the object (" + name +
+                                ") does not match the name on the URL (" + request.info.name + ")");
+  }
+  // Optimistic concurrency: a resourceVersion in the body must be the stored one.
+  const std::string rv = metadata.value("resourceVersion", "");
+  const std::string current_rv = current["metadata"].value("resourceVersion", "");
+  if (!rv.empty() && rv != current_rv) {
+    return ApiError::Conflict(resource.group, resource.resource, request.info.name,
+                              "the object has been modified; please apply your changes to the "
+                              "latest version and try again");
+  }
+  const std::string& subresource = request.info.subresource;
+  json result;
+  if (subresource == "status") {
+    result = current;
+    result["status"] = incoming.value("status", json::object());
+  } else {
+    result = std::move(incoming);
+    json& meta = result["metadata"];
+    meta["name"] = request.info.name;
+    for (const char* kept : {"uid", "creationTimestamp", "deletionTimestamp",
+                             "deletionGracePeriodSeconds", "generation"}) {
+      if (current["metadata"].contains(kept)) {
+        meta[kept] = current["metadata"][kept];
+      } else {
+        meta.erase(kept);
+      }
+    }
+    meta.erase("managedFields");
+    if (HasStatusSubresource(resource)) {
+      if (current.contains("status")) {
+        result["status"] = current["status"];
+      } else {
+        result.erase("status");
+      }
+    }
+    if (current.contains("spec") && SpecPart(result) != SpecPart(current)) {
+      meta["generation"] = current["metadata"].value("generation", 0) + 1;
+    }
+  }
+  std::vector<StatusCause> causes;
+  ValidateMetadata(result["metadata"], &causes);
+  if (!causes.empty()) return ApiError::Invalid(resource.group, resource.kind, request.info.name, causes);
+  if (auto error = admission.AdmitUpdate(resource, result, current, subresource)) return error;
+  *updated = std::move(result);
+  return std::nullopt;
+}
+
+void RestStorage::Update(const RestRequest& request, std::shared_ptr<http::Responder> responder) {
+  const ResourceInfo& resource = *request.resource;
+  if (StrictValidation(request) && request.info.subresource.empty()) {
+    if (auto error = CheckStrictFields(request.http.HeaderValue("content-type"), request.http.body,
+                                       resource.group, resource.version, resource.kind)) {
+      return SendError(*responder, *error);
+    }
+  }
+  json incoming;
+  if (auto error = DecodeBody(request.http.HeaderValue("content-type"), request.http.body, &incoming)) {
+    return SendError(*responder, *error);
+  }
+  if (request.info.subresource == "scale") return ScaleSubresource(request, responder);
+  auto m = std::make_shared<Mutation>();
+  m->request = request;
+  m->responder = std::move(responder);
+  m->key = Key(*request.resource, request.info.namespace_, request.info.name);
+  m->transform = [this, m_request = &m->request, incoming](const json* current, json* updated) {
+    return MergeUpdate(*m_request, *admission_, *current, incoming, updated);
+  };
+  RunMutation(m);
+}
+
+void RestStorage::Patch(const RestRequest& request, std::shared_ptr<http::Responder> responder) {
+  auto type = PatchTypeFromContentType(request.http.HeaderValue("content-type"));
+  if (!type) {
+    return SendError(*responder,
+                     ApiError::UnsupportedMediaType(std::string(request.http.HeaderValue("content-type"))));
+  }
+  if (request.info.subresource == "scale") return ScaleSubresource(request, responder);
+  auto m = std::make_shared<Mutation>();
+  m->request = request;
+  m->responder = std::move(responder);
+  m->key = Key(*request.resource, request.info.namespace_, request.info.name);
+  m->create_if_missing = *type == PatchType::kApply && request.info.subresource.empty();
+  const PatchType patch_type = *type;
+  m->transform = [this, m_request = &m->request, patch_type](const json* current, json* updated) -> std::optional<ApiError> {
+    const RestRequest& request = *m_request;
+    if (current == nullptr) {
+      // Server-side apply of a missing object creates it from the applied configuration.
+      json object;
+      std::string error;
+      if (!YamlToJson(request.http.body, &object, &error) || !object.is_object()) {
+        return ApiError::BadRequest(error.empty() ? "the apply body must be an object" : error);
+      }
+      if (auto type_error = CheckTypeMeta(request, object)) return type_error;
+      object["metadata"]["name"] = request.info.name;
+      object["metadata"].erase("resourceVersion");
+      object["metadata"]["uid"] = NewUid();
+      object["metadata"]["creationTimestamp"] = FormatTime(std::chrono::system_clock::now());
+      if (object.contains("spec")) object["metadata"]["generation"] = 1;
+      std::vector<StatusCause> causes;
+      ValidateName(*request.resource, request.info.name, &causes);
+      ValidateMetadata(object["metadata"], &causes);
+      if (!causes.empty()) {
+        return ApiError::Invalid(request.resource->group, request.resource->kind, request.info.name, causes);
+      }
+      if (auto admit_error = admission_->AdmitCreate(*request.resource, object)) return admit_error;
+      *updated = std::move(object);
+      return std::nullopt;
+    }
+    json patched;
+    if (auto error = ApplyPatch(patch_type, request.http.body, *current, &patched)) return error;
+    return MergeUpdate(request, *admission_, *current, std::move(patched), updated);
+  };
+  RunMutation(m);
+}
+
+void RestStorage::ScaleSubresource(const RestRequest& request,
+                                   std::shared_ptr<http::Responder> responder) {
+  const ResourceInfo& resource = *request.resource;
+  auto to_scale = [&resource](const json& object) {
+    std::string selector;
+    if (object.contains("/spec/selector/matchLabels"_json_pointer)) {
+      for (const auto& [k, v] : object.at("/spec/selector/matchLabels"_json_pointer).items()) {
+        selector += (selector.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+      }
+    }
+    (void)resource;
+    const json& meta = object["metadata"];
+    json scale_meta = {{"name", meta.value("name", "")}};
+    for (const char* field : {"namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+      if (meta.contains(field)) scale_meta[field] = meta[field];
+    }
+    return json{{"kind", "Scale"},
+                {"apiVersion", "autoscaling/v1"},
+                {"metadata", std::move(scale_meta)},
+                {"spec", {{"replicas", object.value("/spec/replicas"_json_pointer, 1)}}},
+                {"status", {{"replicas", object.value("/status/replicas"_json_pointer, 0)},
+                            {"selector", selector}}}};
+  };
+  const std::string key = Key(resource, request.info.namespace_, request.info.name);
+  if (request.info.verb == "get") {
+    Result<store::KeyValue> kv = store_->Get(key);
+    if (!kv.ok()) return SendError(*responder, FromStoreStatus(request, kv.status(), request.info.name));
+    return SendJson(*responder, 200, Dump(to_scale(ParseStoredObject(kv->value, kv->mod_rev))));
+  }
+  auto m = std::make_shared<Mutation>();
+  m->request = request;
+  m->responder = responder;
+  m->key = key;
+  m->transform = [m_request = &m->request, to_scale](const json* current, json* updated) -> std::optional<ApiError> {
+    const RestRequest& request = *m_request;
+    json scale = to_scale(*current);
+    json changed;
+    if (request.info.verb == "patch") {
+      auto type = PatchTypeFromContentType(request.http.HeaderValue("content-type"));
+      if (auto error = ApplyPatch(*type, request.http.body, scale, &changed)) return error;
+    } else if (auto error = DecodeBody(request.http.HeaderValue("content-type"), request.http.body, &changed)) {
+      return error;
+    }
+    const json replicas = changed.value("/spec/replicas"_json_pointer, json());
+    if (!replicas.is_number_integer() || replicas.get<int64_t>() < 0) {
+      return ApiError::Invalid("autoscaling", "Scale", request.info.name,
+                               {{"FieldValueInvalid", "must be greater than or equal to 0", "spec.replicas"}});
+    }
+    const std::string rv = changed.value("/metadata/resourceVersion"_json_pointer, std::string());
+    if (!rv.empty() && rv != (*current)["metadata"].value("resourceVersion", "")) {
+      return ApiError::Conflict(request.resource->group, request.resource->resource, request.info.name,
+                                "the object has been modified; please apply your changes to the "
+                                "latest version and try again");
+    }
+    *updated = *current;
+    if ((*updated)["spec"].value("replicas", -1) != replicas.get<int64_t>()) {
+      (*updated)["spec"]["replicas"] = replicas;
+      (*updated)["metadata"]["generation"] = (*current)["metadata"].value("generation", 0) + 1;
+    }
+    return std::nullopt;
+  };
+  // Reply with the Scale, not the object.
+  auto scale_responder = responder;
+  struct ScaleResponder final : http::Responder {
+    std::shared_ptr<http::Responder> inner;
+    std::function<json(const json&)> convert;
+    void Send(http::Response response) override {
+      if (response.status == 200) {
+        json object = json::parse(response.body, nullptr, false);
+        if (object.is_object()) response.body = Dump(convert(object));
+      }
+      inner->Send(std::move(response));
+    }
+    std::shared_ptr<http::ResponseStream> StartStream(int status, std::string type,
+                                                      std::vector<http::Header> headers) override {
+      return inner->StartStream(status, std::move(type), std::move(headers));
+    }
+  };
+  auto wrapped = std::make_shared<ScaleResponder>();
+  wrapped->inner = responder;
+  wrapped->convert = to_scale;
+  m->responder = wrapped;
+  RunMutation(m);
+}
+
+void RestStorage::Delete(const RestRequest& request, std::shared_ptr<http::Responder> responder) {
+  const ResourceInfo& resource = *request.resource;
+  json options = json::object();
+  if (!request.http.body.empty()) {
+    options = json::parse(request.http.body, nullptr, false);
+    if (!options.is_object()) return SendError(*responder, ApiError::BadRequest("DeleteOptions must be a JSON object"));
+  }
+  if (request.query.Has("gracePeriodSeconds")) {
+    try {
+      options["gracePeriodSeconds"] = std::stoll(request.query.Get("gracePeriodSeconds"));
+    } catch (...) {
+      return SendError(*responder, ApiError::BadRequest("gracePeriodSeconds must be an integer"));
+    }
+  }
+  if (request.query.Has("propagationPolicy")) options["propagationPolicy"] = request.query.Get("propagationPolicy");
+  const std::string policy = options.value("propagationPolicy", options.value("orphanDependents", false) ? "Orphan" : "");
+  if (!policy.empty() && policy != "Orphan" && policy != "Background" && policy != "Foreground") {
+    return SendError(*responder, ApiError::BadRequest("invalid propagationPolicy \"" + policy + "\""));
+  }
+  auto m = std::make_shared<Mutation>();
+  m->request = request;
+  m->responder = responder;
+  m->key = Key(resource, request.info.namespace_, request.info.name);
+  m->transform = [options, policy](const json* current, json* updated) -> std::optional<ApiError> {
+    const json& meta = (*current)["metadata"];
+    if (options.contains("/preconditions/uid"_json_pointer) &&
+        options.at("/preconditions/uid"_json_pointer) != meta.value("uid", "")) {
+      return ApiError{409, "Conflict", "Precondition failed: UID in precondition: " +
+                                           options.at("/preconditions/uid"_json_pointer).dump() +
+                                           ", UID in object meta: " + meta.value("uid", "")};
+    }
+    if (options.contains("/preconditions/resourceVersion"_json_pointer) &&
+        options.at("/preconditions/resourceVersion"_json_pointer) != meta.value("resourceVersion", "")) {
+      return ApiError{409, "Conflict", "Precondition failed: resourceVersion in precondition does "
+                                       "not match the object"};
+    }
+    *updated = *current;
+    json& new_meta = (*updated)["metadata"];
+    json finalizers = new_meta.value("finalizers", json::array());
+    auto add_finalizer = [&](const char* name) {
+      if (std::find(finalizers.begin(), finalizers.end(), name) == finalizers.end()) finalizers.push_back(name);
+    };
+    if (policy == "Foreground") add_finalizer("foregroundDeletion");
+    if (policy == "Orphan") add_finalizer("orphan");
+    // Pods on a node end gracefully: the kubelet stops them, then deletes with grace 0.
+    int64_t grace = options.value("gracePeriodSeconds", int64_t{-1});
+    const bool pod_on_node = (*current).value("kind", "") == "Pod" &&
+                             !(*current).value("/spec/nodeName"_json_pointer, std::string()).empty() &&
+                             (*current).value("/status/phase"_json_pointer, std::string()) != "Succeeded" &&
+                             (*current).value("/status/phase"_json_pointer, std::string()) != "Failed";
+    if (pod_on_node && grace < 0) grace = (*current).value("/spec/terminationGracePeriodSeconds"_json_pointer, 30);
+    if (!pod_on_node) grace = 0;
+    const bool graceful = grace > 0 && pod_on_node;
+    if (!finalizers.empty() || graceful) {
+      if (!new_meta.contains("deletionTimestamp")) {
+        new_meta["deletionTimestamp"] =
+            FormatTime(std::chrono::system_clock::now() + std::chrono::seconds(graceful ? grace : 0));
+        new_meta["deletionGracePeriodSeconds"] = graceful ? grace : 0;
+      } else if (graceful && grace < new_meta.value("deletionGracePeriodSeconds", grace)) {
+        new_meta["deletionGracePeriodSeconds"] = grace;  // a shorter grace period wins
+      }
+      new_meta["finalizers"] = finalizers;
+      if (!graceful && finalizers.empty()) new_meta.erase("finalizers");
+      // Keep it: finalizers or the kubelet finish the deletion.
+      if (!finalizers.empty() || graceful) {
+        if (finalizers.empty()) new_meta.erase("finalizers");
+        return std::nullopt;
+      }
+    }
+    // No finalizers and nothing graceful: delete now (RunMutation sees the empty finalizers).
+    new_meta["deletionTimestamp"] = FormatTime(std::chrono::system_clock::now());
+    new_meta["deletionGracePeriodSeconds"] = 0;
+    new_meta.erase("finalizers");
+    return std::nullopt;
+  };
+  RunMutation(m);
+}
+
+void RestStorage::DeleteCollection(const RestRequest& request,
+                                   std::shared_ptr<http::Responder> responder) {
+  const ResourceInfo& resource = *request.resource;
+  auto labels = LabelSelector::Parse(request.query.Get("labelSelector"));
+  if (!labels.ok()) return SendError(*responder, ApiError::BadRequest(labels.status().message()));
+  auto fields = FieldSelector::Parse(request.query.Get("fieldSelector"));
+  if (!fields.ok()) return SendError(*responder, ApiError::BadRequest(fields.status().message()));
+  WatchCache::Snapshot snapshot = cache_->List(Prefix(resource, request.info.namespace_));
+  std::vector<std::string> names;
+  for (const auto& item : snapshot.items) {
+    const json& object = item->object();
+    const json labels_json = object.value("/metadata/labels"_json_pointer, json::object());
+    if (labels->Matches(labels_json) && fields->Matches(object)) {
+      names.push_back(object["metadata"].value("name", ""));
+    }
+  }
+  // Delete each one; answer once all are done, with the list of what was deleted.
+  struct Collector final : http::Responder {
+    std::mutex mu;
+    size_t remaining = 0;
+    json items = json::array();
+    std::shared_ptr<http::Responder> inner;
+    std::string list_kind, api_version;
+    void Send(http::Response response) override {
+      std::lock_guard lock(mu);
+      if (response.status < 300) {
+        json object = json::parse(response.body, nullptr, false);
+        if (object.is_object()) items.push_back(std::move(object));
+      }
+      if (--remaining == 0) {
+        inner->Send(http::Response{200, "application/json", {},
+                                   Dump(json{{"kind", list_kind}, {"apiVersion", api_version},
+                                             {"metadata", json::object()}, {"items", items}})});
+      }
+    }
+    std::shared_ptr<http::ResponseStream> StartStream(int, std::string,
+                                                      std::vector<http::Header>) override {
+      return nullptr;
+    }
+  };
+  auto collector = std::make_shared<Collector>();
+  collector->inner = responder;
+  collector->list_kind = resource.kind + "List";
+  collector->api_version = resource.GroupVersion();
+  collector->remaining = names.size();
+  if (names.empty()) {
+    return SendJson(*responder, 200, Dump(json{{"kind", collector->list_kind},
+                                               {"apiVersion", collector->api_version},
+                                               {"metadata", json::object()},
+                                               {"items", json::array()}}));
+  }
+  for (const std::string& name : names) {
+    RestRequest one = request;
+    one.info.name = name;
+    one.info.verb = "delete";
+    Delete(one, collector);
+  }
+}
+
+}  // namespace mk8s::apiserver

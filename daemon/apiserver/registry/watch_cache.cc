@@ -1,0 +1,206 @@
+#include "apiserver/registry/watch_cache.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "store/store.h"
+
+namespace mk8s::apiserver {
+
+nlohmann::json ParseStoredObject(const std::string& value, int64_t revision) {
+  nlohmann::json object = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (!object.is_object()) return nullptr;
+  object["metadata"]["resourceVersion"] = std::to_string(revision);
+  return object;
+}
+
+WatchCache::WatchCache(store::Store* store, std::string root, size_t history_capacity)
+    : store_(store), root_(std::move(root)), history_capacity_(history_capacity) {}
+
+Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::string root,
+                                                      size_t history_capacity) {
+  std::unique_ptr<WatchCache> cache(new WatchCache(store, std::move(root), history_capacity));
+  if (Status status = cache->Load(); !status.ok()) return status;
+  cache->dispatcher_ = std::thread([raw = cache.get()] { raw->Run(); });
+  return cache;
+}
+
+WatchCache::~WatchCache() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  if (store_watch_) store_watch_->Cancel();
+  if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+Status WatchCache::Load() {
+  store::ListOptions options;
+  Result<store::ListResult> list = store_->List(root_, options);
+  if (!list.ok()) return list.status();
+  for (const store::KeyValue& kv : list->kvs) {
+    nlohmann::json object = ParseStoredObject(kv.value, kv.mod_rev);
+    if (object.is_null()) {
+      spdlog::warn("watch cache: skipping unparsable object at {}", kv.key);
+      continue;
+    }
+    objects_.emplace(kv.key, std::make_shared<CachedObject>(kv.key, kv.mod_rev, std::move(object)));
+  }
+  revision_ = list->revision;
+  history_start_ = revision_;
+  Result<std::unique_ptr<store::Watch>> watch = store_->StartWatch(root_, revision_);
+  if (!watch.ok()) return watch.status();
+  store_watch_ = std::move(*watch);
+  return Status::Ok();
+}
+
+void WatchCache::Run() {
+  while (true) {
+    auto events = store_watch_->Next(std::chrono::milliseconds(500));
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (!events.ok()) {
+      // Compaction or a restore overtook us: reload the whole state and carry on. Watchers that
+      // cannot follow (their history is gone) are dropped so their clients re-list.
+      spdlog::warn("watch cache: store watch ended ({}); reloading", events.status().ToString());
+      std::lock_guard lock(mu_);
+      objects_.clear();
+      history_.clear();
+      for (Watcher& watcher : watchers_) {
+        watcher.callback(nullptr);  // null event = the watch is over
+      }
+      watchers_.clear();
+      if (Status status = Load(); !status.ok()) {
+        spdlog::error("watch cache: reload failed: {}", status.ToString());
+      }
+      fresh_cv_.notify_all();
+      continue;
+    }
+    if (events->empty()) continue;
+    std::lock_guard lock(mu_);
+    for (const auto& store_event : *events) {
+      auto event = std::make_shared<CacheEvent>();
+      event->revision = store_event->kv.mod_rev;
+      auto found = objects_.find(store_event->kv.key);
+      if (found != objects_.end()) event->previous = found->second;
+      nlohmann::json object = ParseStoredObject(store_event->kv.value, event->revision);
+      if (object.is_null()) {
+        spdlog::warn("watch cache: unparsable object at {}", store_event->kv.key);
+        revision_ = event->revision;
+        continue;
+      }
+      event->object =
+          std::make_shared<CachedObject>(store_event->kv.key, event->revision, std::move(object));
+      if (store_event->type == store::EventType::kDelete) {
+        event->type = WatchEventType::kDeleted;
+        if (found != objects_.end()) objects_.erase(found);
+      } else {
+        event->type = found == objects_.end() ? WatchEventType::kAdded : WatchEventType::kModified;
+        objects_[store_event->kv.key] = event->object;
+      }
+      revision_ = event->revision;
+      history_.push_back(event);
+      while (history_.size() > history_capacity_) {
+        history_start_ = history_.front()->revision;
+        history_.pop_front();
+      }
+      for (Watcher& watcher : watchers_) {
+        if (store_event->kv.key.compare(0, watcher.prefix.size(), watcher.prefix) == 0) {
+          watcher.callback(event);
+        }
+      }
+    }
+    fresh_cv_.notify_all();
+  }
+}
+
+Status WatchCache::WaitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {
+  if (revision == 0) revision = store_->CurrentRevision();
+  std::unique_lock lock(mu_);
+  if (!fresh_cv_.wait_for(lock, timeout, [&] { return revision_ >= revision || stopping_; })) {
+    return Status(Code::kDeadlineExceeded, "Too large resource version: " +
+                                               std::to_string(revision) + ", current resource version: " +
+                                               std::to_string(revision_));
+  }
+  return Status::Ok();
+}
+
+int64_t WatchCache::revision() const {
+  std::lock_guard lock(mu_);
+  return revision_;
+}
+
+WatchCache::Snapshot WatchCache::List(const std::string& prefix,
+                                      const std::string& start_after) const {
+  Snapshot snapshot;
+  std::lock_guard lock(mu_);
+  snapshot.revision = revision_;
+  auto it = start_after.empty() ? objects_.lower_bound(prefix) : objects_.upper_bound(start_after);
+  for (; it != objects_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    snapshot.items.push_back(it->second);
+  }
+  return snapshot;
+}
+
+CachedObjectPtr WatchCache::Get(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(key);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+Result<std::unique_ptr<WatchCache::Registration>> WatchCache::Watch(const std::string& prefix,
+                                                                    int64_t after_revision,
+                                                                    bool initial_state,
+                                                                    Callback callback) {
+  std::lock_guard lock(mu_);
+  if (initial_state) {
+    std::vector<CachedObjectPtr> existing;
+    for (auto it = objects_.lower_bound(prefix);
+         it != objects_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      existing.push_back(it->second);
+    }
+    std::sort(existing.begin(), existing.end(),
+              [](const CachedObjectPtr& a, const CachedObjectPtr& b) {
+                return a->revision() < b->revision();
+              });
+    for (const CachedObjectPtr& object : existing) {
+      auto event = std::make_shared<CacheEvent>();
+      event->type = WatchEventType::kAdded;
+      event->object = object;
+      event->revision = object->revision();
+      callback(event);
+    }
+  } else {
+    if (after_revision < history_start_) {
+      return Status(Code::kCompacted, "too old resource version: " +
+                                          std::to_string(after_revision) + " (" +
+                                          std::to_string(history_start_) + ")");
+    }
+    for (const CacheEventPtr& event : history_) {
+      if (event->revision > after_revision &&
+          event->object->key().compare(0, prefix.size(), prefix) == 0) {
+        callback(event);
+      }
+    }
+  }
+  const uint64_t id = next_watcher_id_++;
+  watchers_.push_back(Watcher{id, prefix, std::move(callback)});
+  return std::make_unique<Registration>(this, id);
+}
+
+void WatchCache::Unregister(uint64_t id) {
+  std::lock_guard lock(mu_);
+  watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                 [id](const Watcher& w) { return w.id == id; }),
+                  watchers_.end());
+}
+
+size_t WatchCache::watcher_count() const {
+  std::lock_guard lock(mu_);
+  return watchers_.size();
+}
+
+}  // namespace mk8s::apiserver

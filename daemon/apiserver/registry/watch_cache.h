@@ -1,0 +1,99 @@
+// The API server's watch cache: every stored object under /registry/, kept current by one store
+// watch, with a bounded history of recent events so watches resume from a resourceVersion.
+//
+// Threads: one dispatcher thread applies store events and calls watcher callbacks (which must not
+// block). Every other method is thread-safe. Lock order: mu_ only; callbacks run under mu_, so a
+// callback must never call back into the cache.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apiserver/registry/cached_object.h"
+#include "common/status.h"
+
+namespace mk8s::store {
+class Store;
+class Watch;
+}  // namespace mk8s::store
+
+namespace mk8s::apiserver {
+
+class WatchCache {
+ public:
+  using Callback = std::function<void(const CacheEventPtr&)>;
+  class Registration;  // unregisters on destruction
+
+  // Loads every object under `root` ("/registry/") and starts following the store.
+  static Result<std::unique_ptr<WatchCache>> Start(store::Store* store, std::string root,
+                                                   size_t history_capacity = 10000);
+  ~WatchCache();
+
+  // Waits until the cache reflects `revision` (0: the store's current revision).
+  Status WaitUntilFresh(int64_t revision, std::chrono::milliseconds timeout);
+  int64_t revision() const;
+
+  struct Snapshot {
+    int64_t revision = 0;
+    std::vector<CachedObjectPtr> items;  // in key order
+  };
+  // Objects whose key starts with `prefix`, in key order, strictly after `start_after` if given.
+  Snapshot List(const std::string& prefix, const std::string& start_after = {}) const;
+  CachedObjectPtr Get(const std::string& key) const;
+
+  // Delivers, in order, every event on keys under `prefix` with revision > `after_revision`.
+  // With `initial_state`, first delivers an ADDED event for each existing object (in revision
+  // order) and then events after the current revision. kCompacted when `after_revision` is older
+  // than the history kept.
+  Result<std::unique_ptr<Registration>> Watch(const std::string& prefix, int64_t after_revision,
+                                              bool initial_state, Callback callback);
+  size_t watcher_count() const;
+
+ private:
+  struct Watcher {
+    uint64_t id;
+    std::string prefix;
+    Callback callback;
+  };
+  WatchCache(store::Store* store, std::string root, size_t history_capacity);
+  Status Load();
+  void Run();
+  void Unregister(uint64_t id);
+
+  store::Store* const store_;  // not owned; outlives the cache
+  const std::string root_;
+  const size_t history_capacity_;
+  std::unique_ptr<store::Watch> store_watch_;
+  std::thread dispatcher_;
+
+  mutable std::mutex mu_;
+  std::condition_variable fresh_cv_;
+  bool stopping_ = false;                                  // GUARDED_BY(mu_)
+  int64_t revision_ = 0;                                   // GUARDED_BY(mu_)
+  std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
+  std::deque<CacheEventPtr> history_;                      // GUARDED_BY(mu_)
+  int64_t history_start_ = 0;  // events with revision > this are in history_; GUARDED_BY(mu_)
+  std::vector<Watcher> watchers_;                          // GUARDED_BY(mu_)
+  uint64_t next_watcher_id_ = 1;                           // GUARDED_BY(mu_)
+};
+
+class WatchCache::Registration {
+ public:
+  Registration(WatchCache* cache, uint64_t id) : cache_(cache), id_(id) {}
+  ~Registration() { cache_->Unregister(id_); }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  WatchCache* cache_;
+  uint64_t id_;
+};
+
+}  // namespace mk8s::apiserver

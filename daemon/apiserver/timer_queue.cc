@@ -1,0 +1,55 @@
+#include "apiserver/timer_queue.h"
+
+namespace mk8s::apiserver {
+
+TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
+
+TimerQueue::~TimerQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    timers_.clear();
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+uint64_t TimerQueue::Schedule(Clock::time_point when, std::function<void()> callback) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_id_++;
+  timers_.emplace(when, std::make_pair(id, std::move(callback)));
+  cv_.notify_all();
+  return id;
+}
+
+void TimerQueue::Cancel(uint64_t id) {
+  std::lock_guard lock(mu_);
+  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+    if (it->second.first == id) {
+      timers_.erase(it);
+      return;
+    }
+  }
+}
+
+void TimerQueue::Run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (timers_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    auto first = timers_.begin();
+    if (first->first > Clock::now()) {
+      cv_.wait_until(lock, first->first);
+      continue;
+    }
+    std::function<void()> callback = std::move(first->second.second);
+    timers_.erase(first);
+    lock.unlock();
+    callback();
+    lock.lock();
+  }
+}
+
+}  // namespace mk8s::apiserver

@@ -1,0 +1,34 @@
+// A single thread that runs callbacks at given times (watch timeouts, bookmarks). Callbacks must
+// be short and must not block. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace mk8s::apiserver {
+
+class TimerQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+  TimerQueue();
+  ~TimerQueue();  // drops pending callbacks without running them
+
+  // Runs `callback` at `when` (on the timer thread). Returns an id for Cancel.
+  uint64_t Schedule(Clock::time_point when, std::function<void()> callback);
+  void Cancel(uint64_t id);
+
+ private:
+  void Run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;   // GUARDED_BY(mu_)
+  std::multimap<Clock::time_point, std::pair<uint64_t, std::function<void()>>> timers_;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace mk8s::apiserver
