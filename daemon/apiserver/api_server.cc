@@ -79,13 +79,17 @@ class ApiServerImpl final : public ApiServer {
     if (!verifier.ok()) return verifier.status();
     jwt_verifier_ = std::move(*verifier);
     authenticator_ = std::make_unique<Authenticator>(&tokens_, jwt_verifier_.get());
+    auto signer = pki::JwtSigner::Create(pki_.service_account_key_pem());
+    if (!signer.ok()) return signer.status();
+    jwt_signer_ = std::move(*signer);
 
     auto cache = WatchCache::Start(store_, "/registry/");
     if (!cache.ok()) return cache.status();
     cache_ = std::move(*cache);
     admission_.LoadAllocations(*cache_);
     timers_ = std::make_unique<TimerQueue>();
-    storage_ = std::make_unique<RestStorage>(store_, cache_.get(), timers_.get(), &admission_);
+    storage_ = std::make_unique<RestStorage>(store_, cache_.get(), timers_.get(), &admission_,
+                                             jwt_signer_.get());
 
     http::ServerOptions http_options;
     http_options.bind_address = options_.bind_address;
@@ -206,6 +210,7 @@ class ApiServerImpl final : public ApiServer {
   pki::ClusterPki pki_;
   pki::StaticTokens tokens_;
   std::unique_ptr<pki::JwtVerifier> jwt_verifier_;
+  std::unique_ptr<pki::JwtSigner> jwt_signer_;
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<WatchCache> cache_;
   std::unique_ptr<TimerQueue> timers_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/schema.h"
 #include "apiserver/body_codec.h"
 
 namespace mk8s::apiserver {
@@ -40,8 +41,37 @@ void RemoveDirectives(json& value) {
   }
 }
 
+// Where the merge is in the object: the schema type of the JSON object being merged (schema
+// mode) or just the field path (fallback mode, `schema` false).
+struct Node {
+  bool schema = false;
+  const api::MessageType* type = nullptr;  // nullptr in schema mode: schemaless, lists replace
+  bool map_values = false;  // the object is a map whose values are of `type`
+};
+
+// The list rule and the element node for field `key` of an object at `node`.
+ListMergeRule RuleFor(const Node& node, const std::vector<std::string>& path,
+                      const api::Field** field_out);
+
+Node ChildNode(const Node& node, const api::Field* field) {
+  Node child;
+  child.schema = node.schema;
+  if (!node.schema) return child;
+  if (node.map_values) {  // the value of a map entry
+    child.type = node.type;
+    return child;
+  }
+  if (field == nullptr || field->kind != api::ValueKind::kMessage) return child;
+  child.type = field->message;
+  child.map_values = field->shape == api::FieldShape::kMap;
+  return child;
+}
+
+json Merge(const json& original, const json& patch, const Node& node,
+           std::vector<std::string>& path);
+
 json MergeList(const json& original, const json& patch, const ListMergeRule& rule,
-               std::vector<std::string>& path) {
+               const Node& element, std::vector<std::string>& path) {
   if (!original.is_array()) {
     json copy = patch;
     // Items that only say "$patch: delete" have nothing to delete from.
@@ -62,7 +92,9 @@ json MergeList(const json& original, const json& patch, const ListMergeRule& rul
   }
   for (const auto& item : patch) {
     if (!item.is_object() || !item.contains(rule.merge_key)) {
-      if (item.is_object() && item.value("$patch", "") == "replace") return MergeList(json(), patch, rule, path);
+      if (item.is_object() && item.value("$patch", "") == "replace") {
+        return MergeList(json(), patch, rule, element, path);
+      }
       result.push_back(item);
       continue;
     }
@@ -85,7 +117,7 @@ json MergeList(const json& original, const json& patch, const ListMergeRule& rul
       RemoveDirectives(replaced);
       *match = std::move(replaced);
     } else {
-      *match = StrategicMerge(*match, item, path);
+      *match = Merge(*match, item, element, path);
     }
   }
   return result;
@@ -155,7 +187,10 @@ ListMergeRule LookupListMergeRule(const std::vector<std::string>& path) {
   return {};
 }
 
-json StrategicMerge(const json& original, const json& patch, std::vector<std::string>& path) {
+namespace {
+
+json Merge(const json& original, const json& patch, const Node& node,
+           std::vector<std::string>& path) {
   if (!patch.is_object()) return patch;
   const std::string directive = patch.value("$patch", "");
   if (directive == "replace") {
@@ -197,17 +232,24 @@ json StrategicMerge(const json& original, const json& patch, std::vector<std::st
       continue;
     }
     path.push_back(key);
+    const api::Field* field = nullptr;
+    const ListMergeRule rule = RuleFor(node, path, &field);
+    const Node child = ChildNode(node, field);
     if (value.is_object()) {
-      json merged = StrategicMerge(result.contains(key) ? result[key] : json(), value, path);
+      json merged = Merge(result.contains(key) ? result[key] : json(), value, child, path);
       if (merged.is_null()) {
         result.erase(key);
       } else {
         result[key] = std::move(merged);
       }
     } else if (value.is_array()) {
-      const ListMergeRule rule = LookupListMergeRule(path);
-      result[key] = rule.merge ? MergeList(result.contains(key) ? result[key] : json(), value, rule, path)
-                               : value;
+      if (rule.merge) {
+        result[key] = MergeList(result.contains(key) ? result[key] : json(), value, rule, child, path);
+      } else {
+        json replaced = value;
+        RemoveDirectives(replaced);
+        result[key] = std::move(replaced);
+      }
     } else {
       result[key] = value;
     }
@@ -220,11 +262,53 @@ json StrategicMerge(const json& original, const json& patch, std::vector<std::st
     const std::string field = key.substr(kOrder.size());
     if (!result.contains(field)) continue;
     path.push_back(field);
-    const ListMergeRule rule = LookupListMergeRule(path);
+    const api::Field* unused = nullptr;
+    const ListMergeRule rule = RuleFor(node, path, &unused);
     path.pop_back();
     ApplyElementOrder(result[field], value, rule.merge_key);
   }
   return result;
+}
+
+ListMergeRule RuleFor(const Node& node, const std::vector<std::string>& path,
+                      const api::Field** field_out) {
+  *field_out = nullptr;
+  if (!node.schema) return LookupListMergeRule(path);
+  if (node.type == nullptr || node.map_values || path.empty()) return {};
+  const api::Field* field = node.type->FieldByJson(path.back());
+  *field_out = field;
+  if (field == nullptr || field->shape != api::FieldShape::kList) return {};
+  if ((field->patch & api::kPatchMerge) == 0) return {};
+  return {true, field->merge_key};
+}
+
+}  // namespace
+
+json StrategicMerge(const json& original, const json& patch, std::vector<std::string>& path) {
+  return Merge(original, patch, Node{}, path);
+}
+
+json StrategicMerge(const json& original, const json& patch, const api::MessageType* type) {
+  std::vector<std::string> path;
+  Node node;
+  node.schema = type != nullptr;
+  node.type = type;
+  return Merge(original, patch, node, path);
+}
+
+const api::MessageType* SchemaTypeOf(const json& object) {
+  if (!object.is_object()) return nullptr;
+  auto api_version = object.find("apiVersion");
+  auto kind = object.find("kind");
+  if (api_version == object.end() || kind == object.end() || !api_version->is_string() ||
+      !kind->is_string()) {
+    return nullptr;
+  }
+  const std::string& gv = api_version->get_ref<const std::string&>();
+  const size_t slash = gv.find('/');
+  const std::string group = slash == std::string::npos ? "" : gv.substr(0, slash);
+  const std::string version = slash == std::string::npos ? gv : gv.substr(slash + 1);
+  return api::Schema::Builtin().ForKind(group, version, kind->get_ref<const std::string&>());
 }
 
 std::optional<ApiError> ApplyPatch(PatchType type, const std::string& patch_body,
@@ -253,8 +337,14 @@ std::optional<ApiError> ApplyPatch(PatchType type, const std::string& patch_body
       case PatchType::kStrategic:
       case PatchType::kApply: {
         if (!patch.is_object()) return ApiError::BadRequest("the patch body must be a JSON object");
-        std::vector<std::string> path;
-        *result = StrategicMerge(original, patch, path);
+        const api::MessageType* schema_type = SchemaTypeOf(original);
+        if (schema_type == nullptr) schema_type = SchemaTypeOf(patch);
+        if (schema_type != nullptr) {
+          *result = StrategicMerge(original, patch, schema_type);
+        } else {
+          std::vector<std::string> path;
+          *result = StrategicMerge(original, patch, path);
+        }
         break;
       }
     }

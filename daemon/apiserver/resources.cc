@@ -100,7 +100,8 @@ std::vector<ResourceInfo> BuildRegistry() {
   r.push_back(Resource("coordination.k8s.io", "v1", "leases", "lease", "Lease", true));
   r.push_back(Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice",
                        "EndpointSlice", true));
-  auto events = Resource("events.k8s.io", "v1", "events", "event", "Event", true, {"ev"});
+  // No short name: "ev" means core events, and sharing it makes kubectl warn.
+  auto events = Resource("events.k8s.io", "v1", "events", "event", "Event", true);
   events.storage_resource = "events";  // the same objects as core/v1 events
   r.push_back(events);
 

@@ -277,6 +277,43 @@ data: {k: v}
                      "rolebindings", "clusterroles", "clusterrolebindings", "events.events.k8s.io"):
             self.k("get", kind, "-A")
 
+    def test_service_account_token_authenticates(self):
+        self.k("create", "serviceaccount", "robot")
+        token = self.k("create", "token", "robot").stdout.strip()
+        self.assertEqual(token.count("."), 2)
+        status, _, body = self.c.https("GET", "/api/v1/namespaces", cert=False, token=token)
+        self.assertEqual(status, 200, body)
+        tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        status, _, _ = self.c.https("GET", "/api/v1/namespaces", cert=False, token=tampered)
+        self.assertEqual(status, 401)
+        missing = self.k("create", "token", "nobody", check=False)
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("serviceaccounts \"nobody\" not found", missing.stderr)
+
+    def test_events_served_in_both_groups(self):
+        self.k("create", "-f", "-", input="""
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: ev1}
+eventTime: "2026-01-01T00:00:00.000000Z"
+reportingController: tests
+reportingInstance: tests-1
+action: Checking
+reason: Checked
+type: Normal
+note: one event, two APIs
+regarding: {kind: Pod, name: p1, namespace: default}
+""")
+        core = json.loads(self.k("get", "events", "ev1", "-o", "json").stdout)
+        self.assertEqual(core["apiVersion"], "v1")
+        self.assertEqual(core["message"], "one event, two APIs")
+        self.assertEqual(core["involvedObject"]["name"], "p1")
+        new = json.loads(self.k("get", "events.events.k8s.io", "ev1", "-o", "json").stdout)
+        self.assertEqual(new["apiVersion"], "events.k8s.io/v1")
+        self.assertEqual(new["note"], "one event, two APIs")
+        self.assertEqual(new["regarding"]["name"], "p1")
+        self.assertRegex(self.k("get", "events").stdout, r"Normal\s+Checked\s+pod/p1\s+one event, two APIs")
+
     def test_python_client(self):
         script = f"""
 from kubernetes import client, config, watch

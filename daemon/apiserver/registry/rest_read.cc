@@ -4,6 +4,7 @@
 #include <random>
 
 #include "apiserver/registry/cached_object.h"
+#include "apiserver/registry/conversion.h"
 #include "apiserver/registry/rest_storage.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/selectors.h"
@@ -149,9 +150,11 @@ void SendList(const RestRequest& request, http::Responder& responder,
                      std::to_string(revision) + "\"";
   if (!continue_token.empty()) body += ",\"continue\":\"" + continue_token + "\"";
   body += "},\"items\":[";
+  const bool convert = NeedsConversion(resource);
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) body += ',';
-    body += items[i]->Json();
+    body += convert ? ToServed(resource, items[i]->object()).dump(-1, ' ', false, json::error_handler_t::replace)
+                    : items[i]->Json();
   }
   body += "]}";
   responder.Send(http::Response{200, "application/json", {}, std::move(body)});
@@ -201,7 +204,8 @@ void RestStorage::Get(const RestRequest& request, std::shared_ptr<http::Responde
                                    TableBody(resource, objects, std::to_string(kv->mod_rev), "")});
     return;
   }
-  SendJson(*responder, 200, object.dump(-1, ' ', false, json::error_handler_t::replace));
+  SendJson(*responder, 200,
+           ToServed(resource, object).dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 void RestStorage::List(const RestRequest& request, std::shared_ptr<http::Responder> responder) {
@@ -326,7 +330,9 @@ struct WatchStream : std::enable_shared_from_this<WatchStream> {
       std::string frame = "{\"type\":\"";
       frame += type;
       frame += "\",\"object\":";
-      frame += object.Json();
+      frame += NeedsConversion(*resource)
+                   ? ToServed(*resource, object.object()).dump(-1, ' ', false, json::error_handler_t::replace)
+                   : object.Json();
       frame += "}\n";
       return frame;
     }

@@ -19,8 +19,9 @@ json SuccessStatus() {
 }  // namespace
 
 RestStorage::RestStorage(store::Store* store, WatchCache* cache, TimerQueue* timers,
-                         Admission* admission)
-    : store_(store), cache_(cache), timers_(timers), admission_(admission) {}
+                         Admission* admission, const pki::JwtSigner* token_signer)
+    : store_(store), cache_(cache), timers_(timers), admission_(admission),
+      token_signer_(token_signer) {}
 
 void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> responder) {
   const ResourceInfo& resource = *request.resource;
@@ -92,6 +93,7 @@ void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> r
       };
       return RunMutation(m);
     }
+    if (sub == "token" && verb == "create") return CreateToken(request, responder);
     if (sub == "eviction" && verb == "create") {
       RestRequest deletion = request;
       deletion.info.subresource.clear();

@@ -20,6 +20,9 @@
 namespace mk8s::store {
 class Store;
 }
+namespace mk8s::pki {
+class JwtSigner;
+}
 
 namespace mk8s::apiserver {
 
@@ -50,7 +53,8 @@ void SendJson(http::Responder& responder, int status, const std::string& body);
 class RestStorage {
  public:
   // Pointers are not owned and must outlive this object.
-  RestStorage(store::Store* store, WatchCache* cache, TimerQueue* timers, Admission* admission);
+  RestStorage(store::Store* store, WatchCache* cache, TimerQueue* timers, Admission* admission,
+              const pki::JwtSigner* token_signer);
 
   void Handle(RestRequest request, std::shared_ptr<http::Responder> responder);
 
@@ -69,6 +73,8 @@ class RestStorage {
   void Delete(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   void DeleteCollection(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   void ScaleSubresource(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  // serviceaccounts/<name>/token: a TokenRequest answered with a signed JWT.
+  void CreateToken(const RestRequest& request, std::shared_ptr<http::Responder> responder);
 
   // A read-modify-write of one object: read it, `transform` it, then compare-and-swap it back;
   // on a CAS conflict the whole cycle runs again on a fresh read (bounded).
@@ -90,6 +96,7 @@ class RestStorage {
   WatchCache* const cache_;
   TimerQueue* const timers_;
   Admission* const admission_;
+  const pki::JwtSigner* const token_signer_;
 };
 
 }  // namespace mk8s::apiserver

@@ -7,6 +7,7 @@
 #include "apiserver/patch.h"
 #include "apiserver/registry/admission.h"
 #include "apiserver/registry/cached_object.h"
+#include "apiserver/registry/conversion.h"
 #include "apiserver/registry/object_meta.h"
 #include "apiserver/registry/rest_storage.h"
 #include "apiserver/registry/watch_cache.h"
@@ -82,9 +83,11 @@ bool HasStatusSubresource(const ResourceInfo& resource) {
   return resource.FindSubresource("status") != nullptr;
 }
 
-void SendCreated(http::Responder& responder, json object, int64_t revision, int code) {
+// Replies with the stored object as `resource` serves it, stamped with its new revision.
+void SendCreated(const ResourceInfo& resource, http::Responder& responder, json object,
+                 int64_t revision, int code) {
   object["metadata"]["resourceVersion"] = std::to_string(revision);
-  SendJson(responder, code, Dump(object));
+  SendJson(responder, code, Dump(ToServed(resource, object)));
 }
 
 ApiError FromStoreStatus(const RestRequest& request, const Status& status, const std::string& name) {
@@ -158,6 +161,7 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
     admission_->Release(resource, object);
     return SendJson(*responder, 201, Dump(object));
   }
+  object = ToStored(resource, object);
   const std::string key = Key(resource, request.info.namespace_, name);
   store_->CreateAsync(key, StoredForm(object),
                       [this, request, responder, object](store::WriteOutcome outcome) mutable {
@@ -167,7 +171,7 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
                                            FromStoreStatus(request, outcome.status,
                                                            object["metadata"].value("name", "")));
                         }
-                        SendCreated(*responder, std::move(object), outcome.result.revision, 201);
+                        SendCreated(*request.resource, *responder, std::move(object), outcome.result.revision, 201);
                       });
 }
 
@@ -187,9 +191,12 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
     return SendError(*m->responder, ApiError::NotFound(resource.group, resource.resource, name));
   }
   json updated;
-  if (auto error = m->transform(current_revision ? &current : nullptr, &updated)) {
+  // Transforms see the object as this resource serves it; the store keeps the stored form.
+  const json served = current_revision ? ToServed(resource, current) : json();
+  if (auto error = m->transform(current_revision ? &served : nullptr, &updated)) {
     return SendError(*m->responder, *error);
   }
+  updated = ToStored(resource, updated);
   if (current_revision == 0) {  // create through apply/update
     if (DryRun(m->request)) return SendJson(*m->responder, 201, Dump(updated));
     store_->CreateAsync(m->key, StoredForm(updated),
@@ -204,7 +211,7 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
                                              FromStoreStatus(m->request, outcome.status,
                                                              m->request.info.name));
                           }
-                          SendCreated(*m->responder, std::move(updated), outcome.result.revision, 201);
+                          SendCreated(*m->request.resource, *m->responder, std::move(updated), outcome.result.revision, 201);
                         });
     return;
   }
@@ -226,7 +233,7 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
                                                              m->request.info.name));
                           }
                           admission_->Release(*m->request.resource, updated);
-                          SendCreated(*m->responder, std::move(updated), outcome.result.revision, 200);
+                          SendCreated(*m->request.resource, *m->responder, std::move(updated), outcome.result.revision, 200);
                         });
     return;
   }
@@ -241,7 +248,7 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
                                            FromStoreStatus(m->request, outcome.status,
                                                            m->request.info.name));
                         }
-                        SendCreated(*m->responder, std::move(updated), outcome.result.revision, 200);
+                        SendCreated(*m->request.resource, *m->responder, std::move(updated), outcome.result.revision, 200);
                       });
 }
 
