@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -128,6 +129,18 @@ class ApiServerImpl final : public ApiServer {
 
   uint16_t port() const override { return http_ ? http_->port() : 0; }
 
+  http::Handler InProcessHandler(std::string user, std::vector<std::string> groups) override {
+    return [this, user = std::move(user), groups = std::move(groups)](
+               http::Request request, std::shared_ptr<http::Responder> responder) {
+      if (stopped_) {
+        return SendError(*responder, ApiError::ServiceUnavailable("the API server is stopping"));
+      }
+      request.peer = http::PeerCertificate{true, user, groups};
+      request.remote_address = "in-process";
+      Serve(std::move(request), std::move(responder));
+    };
+  }
+
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
@@ -217,7 +230,7 @@ class ApiServerImpl final : public ApiServer {
   std::unique_ptr<RestStorage> storage_;
   std::unique_ptr<Discovery> discovery_;
   std::unique_ptr<OpenApi> openapi_;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace

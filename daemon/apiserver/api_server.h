@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apiserver/http/http_types.h"
 #include "common/status.h"
 
 namespace mk8s::store {
@@ -33,6 +34,12 @@ class ApiServer {
                                                   store::Store* store);
   virtual ~ApiServer() = default;
   virtual uint16_t port() const = 0;
+
+  // Serves requests in-process as `user` (in `groups`), through the same pipeline as HTTPS
+  // requests (authentication as that identity, admission, validation), skipping TCP and TLS.
+  // Components inside mk8sd use it as their API transport. The handler may be called from any
+  // thread until Stop(); it must not be called after the server is destroyed.
+  virtual http::Handler InProcessHandler(std::string user, std::vector<std::string> groups) = 0;
   // Stops serving: closes connections and watches. Idempotent.
   virtual void Stop() = 0;
 };

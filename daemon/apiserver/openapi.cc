@@ -54,11 +54,12 @@ std::pair<std::string, json> SpecialComponent(ValueKind kind) {
                {"description", "A point in time, as an RFC 3339 string with microseconds."}}};
     case ValueKind::kQuantity:
       return {"io.k8s.apimachinery.pkg.api.resource.Quantity",
-              {{"type", "string"},
+              {{"oneOf", json::array({{{"type", "string"}}, {{"type", "number"}}})},
                {"description", "A fixed-point number with an optional suffix (\"100m\", \"1Gi\")."}}};
     case ValueKind::kIntOrString:
       return {"io.k8s.apimachinery.pkg.util.intstr.IntOrString",
-              {{"type", "string"}, {"format", "int-or-string"},
+              {{"anyOf", json::array({{{"type", "integer"}}, {{"type", "string"}}})},
+               {"format", "int-or-string"},
                {"x-kubernetes-int-or-string", true},
                {"description", "An integer or a string (such as a percentage)."}}};
     case ValueKind::kRawExtension:

@@ -8,6 +8,7 @@
 #include <boost/beast/ssl.hpp>
 #include <array>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -164,6 +165,8 @@ struct Watcher {
   beast::flat_buffer buffer;
   http::request<http::empty_body> request;
   std::optional<http::response_parser<http::string_body>> parser;
+  // The parser keeps a reference to its chunk callback, so the stream owns it.
+  std::function<std::size_t(std::uint64_t, beast::string_view, error_code&)> on_body;
   std::string carry;  // unscanned tail of the event stream
   std::array<bool, WatchFanout::kMaxMarks> seen{};
   std::array<WatchFanout::Clock::time_point, WatchFanout::kMaxMarks> stamps{};
@@ -251,11 +254,11 @@ class WatchFanoutImpl final : public WatchFanout {
   void ReadHeader(Watcher* w) {
     w->parser.emplace();
     w->parser->body_limit(std::numeric_limits<std::uint64_t>::max());
-    w->parser->on_chunk_body(
-        [this, w](std::uint64_t, beast::string_view body, error_code&) -> std::size_t {
-          Scan(w, body);
-          return body.size();
-        });
+    w->on_body = [this, w](std::uint64_t, beast::string_view body, error_code&) -> std::size_t {
+      Scan(w, body);
+      return body.size();
+    };
+    w->parser->on_chunk_body(w->on_body);
     http::async_read_header(w->stream, w->buffer, *w->parser, [this, w](error_code ec, size_t) {
       if (ec) return Fail("watch header", ec);
       if (w->parser->get().result_int() != 200) {

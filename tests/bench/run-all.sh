@@ -15,6 +15,8 @@ cleanup() {
 trap cleanup EXIT
 
 MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/store_bench" "$seconds" | tee "$out"
+# The HTTPS API load tool starts its own mk8sd (1,000 watchers, 10,000-object list).
+MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/api_bench" "$seconds" | tee -a "$out"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
@@ -42,8 +44,24 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 etcd = next((r for r in rows if r["bench"] == "etcd_check_perf_xl"), {}).get("writes_per_sec", 0)
 store64 = next((r for r in rows if r["bench"] == "store_write" and r["writers"] == 64), {})
 daemon = next((r for r in rows if r["bench"] == "daemon_write"), {})
+api = {(r["op"], r["clients"]): r for r in rows if r["bench"] == "api"}
+watch = next((r for r in rows if r["bench"] == "api_watch"), {})
+rss = next((r for r in rows if r["bench"] == "api_rss"), {})
 if etcd:
     print(json.dumps({"bench": "ratio_vs_etcd",
                       "store_64_writers": round(store64.get("writes_per_sec", 0) / etcd, 2),
-                      "daemon_64_clients": round(daemon.get("writes_per_sec", 0) / etcd, 2)}))
+                      "daemon_64_clients": round(daemon.get("writes_per_sec", 0) / etcd, 2),
+                      "api_create_64_clients":
+                          round(api.get(("create", 64), {}).get("ops_per_sec", 0) / etcd, 2)}))
+# Goals (DESIGN/issue): ratio = measured / goal; "met" follows the goal's direction.
+for metric, measured, goal, higher_is_better in [
+        ("api_create_16_clients_per_sec", api.get(("create", 16), {}).get("ops_per_sec"), 6000, True),
+        ("api_watch_1000_watchers_p99_ms", watch.get("p99_ms"), 20, False),
+        ("mk8sd_idle_rss_mb", rss.get("idle_mb"), 40, False)]:
+    if measured is None:
+        print(json.dumps({"bench": "goal", "metric": metric, "goal": goal, "measured": None}))
+        continue
+    print(json.dumps({"bench": "goal", "metric": metric, "measured": measured, "goal": goal,
+                      "ratio": round(measured / goal, 2),
+                      "met": measured >= goal if higher_is_better else measured <= goal}))
 PY

@@ -216,6 +216,14 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
     return;
   }
   if (DryRun(m->request)) return SendJson(*m->responder, 200, Dump(updated));
+  // A write that changes nothing is not a write: no new revision, no watch event.
+  {
+    json unchanged = updated;
+    unchanged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
+    if (unchanged == current) {
+      return SendCreated(resource, *m->responder, std::move(current), current_revision, 200);
+    }
+  }
   // An object being deleted whose last finalizer is gone leaves the store.
   const bool finished = updated.contains("/metadata/deletionTimestamp"_json_pointer) &&
                         (!updated["metadata"].contains("finalizers") ||

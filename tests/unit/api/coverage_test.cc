@@ -27,7 +27,8 @@ TEST(SchemaCoverageTest, EveryServedKindResolves) {
   for (const ResourceInfo& info : ResourceRegistry::Builtin().All()) {
     EXPECT_NE(schema.ForKind(info.group, info.version, info.kind), nullptr)
         << info.GroupVersion() << " " << info.kind;
-    // Lists too (list responses and kubectl explain of lists).
+    // Lists too (list responses and kubectl explain of lists), where the resource lists.
+    if (std::find(info.verbs.begin(), info.verbs.end(), "list") == info.verbs.end()) continue;
     EXPECT_NE(schema.ForKind(info.group, info.version, info.kind + "List"), nullptr)
         << info.GroupVersion() << " " << info.kind << "List";
   }
