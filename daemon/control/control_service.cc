@@ -69,6 +69,7 @@ grpc::Status ControlService::Status(grpc::ServerContext*, const v1::StatusReques
   reply->set_ready(context_->health->AllReady());
   // Single node on the embedded SQLite store until the ha-cluster addon replaces it.
   reply->set_high_availability(false);
+  reply->add_datastore_nodes("127.0.0.1 (local sqlite)");
   reply->set_rss_bytes(ResidentBytes());
 
   v1::DatastoreStatus* datastore = reply->mutable_datastore();
