@@ -60,6 +60,50 @@ Status WriteFileAtomically(const std::string& path, const std::string& content, 
   return Status::Ok();
 }
 
+// Caps concurrent requests like kube-apiserver's --max-requests-inflight /
+// --max-mutating-requests-inflight: past the cap a request gets 429 with Retry-After instead of
+// queueing without bound. The slot is released when the request is answered.
+class InflightLimiter {
+ public:
+  explicit InflightLimiter(int limit) : limit_(limit) {}
+  bool TryAcquire() {
+    if (in_flight_.fetch_add(1) >= limit_) {
+      in_flight_.fetch_sub(1);
+      return false;
+    }
+    return true;
+  }
+  void Release() { in_flight_.fetch_sub(1); }
+
+ private:
+  const int limit_;
+  std::atomic<int> in_flight_{0};
+};
+
+class LimitedResponder final : public http::Responder {
+ public:
+  LimitedResponder(std::shared_ptr<http::Responder> inner, InflightLimiter* limiter)
+      : inner_(std::move(inner)), limiter_(limiter) {}
+  ~LimitedResponder() override { Done(); }
+  void Send(http::Response response) override {
+    Done();
+    inner_->Send(std::move(response));
+  }
+  std::shared_ptr<http::ResponseStream> StartStream(int status, std::string content_type,
+                                                    std::vector<http::Header> headers) override {
+    Done();  // long-running requests do not hold a slot
+    return inner_->StartStream(status, std::move(content_type), std::move(headers));
+  }
+
+ private:
+  void Done() {
+    if (!released_.exchange(true)) limiter_->Release();
+  }
+  std::shared_ptr<http::Responder> inner_;
+  InflightLimiter* limiter_;
+  std::atomic<bool> released_{false};
+};
+
 class ApiServerImpl final : public ApiServer {
  public:
   ApiServerImpl(const ApiServerOptions& options, store::Store* store)
@@ -186,6 +230,15 @@ class ApiServerImpl final : public ApiServer {
       return SendError(*responder,
                        ApiError{404, "NotFound", "the server could not find the requested resource"});
     }
+    const bool mutating = info.verb != "get" && info.verb != "list" && info.verb != "watch";
+    InflightLimiter& limiter = mutating ? mutating_limiter_ : readonly_limiter_;
+    if (info.verb != "watch") {
+      if (!limiter.TryAcquire()) {
+        return SendError(*responder, ApiError::TooManyRequests(
+                                         "too many requests in flight, please try again later", 1));
+      }
+      responder = std::make_shared<LimitedResponder>(std::move(responder), &limiter);
+    }
     RestRequest rest;
     rest.info = std::move(info);
     rest.resource = resource;
@@ -230,6 +283,8 @@ class ApiServerImpl final : public ApiServer {
   std::unique_ptr<RestStorage> storage_;
   std::unique_ptr<Discovery> discovery_;
   std::unique_ptr<OpenApi> openapi_;
+  InflightLimiter readonly_limiter_{400};
+  InflightLimiter mutating_limiter_{200};
   std::atomic<bool> stopped_{false};
 };
 

@@ -46,16 +46,19 @@ std::pair<std::string, json> SpecialComponent(ValueKind kind) {
   switch (kind) {
     case ValueKind::kTime:
       return {std::string(kMeta) + "Time",
-              {{"type", "string"}, {"format", "date-time"},
+              {{"type", "string"},
+               {"format", "date-time"},
                {"description", "A point in time, as an RFC 3339 string with seconds."}}};
     case ValueKind::kMicroTime:
       return {std::string(kMeta) + "MicroTime",
-              {{"type", "string"}, {"format", "date-time"},
+              {{"type", "string"},
+               {"format", "date-time"},
                {"description", "A point in time, as an RFC 3339 string with microseconds."}}};
     case ValueKind::kQuantity:
-      return {"io.k8s.apimachinery.pkg.api.resource.Quantity",
-              {{"oneOf", json::array({{{"type", "string"}}, {{"type", "number"}}})},
-               {"description", "A fixed-point number with an optional suffix (\"100m\", \"1Gi\")."}}};
+      return {
+          "io.k8s.apimachinery.pkg.api.resource.Quantity",
+          {{"oneOf", json::array({{{"type", "string"}}, {{"type", "number"}}})},
+           {"description", "A fixed-point number with an optional suffix (\"100m\", \"1Gi\")."}}};
     case ValueKind::kIntOrString:
       return {"io.k8s.apimachinery.pkg.util.intstr.IntOrString",
               {{"anyOf", json::array({{{"type", "integer"}}, {{"type", "string"}}})},
@@ -218,7 +221,8 @@ json Gvk(const std::string& group, const std::string& version, const std::string
 
 json Content(const std::string& component) {
   json media = {{"schema", Ref(component)}};
-  return {{"application/json", media}, {"application/yaml", media},
+  return {{"application/json", media},
+          {"application/yaml", media},
           {"application/vnd.kubernetes.protobuf", media}};
 }
 
@@ -229,11 +233,11 @@ json Param(const char* name, const char* in, bool required = false) {
 }
 
 struct OperationSpec {
-  const char* action;        // x-kubernetes-action
+  const char* action;  // x-kubernetes-action
   std::string description;
   json gvk;
-  std::string body;          // component of the request body; empty for none; "patch" for PATCH
-  std::string response;      // component of the 200 response
+  std::string body;      // component of the request body; empty for none; "patch" for PATCH
+  std::string response;  // component of the 200 response
   bool namespaced = false;
   bool named = false;
 };
@@ -259,10 +263,11 @@ json Operation(const OperationSpec& spec) {
   if (spec.body == "patch") {
     json media = {{"schema", Ref(std::string(kMeta) + "Patch")}};
     op["requestBody"] = {{"required", true},
-                         {"content", {{"application/json-patch+json", media},
-                                      {"application/merge-patch+json", media},
-                                      {"application/strategic-merge-patch+json", media},
-                                      {"application/apply-patch+yaml", media}}}};
+                         {"content",
+                          {{"application/json-patch+json", media},
+                           {"application/merge-patch+json", media},
+                           {"application/strategic-merge-patch+json", media},
+                           {"application/apply-patch+yaml", media}}}};
   } else if (!spec.body.empty()) {
     op["requestBody"] = {{"required", true}, {"content", Content(spec.body)}};
   }
@@ -321,15 +326,16 @@ OpenApi::OpenApi(const ResourceRegistry& registry, const api::Schema& schema) {
       const MessageType* list = schema.ForKind(info.group, info.version, info.kind + "List");
       const std::string object = type != nullptr ? components.Add(type) : "";
       const std::string objects = list != nullptr ? components.Add(list) : object;
-      const std::string base = "/" + doc_path +
-                               (info.namespaced ? "/namespaces/{namespace}/" : "/") + info.resource;
+      const std::string base =
+          "/" + doc_path + (info.namespaced ? "/namespaces/{namespace}/" : "/") + info.resource;
       const bool ns = info.namespaced;
       auto has_verb = [&info](const char* verb) {
         return std::find(info.verbs.begin(), info.verbs.end(), verb) != info.verbs.end();
       };
       json collection = json::object();
       if (has_verb("list")) {
-        collection["get"] = Operation({"list", "list " + info.kind + " objects", gvk, "", objects, ns});
+        collection["get"] =
+            Operation({"list", "list " + info.kind + " objects", gvk, "", objects, ns});
       }
       if (has_verb("create")) {
         collection["post"] = Operation({"post", "create a " + info.kind, gvk, object, object, ns});
@@ -340,17 +346,18 @@ OpenApi::OpenApi(const ResourceRegistry& registry, const api::Schema& schema) {
       }
       if (!collection.empty()) paths[base] = std::move(collection);
       json item = json::object();
-      if (has_verb("get")) item["get"] = Operation({"get", "read a " + info.kind, gvk, "", object, ns, true});
+      if (has_verb("get"))
+        item["get"] = Operation({"get", "read a " + info.kind, gvk, "", object, ns, true});
       if (has_verb("update")) {
         item["put"] = Operation({"put", "replace a " + info.kind, gvk, object, object, ns, true});
       }
       if (has_verb("patch")) {
-        item["patch"] = Operation({"patch", "partially update a " + info.kind, gvk, "patch", object,
-                                   ns, true});
+        item["patch"] =
+            Operation({"patch", "partially update a " + info.kind, gvk, "patch", object, ns, true});
       }
       if (has_verb("delete")) {
-        item["delete"] = Operation({"delete", "delete a " + info.kind, gvk, delete_options, status,
-                                    ns, true});
+        item["delete"] =
+            Operation({"delete", "delete a " + info.kind, gvk, delete_options, status, ns, true});
       }
       if (!item.empty()) paths[base + "/{name}"] = std::move(item);
       for (const SubresourceInfo& sub : info.subresources) {
@@ -361,21 +368,23 @@ OpenApi::OpenApi(const ResourceRegistry& registry, const api::Schema& schema) {
         const std::string what = sub.name + " of a " + info.kind;
         paths[base + "/{name}/" + sub.name] = {
             {"get", Operation({"get", "read the " + what, sub_gvk, "", sub_object, ns, true})},
-            {"put", Operation({"put", "replace the " + what, sub_gvk, sub_object, sub_object, ns,
-                               true})},
+            {"put",
+             Operation({"put", "replace the " + what, sub_gvk, sub_object, sub_object, ns, true})},
             {"patch", Operation({"patch", "partially update the " + what, sub_gvk, "patch",
                                  sub_object, ns, true})}};
       }
     }
     json schemas = components.Take();
     schemas[std::string(kMeta) + "Patch"] = {
-        {"type", "object"}, {"description", "A patch body: JSON, merge, strategic merge or apply."}};
+        {"type", "object"},
+        {"description", "A patch body: JSON, merge, strategic merge or apply."}};
     json document = {{"openapi", "3.0.0"},
                      {"info", {{"title", "Kubernetes"}, {"version", kKubernetesVersion}}},
                      {"paths", std::move(paths)},
                      {"components", {{"schemas", std::move(schemas)}}}};
     std::string text = document.dump();
-    paths_index[doc_path] = {{"serverRelativeURL", "/openapi/v3/" + doc_path + "?hash=" + Hash(text)}};
+    paths_index[doc_path] = {
+        {"serverRelativeURL", "/openapi/v3/" + doc_path + "?hash=" + Hash(text)}};
     total_bytes_ += text.size();
     documents_.emplace(doc_path, std::move(text));
   }
@@ -390,11 +399,13 @@ std::pair<int, std::string> OpenApi::Serve(std::string_view path) const {
   if (path == "/openapi/v3" || path == "/openapi/v3/") return {200, index_};
   constexpr std::string_view kPrefix = "/openapi/v3/";
   if (path.substr(0, kPrefix.size()) != kPrefix) {
-    return {404, ApiError{404, "NotFound", "the server could not find the requested resource"}.ToJson()};
+    return {404,
+            ApiError{404, "NotFound", "the server could not find the requested resource"}.ToJson()};
   }
   auto it = documents_.find(path.substr(kPrefix.size()));
   if (it == documents_.end()) {
-    return {404, ApiError{404, "NotFound", "the server could not find the requested resource"}.ToJson()};
+    return {404,
+            ApiError{404, "NotFound", "the server could not find the requested resource"}.ToJson()};
   }
   return {200, it->second};
 }

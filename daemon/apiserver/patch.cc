@@ -46,7 +46,7 @@ void RemoveDirectives(json& value) {
 struct Node {
   bool schema = false;
   const api::MessageType* type = nullptr;  // nullptr in schema mode: schemaless, lists replace
-  bool map_values = false;  // the object is a map whose values are of `type`
+  bool map_values = false;                 // the object is a map whose values are of `type`
 };
 
 // The list rule and the element node for field `key` of an object at `node`.
@@ -131,11 +131,11 @@ void ApplyElementOrder(json& list, const json& order, const std::string& merge_k
   for (const auto& wanted : order) {
     for (size_t i = 0; i < list.size(); ++i) {
       if (used[i]) continue;
-      const bool same = merge_key.empty()
-                            ? list[i] == wanted
-                            : (list[i].is_object() && wanted.is_object() &&
-                               list[i].contains(merge_key) && wanted.contains(merge_key) &&
-                               list[i][merge_key] == wanted[merge_key]);
+      const bool same =
+          merge_key.empty()
+              ? list[i] == wanted
+              : (list[i].is_object() && wanted.is_object() && list[i].contains(merge_key) &&
+                 wanted.contains(merge_key) && list[i][merge_key] == wanted[merge_key]);
       if (same) {
         sorted.push_back(list[i]);
         used[i] = true;
@@ -244,7 +244,8 @@ json Merge(const json& original, const json& patch, const Node& node,
       }
     } else if (value.is_array()) {
       if (rule.merge) {
-        result[key] = MergeList(result.contains(key) ? result[key] : json(), value, rule, child, path);
+        result[key] =
+            MergeList(result.contains(key) ? result[key] : json(), value, rule, child, path);
       } else {
         json replaced = value;
         RemoveDirectives(replaced);
@@ -327,7 +328,8 @@ std::optional<ApiError> ApplyPatch(PatchType type, const std::string& patch_body
   try {
     switch (type) {
       case PatchType::kJson:
-        if (!patch.is_array()) return ApiError::BadRequest("a JSON patch must be an array of operations");
+        if (!patch.is_array())
+          return ApiError::BadRequest("a JSON patch must be an array of operations");
         *result = original.patch(patch);
         break;
       case PatchType::kMerge:

@@ -27,8 +27,8 @@ std::optional<PatchType> PatchTypeFromContentType(std::string_view content_type)
 // built-in fallback, by path of field names (e.g. {"spec","template","spec","containers"}), used
 // only for objects whose kind the schema does not know.
 struct ListMergeRule {
-  bool merge = false;        // false: the patch's list replaces the original
-  std::string merge_key;     // for lists of objects; empty for primitive lists that merge as sets
+  bool merge = false;     // false: the patch's list replaces the original
+  std::string merge_key;  // for lists of objects; empty for primitive lists that merge as sets
 };
 ListMergeRule LookupListMergeRule(const std::vector<std::string>& path);
 

@@ -40,10 +40,10 @@ TEST(SchemaCoverageTest, JobFromProtobuf) {
   Pb pod_spec;
   pod_spec.Msg(2, container).Str(3, "Never");
   Pb spec;
-  spec.Varint(7, 4)                                   // backoffLimit
+  spec.Varint(7, 4)                                           // backoffLimit
       .Msg(6, Pb().Msg(1, Pb().Str(1, "")).Msg(2, pod_spec))  // template
-      .Str(9, "Indexed")                              // completionMode
-      .Varint(8, 100);                                // ttlSecondsAfterFinished
+      .Str(9, "Indexed")                                      // completionMode
+      .Varint(8, 100);                                        // ttlSecondsAfterFinished
   Pb status;
   status.Msg(1, Pb().Str(1, "Complete").Str(2, "True").Msg(4, Pb().Varint(1, 1700000000)))
       .Varint(5, 1)
@@ -172,7 +172,8 @@ TEST(OpenApiTest, AppsDocumentHasScaleAndStrategy) {
                    ["x-kubernetes-patch-strategy"],
             "retainKeys");
   EXPECT_TRUE(schemas.contains("io.k8s.api.apps.v1.StatefulSet"));
-  EXPECT_TRUE(doc["paths"].contains("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"));
+  EXPECT_TRUE(
+      doc["paths"].contains("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"));
 }
 
 }  // namespace

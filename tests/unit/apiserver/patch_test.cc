@@ -10,7 +10,9 @@ namespace {
 using nlohmann::json;
 
 json Deployment() {
-  return json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","spec":{"replicas":3,"template":{"spec":{"containers":[
+  return json::parse(
+      R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "spec":{"replicas":3,"template":{"spec":{"containers":[
       {"name":"nginx","image":"nginx:1.26","ports":[{"containerPort":80}]},
       {"name":"side","image":"busybox"}]}}}})");
 }
@@ -45,11 +47,12 @@ TEST(PatchTest, StrategicDeleteDirectiveAndNull) {
 
 TEST(PatchTest, JsonAndMergePatch) {
   json result;
-  ASSERT_FALSE(ApplyPatch(PatchType::kJson, R"([{"op":"replace","path":"/spec/replicas","value":7}])",
-                          Deployment(), &result));
-  EXPECT_EQ(result["spec"]["replicas"], 7);
-  ASSERT_FALSE(ApplyPatch(PatchType::kMerge, R"({"metadata":{"labels":{"a":"b"}}})", Deployment(),
+  ASSERT_FALSE(ApplyPatch(PatchType::kJson,
+                          R"([{"op":"replace","path":"/spec/replicas","value":7}])", Deployment(),
                           &result));
+  EXPECT_EQ(result["spec"]["replicas"], 7);
+  ASSERT_FALSE(
+      ApplyPatch(PatchType::kMerge, R"({"metadata":{"labels":{"a":"b"}}})", Deployment(), &result));
   EXPECT_EQ(result["metadata"]["labels"]["a"], "b");
   auto failed = ApplyPatch(PatchType::kJson, R"([{"op":"test","path":"/spec/replicas","value":9}])",
                            Deployment(), &result);
@@ -63,8 +66,8 @@ TEST(PatchTest, JsonAndMergePatch) {
 TEST(PatchTest, PrimitiveSetListsMerge) {
   json original = {{"metadata", {{"finalizers", {"a"}}}}};
   json result;
-  ASSERT_FALSE(ApplyPatch(PatchType::kStrategic, R"({"metadata":{"finalizers":["b"]}})", original,
-                          &result));
+  ASSERT_FALSE(
+      ApplyPatch(PatchType::kStrategic, R"({"metadata":{"finalizers":["b"]}})", original, &result));
   EXPECT_EQ(result["metadata"]["finalizers"], json({"a", "b"}));
   ASSERT_FALSE(ApplyPatch(PatchType::kStrategic,
                           R"({"metadata":{"$deleteFromPrimitiveList/finalizers":["a"]}})", result,
@@ -142,7 +145,8 @@ TEST(PatchSchemaTest, RetainKeysStrategy) {
 
 TEST(PatchSchemaTest, MapValuesAndScale) {
   // map[string]T values use T's rules; Scale (the scale subresource) resolves too.
-  json scale = json::parse(R"({"apiVersion":"autoscaling/v1","kind":"Scale","spec":{"replicas":1}})");
+  json scale =
+      json::parse(R"({"apiVersion":"autoscaling/v1","kind":"Scale","spec":{"replicas":1}})");
   EXPECT_EQ(Apply(scale, R"({"spec":{"replicas":5}})")["spec"]["replicas"], 5);
   json cm = json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","data":{"a":"1"}})");
   EXPECT_EQ(Apply(cm, R"({"data":{"b":"2"}})")["data"], json::parse(R"({"a":"1","b":"2"})"));
@@ -151,7 +155,8 @@ TEST(PatchSchemaTest, MapValuesAndScale) {
 TEST(PatchSchemaTest, UnknownKindsFallBackToTheBuiltinTable) {
   json obj = json::parse(R"({"apiVersion":"example.com/v1","kind":"Gizmo","spec":{
       "template":{"spec":{"containers":[{"name":"a","image":"1"},{"name":"b","image":"2"}]}}}})");
-  json result = Apply(obj, R"({"spec":{"template":{"spec":{"containers":[{"name":"a","image":"3"}]}}}})");
+  json result =
+      Apply(obj, R"({"spec":{"template":{"spec":{"containers":[{"name":"a","image":"3"}]}}}})");
   EXPECT_EQ(result["spec"]["template"]["spec"]["containers"].size(), 2u);
 }
 
