@@ -153,6 +153,8 @@ class ApiServerImpl final : public ApiServer {
                                 ":" + std::to_string(http_->port());
     discovery_ = std::make_unique<Discovery>(registry_, address);
     openapi_ = std::make_unique<OpenApi>(registry_);
+    spdlog::info("OpenAPI v3: {} bytes built in {} ms", openapi_->total_bytes(),
+                 openapi_->build_micros() / 1000);
 
     if (Status status = Bootstrap(store_, &admission_, options_.node_ips, http_->port());
         !status.ok()) {

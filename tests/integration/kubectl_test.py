@@ -287,6 +287,26 @@ data: {k: v}
                      "rolebindings", "clusterroles", "clusterrolebindings", "events.events.k8s.io"):
             self.k("get", kind, "-A")
 
+    def test_paging_with_continue_tokens(self):
+        self.k("create", "ns", "paging")
+        documents = [f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:03d}\n"
+                     f"data:\n  i: \"{i}\"\n" for i in range(230)]
+        self.k("-n", "paging", "create", "-f", "-", input="---\n".join(documents))
+        names = self.k("-n", "paging", "get", "cm", "--chunk-size=40", "-o", "name").stdout.split()
+        self.assertEqual(names, [f"configmap/cm-{i:03d}" for i in range(230)])
+        status, _, body = self.c.https("GET", "/api/v1/namespaces/paging/configmaps?limit=100")
+        page = json.loads(body)
+        self.assertEqual(len(page["items"]), 100)
+        token = page["metadata"]["continue"]
+        # Later pages come from the first page's snapshot, even after a change.
+        self.k("-n", "paging", "delete", "cm", "cm-150")
+        status, _, body = self.c.https("GET", f"/api/v1/namespaces/paging/configmaps?limit=200&continue={token}")
+        rest = json.loads(body)
+        self.assertEqual(len(rest["items"]), 130)
+        self.assertNotIn("continue", rest["metadata"])
+        status, _, body = self.c.https("GET", "/api/v1/namespaces/paging/configmaps?continue=bm90LWEtdG9rZW4=")
+        self.assertEqual(status, 400)
+
     def test_service_account_token_authenticates(self):
         self.k("create", "serviceaccount", "robot")
         token = self.k("create", "token", "robot").stdout.strip()

@@ -10,6 +10,7 @@
 #include "apiserver/selectors.h"
 #include "apiserver/table.h"
 #include "apiserver/timer_queue.h"
+#include "pki/encoding.h"
 #include "store/store.h"
 
 namespace mk8s::apiserver {
@@ -52,59 +53,16 @@ std::optional<ApiError> ParseFilters(const RestRequest& request, Filters* filter
   return std::nullopt;
 }
 
-std::string Base64Encode(std::string_view in) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += {kTable[n >> 18], kTable[(n >> 12) & 63], kTable[(n >> 6) & 63], kTable[n & 63]};
-  }
-  if (i + 1 == in.size()) {
-    const uint32_t n = uint8_t(in[i]) << 16;
-    out += {kTable[n >> 18], kTable[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    const uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += {kTable[n >> 18], kTable[(n >> 12) & 63], kTable[(n >> 6) & 63], '='};
-  }
-  return out;
-}
-
-bool Base64Decode(std::string_view in, std::string* out) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  uint32_t buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = value(c);
-    if (v < 0) return false;
-    buffer = (buffer << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return true;
-}
-
 // Continue tokens carry the list's revision and the last key returned, as upstream's do.
 std::string EncodeContinue(int64_t revision, const std::string& last_key) {
-  return Base64Encode(json{{"v", "meta.k8s.io/v1"}, {"rv", revision}, {"start", last_key + '\0'}}.dump());
+  return pki::Base64Encode(
+      json{{"v", "meta.k8s.io/v1"}, {"rv", revision}, {"start", last_key + '\0'}}.dump());
 }
 
 bool DecodeContinue(const std::string& token, int64_t* revision, std::string* last_key) {
-  std::string text;
-  if (!Base64Decode(token, &text)) return false;
-  json parsed = json::parse(text, nullptr, false);
+  std::optional<std::string> text = pki::Base64Decode(token);
+  if (!text) return false;
+  json parsed = json::parse(*text, nullptr, false);
   if (!parsed.is_object() || !parsed["rv"].is_number_integer() || !parsed["start"].is_string()) {
     return false;
   }
