@@ -6,12 +6,17 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <pthread.h>
 #include <thread>
 
 #include "apiserver/api_server.h"
 #include "app/logging.h"
+#include "client/client.h"
+#include "client/in_process_transport.h"
+#include "controllers/manager.h"
 #include "app/state_lock.h"
 #include "common/health.h"
 #include "common/paths.h"
@@ -85,6 +90,26 @@ int Run(const DaemonOptions& options) {
   health.Set("apiserver", true, "https://" + options.apiserver_bind_address + ":" +
                                     std::to_string((*api)->port()));
 
+  // The controller manager talks to the API server in-process, as its own identity.
+  health.Set("controllers", false, "starting");
+  std::shared_ptr<client::InProcessTransport> controller_transport =
+      client::InProcessTransport::Create(
+          (*api)->InProcessHandler("system:kube-controller-manager", {"system:authenticated"}),
+          "system:kube-controller-manager");
+  std::string cluster_ca;
+  {
+    std::ifstream ca(paths.credentials_dir + "/ca.crt");
+    std::stringstream text;
+    text << ca.rdbuf();
+    cluster_ca = text.str();
+  }
+  Result<std::unique_ptr<controllers::ControllerManager>> manager =
+      controllers::ControllerManager::Start(
+          controllers::ControllerManagerOptions{},
+          std::make_shared<client::Client>(controller_transport), cluster_ca);
+  if (!manager.ok()) return Fail(manager.status());
+  health.Set("controllers", true, std::to_string((*manager)->running().size()) + " running");
+
   control::ControlContext context;
   context.store = store->get();
   context.health = &health;
@@ -105,6 +130,8 @@ int Run(const DaemonOptions& options) {
 
   (*control)->Shutdown();
   control->reset();
+  manager->reset();               // workers, then informers
+  controller_transport.reset();   // joins its callback thread
   (*api)->Stop();   // no new requests; watches end
   store->reset();   // waits for in-flight writes to become durable (their replies are dropped)
   api->reset();

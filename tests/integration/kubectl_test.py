@@ -292,8 +292,10 @@ data: {k: v}
         documents = [f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i:03d}\n"
                      f"data:\n  i: \"{i}\"\n" for i in range(230)]
         self.k("-n", "paging", "create", "-f", "-", input="---\n".join(documents))
+        # (The root CA publisher adds kube-root-ca.crt to every namespace; it sorts after cm-*.)
+        wait_for(lambda: self.c.kubectl("-n", "paging", "get", "cm", "kube-root-ca.crt", check=False).returncode == 0)
         names = self.k("-n", "paging", "get", "cm", "--chunk-size=40", "-o", "name").stdout.split()
-        self.assertEqual(names, [f"configmap/cm-{i:03d}" for i in range(230)])
+        self.assertEqual(names, [f"configmap/cm-{i:03d}" for i in range(230)] + ["configmap/kube-root-ca.crt"])
         status, _, body = self.c.https("GET", "/api/v1/namespaces/paging/configmaps?limit=100")
         page = json.loads(body)
         self.assertEqual(len(page["items"]), 100)
@@ -302,7 +304,7 @@ data: {k: v}
         self.k("-n", "paging", "delete", "cm", "cm-150")
         status, _, body = self.c.https("GET", f"/api/v1/namespaces/paging/configmaps?limit=200&continue={token}")
         rest = json.loads(body)
-        self.assertEqual(len(rest["items"]), 130)
+        self.assertEqual(len(rest["items"]), 131)  # cm-100..cm-229 (cm-150 too) + kube-root-ca.crt
         self.assertNotIn("continue", rest["metadata"])
         status, _, body = self.c.https("GET", "/api/v1/namespaces/paging/configmaps?continue=bm90LWEtdG9rZW4=")
         self.assertEqual(status, 400)

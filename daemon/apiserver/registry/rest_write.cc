@@ -103,6 +103,16 @@ ApiError FromStoreStatus(const RestRequest& request, const Status& status, const
   }
 }
 
+// Something still has to run before this object may leave the store: metadata finalizers, or a
+// Namespace's spec.finalizers (the namespace controller empties it once the contents are gone).
+bool FinalizersPending(const json& object) {
+  auto has = [](const json& node, const json::json_pointer& pointer) {
+    return node.contains(pointer) && node.at(pointer).is_array() && !node.at(pointer).empty();
+  };
+  return has(object, "/metadata/finalizers"_json_pointer) ||
+         (object.value("kind", "") == "Namespace" && has(object, "/spec/finalizers"_json_pointer));
+}
+
 bool StrictValidation(const RestRequest& request) {
   return request.query.Get("fieldValidation") == "Strict";
 }
@@ -226,8 +236,7 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
   }
   // An object being deleted whose last finalizer is gone leaves the store.
   const bool finished = updated.contains("/metadata/deletionTimestamp"_json_pointer) &&
-                        (!updated["metadata"].contains("finalizers") ||
-                         updated["metadata"]["finalizers"].empty());
+                        !FinalizersPending(updated);
   if (finished) {
     store_->DeleteAsync(m->key, current_revision,
                         [this, m, updated](store::WriteOutcome outcome) mutable {
@@ -303,6 +312,10 @@ static std::optional<ApiError> MergeUpdate(const RestRequest& request, Admission
       } else {
         result.erase("status");
       }
+    }
+    // spec.finalizers of a Namespace change only through namespaces/<name>/finalize.
+    if (resource.resource == "namespaces" && subresource != "finalize" && current.contains("spec")) {
+      result["spec"] = current["spec"];
     }
     if (current.contains("spec") && SpecPart(result) != SpecPart(current)) {
       meta["generation"] = current["metadata"].value("generation", 0) + 1;
@@ -513,6 +526,17 @@ void RestStorage::Delete(const RestRequest& request, std::shared_ptr<http::Respo
     };
     if (policy == "Foreground") add_finalizer("foregroundDeletion");
     if (policy == "Orphan") add_finalizer("orphan");
+    // A namespace with spec.finalizers turns Terminating; the namespace controller deletes its
+    // contents and then finalizes it.
+    if ((*current).value("kind", "") == "Namespace" && FinalizersPending(*current)) {
+      if (!new_meta.contains("deletionTimestamp")) {
+        new_meta["deletionTimestamp"] = FormatTime(std::chrono::system_clock::now());
+        new_meta["deletionGracePeriodSeconds"] = 0;
+      }
+      if (!finalizers.empty()) new_meta["finalizers"] = finalizers;
+      (*updated)["status"]["phase"] = "Terminating";
+      return std::nullopt;
+    }
     // Pods on a node end gracefully: the kubelet stops them, then deletes with grace 0.
     int64_t grace = options.value("gracePeriodSeconds", int64_t{-1});
     const bool pod_on_node = (*current).value("kind", "") == "Pod" &&

@@ -1,0 +1,51 @@
+#include "controllers/controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+namespace mk8s::controllers {
+
+Controller::Controller(std::string name, const ControllerContext& context)
+    : context_(context), name_(std::move(name)), queue_(context.clock) {}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::EnqueueObject(const client::ObjectPtr& object) {
+  if (object) Enqueue(client::ObjectKey(*object));
+}
+
+void Controller::Run(int workers) {
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { Work(); });
+}
+
+void Controller::Stop() {
+  if (stopped_.exchange(true)) return;
+  queue_.ShutDown();
+  for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
+}
+
+void Controller::Work() {
+  while (auto key = queue_.Get()) {
+    Status status;
+    try {
+      status = Reconcile(*key);
+    } catch (const std::exception& error) {
+      status = Status(Code::kInternal, error.what());
+    }
+    if (status.ok()) {
+      queue_.Forget(*key);
+    } else {
+      if (queue_.NumRequeues(*key) < 5) {
+        spdlog::debug("{}: {} requeued: {}", name_, *key, status.ToString());
+      } else {
+        spdlog::warn("{}: {} keeps failing: {}", name_, *key, status.ToString());
+      }
+      queue_.AddRateLimited(*key);
+    }
+    queue_.Done(*key);
+  }
+}
+
+}  // namespace mk8s::controllers

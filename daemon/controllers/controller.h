@@ -1,0 +1,67 @@
+// The controller pattern (upstream sample-controller): informer handlers queue keys, workers take
+// a key at a time and run an idempotent Reconcile(key) that re-reads the informer caches and moves
+// the cluster toward the desired state through the API server. A failed reconcile is requeued with
+// per-key exponential backoff; a successful one forgets the key's backoff.
+//
+// Threads: `workers` threads per controller run Reconcile; one key is never reconciled by two
+// workers at once (WorkQueue guarantees it). Informer handlers only Enqueue.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "client/shared_informer_factory.h"
+#include "client/workqueue.h"
+#include "common/status.h"
+
+namespace mk8s::controllers {
+
+// What every controller gets from the manager. Pointers are not owned and outlive controllers.
+struct ControllerContext {
+  std::shared_ptr<client::Client> client;
+  client::SharedInformerFactory* informers = nullptr;
+  client::Clock* clock = nullptr;      // nullptr = the real clock
+  std::string cluster_ca_pem;          // for the root CA publisher
+};
+
+class Controller {
+ public:
+  Controller(std::string name, const ControllerContext& context);
+  virtual ~Controller();
+
+  const std::string& name() const { return name_; }
+  // Called once before the informers start: take informers and add handlers.
+  virtual void Setup() = 0;
+  // Starts `workers` threads. Call after the informers synced.
+  void Run(int workers);
+  // Shuts the queue down and joins the workers. Idempotent.
+  void Stop();
+
+  void Enqueue(const std::string& key) { queue_.Add(key); }
+  void EnqueueObject(const client::ObjectPtr& object);
+  void EnqueueAfter(const std::string& key, std::chrono::milliseconds delay) {
+    queue_.AddAfter(key, delay);
+  }
+
+ protected:
+  // Brings the object behind `key` to its desired state. Returning an error requeues the key with
+  // backoff. Must be idempotent and must not mutate cached objects.
+  virtual Status Reconcile(const std::string& key) = 0;
+
+  const ControllerContext context_;
+  client::Client& api() { return *context_.client; }
+
+ private:
+  void Work();
+
+  const std::string name_;
+  client::WorkQueue queue_;
+  std::vector<std::thread> workers_;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace mk8s::controllers

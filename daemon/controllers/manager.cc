@@ -1,0 +1,95 @@
+#include "controllers/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "controllers/garbagecollector/garbage_collector.h"
+#include "controllers/namespace/namespace_controller.h"
+#include "controllers/rootca/root_ca_controller.h"
+#include "controllers/serviceaccount/serviceaccount_controller.h"
+
+namespace mk8s::controllers {
+namespace {
+
+template <typename T>
+ControllerFactory Make() {
+  return [](const ControllerContext& context) { return std::make_unique<T>(context); };
+}
+
+}  // namespace
+
+const ControllerRegistry& ControllerRegistry::Builtin() {
+  static const ControllerRegistry* registry = [] {
+    auto* built = new ControllerRegistry();
+    built->Register("namespace", Make<NamespaceController>());
+    built->Register("serviceaccount", Make<ServiceAccountController>());
+    built->Register("root-ca-publisher", Make<RootCaController>());
+    built->Register("garbage-collector", Make<GarbageCollector>());
+    return built;
+  }();
+  return *registry;
+}
+
+void ControllerRegistry::Register(std::string name, ControllerFactory factory) {
+  factories_[std::move(name)] = std::move(factory);
+}
+
+std::vector<std::string> ControllerRegistry::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : factories_) names.push_back(name);
+  return names;
+}
+
+const ControllerFactory* ControllerRegistry::Find(const std::string& name) const {
+  auto it = factories_.find(name);
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
+    const ControllerManagerOptions& options, std::shared_ptr<client::Client> client,
+    std::string cluster_ca_pem, const ControllerRegistry& registry) {
+  std::unique_ptr<ControllerManager> manager(new ControllerManager());
+  manager->informers_ = std::make_unique<client::SharedInformerFactory>(client);
+  ControllerContext context;
+  context.client = client;
+  context.informers = manager->informers_.get();
+  context.cluster_ca_pem = std::move(cluster_ca_pem);
+
+  const std::vector<std::string> names = options.enabled.empty() ? registry.Names() : options.enabled;
+  for (const std::string& name : names) {
+    const ControllerFactory* factory = registry.Find(name);
+    if (factory == nullptr) {
+      return Status(Code::kInvalidArgument, "unknown controller '" + name + "'; known: " + [&] {
+        std::string known;
+        for (const auto& n : registry.Names()) known += (known.empty() ? "" : ", ") + n;
+        return known;
+      }());
+    }
+    manager->controllers_.push_back((*factory)(context));
+    manager->controllers_.back()->Setup();
+  }
+  manager->informers_->Start();
+  if (!manager->informers_->WaitForCacheSync(options.sync_timeout)) {
+    return Status(Code::kDeadlineExceeded, "controller informers did not sync within " +
+                                               std::to_string(options.sync_timeout.count()) + " ms");
+  }
+  for (auto& controller : manager->controllers_) controller->Run(options.workers_per_controller);
+  spdlog::info("controller manager running {} controllers", manager->controllers_.size());
+  return manager;
+}
+
+ControllerManager::~ControllerManager() { Stop(); }
+
+void ControllerManager::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& controller : controllers_) controller->Stop();
+  if (informers_) informers_->Shutdown();
+}
+
+std::vector<std::string> ControllerManager::running() const {
+  std::vector<std::string> names;
+  for (const auto& controller : controllers_) names.push_back(controller->name());
+  return names;
+}
+
+}  // namespace mk8s::controllers
