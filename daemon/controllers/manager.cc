@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controllers/deployment/deployment_controller.h"
 #include "controllers/garbagecollector/garbage_collector.h"
 #include "controllers/namespace/namespace_controller.h"
+#include "controllers/replicaset/replicaset_controller.h"
 #include "controllers/rootca/root_ca_controller.h"
 #include "controllers/serviceaccount/serviceaccount_controller.h"
 
@@ -24,6 +26,8 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("serviceaccount", Make<ServiceAccountController>());
     built->Register("root-ca-publisher", Make<RootCaController>());
     built->Register("garbage-collector", Make<GarbageCollector>());
+    built->Register("replicaset", Make<ReplicaSetController>());
+    built->Register("deployment", Make<DeploymentController>());
     return built;
   }();
   return *registry;

@@ -76,5 +76,89 @@ class ControllersTest(unittest.TestCase):
         self.assertIn('namespaces "doomed" not found', result.stderr)
 
 
+class WorkloadsTest(unittest.TestCase):
+    """Deployments and ReplicaSets. No node runs pods yet, so pods stay Pending and rollouts
+    wait on availability exactly as maxUnavailable says."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def k(self, *args, **kw):
+        return self.c.kubectl(*args, **kw)
+
+    def pods(self, selector):
+        out = self.k("get", "pods", "-l", selector, "-o", "json").stdout
+        return [p for p in json.loads(out)["items"] if "deletionTimestamp" not in p["metadata"]]
+
+    def replicasets(self, selector):
+        return json.loads(self.k("get", "rs", "-l", selector, "-o", "json").stdout)["items"]
+
+    def test_deployment_scale_rollout_undo_and_delete(self):
+        self.k("create", "deployment", "web", "--image=nginx:1.26", "--replicas=3")
+        wait_for(lambda: len(self.pods("app=web")) == 3, what="3 pods")
+        rs = self.replicasets("app=web")
+        self.assertEqual(len(rs), 1)
+        first = rs[0]["metadata"]["name"]
+        self.assertEqual(rs[0]["metadata"]["ownerReferences"][0]["kind"], "Deployment")
+        for pod in self.pods("app=web"):
+            self.assertEqual(pod["metadata"]["ownerReferences"][0]["name"], first)
+            self.assertEqual(pod["status"]["phase"], "Pending")
+        self.k("scale", "deployment", "web", "--replicas=5")
+        wait_for(lambda: len(self.pods("app=web")) == 5, what="5 pods")
+        self.k("scale", "deployment", "web", "--replicas=2")
+        wait_for(lambda: len(self.pods("app=web")) == 2, what="2 pods")
+        deployment = json.loads(self.k("get", "deploy", "web", "-o", "json").stdout)
+        wait_for(lambda: json.loads(self.k("get", "deploy", "web", "-o", "json").stdout)
+                 .get("status", {}).get("observedGeneration") == deployment["metadata"]["generation"],
+                 what="observedGeneration")
+        self.assertIn("SuccessfulCreate", self.k("describe", "rs", first).stdout)
+        # A new template: a second ReplicaSet, revision 2.
+        self.k("set", "image", "deployment/web", "nginx=nginx:1.27")
+        wait_for(lambda: len(self.replicasets("app=web")) == 2, what="second ReplicaSet")
+        history = self.k("rollout", "history", "deployment/web").stdout
+        self.assertRegex(history, r"(?m)^1\s")
+        self.assertRegex(history, r"(?m)^2\s")
+        # Undo goes back to the first ReplicaSet, which becomes revision 3.
+        self.k("rollout", "undo", "deployment/web")
+        def first_is_revision_3():
+            for item in self.replicasets("app=web"):
+                if item["metadata"]["name"] == first:
+                    return item["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+            return False
+        wait_for(first_is_revision_3, what="rollback to the first ReplicaSet")
+        image = self.k("get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}").stdout
+        self.assertEqual(image, "nginx:1.26")
+        self.assertIn("ScalingReplicaSet", self.k("describe", "deploy", "web").stdout)
+        # Deleting the Deployment collects its ReplicaSets and pods.
+        self.k("delete", "deployment", "web")
+        wait_for(lambda: not self.replicasets("app=web") and not self.pods("app=web"), what="cleanup")
+
+    def test_replicaset_replaces_deleted_pods_and_adopts_orphans(self):
+        self.k("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "keeper"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "keeper"}},
+                     "template": {"metadata": {"labels": {"app": "keeper"}},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}}))
+        wait_for(lambda: len(self.pods("app=keeper")) == 2, what="2 pods")
+        victim = self.pods("app=keeper")[0]["metadata"]["name"]
+        self.k("delete", "pod", victim)
+        wait_for(lambda: len(self.pods("app=keeper")) == 2 and
+                 victim not in [p["metadata"]["name"] for p in self.pods("app=keeper")], what="replacement")
+        # A matching pod without an owner is adopted; one pod too many is then deleted.
+        self.k("run", "stray", "--image=busybox:1.36", "--labels=app=keeper")
+        def settled():
+            pods = self.pods("app=keeper")
+            owners = [p["metadata"].get("ownerReferences", [{}])[0].get("name") for p in pods]
+            return len(pods) == 2 and owners == ["keeper", "keeper"]
+        wait_for(settled, what="adoption and scale-down to 2")
+        wait_for(lambda: json.loads(self.k("get", "rs", "keeper", "-o", "json").stdout)
+                 .get("status", {}).get("replicas") == 2, what="status.replicas")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -156,7 +156,7 @@ class KubectlTest(unittest.TestCase):
         self.assertNotIn(svc["spec"]["clusterIP"], ("10.152.183.1", "10.152.183.10"))
         out = self.k("-n", "gen", "get", "deploy").stdout
         self.assertRegex(out, r"NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE")
-        self.assertRegex(out, r"webapp\s+0/3\s+0\s+0")
+        self.assertRegex(out, r"webapp\s+0/3\s+\d+\s+0")  # no node runs pods yet: none available
         self.assertIn("yes", self.k("auth", "can-i", "create", "pods").stdout)
 
     def test_apply_reapply_and_server_side(self):
@@ -229,13 +229,19 @@ data: {k: v}
         self.assertEqual(d["metadata"]["labels"]["m"], "1")
         self.assertEqual(d["metadata"]["annotations"]["note"], "hello")
         self.assertEqual(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.29")
-        d["spec"]["replicas"] = 1
-        out = self.k("replace", "-f", "-", input=json.dumps(d)).stdout
-        self.assertIn("deployment.apps/mut replaced", out)
+        # replace is a compare-and-swap on the resourceVersion read. (A ConfigMap: the deployment
+        # controller writes Deployments concurrently, which would make this racy.)
+        self.k("create", "configmap", "rep", "--from-literal=v=1")
+        cm = json.loads(self.k("get", "cm", "rep", "-o", "json").stdout)
+        cm["data"]["v"] = "2"
+        out = self.k("replace", "-f", "-", input=json.dumps(cm)).stdout
+        self.assertIn("configmap/rep replaced", out)
         # The same stale object again: a conflict, nothing changes.
-        stale = self.k("replace", "-f", "-", input=json.dumps(d), check=False)
+        cm["data"]["v"] = "3"
+        stale = self.k("replace", "-f", "-", input=json.dumps(cm), check=False)
         self.assertNotEqual(stale.returncode, 0)
         self.assertIn("Conflict", stale.stderr)
+        self.assertEqual(self.k("get", "cm", "rep", "-o", "jsonpath={.data.v}").stdout, "2")
 
     def test_delete_by_name_label_file_and_wait(self):
         for name in ("d1", "d2", "d3"):

@@ -1,0 +1,61 @@
+#include "controllers/common/event_recorder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <random>
+
+namespace mk8s::controllers {
+namespace {
+
+std::string Now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+std::string Suffix() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  char buffer[20];
+  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(engine()));
+  return buffer;
+}
+
+}  // namespace
+
+void EventRecorder::Record(const nlohmann::json& object, const std::string& type,
+                           const std::string& reason, const std::string& message) {
+  const nlohmann::json& metadata = object["metadata"];
+  const std::string ns = metadata.value("namespace", "default");
+  const std::string now = Now();
+  nlohmann::json event = {
+      {"apiVersion", "v1"},
+      {"kind", "Event"},
+      {"metadata", {{"name", metadata.value("name", "") + "." + Suffix()}, {"namespace", ns}}},
+      {"involvedObject",
+       {{"apiVersion", object.value("apiVersion", "")},
+        {"kind", object.value("kind", "")},
+        {"name", metadata.value("name", "")},
+        {"namespace", ns},
+        {"uid", metadata.value("uid", "")},
+        {"resourceVersion", metadata.value("resourceVersion", "")}}},
+      {"reason", reason},
+      {"message", message},
+      {"type", type},
+      {"source", {{"component", component_}}},
+      {"firstTimestamp", now},
+      {"lastTimestamp", now},
+      {"count", 1},
+      {"reportingComponent", component_},
+      {"reportingInstance", component_}};
+  client_->CreateAsync(client::kEvents, ns, event, [reason](client::ApiResult<nlohmann::json> r) {
+    if (!r.ok()) spdlog::debug("event {} not recorded: {}", reason, r.error().ToString());
+  });
+}
+
+}  // namespace mk8s::controllers

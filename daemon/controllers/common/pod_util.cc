@@ -1,0 +1,131 @@
+#include "controllers/common/pod_util.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+namespace mk8s::controllers {
+namespace {
+
+using nlohmann::json;
+
+bool ParseTime(const std::string& text, std::chrono::system_clock::time_point* out) {
+  std::tm tm{};
+  if (strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return false;
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return true;
+}
+
+const json* Condition(const json& pod, const std::string& type) {
+  if (!pod.contains("/status/conditions"_json_pointer)) return nullptr;
+  for (const json& condition : pod.at("/status/conditions"_json_pointer)) {
+    if (condition.value("type", "") == type) return &condition;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const json* ControllerRef(const json& object) {
+  if (!object.contains("/metadata/ownerReferences"_json_pointer)) return nullptr;
+  for (const json& reference : object.at("/metadata/ownerReferences"_json_pointer)) {
+    if (reference.value("controller", false)) return &reference;
+  }
+  return nullptr;
+}
+
+json MakeControllerRef(const json& owner) {
+  return {{"apiVersion", owner.value("apiVersion", "")},
+          {"kind", owner.value("kind", "")},
+          {"name", owner["metadata"].value("name", "")},
+          {"uid", owner["metadata"].value("uid", "")},
+          {"controller", true},
+          {"blockOwnerDeletion", true}};
+}
+
+Status SetControllerRef(client::Client& api, const json& pod, const json* owner) {
+  json references = json::array();
+  for (const json& reference : pod.value("/metadata/ownerReferences"_json_pointer, json::array())) {
+    if (!reference.value("controller", false)) references.push_back(reference);
+  }
+  if (owner != nullptr) references.push_back(MakeControllerRef(*owner));
+  json patch = {{"metadata",
+                 {{"ownerReferences", references},
+                  {"resourceVersion", pod["metadata"].value("resourceVersion", "")}}}};
+  auto result = api.Patch(client::kPods, pod["metadata"].value("namespace", ""),
+                          pod["metadata"].value("name", ""), client::PatchType::kMerge, patch);
+  if (result.ok() || client::IsNotFound(result.error())) return Status::Ok();
+  return result.status();
+}
+
+bool SelectorMatches(const json& selector, const json& object) {
+  if (!selector.is_object() || selector.empty()) return false;
+  const json labels = object.value("/metadata/labels"_json_pointer, json::object());
+  if (auto match = selector.find("matchLabels"); match != selector.end() && match->is_object()) {
+    for (const auto& [key, value] : match->items()) {
+      if (!labels.contains(key) || labels[key] != value) return false;
+    }
+  }
+  if (auto exprs = selector.find("matchExpressions"); exprs != selector.end() && exprs->is_array()) {
+    for (const json& expr : *exprs) {
+      const std::string key = expr.value("key", "");
+      const std::string op = expr.value("operator", "");
+      const json values = expr.value("values", json::array());
+      const bool present = labels.contains(key);
+      const bool in = present && std::find(values.begin(), values.end(), labels[key]) != values.end();
+      if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !present) ||
+          (op == "DoesNotExist" && present)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::string SelectorString(const json& selector) {
+  std::string out;
+  for (const auto& [key, value] : selector.value("matchLabels", json::object()).items()) {
+    out += (out.empty() ? "" : ",") + key + "=" + value.get<std::string>();
+  }
+  return out;
+}
+
+bool IsPodActive(const json& pod) {
+  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+  return phase != "Succeeded" && phase != "Failed" && !pod["metadata"].contains("deletionTimestamp");
+}
+
+bool IsPodReady(const json& pod) {
+  const json* ready = Condition(pod, "Ready");
+  return ready != nullptr && ready->value("status", "") == "True";
+}
+
+bool IsPodAvailable(const json& pod, int64_t min_ready_seconds) {
+  if (!IsPodReady(pod)) return false;
+  if (min_ready_seconds <= 0) return true;
+  std::chrono::system_clock::time_point since;
+  if (!ParseTime(Condition(pod, "Ready")->value("lastTransitionTime", ""), &since)) return false;
+  return std::chrono::system_clock::now() - since >= std::chrono::seconds(min_ready_seconds);
+}
+
+int PodDeletionCost(const json& pod) {
+  if (pod.value("/spec/nodeName"_json_pointer, std::string()).empty()) return 3;
+  if (pod.value("/status/phase"_json_pointer, std::string()) == "Pending") return 2;
+  if (!IsPodReady(pod)) return 1;
+  return 0;
+}
+
+json PodFromTemplate(const json& owner, const std::string& generate_name) {
+  const json template_spec = owner.value("/spec/template"_json_pointer, json::object());
+  json metadata = template_spec.value("metadata", json::object());
+  metadata.erase("name");
+  metadata["generateName"] = generate_name;
+  metadata["namespace"] = owner["metadata"].value("namespace", "");
+  metadata["ownerReferences"] = json::array({MakeControllerRef(owner)});
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", std::move(metadata)},
+          {"spec", template_spec.value("spec", json::object())}};
+}
+
+}  // namespace mk8s::controllers

@@ -1,0 +1,37 @@
+// Deployment: one ReplicaSet per pod template (labelled pod-template-hash), rolled by the
+// strategy: RollingUpdate within maxSurge/maxUnavailable, or Recreate. Keeps
+// revisionHistoryLimit old ReplicaSets (for `kubectl rollout undo`, which kubectl performs by
+// writing an old template back), honours paused, and reports replicas, updated/ready/available
+// counts, observedGeneration and the Available/Progressing conditions.
+#pragma once
+
+#include "controllers/common/event_recorder.h"
+#include "controllers/controller.h"
+
+namespace mk8s::controllers {
+
+class DeploymentController final : public Controller {
+ public:
+  explicit DeploymentController(const ControllerContext& context);
+  void Setup() override;
+
+ protected:
+  Status Reconcile(const std::string& key) override;
+
+ private:
+  Status ScaleReplicaSet(const nlohmann::json& deployment, const nlohmann::json& rs,
+                         int64_t replicas);
+  Status SyncStatus(const nlohmann::json& deployment, const nlohmann::json* new_rs,
+                    const std::vector<client::ObjectPtr>& all);
+
+  client::Informer* deployments_ = nullptr;
+  client::Informer* replicasets_ = nullptr;
+  EventRecorder events_;
+};
+
+// Resolves an IntOrString (e.g. 25% or 1) against `total`, rounding up or down.
+int64_t ResolveIntOrPercent(const nlohmann::json& value, int64_t total, bool round_up);
+// The label value naming a pod template (stable for equal templates).
+std::string PodTemplateHash(const nlohmann::json& pod_template);
+
+}  // namespace mk8s::controllers

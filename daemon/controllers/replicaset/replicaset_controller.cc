@@ -1,0 +1,220 @@
+#include "controllers/replicaset/replicaset_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "controllers/common/pod_util.h"
+
+namespace mk8s::controllers {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kBurst = 500;  // most creates or deletes in one reconcile
+constexpr auto kExpectationTtl = std::chrono::minutes(5);
+
+}  // namespace
+
+void Expectations::Expect(const std::string& key, int creates, int deletes) {
+  std::lock_guard lock(mu_);
+  pending_[key] = Pending{creates, deletes, std::chrono::steady_clock::now()};
+}
+
+void Expectations::CreationObserved(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (auto it = pending_.find(key); it != pending_.end() && it->second.creates > 0) {
+    --it->second.creates;
+  }
+}
+
+void Expectations::DeletionObserved(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (auto it = pending_.find(key); it != pending_.end() && it->second.deletes > 0) {
+    --it->second.deletes;
+  }
+}
+
+bool Expectations::Satisfied(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return true;
+  if ((it->second.creates <= 0 && it->second.deletes <= 0) ||
+      std::chrono::steady_clock::now() - it->second.since > kExpectationTtl) {
+    pending_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+void Expectations::Forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  pending_.erase(key);
+}
+
+ReplicaSetController::ReplicaSetController(const ControllerContext& context)
+    : Controller("replicaset", context), events_(context.client, "replicaset-controller") {}
+
+void ReplicaSetController::Setup() {
+  replicasets_ = context_.informers->For(client::kReplicaSets);
+  pods_ = context_.informers->For(client::kPods);
+  replicasets_->AddEventHandler(
+      {[this](const client::ObjectPtr& rs) { EnqueueObject(rs); },
+       [this](const client::ObjectPtr&, const client::ObjectPtr& rs) { EnqueueObject(rs); },
+       [this](const client::ObjectPtr& rs) {
+         expectations_.Forget(client::ObjectKey(*rs));
+         EnqueueObject(rs);
+       }});
+  pods_->AddEventHandler(
+      {[this](const client::ObjectPtr& pod) { OnPodEvent(pod, true, false); },
+       [this](const client::ObjectPtr& old_pod, const client::ObjectPtr& pod) {
+         // A relabelled pod may leave one set and join another.
+         if (OwnerKey(*old_pod) != OwnerKey(*pod)) OnPodEvent(old_pod, false, false);
+         OnPodEvent(pod, false, false);
+       },
+       [this](const client::ObjectPtr& pod) { OnPodEvent(pod, false, true); }});
+}
+
+std::string ReplicaSetController::OwnerKey(const json& pod) const {
+  const json* owner = ControllerRef(pod);
+  if (owner == nullptr || owner->value("kind", "") != "ReplicaSet") return "";
+  return pod["metadata"].value("namespace", "") + "/" + owner->value("name", "");
+}
+
+void ReplicaSetController::OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted) {
+  const std::string owner = OwnerKey(*pod);
+  if (!owner.empty()) {
+    if (added) expectations_.CreationObserved(owner);
+    if (deleted) expectations_.DeletionObserved(owner);
+    Enqueue(owner);
+    return;
+  }
+  // An orphan: any ReplicaSet whose selector matches may adopt it.
+  const std::string ns = (*pod)["metadata"].value("namespace", "");
+  for (const client::ObjectPtr& rs : replicasets_->ListByNamespace(ns)) {
+    if (SelectorMatches((*rs)["spec"].value("selector", json()), *pod)) EnqueueObject(rs);
+  }
+}
+
+Status ReplicaSetController::Reconcile(const std::string& key) {
+  client::ObjectPtr rs_ptr = replicasets_->Get(key);
+  if (!rs_ptr) {
+    expectations_.Forget(key);
+    return Status::Ok();
+  }
+  const json& rs = *rs_ptr;
+  const std::string ns = rs["metadata"].value("namespace", "");
+  const std::string uid = rs["metadata"].value("uid", "");
+  const json selector = rs["spec"].value("selector", json());
+  const bool deleting = rs["metadata"].contains("deletionTimestamp");
+
+  // Claim: our pods that still match, orphans that match (adopt), ours that no longer match
+  // (release).
+  std::vector<client::ObjectPtr> owned;
+  for (const client::ObjectPtr& pod : pods_->ListByNamespace(ns)) {
+    const json* owner = ControllerRef(*pod);
+    const bool ours = owner != nullptr && owner->value("uid", "") == uid;
+    const bool matches = SelectorMatches(selector, *pod);
+    if (ours && matches) {
+      owned.push_back(pod);
+    } else if (ours && !matches) {
+      Status released = SetControllerRef(api(), *pod, nullptr);
+      if (!released.ok()) return released;
+    } else if (owner == nullptr && matches && !deleting &&
+               !(*pod)["metadata"].contains("deletionTimestamp")) {
+      Status adopted = SetControllerRef(api(), *pod, &rs);
+      if (!adopted.ok()) return adopted;
+      owned.push_back(pod);
+    }
+  }
+  std::vector<client::ObjectPtr> active;
+  for (const client::ObjectPtr& pod : owned) {
+    if (IsPodActive(*pod)) active.push_back(pod);
+  }
+  if (!deleting && expectations_.Satisfied(key)) {
+    if (Status status = ManageReplicas(rs, active); !status.ok()) return status;
+  }
+  return UpdateStatus(rs, owned);
+}
+
+Status ReplicaSetController::ManageReplicas(const json& rs, std::vector<client::ObjectPtr> active) {
+  const std::string key = client::ObjectKey(rs);
+  const std::string ns = rs["metadata"].value("namespace", "");
+  const int64_t want = rs["spec"].value("replicas", 1);
+  const int64_t diff = static_cast<int64_t>(active.size()) - want;
+  if (diff < 0) {
+    const int creates = static_cast<int>(std::min<int64_t>(-diff, kBurst));
+    expectations_.Expect(key, creates, 0);
+    json pod = PodFromTemplate(rs, rs["metadata"].value("name", "") + "-");
+    int failed = 0;
+    for (int i = 0; i < creates; ++i) {
+      auto created = api().Create(client::kPods, ns, pod);
+      if (!created.ok()) {
+        expectations_.CreationObserved(key);  // will not be observed
+        if (++failed == 1) {
+          events_.Record(rs, "Warning", "FailedCreate",
+                         "Error creating: " + created.error().message);
+        }
+        continue;
+      }
+      events_.Record(rs, "Normal", "SuccessfulCreate",
+                     "Created pod: " + (*created)["metadata"].value("name", ""));
+    }
+    if (failed > 0) {
+      return Status(Code::kUnavailable, std::to_string(failed) + " pod creates failed");
+    }
+  } else if (diff > 0) {
+    const int deletes = static_cast<int>(std::min<int64_t>(diff, kBurst));
+    // Delete the least useful first: unscheduled, then pending, then not ready, then newest.
+    std::sort(active.begin(), active.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
+      return PodDeletionCost(*a) > PodDeletionCost(*b);
+    });
+    expectations_.Expect(key, 0, deletes);
+    for (int i = 0; i < deletes; ++i) {
+      const std::string name = (*active[i])["metadata"].value("name", "");
+      auto deleted = api().Delete(client::kPods, ns, name, {});
+      if (!deleted.ok()) {
+        expectations_.DeletionObserved(key);
+        if (!client::IsNotFound(deleted.error())) return deleted.status();
+        continue;
+      }
+      events_.Record(rs, "Normal", "SuccessfulDelete", "Deleted pod: " + name);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReplicaSetController::UpdateStatus(const json& rs, const std::vector<client::ObjectPtr>& pods) {
+  int64_t replicas = 0, labeled = 0, ready = 0, available = 0;
+  const json template_labels = rs.value("/spec/template/metadata/labels"_json_pointer, json::object());
+  const int64_t min_ready = rs["spec"].value("minReadySeconds", 0);
+  for (const client::ObjectPtr& pod : pods) {
+    if (!IsPodActive(*pod)) continue;
+    ++replicas;
+    bool all_labels = true;
+    for (const auto& [k, v] : template_labels.items()) {
+      if ((*pod).value("/metadata/labels"_json_pointer, json::object()).value(k, json()) != v) all_labels = false;
+    }
+    if (all_labels) ++labeled;
+    if (IsPodReady(*pod)) {
+      ++ready;
+      if (IsPodAvailable(*pod, min_ready)) ++available;
+    }
+  }
+  json status = rs.value("status", json::object());
+  json wanted = status;
+  wanted["replicas"] = replicas;
+  wanted["fullyLabeledReplicas"] = labeled;
+  wanted["readyReplicas"] = ready;
+  wanted["availableReplicas"] = available;
+  wanted["observedGeneration"] = rs["metadata"].value("generation", 0);
+  if (wanted == status) return Status::Ok();
+  json updated = rs;
+  updated["status"] = wanted;
+  auto result = api().UpdateStatus(client::kReplicaSets, updated);
+  if (!result.ok() && !client::IsNotFound(result.error())) return result.status();
+  return Status::Ok();
+}
+
+}  // namespace mk8s::controllers

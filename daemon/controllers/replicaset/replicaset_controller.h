@@ -1,0 +1,59 @@
+// ReplicaSet: exactly spec.replicas active pods matching the selector, owned by the ReplicaSet.
+// Orphans that match are adopted, owned pods that stop matching are released. Creates and deletes
+// go out in bursts; expectations (creates/deletes sent but not yet seen by the pod informer) keep
+// a stale cache from causing a second burst. Status: replicas, fullyLabeledReplicas,
+// readyReplicas, availableReplicas, observedGeneration.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "controllers/common/event_recorder.h"
+#include "controllers/controller.h"
+
+namespace mk8s::controllers {
+
+// Pending creates/deletes per controller key, satisfied by informer events or a timeout.
+// Thread-safe.
+class Expectations {
+ public:
+  void Expect(const std::string& key, int creates, int deletes);
+  void CreationObserved(const std::string& key);
+  void DeletionObserved(const std::string& key);
+  // True when nothing is pending (or the expectation is older than the TTL).
+  bool Satisfied(const std::string& key);
+  void Forget(const std::string& key);
+
+ private:
+  struct Pending {
+    int creates = 0;
+    int deletes = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex mu_;
+  std::map<std::string, Pending> pending_;  // GUARDED_BY(mu_)
+};
+
+class ReplicaSetController final : public Controller {
+ public:
+  explicit ReplicaSetController(const ControllerContext& context);
+  void Setup() override;
+
+ protected:
+  Status Reconcile(const std::string& key) override;
+
+ private:
+  // The ReplicaSet key of the pod's controller owner, or "" if it has none of ours.
+  std::string OwnerKey(const nlohmann::json& pod) const;
+  void OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted);
+  Status ManageReplicas(const nlohmann::json& rs, std::vector<client::ObjectPtr> active);
+  Status UpdateStatus(const nlohmann::json& rs, const std::vector<client::ObjectPtr>& pods);
+
+  client::Informer* replicasets_ = nullptr;
+  client::Informer* pods_ = nullptr;
+  Expectations expectations_;
+  EventRecorder events_;
+};
+
+}  // namespace mk8s::controllers
