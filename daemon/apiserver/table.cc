@@ -266,6 +266,14 @@ json TableColumns(const ResourceInfo& resource) {
     return {Column("Name", "string", 0, name_format), Column("Status", "string"),
             Column("Age", "string")};
   }
+  if (r == "endpoints") {
+    return {Column("Name", "string", 0, name_format), Column("Endpoints", "string"),
+            Column("Age", "string")};
+  }
+  if (r == "endpointslices") {
+    return {Column("Name", "string", 0, name_format), Column("AddressType", "string"),
+            Column("Ports", "string"), Column("Endpoints", "string"), Column("Age", "string")};
+  }
   if (r == "events") {
     return {Column("Last Seen", "string"), Column("Type", "string"), Column("Reason", "string"),
             Column("Object", "string"), Column("Message", "string")};
@@ -333,6 +341,38 @@ json TableCells(const ResourceInfo& resource, const json& object, Time now) {
                                : json())};
   }
   if (r == "namespaces") return {name, Str(object, "/status/phase"_json_pointer, "Active"), age};
+  if (r == "endpoints") {
+    // "10.1.0.5:8080,10.1.0.6:8080" (ready addresses x ports), at most 3 then "+ N more...".
+    std::vector<std::string> entries;
+    size_t total = 0;
+    for (const json& subset : object.value("subsets", json::array())) {
+      for (const json& address : subset.value("addresses", json::array())) {
+        for (const json& port : subset.value("ports", json::array({json::object()}))) {
+          ++total;
+          if (entries.size() < 3) {
+            entries.push_back(address.value("ip", "") +
+                              (port.contains("port") ? ":" + std::to_string(port.value("port", 0)) : ""));
+          }
+        }
+      }
+    }
+    std::string text = entries.empty() ? "<none>" : Join(entries);
+    if (total > entries.size()) text += " + " + std::to_string(total - entries.size()) + " more...";
+    return {name, text, age};
+  }
+  if (r == "endpointslices") {
+    std::vector<std::string> ports, addresses;
+    for (const json& port : object.value("ports", json::array())) {
+      ports.push_back(std::to_string(port.value("port", 0)));
+    }
+    for (const json& endpoint : object.value("endpoints", json::array())) {
+      for (const json& address : endpoint.value("addresses", json::array())) {
+        if (addresses.size() < 3) addresses.push_back(address.get<std::string>());
+      }
+    }
+    return {name, Str(object, "/addressType"_json_pointer), ports.empty() ? "<unset>" : Join(ports),
+            addresses.empty() ? "<unset>" : Join(addresses), age};
+  }
   if (r == "events") {
     std::string last_seen = Age(object, "/lastTimestamp", now);
     if (last_seen == "<unknown>") last_seen = Age(object, "/eventTime", now);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controllers/deployment/deployment_controller.h"
+#include "controllers/endpoints/endpoints_controller.h"
 #include "controllers/garbagecollector/garbage_collector.h"
 #include "controllers/namespace/namespace_controller.h"
 #include "controllers/replicaset/replicaset_controller.h"
@@ -28,6 +29,7 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("garbage-collector", Make<GarbageCollector>());
     built->Register("replicaset", Make<ReplicaSetController>());
     built->Register("deployment", Make<DeploymentController>());
+    built->Register("endpoints", Make<EndpointsController>());
     return built;
   }();
   return *registry;

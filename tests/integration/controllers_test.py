@@ -138,6 +138,30 @@ class WorkloadsTest(unittest.TestCase):
         self.k("delete", "deployment", "web")
         wait_for(lambda: not self.replicasets("app=web") and not self.pods("app=web"), what="cleanup")
 
+    def test_endpoints_follow_pod_readiness(self):
+        self.k("run", "backend", "--image=busybox:1.36", "--labels=app=backend", "--port=8080")
+        self.k("expose", "pod", "backend", "--name=backend", "--port=80", "--target-port=8080")
+        wait_for(lambda: self.k("get", "endpoints", "backend", check=False).returncode == 0, what="endpoints")
+        # No kubelet yet: play its part by writing the pod's IP and readiness into its status.
+        def set_ready(ready):
+            self.k("patch", "pod", "backend", "--subresource=status", "--type=merge", "-p", json.dumps(
+                {"status": {"podIP": "10.1.0.5", "conditions": [{"type": "Ready", "status": ready}]}}))
+        set_ready("True")
+        wait_for(lambda: "10.1.0.5:8080" in self.k("get", "endpoints", "backend").stdout, what="ready address")
+        slice_ = json.loads(self.k("get", "endpointslices", "-l", "kubernetes.io/service-name=backend",
+                                   "-o", "json").stdout)["items"][0]
+        self.assertEqual(slice_["endpoints"][0]["addresses"], ["10.1.0.5"])
+        self.assertTrue(slice_["endpoints"][0]["conditions"]["ready"])
+        self.assertEqual(slice_["ports"][0]["port"], 8080)
+        set_ready("False")
+        def not_ready():
+            subsets = json.loads(self.k("get", "endpoints", "backend", "-o", "json").stdout).get("subsets", [])
+            return subsets and "addresses" not in subsets[0] and subsets[0]["notReadyAddresses"][0]["ip"] == "10.1.0.5"
+        wait_for(not_ready, what="address moved to notReadyAddresses")
+        self.k("delete", "service", "backend")
+        wait_for(lambda: self.k("get", "endpoints", "backend", check=False).returncode != 0, what="endpoints gone")
+        wait_for(lambda: "backend" not in self.k("get", "endpointslices").stdout, what="slices gone")
+
     def test_replicaset_replaces_deleted_pods_and_adopts_orphans(self):
         self.k("apply", "-f", "-", input=json.dumps({
             "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "keeper"},
