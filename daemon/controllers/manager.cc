@@ -6,6 +6,7 @@
 #include "controllers/endpoints/endpoints_controller.h"
 #include "controllers/garbagecollector/garbage_collector.h"
 #include "controllers/namespace/namespace_controller.h"
+#include "controllers/nodeipam/node_ipam_controller.h"
 #include "controllers/replicaset/replicaset_controller.h"
 #include "controllers/rootca/root_ca_controller.h"
 #include "controllers/serviceaccount/serviceaccount_controller.h"
@@ -30,6 +31,7 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("replicaset", Make<ReplicaSetController>());
     built->Register("deployment", Make<DeploymentController>());
     built->Register("endpoints", Make<EndpointsController>());
+    built->Register("node-ipam", Make<NodeIpamController>());
     return built;
   }();
   return *registry;

@@ -42,6 +42,26 @@ class ControllersTest(unittest.TestCase):
         self.k("-n", "fresh", "delete", "serviceaccount", "default")
         wait_for(lambda: self.exists("-n", "fresh", "serviceaccount", "default"), what="SA recreated")
 
+    def test_each_node_gets_a_distinct_pod_cidr(self):
+        for name in ("ipam-a", "ipam-b", "ipam-c"):
+            self.k("create", "-f", "-", input=json.dumps(
+                {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}))
+        def cidrs():
+            out = self.k("get", "nodes", "-o", "json").stdout
+            return {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in json.loads(out)["items"]}
+        wait_for(lambda: all(cidrs().get(n) for n in ("ipam-a", "ipam-b", "ipam-c")), what="pod CIDRs")
+        assigned = cidrs()
+        values = [assigned[n] for n in ("ipam-a", "ipam-b", "ipam-c")]
+        self.assertEqual(len(set(values)), 3)
+        for cidr in values:
+            self.assertRegex(cidr, r"^10\.1\.\d+\.0/24$")
+        # A deleted node's subnet is released and handed to the next node.
+        self.k("delete", "node", "ipam-b")
+        self.k("create", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "ipam-d"}}))
+        wait_for(lambda: cidrs().get("ipam-d"), what="CIDR for ipam-d")
+        self.assertEqual(cidrs()["ipam-d"], assigned["ipam-b"])
+
     def test_background_deletion_collects_dependents(self):
         self.make_parent_and_child("default", "bg-parent", "bg-child")
         self.k("delete", "cm", "bg-parent")
