@@ -26,6 +26,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   cli.add_option("--apiserver-bind-address", options.apiserver_bind_address,
                  "Address the Kubernetes API listens on");
+  cli.add_option("--hollow-nodes", options.hollow_nodes,
+                 "Register N hollow nodes with fake kubelets (testing and benchmarks)")
+      ->check(CLI::Range(0, 100000));
+  cli.add_option("--hollow-pod-start-delay-ms", options.hollow_pod_start_delay_ms,
+                 "How long a hollow node takes to start a pod")
+      ->check(CLI::Range(0, 3600000));
   cli.add_flag("!--no-log-stderr", options.log_to_stderr, "Log to the log file only");
   cli.add_option("--store-history", options.store_history_revisions,
                  "Revisions of history the datastore keeps before compacting")

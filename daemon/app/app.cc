@@ -17,6 +17,7 @@
 #include "client/client.h"
 #include "client/in_process_transport.h"
 #include "controllers/manager.h"
+#include "hollownode/hollow_nodes.h"
 #include "app/state_lock.h"
 #include "common/health.h"
 #include "common/paths.h"
@@ -110,6 +111,20 @@ int Run(const DaemonOptions& options) {
   if (!manager.ok()) return Fail(manager.status());
   health.Set("controllers", true, std::to_string((*manager)->running().size()) + " running");
 
+  std::shared_ptr<client::InProcessTransport> node_transport;
+  std::unique_ptr<hollownode::HollowNodes> hollow_nodes;
+  if (options.hollow_nodes > 0) {
+    node_transport = client::InProcessTransport::Create(
+        (*api)->InProcessHandler("system:node:hollow", {"system:nodes"}), "system:node:hollow");
+    hollownode::HollowNodeOptions hollow;
+    hollow.count = options.hollow_nodes;
+    hollow.pod_start_delay = std::chrono::milliseconds(options.hollow_pod_start_delay_ms);
+    auto started = hollownode::HollowNodes::Start(hollow, std::make_shared<client::Client>(node_transport));
+    if (!started.ok()) return Fail(started.status());
+    hollow_nodes = std::move(*started);
+    health.Set("hollow-nodes", true, std::to_string(options.hollow_nodes) + " nodes");
+  }
+
   control::ControlContext context;
   context.store = store->get();
   context.health = &health;
@@ -130,6 +145,8 @@ int Run(const DaemonOptions& options) {
 
   (*control)->Shutdown();
   control->reset();
+  hollow_nodes.reset();
+  node_transport.reset();
   manager->reset();               // workers, then informers
   controller_transport.reset();   // joins its callback thread
   (*api)->Stop();   // no new requests; watches end

@@ -15,6 +15,9 @@ struct DaemonOptions {
   // The Kubernetes API server (HTTPS). Port 0 picks a free port (tests).
   std::string apiserver_bind_address = "0.0.0.0";
   int apiserver_port = 16443;
+  // Hollow nodes (tests and benchmarks): fake kubelets registered in-process.
+  int hollow_nodes = 0;
+  int hollow_pod_start_delay_ms = 200;
   // Datastore tuning.
   int64_t store_history_revisions = 100000;
   std::chrono::seconds store_compaction_interval{300};

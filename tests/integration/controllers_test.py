@@ -204,5 +204,55 @@ class WorkloadsTest(unittest.TestCase):
                  .get("status", {}).get("replicas") == 2, what="status.replicas")
 
 
+class HollowNodesTest(unittest.TestCase):
+    """Rollouts end to end on hollow nodes (fake kubelets that run pods instantly)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(extra_args=("--hollow-nodes", "3", "--hollow-pod-start-delay-ms", "50"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def k(self, *args, **kw):
+        return self.c.kubectl(*args, **kw)
+
+    def test_nodes_register_with_leases_and_cidrs(self):
+        out = self.k("get", "nodes").stdout
+        for i in range(3):
+            self.assertRegex(out, rf"hollow-node-{i}\s+Ready")
+        wait_for(lambda: len(self.k("get", "leases", "-n", "kube-node-lease", "-o", "name").stdout.split()) == 3,
+                 what="3 node leases")
+        nodes = json.loads(self.k("get", "nodes", "-o", "json").stdout)["items"]
+        wait_for(lambda: all(n["spec"].get("podCIDR") for n in json.loads(
+            self.k("get", "nodes", "-o", "json").stdout)["items"]), what="pod CIDRs")
+        self.assertEqual(nodes[0]["status"]["allocatable"]["pods"], "110")
+
+    def test_rollout_status_finishes_and_rolling_update_completes(self):
+        deployment = {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "roll"},
+            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "roll"}},
+                     "template": {"metadata": {"labels": {"app": "roll"}},
+                                  "spec": {"nodeName": "hollow-node-1",
+                                           "containers": [{"name": "c", "image": "nginx:1.26"}]}}}}
+        self.k("apply", "-f", "-", input=json.dumps(deployment))
+        out = self.k("rollout", "status", "deployment/roll", "--timeout=60s").stdout
+        self.assertIn('deployment "roll" successfully rolled out', out)
+        self.assertRegex(self.k("get", "deploy", "roll").stdout, r"roll\s+4/4\s+4\s+4")
+        self.k("set", "image", "deployment/roll", "c=nginx:1.27")
+        out = self.k("rollout", "status", "deployment/roll", "--timeout=60s").stdout
+        self.assertIn("successfully rolled out", out)
+        pods = json.loads(self.k("get", "pods", "-l", "app=roll", "-o", "json").stdout)["items"]
+        live = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
+        wait_for(lambda: len([p for p in json.loads(self.k("get", "pods", "-l", "app=roll", "-o", "json").stdout)["items"]]) == 4,
+                 what="old pods finished")
+        for pod in live:
+            self.assertEqual(pod["status"]["phase"], "Running")
+        images = {p["spec"]["containers"][0]["image"] for p in json.loads(
+            self.k("get", "pods", "-l", "app=roll", "-o", "json").stdout)["items"]}
+        self.assertEqual(images, {"nginx:1.27"})
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

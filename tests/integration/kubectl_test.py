@@ -33,14 +33,14 @@ def wait_for(predicate, timeout=DEADLINE, what="condition"):
 class Cluster:
     """One mk8sd with its kubeconfig; kubectl runs with a private discovery cache."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         self.dir = tempfile.mkdtemp(prefix="mk8s-kubectl-")
         self.state = os.path.join(self.dir, "state")
         self.kubeconfig = os.path.join(self.state, "credentials", "client.config")
         self.log = open(os.path.join(self.dir, "daemon.out"), "w")
         self.proc = subprocess.Popen(
             [MK8SD, "--state-dir", self.state, "--apiserver-port", "0",
-             "--apiserver-bind-address", "127.0.0.1", "--no-log-stderr"],
+             "--apiserver-bind-address", "127.0.0.1", "--no-log-stderr", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.kubeconfig), what="kubeconfig")
         self.env = dict(os.environ, KUBECONFIG=self.kubeconfig, KUBECACHEDIR=os.path.join(self.dir, "cache"))

@@ -1,0 +1,71 @@
+// Hollow nodes (the kubemark idea): N Nodes that register with capacity, heartbeat through
+// Leases in kube-node-lease, and play their kubelets with a fake runtime: a pod bound to a hollow
+// node turns Running and Ready after a configurable delay, and a pod being deleted on one is
+// finished (deleted with grace 0). For testing and measuring the control loops at scale without
+// containers; the real kubelet sets the same status fields.
+//
+// Threads: one informer (pods) dispatch thread feeds a work queue; `workers` threads write pod
+// status; one heartbeat thread renews Leases.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "common/status.h"
+
+namespace mk8s::client {
+class Informer;
+class WorkQueue;
+}  // namespace mk8s::client
+
+namespace mk8s::hollownode {
+
+struct HollowNodeOptions {
+  int count = 0;
+  std::string name_prefix = "hollow-node-";
+  std::string cpu = "4";
+  std::string memory = "16Gi";
+  std::string pods = "110";
+  // Extra allocatable resources on every node, e.g. {"nvidia.com/gpu", "1"}.
+  std::vector<std::pair<std::string, std::string>> extended_resources;
+  std::chrono::milliseconds pod_start_delay{200};
+  std::chrono::seconds lease_duration{40};
+  std::chrono::seconds heartbeat_interval{10};
+  int workers = 2;
+};
+
+class HollowNodes {
+ public:
+  // Registers the nodes (creating or refreshing them) and starts their loops.
+  static Result<std::unique_ptr<HollowNodes>> Start(const HollowNodeOptions& options,
+                                                    std::shared_ptr<client::Client> client);
+  ~HollowNodes();  // Stop()
+  void Stop();
+  std::vector<std::string> node_names() const;
+
+ private:
+  HollowNodes(HollowNodeOptions options, std::shared_ptr<client::Client> client);
+  Status Register();
+  void Heartbeat();
+  void Work();
+  Status SyncPod(const std::string& key);
+  bool Ours(const std::string& node) const;
+
+  const HollowNodeOptions options_;
+  std::shared_ptr<client::Client> client_;
+  std::unique_ptr<client::Informer> pods_;
+  std::unique_ptr<client::WorkQueue> queue_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::mutex heartbeat_mu_;
+  std::condition_variable heartbeat_cv_;
+};
+
+}  // namespace mk8s::hollownode
