@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   cli.add_option("--apiserver-bind-address", options.apiserver_bind_address,
                  "Address the Kubernetes API listens on");
+  cli.add_option("--node-monitor-grace-period", options.node_monitor_grace_period_seconds,
+                 "Seconds without a heartbeat before a node is NotReady (default 50)")
+      ->check(CLI::Range(1, 86400));
   cli.add_option("--hollow-nodes", options.hollow_nodes,
                  "Register N hollow nodes with fake kubelets (testing and benchmarks)")
       ->check(CLI::Range(0, 100000));

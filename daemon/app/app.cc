@@ -106,7 +106,12 @@ int Run(const DaemonOptions& options) {
   }
   Result<std::unique_ptr<controllers::ControllerManager>> manager =
       controllers::ControllerManager::Start(
-          controllers::ControllerManagerOptions{},
+          [&] {
+            controllers::ControllerManagerOptions manager_options;
+            manager_options.node_monitor_grace_period =
+                std::chrono::seconds(options.node_monitor_grace_period_seconds);
+            return manager_options;
+          }(),
           std::make_shared<client::Client>(controller_transport), cluster_ca);
   if (!manager.ok()) return Fail(manager.status());
   health.Set("controllers", true, std::to_string((*manager)->running().size()) + " running");

@@ -15,6 +15,8 @@ struct DaemonOptions {
   // The Kubernetes API server (HTTPS). Port 0 picks a free port (tests).
   std::string apiserver_bind_address = "0.0.0.0";
   int apiserver_port = 16443;
+  // A node silent this long turns NotReady (Unknown) and is tainted unreachable.
+  int node_monitor_grace_period_seconds = 50;
   // Hollow nodes (tests and benchmarks): fake kubelets registered in-process.
   int hollow_nodes = 0;
   int hollow_pod_start_delay_ms = 200;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,10 @@ struct ControllerContext {
   client::SharedInformerFactory* informers = nullptr;
   client::Clock* clock = nullptr;      // nullptr = the real clock
   std::string cluster_ca_pem;          // for the root CA publisher
+  // Node lifecycle: a node whose kubelet has not renewed its Lease (or posted status) for this
+  // long turns Unknown and is tainted unreachable (Kubernetes 1.32 default: 50 s).
+  std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
+  std::chrono::milliseconds node_monitor_period{std::chrono::seconds(5)};
 };
 
 class Controller {

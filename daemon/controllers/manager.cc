@@ -7,6 +7,7 @@
 #include "controllers/garbagecollector/garbage_collector.h"
 #include "controllers/namespace/namespace_controller.h"
 #include "controllers/nodeipam/node_ipam_controller.h"
+#include "controllers/nodelifecycle/node_lifecycle_controller.h"
 #include "controllers/replicaset/replicaset_controller.h"
 #include "controllers/rootca/root_ca_controller.h"
 #include "controllers/serviceaccount/serviceaccount_controller.h"
@@ -32,6 +33,7 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("deployment", Make<DeploymentController>());
     built->Register("endpoints", Make<EndpointsController>());
     built->Register("node-ipam", Make<NodeIpamController>());
+    built->Register("node-lifecycle", Make<NodeLifecycleController>());
     return built;
   }();
   return *registry;
@@ -61,6 +63,9 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
   context.client = client;
   context.informers = manager->informers_.get();
   context.cluster_ca_pem = std::move(cluster_ca_pem);
+  context.node_monitor_grace_period = options.node_monitor_grace_period;
+  context.node_monitor_period =
+      std::min(context.node_monitor_period, options.node_monitor_grace_period / 5);
 
   const std::vector<std::string> names = options.enabled.empty() ? registry.Names() : options.enabled;
   for (const std::string& name : names) {

@@ -31,6 +31,7 @@ struct ControllerManagerOptions {
   std::vector<std::string> enabled;  // empty = every registered controller
   int workers_per_controller = 2;
   std::chrono::milliseconds sync_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
 };
 
 class ControllerManager {

@@ -204,6 +204,56 @@ class WorkloadsTest(unittest.TestCase):
                  .get("status", {}).get("replicas") == 2, what="status.replicas")
 
 
+class NodeLifecycleTest(unittest.TestCase):
+    """A node that stops heartbeating (grace period shortened to 2 s for the test)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(extra_args=("--node-monitor-grace-period", "2"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.stop()
+
+    def k(self, *args, **kw):
+        return self.c.kubectl(*args, **kw)
+
+    def node(self, name):
+        return json.loads(self.k("get", "node", name, "-o", "json").stdout)
+
+    def test_silent_node_turns_unknown_is_tainted_and_its_pods_evicted(self):
+        self.k("create", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "lost"}}))
+        def tainted():
+            node = self.node("lost")
+            ready = [c for c in node.get("status", {}).get("conditions", []) if c["type"] == "Ready"]
+            effects = {t["effect"] for t in node["spec"].get("taints", [])
+                       if t["key"] == "node.kubernetes.io/unreachable"}
+            return ready and ready[0]["status"] == "Unknown" and effects == {"NoSchedule", "NoExecute"}
+        wait_for(tainted, what="Unknown and tainted")
+        self.assertRegex(self.k("get", "node", "lost").stdout, r"lost\s+NotReady")
+        def pod(name, toleration):
+            spec = {"nodeName": "lost", "containers": [{"name": "c", "image": "busybox:1.36"}],
+                    "tolerations": [toleration]}
+            self.k("create", "-f", "-", input=json.dumps(
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}))
+        pod("short", {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                      "effect": "NoExecute", "tolerationSeconds": 1})
+        pod("forever", {"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                        "effect": "NoExecute"})
+        def marked(name):
+            out = self.k("get", "pod", name, "-o", "json", check=False)
+            return out.returncode != 0 or "deletionTimestamp" in json.loads(out.stdout)["metadata"]
+        wait_for(lambda: marked("short"), what="eviction of the pod tolerating 1 s")
+        self.assertFalse(marked("forever"))
+        self.assertIn("TaintManagerEviction", self.k("get", "events").stdout)
+        # The default toleration every pod gets is 300 s.
+        self.k("run", "plain", "--image=busybox:1.36")
+        tolerations = json.loads(self.k("get", "pod", "plain", "-o", "json").stdout)["spec"]["tolerations"]
+        self.assertIn({"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                       "effect": "NoExecute", "tolerationSeconds": 300}, tolerations)
+
+
 class HollowNodesTest(unittest.TestCase):
     """Rollouts end to end on hollow nodes (fake kubelets that run pods instantly)."""
 

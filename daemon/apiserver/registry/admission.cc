@@ -353,6 +353,19 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
     object["spec"]["serviceAccountName"] = object["spec"].value("serviceAccountName", "default");
     object["spec"]["serviceAccount"] = object["spec"]["serviceAccountName"];
     SetDefault(object["spec"], "priority", 0);
+    // DefaultTolerationSeconds, as upstream admits pods: 300 s on not-ready/unreachable nodes.
+    json& tolerations = object["spec"]["tolerations"];
+    if (!tolerations.is_array()) tolerations = json::array();
+    for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+      bool present = false;
+      for (const json& t : tolerations) {
+        present = present || (t.value("key", "") == key && t.value("effect", "NoExecute") == "NoExecute");
+      }
+      if (!present) {
+        tolerations.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"},
+                               {"tolerationSeconds", 300}});
+      }
+    }
     object["status"] = {{"phase", "Pending"}, {"qosClass", "BestEffort"}};
     ValidatePodSpec(object["spec"], "spec", &causes);
   } else if (r == "services") {

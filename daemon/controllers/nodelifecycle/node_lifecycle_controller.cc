@@ -1,0 +1,192 @@
+#include "controllers/nodelifecycle/node_lifecycle_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace mk8s::controllers {
+namespace {
+
+using nlohmann::json;
+using TimePoint = std::chrono::system_clock::time_point;
+
+constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
+
+std::string Format(TimePoint time) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(time);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+bool Parse(const std::string& text, TimePoint* out) {
+  std::tm tm{};
+  if (text.empty() || strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return false;
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return true;
+}
+
+bool Tolerates(const json& pod, const std::string& key, const std::string& effect,
+               int64_t* toleration_seconds) {
+  *toleration_seconds = -1;  // forever
+  for (const json& toleration : pod.value("/spec/tolerations"_json_pointer, json::array())) {
+    const std::string op = toleration.value("operator", "Equal");
+    const std::string t_key = toleration.value("key", "");
+    const std::string t_effect = toleration.value("effect", "");
+    const bool key_matches = (t_key.empty() && op == "Exists") || t_key == key;
+    const bool effect_matches = t_effect.empty() || t_effect == effect;
+    if (!key_matches || !effect_matches) continue;
+    if (toleration.contains("tolerationSeconds")) {
+      *toleration_seconds = toleration.value("tolerationSeconds", int64_t{0});
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+NodeLifecycleController::NodeLifecycleController(const ControllerContext& context)
+    : Controller("node-lifecycle", context), events_(context.client, "node-controller") {}
+
+NodeLifecycleController::~NodeLifecycleController() {
+  {
+    std::lock_guard lock(monitor_mu_);
+    stopping_ = true;
+  }
+  monitor_cv_.notify_all();
+  if (monitor_.joinable()) monitor_.join();
+  Stop();
+}
+
+void NodeLifecycleController::Setup() {
+  nodes_ = context_.informers->For(client::kNodes);
+  leases_ = context_.informers->For(client::kLeases, "kube-node-lease");
+  pods_ = context_.informers->For(client::kPods);
+  nodes_->AddEventHandler(
+      {[this](const client::ObjectPtr& n) { EnqueueObject(n); },
+       [this](const client::ObjectPtr&, const client::ObjectPtr& n) { EnqueueObject(n); }, nullptr});
+  monitor_ = std::thread([this] { Monitor(); });
+}
+
+void NodeLifecycleController::Monitor() {
+  std::unique_lock lock(monitor_mu_);
+  while (!stopping_) {
+    monitor_cv_.wait_for(lock, context_.node_monitor_period, [this] { return stopping_; });
+    if (stopping_) return;
+    lock.unlock();
+    for (const client::ObjectPtr& node : nodes_->List()) EnqueueObject(node);
+    lock.lock();
+  }
+}
+
+Status NodeLifecycleController::Reconcile(const std::string& name) {
+  client::ObjectPtr node_ptr = nodes_->Get(name);
+  if (!node_ptr) return Status::Ok();
+  const json& node = *node_ptr;
+  const auto now = std::chrono::system_clock::now();
+
+  // The last sign of life: the Lease's renewTime or the Ready condition's heartbeat.
+  TimePoint last{};
+  if (client::ObjectPtr lease = leases_->Get("kube-node-lease", name)) {
+    Parse((*lease).value("/spec/renewTime"_json_pointer, std::string()), &last);
+  }
+  json conditions = node.value("/status/conditions"_json_pointer, json::array());
+  json* ready = nullptr;
+  for (json& condition : conditions) {
+    if (condition.value("type", "") == "Ready") ready = &condition;
+  }
+  TimePoint heartbeat{};
+  if (ready && Parse(ready->value("lastHeartbeatTime", ""), &heartbeat)) last = std::max(last, heartbeat);
+  TimePoint created{};
+  Parse(node["metadata"].value("creationTimestamp", ""), &created);
+  last = std::max(last, created);  // a new node gets a full grace period
+  const bool silent = now - last > context_.node_monitor_grace_period;
+
+  json taints = node.value("/spec/taints"_json_pointer, json::array());
+  auto has_taint = [&](const std::string& effect) -> json* {
+    for (json& taint : taints) {
+      if (taint.value("key", "") == kUnreachable && taint.value("effect", "") == effect) return &taint;
+    }
+    return nullptr;
+  };
+
+  if (silent) {
+    if (ready == nullptr || ready->value("status", "") != "Unknown") {
+      json condition = {{"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"},
+                        {"message", "Kubelet stopped posting node status."},
+                        {"lastHeartbeatTime", ready ? ready->value("lastHeartbeatTime", Format(last)) : Format(last)},
+                        {"lastTransitionTime", Format(now)}};
+      if (ready) *ready = condition; else conditions.push_back(condition);
+      json updated = node;
+      updated["status"]["conditions"] = conditions;
+      auto result = api().UpdateStatus(client::kNodes, updated);
+      if (!result.ok()) return result.status();
+      events_.Record(node, "Normal", "NodeNotReady", "Node " + name + " status is now: NodeNotReady");
+      return Status::Ok();  // the update event brings us back for the taints
+    }
+    if (!has_taint("NoSchedule") || !has_taint("NoExecute")) {
+      for (const char* effect : {"NoSchedule", "NoExecute"}) {
+        if (!has_taint(effect)) {
+          json taint = {{"key", kUnreachable}, {"effect", effect}};
+          if (std::string(effect) == "NoExecute") taint["timeAdded"] = Format(now);
+          taints.push_back(taint);
+        }
+      }
+      json patch = {{"spec", {{"taints", taints}}},
+                    {"metadata", {{"resourceVersion", node["metadata"].value("resourceVersion", "")}}}};
+      auto result = api().Patch(client::kNodes, "", name, client::PatchType::kMerge, patch);
+      if (!result.ok()) return result.status();
+      spdlog::warn("node-lifecycle: node {} is unreachable; tainted", name);
+      return Status::Ok();
+    }
+    return EvictPods(node, has_taint("NoExecute")->value("timeAdded", Format(now)));
+  }
+  // Alive: drop our taints if the kubelet is back.
+  if (has_taint("NoSchedule") || has_taint("NoExecute")) {
+    json kept = json::array();
+    for (const json& taint : taints) {
+      if (taint.value("key", "") != kUnreachable) kept.push_back(taint);
+    }
+    json patch = {{"spec", {{"taints", kept}}},
+                  {"metadata", {{"resourceVersion", node["metadata"].value("resourceVersion", "")}}}};
+    auto result = api().Patch(client::kNodes, "", name, client::PatchType::kMerge, patch);
+    if (!result.ok()) return result.status();
+    events_.Record(node, "Normal", "NodeReady", "Node " + name + " status is now: NodeReady");
+  }
+  return Status::Ok();
+}
+
+Status NodeLifecycleController::EvictPods(const json& node, const std::string& taint_time) {
+  const std::string name = node["metadata"].value("name", "");
+  TimePoint tainted{};
+  Parse(taint_time, &tainted);
+  const auto now = std::chrono::system_clock::now();
+  std::chrono::milliseconds next_check{0};
+  for (const client::ObjectPtr& pod_ptr : pods_->List()) {
+    const json& pod = *pod_ptr;
+    if (pod.value("/spec/nodeName"_json_pointer, std::string()) != name) continue;
+    if (pod["metadata"].contains("deletionTimestamp")) continue;
+    int64_t seconds = -1;
+    if (Tolerates(pod, kUnreachable, "NoExecute", &seconds) && seconds < 0) continue;  // forever
+    const auto deadline = tainted + std::chrono::seconds(std::max<int64_t>(seconds, 0));
+    if (now < deadline) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+      if (next_check.count() == 0 || wait < next_check) next_check = wait;
+      continue;
+    }
+    auto deleted = api().Delete(client::kPods, pod["metadata"].value("namespace", ""),
+                                pod["metadata"].value("name", ""), {});
+    if (!deleted.ok() && !client::IsNotFound(deleted.error())) return deleted.status();
+    events_.Record(pod, "Normal", "TaintManagerEviction",
+                   "Marking for deletion Pod " + pod["metadata"].value("namespace", "") + "/" +
+                       pod["metadata"].value("name", ""));
+  }
+  if (next_check.count() > 0) EnqueueAfter(name, next_check + std::chrono::milliseconds(100));
+  return Status::Ok();
+}
+
+}  // namespace mk8s::controllers
