@@ -228,44 +228,6 @@ TEST_P(ClientIntegrationTest, InformerSyncsAndFollows) {
   ASSERT_TRUE(client_->Delete(kConfigMaps, "default", prefix_ + "second").ok());
 }
 
-TEST_P(ClientIntegrationTest, WatchFromExpiredRevisionIsGone) {
-  // A watch from a revision far in the past answers 410 (ERROR event or HTTP status).
-  ListOptions options;
-  options.resource_version = "1";
-  std::mutex mu;
-  std::condition_variable cv;
-  bool ended = false;
-  int status = 0;
-  int error_code = 0;
-  StreamCallbacks callbacks;
-  callbacks.on_line = [&](std::string line) {
-    json event = json::parse(line, nullptr, false);
-    std::lock_guard lock(mu);
-    if (event.is_object() && event.value("type", "") == "ERROR") {
-      error_code = event["object"].value("code", 0);
-    }
-  };
-  callbacks.on_end = [&](Response response) {
-    std::lock_guard lock(mu);
-    ended = true;
-    status = response.status;
-    cv.notify_all();
-  };
-  auto handle = client_->Watch(kConfigMaps, "default", options, std::move(callbacks));
-  std::unique_lock lock(mu);
-  if (!cv.wait_for(lock, seconds(20), [&] { return ended || error_code != 0; })) {
-    // The revision is still in the window: then the watch is simply open. Cancel ends it.
-    lock.unlock();
-    handle->Cancel();
-    lock.lock();
-    ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return ended; }));
-    GTEST_SKIP() << "revision 1 is not compacted on this server";
-  }
-  EXPECT_TRUE(error_code == 410 || status == 410) << "status " << status << " error " << error_code;
-  lock.unlock();
-  handle->Cancel();
-}
-
 TEST_P(ClientIntegrationTest, CancelEndsAWatch) {
   std::mutex mu;
   std::condition_variable cv;
