@@ -25,8 +25,9 @@ run: build
 	$(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) start --wait-ready --timeout 120
 	$(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) status
 	@echo
-	@echo "Next: $(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) status --format yaml"
-	@echo "      $(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) dbctl ls"
+	@echo "Next: $(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) kubectl get all -A"
+	@echo "      $(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) kubectl create deployment web --image=nginx"
+	@echo "      $(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) status --format yaml"
 	@echo "      $(BUILD_DIR)/cli/mk8s --state-dir $(STATE_DIR) stop"
 	@echo "      (or 'sudo cmake --install $(BUILD_DIR)' and then plain 'mk8s ...')"
 
