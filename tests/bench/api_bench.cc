@@ -455,7 +455,7 @@ bool Run(DaemonProcess& daemon, const std::string& kubeconfig, int seconds, int 
   long load_peak = 0;
   for (int count : {1, 16, 64}) {
     std::vector<Client> clients(count);
-    for (int c = 0; c < count; ++c) clients[c].id = c;
+    for (int c = 0; c < count; ++c) clients[c].id = count * 1000 + c;  // unique names per run
     for (Op op : {Op::kCreate, Op::kGet, Op::kList, Op::kUpdate, Op::kDelete}) {
       const PhaseSummary summary =
           RunPhase(config, daemon, "bench", op, clients, std::chrono::seconds(seconds));

@@ -312,6 +312,19 @@ data: {k: v}
         rest = json.loads(body)
         self.assertEqual(len(rest["items"]), 131)  # cm-100..cm-229 (cm-150 too) + kube-root-ca.crt
         self.assertNotIn("continue", rest["metadata"])
+        # Pages of 100 (the store's batch size) follow each other to the end.
+        seen, token = [], ""
+        for _ in range(10):
+            status, _, body = self.c.https(
+                "GET", "/api/v1/namespaces/paging/configmaps?limit=100" + (f"&continue={token}" if token else ""))
+            page = json.loads(body)
+            self.assertLessEqual(len(page["items"]), 100)
+            seen += [item["metadata"]["name"] for item in page["items"]]
+            token = page["metadata"].get("continue", "")
+            if not token:
+                break
+        self.assertEqual(len(seen), 230)  # 229 cm-* (cm-150 was deleted) + kube-root-ca.crt
+        self.assertEqual(len(set(seen)), len(seen))
         status, _, body = self.c.https("GET", "/api/v1/namespaces/paging/configmaps?continue=bm90LWEtdG9rZW4=")
         self.assertEqual(status, 400)
 

@@ -191,9 +191,9 @@ void RestStorage::List(const RestRequest& request, std::shared_ptr<http::Respond
       return SendError(*responder, ApiError::BadRequest("continue key is not valid"));
     }
     std::vector<CachedObjectPtr> items;
-    bool more = false;
+    bool more = false;  // another page exists after this one
     std::string cursor = last_key;
-    while (limit == 0 || static_cast<int64_t>(items.size()) < limit) {
+    while (true) {
       store::ListOptions options;
       options.at_revision = revision;
       options.start_after = cursor;
@@ -209,17 +209,18 @@ void RestStorage::List(const RestRequest& request, std::shared_ptr<http::Respond
         return SendError(*responder, ApiError::Internal(page.status().message()));
       }
       for (const store::KeyValue& kv : page->kvs) {
+        if (limit != 0 && static_cast<int64_t>(items.size()) >= limit) {
+          more = true;  // a row beyond this page
+          break;
+        }
         cursor = kv.key;
         json object = ParseStoredObject(kv.value, kv.mod_rev);
         if (object.is_null() || !filters.Matches(object)) continue;
-        if (limit != 0 && static_cast<int64_t>(items.size()) >= limit) {
-          more = true;
-          break;
-        }
         items.push_back(std::make_shared<CachedObject>(kv.key, kv.mod_rev, std::move(object)));
       }
-      if (more || !page->more) {
-        more = more || page->more;
+      if (more || !page->more) break;  // page full, or the store has nothing after it
+      if (limit != 0 && static_cast<int64_t>(items.size()) >= limit) {
+        more = true;  // full exactly at the end of a store page that has more behind it
         break;
       }
     }
