@@ -1,0 +1,122 @@
+// Scheduler: picks a node for one pod. Filter plugins remove nodes that cannot run it, score
+// plugins rank the rest, the highest weighted total wins (random tie-break). Pure algorithm over
+// SchedulerCache: no I/O; the caller binds the pod and tells the cache the outcome.
+//
+// Cost: O(nodes examined x filter plugins) + O(feasible x score plugins), with upstream's adaptive
+// sampling (percentageOfNodesToScore) stopping the filter pass once enough nodes fit. Plugins that
+// aggregate over existing pods (pod affinity, topology spread) add O(pods) only for pods that use
+// those features.
+//
+// Threads: Schedule*() may be called from any thread; calls are serialized by an internal mutex
+// and each holds the cache's lock for the cycle. The Scheduler does not own the cache, which must
+// outlive it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "scheduler/framework.h"
+#include "scheduler/pod_info.h"
+#include "scheduler/registry.h"
+#include "scheduler/scheduler_cache.h"
+
+namespace mk8s::scheduler {
+
+struct SchedulerOptions {
+  // Share of nodes to find feasible before scoring, in percent. 0: upstream's adaptive default
+  // (50% at 100 nodes, minus 1% per 125 nodes, at least 5%); clusters under 100 nodes, or 100,
+  // examine every node. At least 100 feasible nodes are looked for either way.
+  int percentage_of_nodes_to_score = 0;
+  // Tie-break seam: returns a uniform value in [0, n). Default: mt19937_64 seeded with `seed`
+  // (0: seeded from std::random_device).
+  std::function<uint64_t(uint64_t n)> rand_below;
+  uint64_t seed = 0;
+  // Record every feasible node's total in ScheduleResult::all_scores (allocates; debugging only).
+  bool record_all_scores = false;
+  // Append upstream's preemption sentence to the FailedScheduling message. This scheduler does not
+  // preempt, which upstream reports as it does when no victims exist (all pods of equal priority).
+  bool preemption_message = true;
+};
+
+struct ScheduleResult {
+  bool ok() const { return !node.empty(); }
+
+  std::string node;  // chosen node; empty when unschedulable
+  int64_t total_score = 0;
+  // The chosen node's weighted score per score plugin (plugin name, weight x normalized score).
+  std::vector<std::pair<std::string, int64_t>> plugin_scores;
+  std::vector<std::pair<std::string, int64_t>> all_scores;  // node -> total (if recorded)
+  size_t num_nodes = 0;                                     // nodes in the cluster
+  size_t evaluated_nodes = 0;                               // nodes run through the filters
+  size_t feasible_nodes = 0;
+
+  // When !ok(): the FailedScheduling event message in upstream's format, e.g.
+  // "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint
+  // {node.kubernetes.io/unreachable: }. preemption: 0/3 nodes are available: 3 Preemption is not
+  // helpful for scheduling." and the per-reason node counts behind it.
+  std::string message;
+  std::map<std::string, int> reasons;
+  // ScheduleAndAssume() only: the outcome of assuming the pod (not OK e.g. if already assumed).
+  Status assume_status;
+};
+
+class Scheduler {
+ public:
+  // Instantiates the profile's plugins from `registry`. Fails with kNotFound for an unknown plugin
+  // and kInvalidArgument for a plugin listed as a filter/scorer that is not one.
+  static Result<std::unique_ptr<Scheduler>> Create(SchedulerCache* cache,
+                                                   const PluginRegistry& registry,
+                                                   const Profile& profile,
+                                                   SchedulerOptions options = {});
+
+  // Decides where `pod` (a v1.Pod) would go, without changing the cache.
+  ScheduleResult Schedule(const nlohmann::json& pod);
+  ScheduleResult Schedule(const std::shared_ptr<const PodInfo>& pod);
+  // Schedule and, on success, assume the pod on the chosen node in the same critical section, so
+  // a burst of calls cannot overcommit a node. The caller then binds, and calls
+  // cache->FinishBinding(key) on success or cache->ForgetPod(key) on failure.
+  ScheduleResult ScheduleAndAssume(const nlohmann::json& pod);
+
+  // How many nodes the filter pass looks for, given the cluster size (upstream's
+  // numFeasibleNodesToFind).
+  static size_t NumFeasibleNodesToFind(int percentage, size_t num_nodes);
+
+ private:
+  struct ScorerSlot {
+    ScorePlugin* plugin;
+    std::string name;
+    int64_t weight;
+    std::vector<int64_t> scores;  // per cycle, one per feasible node
+  };
+
+  Scheduler(SchedulerCache* cache, SchedulerOptions options);
+  ScheduleResult ScheduleLocked(const std::shared_ptr<const PodInfo>& pod);
+  std::string FailureMessage(size_t num_nodes, const std::map<std::string, int>& reasons,
+                             int unresolvable_nodes) const;
+
+  SchedulerCache* const cache_;
+  SchedulerOptions options_;
+  std::mutex mu_;  // serializes cycles; guards everything below
+  std::vector<std::unique_ptr<Plugin>> plugins_;
+  std::vector<FilterPlugin*> filters_;
+  std::vector<ScorerSlot> scorers_;
+  std::mt19937_64 rng_;
+  size_t next_start_index_ = 0;  // rotates the filter pass over the node list
+  // Per-cycle scratch, reused.
+  std::vector<FilterPlugin*> active_filters_;
+  std::vector<const NodeInfo*> feasible_;
+  std::vector<int64_t> totals_;
+  FailureReasons reasons_;
+};
+
+}  // namespace mk8s::scheduler
