@@ -9,10 +9,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kubectl_test import Cluster, wait_for  # noqa: E402
 
 
-class ControllersTest(unittest.TestCase):
+class ClusterTestCase(unittest.TestCase):
+    """One mk8sd per test class, started with CLUSTER_ARGS; `k` runs kubectl against it."""
+    CLUSTER_ARGS = ()
+
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster()
+        cls.c = Cluster(extra_args=cls.CLUSTER_ARGS)
 
     @classmethod
     def tearDownClass(cls):
@@ -20,6 +23,9 @@ class ControllersTest(unittest.TestCase):
 
     def k(self, *args, **kw):
         return self.c.kubectl(*args, **kw)
+
+
+class ControllersTest(ClusterTestCase):
 
     def exists(self, *args):
         return self.k("get", *args, check=False).returncode == 0
@@ -96,20 +102,10 @@ class ControllersTest(unittest.TestCase):
         self.assertIn('namespaces "doomed" not found', result.stderr)
 
 
-class WorkloadsTest(unittest.TestCase):
+class WorkloadsTest(ClusterTestCase):
     """Deployments and ReplicaSets. No node runs pods yet, so pods stay Pending and rollouts
     wait on availability exactly as maxUnavailable says."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
-    def k(self, *args, **kw):
-        return self.c.kubectl(*args, **kw)
 
     def pods(self, selector):
         out = self.k("get", "pods", "-l", selector, "-o", "json").stdout
@@ -204,19 +200,10 @@ class WorkloadsTest(unittest.TestCase):
                  .get("status", {}).get("replicas") == 2, what="status.replicas")
 
 
-class NodeLifecycleTest(unittest.TestCase):
+class NodeLifecycleTest(ClusterTestCase):
     """A node that stops heartbeating (grace period shortened to 2 s for the test)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster(extra_args=("--node-monitor-grace-period", "2"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
-    def k(self, *args, **kw):
-        return self.c.kubectl(*args, **kw)
+    CLUSTER_ARGS = ("--node-monitor-grace-period", "2")
 
     def node(self, name):
         return json.loads(self.k("get", "node", name, "-o", "json").stdout)
@@ -254,19 +241,10 @@ class NodeLifecycleTest(unittest.TestCase):
                        "effect": "NoExecute", "tolerationSeconds": 300}, tolerations)
 
 
-class HollowNodesTest(unittest.TestCase):
+class HollowNodesTest(ClusterTestCase):
     """Rollouts end to end on hollow nodes (fake kubelets that run pods instantly)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.c = Cluster(extra_args=("--hollow-nodes", "3", "--hollow-pod-start-delay-ms", "50"))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.stop()
-
-    def k(self, *args, **kw):
-        return self.c.kubectl(*args, **kw)
+    CLUSTER_ARGS = ("--hollow-nodes", "3", "--hollow-pod-start-delay-ms", "50")
 
     def test_nodes_register_with_leases_and_cidrs(self):
         out = self.k("get", "nodes").stdout
