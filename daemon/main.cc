@@ -3,10 +3,54 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <set>
+#include <sstream>
 
 #include "app/app.h"
 #include "common/paths.h"
 #include "common/version.h"
+
+namespace {
+
+// "15s", "500ms", "2m", "1h" (or a plain number of seconds) -> milliseconds.
+std::chrono::milliseconds ParseDuration(const std::string& text) {
+  size_t used = 0;
+  const double value = std::stod(text, &used);
+  const std::string unit = text.substr(used);
+  double ms = 0;
+  if (unit.empty() || unit == "s") {
+    ms = value * 1000;
+  } else if (unit == "ms") {
+    ms = value;
+  } else if (unit == "m") {
+    ms = value * 60000;
+  } else if (unit == "h") {
+    ms = value * 3600000;
+  } else {
+    throw std::invalid_argument("unknown unit '" + unit + "'");
+  }
+  if (ms < 1) throw std::invalid_argument("must be at least 1ms");
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+// Adds a duration option such as --leader-elect-lease-duration=15s.
+void AddDurationOption(CLI::App& cli, const std::string& name, std::chrono::milliseconds* target,
+                       const std::string& help) {
+  cli.add_option_function<std::string>(
+         name,
+         [target, name](const std::string& text) {
+           try {
+             *target = ParseDuration(text);
+           } catch (const std::exception& error) {
+             throw CLI::ValidationError(name, "'" + text + "' is not a duration like 15s or " +
+                                                  "500ms (" + error.what() + ")");
+           }
+         },
+         help)
+      ->type_name("DURATION");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   mk8s::app::DaemonOptions options;
@@ -42,6 +86,24 @@ int main(int argc, char** argv) {
   cli.add_option("--store-compaction-interval", compaction_seconds,
                  "Seconds between automatic datastore compactions")
       ->check(CLI::PositiveNumber);
+  std::string components = "apiserver,controllers,scheduler";
+  cli.add_option("--components", components,
+                 "Comma-separated parts to run: apiserver, controllers, scheduler, or none "
+                 "(default all; without apiserver, --kubeconfig names the API server)");
+  cli.add_option("--server", options.server,
+                 "API server URL for --components without apiserver (overrides the kubeconfig's)");
+  cli.add_option("--kubeconfig", options.kubeconfig,
+                 "Credentials for a remote API server (--components without apiserver)");
+  cli.add_option("--leader-elect", options.leader_elect,
+                 "Elect one active controller manager and scheduler through Leases (default true)");
+  cli.add_option("--leader-elect-identity", options.leader_elect_identity,
+                 "This candidate's name in the Leases (default <hostname>_<state folder hash>)");
+  AddDurationOption(cli, "--leader-elect-lease-duration", &options.leader_elect_lease_duration,
+                    "How long a standby waits on an unrenewed Lease (default 15s)");
+  AddDurationOption(cli, "--leader-elect-renew-deadline", &options.leader_elect_renew_deadline,
+                    "How long the leader retries renewing before it steps down (default 10s)");
+  AddDurationOption(cli, "--leader-elect-retry-period", &options.leader_elect_retry_period,
+                    "Between election attempts and renewals (default 2s)");
   cli.set_version_flag("--version", mk8s::kVersion);
   try {
     cli.parse(argc, argv);
@@ -51,5 +113,32 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.store_compaction_interval = std::chrono::seconds(compaction_seconds);
+  const std::set<std::string> known = {"apiserver", "controllers", "scheduler"};
+  std::set<std::string> wanted;
+  std::stringstream list(components);
+  for (std::string part; std::getline(list, part, ',');) {
+    if (part.empty() || part == "none") continue;  // "none": e.g. only --hollow-nodes
+    if (known.count(part) == 0) {
+      std::fprintf(stderr,
+                   "mk8sd: unknown component '%s' in --components; use apiserver, controllers "
+                   "or scheduler.\n",
+                   part.c_str());
+      return 2;
+    }
+    wanted.insert(part);
+  }
+  options.run_apiserver = wanted.count("apiserver") != 0;
+  options.run_controllers = wanted.count("controllers") != 0;
+  options.run_scheduler = wanted.count("scheduler") != 0;
+  if (!options.run_apiserver && options.kubeconfig.empty()) {
+    std::fprintf(stderr, "mk8sd: --components without apiserver needs --kubeconfig (and "
+                         "optionally --server) to reach an API server.\n");
+    return 2;
+  }
+  if (options.leader_elect_renew_deadline >= options.leader_elect_lease_duration) {
+    std::fprintf(stderr, "mk8sd: --leader-elect-renew-deadline must be shorter than "
+                         "--leader-elect-lease-duration.\n");
+    return 2;
+  }
   return mk8s::app::Run(options);
 }

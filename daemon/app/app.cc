@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <cstdio>
@@ -13,10 +14,12 @@
 #include <thread>
 
 #include "apiserver/api_server.h"
+#include "app/components.h"
 #include "app/logging.h"
 #include "client/client.h"
+#include "client/https_transport.h"
 #include "client/in_process_transport.h"
-#include "controllers/manager.h"
+#include "client/leader_elector.h"
 #include "hollownode/hollow_nodes.h"
 #include "app/state_lock.h"
 #include "common/health.h"
@@ -48,6 +51,23 @@ int Fail(const Status& status) {
   return 1;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A short stable hash of the state folder, so a restarted daemon keeps its leader identity and
+// takes its own Leases back at once.
+std::string StateFolderHash(const std::string& state_dir) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : state_dir) hash = (hash ^ c) * 1099511628211ULL;
+  char buffer[20];
+  std::snprintf(buffer, sizeof(buffer), "%08llx", static_cast<unsigned long long>(hash >> 32));
+  return buffer;
+}
+
 }  // namespace
 
 int Run(const DaemonOptions& options) {
@@ -66,77 +86,99 @@ int Run(const DaemonOptions& options) {
   spdlog::info("mk8sd {} ({}) starting, state folder {}", kVersion, kGitCommit, paths.state_dir);
 
   HealthRegistry health;
-  health.Set("datastore", false, "opening");
-
-  store::StoreOptions store_options;
-  store_options.path = paths.datastore_db;
-  store_options.history_revisions = options.store_history_revisions;
-  store_options.compaction_interval = options.store_compaction_interval;
-  std::error_code error;
-  std::filesystem::create_directories(paths.datastore_dir, error);
-  Result<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
-  if (!store.ok()) return Fail(store.status());
-  health.Set("datastore", true, "sqlite, revision " + std::to_string((*store)->CurrentRevision()));
-  health.Set("apiserver", false, "starting");
-
-  apiserver::ApiServerOptions api_options;
-  api_options.bind_address = options.apiserver_bind_address;
-  api_options.port = static_cast<uint16_t>(options.apiserver_port);
-  api_options.credentials_dir = paths.credentials_dir;
-  api_options.kubeconfig_path = paths.kubeconfig;
-  api_options.node_ips = apiserver::DetectNodeIps();
-  Result<std::unique_ptr<apiserver::ApiServer>> api =
-      apiserver::ApiServer::Start(api_options, store->get());
-  if (!api.ok()) return Fail(api.status());
-  health.Set("apiserver", true, "https://" + options.apiserver_bind_address + ":" +
-                                    std::to_string((*api)->port()));
-
-  // The controller manager talks to the API server in-process, as its own identity.
-  health.Set("controllers", false, "starting");
-  std::shared_ptr<client::InProcessTransport> controller_transport =
-      client::InProcessTransport::Create(
-          (*api)->InProcessHandler("system:kube-controller-manager", {"system:authenticated"}),
-          "system:kube-controller-manager");
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<apiserver::ApiServer> api;
+  // Builds a transport acting as a component's identity: in-process when the API server is
+  // here, otherwise HTTPS with the kubeconfig's credentials.
+  std::function<std::shared_ptr<client::Transport>(const std::string&)> transport_for;
   std::string cluster_ca;
-  {
-    std::ifstream ca(paths.credentials_dir + "/ca.crt");
-    std::stringstream text;
-    text << ca.rdbuf();
-    cluster_ca = text.str();
-  }
-  Result<std::unique_ptr<controllers::ControllerManager>> manager =
-      controllers::ControllerManager::Start(
-          [&] {
-            controllers::ControllerManagerOptions manager_options;
-            manager_options.node_monitor_grace_period =
-                std::chrono::seconds(options.node_monitor_grace_period_seconds);
-            return manager_options;
-          }(),
-          std::make_shared<client::Client>(controller_transport), cluster_ca);
-  if (!manager.ok()) return Fail(manager.status());
-  health.Set("controllers", true, std::to_string((*manager)->running().size()) + " running");
+  if (options.run_apiserver) {
+    health.Set("datastore", false, "opening");
+    store::StoreOptions store_options;
+    store_options.path = paths.datastore_db;
+    store_options.history_revisions = options.store_history_revisions;
+    store_options.compaction_interval = options.store_compaction_interval;
+    std::error_code error;
+    std::filesystem::create_directories(paths.datastore_dir, error);
+    Result<std::unique_ptr<store::Store>> opened = store::Store::Open(store_options);
+    if (!opened.ok()) return Fail(opened.status());
+    store = std::move(*opened);
+    health.Set("datastore", true, "sqlite, revision " + std::to_string(store->CurrentRevision()));
+    health.Set("apiserver", false, "starting");
 
-  std::shared_ptr<client::InProcessTransport> node_transport;
+    apiserver::ApiServerOptions api_options;
+    api_options.bind_address = options.apiserver_bind_address;
+    api_options.port = static_cast<uint16_t>(options.apiserver_port);
+    api_options.credentials_dir = paths.credentials_dir;
+    api_options.kubeconfig_path = paths.kubeconfig;
+    api_options.node_ips = apiserver::DetectNodeIps();
+    Result<std::unique_ptr<apiserver::ApiServer>> started =
+        apiserver::ApiServer::Start(api_options, store.get());
+    if (!started.ok()) return Fail(started.status());
+    api = std::move(*started);
+    health.Set("apiserver", true, "https://" + options.apiserver_bind_address + ":" +
+                                      std::to_string(api->port()));
+    cluster_ca = ReadFile(paths.credentials_dir + "/ca.crt");
+    apiserver::ApiServer* server = api.get();
+    transport_for = [server](const std::string& user) -> std::shared_ptr<client::Transport> {
+      const std::vector<std::string> groups =
+          user.rfind("system:node:", 0) == 0
+              ? std::vector<std::string>{"system:nodes", "system:authenticated"}
+              : std::vector<std::string>{"system:authenticated"};
+      return client::InProcessTransport::Create(server->InProcessHandler(user, groups), user);
+    };
+  } else {
+    Result<client::HttpsConfig> config = client::LoadKubeconfig(options.kubeconfig);
+    if (!config.ok()) return Fail(config.status());
+    if (!options.server.empty()) config->server = options.server;
+    Result<std::shared_ptr<client::HttpsTransport>> remote =
+        client::HttpsTransport::Create(*config);
+    if (!remote.ok()) return Fail(remote.status());
+    cluster_ca = config->ca_pem;
+    std::shared_ptr<client::Transport> shared = *remote;
+    transport_for = [shared](const std::string&) { return shared; };
+    spdlog::info("components are clients of {}", config->server);
+  }
+
+  ComponentOptions components;
+  components.controllers = options.run_controllers;
+  components.scheduler = options.run_scheduler;
+  components.transport_for = transport_for;
+  components.cluster_ca_pem = cluster_ca;
+  components.node_monitor_grace_period =
+      std::chrono::seconds(options.node_monitor_grace_period_seconds);
+  components.leader_elect = options.leader_elect;
+  components.identity = options.leader_elect_identity.empty()
+                            ? client::DefaultLeaderIdentity(StateFolderHash(paths.state_dir))
+                            : options.leader_elect_identity;
+  components.lease_duration = options.leader_elect_lease_duration;
+  components.renew_deadline = options.leader_elect_renew_deadline;
+  components.retry_period = options.leader_elect_retry_period;
+  Result<std::unique_ptr<ControlPlaneComponents>> control_plane =
+      ControlPlaneComponents::Start(std::move(components), &health);
+  if (!control_plane.ok()) return Fail(control_plane.status());
+
   std::unique_ptr<hollownode::HollowNodes> hollow_nodes;
   if (options.hollow_nodes > 0) {
-    node_transport = client::InProcessTransport::Create(
-        (*api)->InProcessHandler("system:node:hollow", {"system:nodes"}), "system:node:hollow");
     hollownode::HollowNodeOptions hollow;
     hollow.count = options.hollow_nodes;
     hollow.pod_start_delay = std::chrono::milliseconds(options.hollow_pod_start_delay_ms);
-    auto started = hollownode::HollowNodes::Start(hollow, std::make_shared<client::Client>(node_transport));
+    auto started = hollownode::HollowNodes::Start(
+        hollow, std::make_shared<client::Client>(transport_for("system:node:hollow")));
     if (!started.ok()) return Fail(started.status());
     hollow_nodes = std::move(*started);
     health.Set("hollow-nodes", true, std::to_string(options.hollow_nodes) + " nodes");
   }
 
+  // The control socket: status and stop everywhere; the datastore commands (dbctl, backup) only
+  // where the API server and its store run.
   control::ControlContext context;
-  context.store = store->get();
+  context.store = store.get();
   context.health = &health;
   context.request_stop = [] { kill(getpid(), SIGTERM); };  // the main thread's sigwait picks it up
   context.state_dir = paths.state_dir;
-  context.datastore_path = paths.datastore_db;
-  context.kubeconfig_path = paths.kubeconfig;
+  context.datastore_path = options.run_apiserver ? paths.datastore_db : "";
+  context.kubeconfig_path = options.run_apiserver ? paths.kubeconfig : options.kubeconfig;
   const std::string socket = options.socket.empty() ? paths.socket : options.socket;
   Result<std::unique_ptr<control::ControlServer>> control =
       control::ControlServer::Start(socket, std::move(context));
@@ -151,12 +193,10 @@ int Run(const DaemonOptions& options) {
   (*control)->Shutdown();
   control->reset();
   hollow_nodes.reset();
-  node_transport.reset();
-  manager->reset();               // workers, then informers
-  controller_transport.reset();   // joins its callback thread
-  (*api)->Stop();   // no new requests; watches end
-  store->reset();   // waits for in-flight writes to become durable (their replies are dropped)
-  api->reset();
+  control_plane->reset();  // controllers and scheduler stop, then their Leases are released
+  if (api) api->Stop();    // no new requests; watches end
+  store.reset();  // waits for in-flight writes to become durable (their replies are dropped)
+  api.reset();
   spdlog::info("mk8sd stopped cleanly");
   spdlog::default_logger()->flush();
   return 0;

@@ -15,6 +15,20 @@ struct DaemonOptions {
   // The Kubernetes API server (HTTPS). Port 0 picks a free port (tests).
   std::string apiserver_bind_address = "0.0.0.0";
   int apiserver_port = 16443;
+  // Which parts run here: any of "apiserver", "controllers", "scheduler". Without "apiserver",
+  // the others are clients of the API server named by `kubeconfig` (and `server`, which
+  // overrides the kubeconfig's URL), and there is no datastore or control socket.
+  bool run_apiserver = true;
+  bool run_controllers = true;
+  bool run_scheduler = true;
+  std::string server;
+  std::string kubeconfig;
+  // Leader election of the controller manager and the scheduler (upstream's flags).
+  bool leader_elect = true;
+  std::string leader_elect_identity;  // empty: "<hostname>_<hash of the state folder>"
+  std::chrono::milliseconds leader_elect_lease_duration{15000};
+  std::chrono::milliseconds leader_elect_renew_deadline{10000};
+  std::chrono::milliseconds leader_elect_retry_period{2000};
   // A node silent this long turns NotReady (Unknown) and is tainted unreachable.
   int node_monitor_grace_period_seconds = 50;
   // Hollow nodes (tests and benchmarks): fake kubelets registered in-process.

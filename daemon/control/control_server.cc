@@ -31,7 +31,7 @@ class ControlServerImpl final : public ControlServer {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("unix:" + socket_path, grpc::InsecureServerCredentials());
     builder.RegisterService(&control_service_);
-    builder.RegisterService(&kv_service_);
+    if (context_.store != nullptr) builder.RegisterService(&kv_service_);  // dbctl's datastore
     // Keep the idle footprint small: one completion queue and few pollers.
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
     builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);

@@ -44,6 +44,13 @@ grpc::Status ToGrpc(const mk8s::Status& status) {
   return grpc::Status(code, status.message());
 }
 
+// This mk8sd runs no datastore (--components without apiserver).
+static grpc::Status NoDatastore() {
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      "this mk8sd runs no datastore (started with --components without "
+                      "apiserver): run the command against the daemon that serves the API");
+}
+
 grpc::Status ControlService::Version(grpc::ServerContext*, const v1::VersionRequest*,
                                      v1::VersionResponse* reply) {
   reply->set_version(kVersion);
@@ -97,6 +104,7 @@ grpc::Status ControlService::Stop(grpc::ServerContext*, const v1::StopRequest*,
 
 grpc::Status ControlService::Backup(grpc::ServerContext*, const v1::BackupRequest* request,
                                     v1::BackupResponse* reply) {
+  if (context_->store == nullptr) return NoDatastore();
   const std::string& path = request->path();
   if (!IsAbsolute(path)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -117,6 +125,7 @@ grpc::Status ControlService::Backup(grpc::ServerContext*, const v1::BackupReques
 
 grpc::Status ControlService::Restore(grpc::ServerContext*, const v1::RestoreRequest* request,
                                      v1::RestoreResponse* reply) {
+  if (context_->store == nullptr) return NoDatastore();
   const std::string& path = request->path();
   if (!IsAbsolute(path)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

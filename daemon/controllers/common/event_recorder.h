@@ -1,26 +1,8 @@
-// Kubernetes Events for what controllers do ("SuccessfulCreate", "ScalingReplicaSet", ...), so
-// `kubectl describe` tells the story. Fire-and-forget: a failed event write is only logged.
+// The controllers' name for the client library's EventRecorder (client/event_recorder.h).
 #pragma once
 
-#include <memory>
-#include <nlohmann/json_fwd.hpp>
-#include <string>
-
-#include "client/client.h"
+#include "client/event_recorder.h"
 
 namespace mk8s::controllers {
-
-class EventRecorder {
- public:
-  EventRecorder(std::shared_ptr<client::Client> client, std::string component)
-      : client_(std::move(client)), component_(std::move(component)) {}
-  // `type` is "Normal" or "Warning". Thread-safe; never blocks.
-  void Record(const nlohmann::json& object, const std::string& type, const std::string& reason,
-              const std::string& message);
-
- private:
-  std::shared_ptr<client::Client> client_;
-  std::string component_;
-};
-
+using EventRecorder = client::EventRecorder;
 }  // namespace mk8s::controllers

@@ -1,23 +1,14 @@
-#include "controllers/common/event_recorder.h"
+#include "client/event_recorder.h"
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
 
-namespace mk8s::controllers {
-namespace {
+#include "common/time_format.h"
 
-std::string Now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
-}
+namespace mk8s::client {
+namespace {
 
 std::string Suffix() {
   thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -32,7 +23,7 @@ void EventRecorder::Record(const nlohmann::json& object, const std::string& type
                            const std::string& reason, const std::string& message) {
   const nlohmann::json& metadata = object["metadata"];
   const std::string ns = metadata.value("namespace", "default");
-  const std::string now = Now();
+  const std::string now = NowRfc3339();
   nlohmann::json event = {
       {"apiVersion", "v1"},
       {"kind", "Event"},
@@ -53,9 +44,9 @@ void EventRecorder::Record(const nlohmann::json& object, const std::string& type
       {"count", 1},
       {"reportingComponent", component_},
       {"reportingInstance", component_}};
-  client_->CreateAsync(client::kEvents, ns, event, [reason](client::ApiResult<nlohmann::json> r) {
+  client_->CreateAsync(kEvents, ns, event, [reason](ApiResult<nlohmann::json> r) {
     if (!r.ok()) spdlog::debug("event {} not recorded: {}", reason, r.error().ToString());
   });
 }
 
-}  // namespace mk8s::controllers
+}  // namespace mk8s::client

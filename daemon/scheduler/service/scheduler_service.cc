@@ -1,0 +1,331 @@
+#include "scheduler/service/scheduler_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "client/client.h"
+#include "client/event_recorder.h"
+#include "client/shared_informer_factory.h"
+#include "common/time_format.h"
+#include "scheduler/scheduler_cache.h"
+#include "scheduler/service/scheduling_queue.h"
+
+namespace mk8s::scheduler {
+namespace {
+
+using nlohmann::json;
+
+const std::string& StringAt(const json& object, const char* section, const char* key) {
+  static const std::string kEmpty;
+  const auto outer = object.find(section);
+  if (outer == object.end() || !outer->is_object()) return kEmpty;
+  const auto inner = outer->find(key);
+  return inner != outer->end() && inner->is_string() ? inner->get_ref<const std::string&>()
+                                                     : kEmpty;
+}
+
+bool IsAssigned(const json& pod) { return !StringAt(pod, "spec", "nodeName").empty(); }
+
+bool IsTerminal(const json& pod) {
+  const std::string& phase = StringAt(pod, "status", "phase");
+  return phase == "Succeeded" || phase == "Failed";
+}
+
+bool IsTerminating(const json& pod) {
+  const auto meta = pod.find("metadata");
+  return meta != pod.end() && meta->contains("deletionTimestamp") &&
+         !(*meta)["deletionTimestamp"].is_null();
+}
+
+// Node changes that can make a pending pod fit: allocatable, labels, taints, unschedulable.
+bool NodeSchedulingChanged(const json& before, const json& after) {
+  auto field = [](const json& node, const char* section, const char* key) -> json {
+    auto outer = node.find(section);
+    if (outer == node.end()) return nullptr;
+    auto inner = outer->find(key);
+    return inner == outer->end() ? json(nullptr) : *inner;
+  };
+  return field(before, "status", "allocatable") != field(after, "status", "allocatable") ||
+         field(before, "metadata", "labels") != field(after, "metadata", "labels") ||
+         field(before, "spec", "taints") != field(after, "spec", "taints") ||
+         field(before, "spec", "unschedulable") != field(after, "spec", "unschedulable");
+}
+
+}  // namespace
+
+SchedulerService::SchedulerService(SchedulerServiceOptions options)
+    : options_(std::move(options)) {}
+
+Result<std::unique_ptr<SchedulerService>> SchedulerService::Start(
+    SchedulerServiceOptions options, std::shared_ptr<client::Client> client) {
+  std::unique_ptr<SchedulerService> service(new SchedulerService(std::move(options)));
+  service->client_ = client;
+  service->events_ = std::make_unique<client::EventRecorder>(client, "default-scheduler");
+  service->cache_ = std::make_unique<SchedulerCache>();
+  SchedulingQueueOptions queue_options;
+  queue_options.initial_backoff = service->options_.initial_backoff;
+  queue_options.max_backoff = service->options_.max_backoff;
+  service->queue_ = std::make_unique<SchedulingQueue>(queue_options);
+  Result<std::unique_ptr<Scheduler>> algorithm =
+      Scheduler::Create(service->cache_.get(), PluginRegistry::InTree(), service->options_.profile,
+                        service->options_.algorithm);
+  if (!algorithm.ok()) return algorithm.status();
+  service->scheduler_ = std::move(*algorithm);
+  service->event_tokens_ = service->options_.scheduled_events_burst;
+  service->event_tokens_at_ = std::chrono::steady_clock::now();
+
+  service->informers_ = std::make_unique<client::SharedInformerFactory>(client);
+  service->SetUpHandlers();
+  service->informers_->Start();
+  if (!service->informers_->WaitForCacheSync(service->options_.sync_timeout)) {
+    service->informers_->Shutdown();
+    return Status(Code::kDeadlineExceeded, "scheduler informers did not sync");
+  }
+  service->thread_ = std::thread([raw = service.get()] { raw->Loop(); });
+  spdlog::info("scheduler: caches synced ({} nodes, {} assigned pods, {} pending)",
+               service->cache_->NodeCount(), service->cache_->PodCount(),
+               service->pending_pods());
+  return service;
+}
+
+SchedulerService::~SchedulerService() { Stop(); }
+
+void SchedulerService::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (queue_) queue_->Close();
+  if (thread_.joinable()) thread_.join();
+  {
+    // Binding replies still reference the cache and queue.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return inflight_bindings_ == 0; });
+  }
+  if (informers_) informers_->Shutdown();
+}
+
+void SchedulerService::SetLeading(bool leading) {
+  {
+    std::lock_guard lock(mu_);
+    leading_ = leading;
+  }
+  cv_.notify_all();
+  spdlog::info("scheduler: {}", leading ? "leading, scheduling pods" : "standing by");
+}
+
+void SchedulerService::SetUpHandlers() {
+  const auto ours = [this](const json& pod) {
+    const std::string& name = StringAt(pod, "spec", "schedulerName");
+    return (name.empty() || name == options_.scheduler_name) && !IsTerminal(pod) &&
+           !IsTerminating(pod);
+  };
+  client::Informer* pods = informers_->For(client::kPods);
+  client::EventHandlers pod_handlers;
+  pod_handlers.on_add = [this, ours](const client::ObjectPtr& pod) {
+    if (IsAssigned(*pod)) {
+      cache_->UpsertPod(*pod);
+    } else if (ours(*pod)) {
+      queue_->AddOrUpdate(pod);
+    }
+  };
+  pod_handlers.on_update = [this, ours](const client::ObjectPtr& before,
+                                        const client::ObjectPtr& after) {
+    if (IsAssigned(*after)) {
+      if (!IsAssigned(*before)) queue_->Delete(PodKey(*after));
+      cache_->UpsertPod(*after);  // terminal pods leave the cache, freeing their node
+      if (IsTerminal(*after) && !IsTerminal(*before)) queue_->MoveAllToActive();
+    } else if (ours(*after)) {
+      queue_->AddOrUpdate(after);
+    } else {
+      queue_->Delete(PodKey(*after));
+    }
+  };
+  pod_handlers.on_delete = [this](const client::ObjectPtr& pod) {
+    if (IsAssigned(*pod)) {
+      cache_->RemovePod(*pod);
+      queue_->MoveAllToActive();  // its resources are free now
+    } else {
+      queue_->Delete(PodKey(*pod));
+      // An assumed pod deleted before its binding was seen.
+      cache_->RemovePodByKey(PodKey(*pod));
+    }
+  };
+  pods->AddEventHandler(std::move(pod_handlers));
+
+  client::EventHandlers node_handlers;
+  node_handlers.on_add = [this](const client::ObjectPtr& node) {
+    cache_->UpsertNode(*node);
+    queue_->MoveAllToActive();
+  };
+  node_handlers.on_update = [this](const client::ObjectPtr& before,
+                                   const client::ObjectPtr& after) {
+    cache_->UpsertNode(*after);
+    if (NodeSchedulingChanged(*before, *after)) queue_->MoveAllToActive();
+  };
+  node_handlers.on_delete = [this](const client::ObjectPtr& node) {
+    cache_->RemoveNode((*node)["metadata"].value("name", ""));
+  };
+  informers_->For(client::kNodes)->AddEventHandler(std::move(node_handlers));
+
+  client::EventHandlers namespace_handlers;
+  namespace_handlers.on_add = [this](const client::ObjectPtr& ns) { cache_->UpsertNamespace(*ns); };
+  namespace_handlers.on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& ns) {
+    cache_->UpsertNamespace(*ns);
+  };
+  namespace_handlers.on_delete = [this](const client::ObjectPtr& ns) {
+    cache_->RemoveNamespace((*ns)["metadata"].value("name", ""));
+  };
+  informers_->For(client::kNamespaces)->AddEventHandler(std::move(namespace_handlers));
+}
+
+void SchedulerService::Loop() {
+  auto last_cleanup = std::chrono::steady_clock::now();
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] {
+        return stopping_ ||
+               (leading_ && inflight_bindings_ < options_.max_inflight_bindings);
+      });
+      if (stopping_) return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_cleanup > std::chrono::seconds(1)) {
+      if (size_t expired = cache_->CleanupExpired(); expired > 0) {
+        spdlog::warn("scheduler: {} assumed pods expired without their binding being seen",
+                     expired);
+        queue_->MoveAllToActive();
+      }
+      last_cleanup = now;
+    }
+    ScheduleOne();
+  }
+}
+
+void SchedulerService::ScheduleOne() {
+  // Wake at least once a second for cleanups and leadership changes.
+  std::optional<QueuedPod> item =
+      queue_->Pop(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  if (!item) return;
+  {
+    std::lock_guard lock(mu_);
+    if (!leading_) {  // lost the lease while waiting: hand it back untouched
+      queue_->AddBackoff(*item);
+      return;
+    }
+  }
+  const json& pod = *item->pod;
+  ++attempts_;
+  ScheduleResult result = scheduler_->ScheduleAndAssume(pod);
+  if (result.ok() && result.assume_status.ok()) {
+    Bind(item->uid, pod, result.node, item->attempts);
+    return;
+  }
+  if (result.ok()) {  // assume failed: the cache already holds the pod (its binding was seen)
+    queue_->Done(item->uid);
+    return;
+  }
+  ++unschedulable_;
+  RecordFailure(pod, result.message);
+  queue_->AddUnschedulable(std::move(*item));
+}
+
+void SchedulerService::Bind(const std::string& uid, const json& pod, const std::string& node,
+                            int attempts) {
+  const json& meta = pod["metadata"];
+  const std::string ns = meta.value("namespace", "default");
+  const std::string name = meta.value("name", "");
+  json binding = {{"apiVersion", "v1"},
+                  {"kind", "Binding"},
+                  {"metadata", {{"name", name}, {"namespace", ns}, {"uid", meta.value("uid", "")}}},
+                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
+  {
+    std::lock_guard lock(mu_);
+    ++inflight_bindings_;
+  }
+  auto pod_ptr = std::make_shared<const json>(pod);
+  client_->CreateSubresourceAsync(
+      client::kPods, ns, name, "binding", binding,
+      [this, uid, pod_ptr, node, attempts](client::ApiResult<json> reply) {
+        if (reply.ok()) {
+          (void)cache_->FinishBinding(uid);
+          queue_->Done(uid);
+          ++scheduled_;
+          if (TakeScheduledEventToken()) {
+            const json& meta = (*pod_ptr)["metadata"];
+            events_->Record(*pod_ptr, "Normal", "Scheduled",
+                            "Successfully assigned " + meta.value("namespace", "") + "/" +
+                                meta.value("name", "") + " to " + node);
+          }
+        } else {
+          ++binding_errors_;
+          (void)cache_->ForgetPod(uid);
+          if (client::IsNotFound(reply.error())) {
+            queue_->Done(uid);  // deleted meanwhile
+          } else {
+            spdlog::warn("scheduler: binding {} to {} failed: {}",
+                         (*pod_ptr)["metadata"].value("name", ""), node,
+                         reply.error().ToString());
+            queue_->AddBackoff(QueuedPod{uid, pod_ptr, attempts, {}});
+          }
+        }
+        {
+          std::lock_guard lock(mu_);
+          --inflight_bindings_;
+        }
+        cv_.notify_all();
+      });
+}
+
+void SchedulerService::RecordFailure(const json& pod, const std::string& message) {
+  events_->Record(pod, "Warning", "FailedScheduling", message);
+  // PodScheduled=False/Unschedulable, as upstream; conditions merge by type.
+  const json& meta = pod["metadata"];
+  json patch = {{"status",
+                 {{"conditions", json::array({{{"type", "PodScheduled"},
+                                               {"status", "False"},
+                                               {"reason", "Unschedulable"},
+                                               {"message", message},
+                                               {"lastProbeTime", nullptr},
+                                               {"lastTransitionTime", NowRfc3339()}}})}}}};
+  client_->PatchAsync(
+      client::kPods, meta.value("namespace", "default"), meta.value("name", ""),
+      client::PatchType::kStrategic, patch,
+      [](client::ApiResult<json> reply) {
+        if (!reply.ok() && !client::IsNotFound(reply.error())) {
+          spdlog::debug("scheduler: PodScheduled condition not written: {}",
+                        reply.error().ToString());
+        }
+      },
+      "status");
+}
+
+bool SchedulerService::TakeScheduledEventToken() {
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - event_tokens_at_).count();
+  event_tokens_at_ = now;
+  event_tokens_ = std::min<double>(options_.scheduled_events_burst,
+                                   event_tokens_ + elapsed * options_.scheduled_events_per_second);
+  if (event_tokens_ < 1) return false;
+  event_tokens_ -= 1;
+  return true;
+}
+
+SchedulerStats SchedulerService::stats() const {
+  return SchedulerStats{attempts_.load(), scheduled_.load(), unschedulable_.load(),
+                        binding_errors_.load()};
+}
+
+size_t SchedulerService::pending_pods() const {
+  const SchedulingQueue::Counts counts = queue_->counts();
+  return counts.active + counts.backoff + counts.unschedulable + counts.in_flight;
+}
+
+}  // namespace mk8s::scheduler

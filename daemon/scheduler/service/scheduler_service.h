@@ -1,0 +1,109 @@
+// SchedulerService: kube-scheduler as a client of the API server. Informers on pods, nodes and
+// namespaces keep the SchedulerCache and the SchedulingQueue current; one scheduling thread pops
+// a pod, runs the algorithm (Scheduler::ScheduleAndAssume) and binds it through pods/binding
+// asynchronously, so the next pod is scheduled while the binding is in flight (the assumed pod
+// already counts against its node). A pod that fits nowhere gets a FailedScheduling event with
+// upstream's message and the condition PodScheduled=False/Unschedulable, and waits in the queue
+// for a cluster change.
+//
+// Leadership: the informers and the cache run from Start(); the scheduling thread only pops pods
+// while SetLeading(true), so a standby scheduler has a warm cache and takes over at once.
+//
+// Threads: the informers' dispatch threads call the handlers (cache/queue updates only); one
+// scheduling thread; binding replies arrive on the transport's callback thread. Stop() joins
+// everything; the client and its transport must outlive the service.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "scheduler/registry.h"
+#include "scheduler/scheduler.h"
+
+namespace mk8s::client {
+class Client;
+class EventRecorder;
+class SharedInformerFactory;
+}  // namespace mk8s::client
+
+namespace mk8s::scheduler {
+
+class SchedulerCache;
+class SchedulingQueue;
+
+struct SchedulerServiceOptions {
+  // Pods whose spec.schedulerName is this (or empty) are ours.
+  std::string scheduler_name = "default-scheduler";
+  Profile profile = Profile::Default();
+  SchedulerOptions algorithm;
+  // Bindings in flight at once; the scheduling thread waits when this many are outstanding.
+  int max_inflight_bindings = 256;
+  // "Scheduled" events are rate-limited (token bucket) so a burst of thousands of pods does not
+  // double the API writes; FailedScheduling events are always written.
+  double scheduled_events_per_second = 50;
+  int scheduled_events_burst = 100;
+  std::chrono::milliseconds sync_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds initial_backoff{1000};
+  std::chrono::milliseconds max_backoff{10000};
+};
+
+struct SchedulerStats {
+  uint64_t attempts = 0;
+  uint64_t scheduled = 0;        // bindings acknowledged
+  uint64_t unschedulable = 0;    // attempts that fit nowhere
+  uint64_t binding_errors = 0;
+};
+
+class SchedulerService {
+ public:
+  // Builds the algorithm, starts the informers (its own factory over `client`) and waits for
+  // them to sync. Scheduling begins with SetLeading(true).
+  static Result<std::unique_ptr<SchedulerService>> Start(SchedulerServiceOptions options,
+                                                         std::shared_ptr<client::Client> client);
+  ~SchedulerService();  // Stop()
+  // Idempotent. Waits for in-flight bindings' replies (bounded by the transport's timeouts).
+  void Stop();
+  void SetLeading(bool leading);
+
+  SchedulerStats stats() const;
+  size_t pending_pods() const;
+
+ private:
+  explicit SchedulerService(SchedulerServiceOptions options);
+  void SetUpHandlers();
+  void Loop();
+  void ScheduleOne();
+  void Bind(const std::string& uid, const nlohmann::json& pod, const std::string& node,
+            int attempts);
+  void RecordFailure(const nlohmann::json& pod, const std::string& message);
+  bool TakeScheduledEventToken();
+
+  const SchedulerServiceOptions options_;
+  std::shared_ptr<client::Client> client_;
+  std::unique_ptr<client::SharedInformerFactory> informers_;
+  std::unique_ptr<client::EventRecorder> events_;
+  std::unique_ptr<SchedulerCache> cache_;
+  std::unique_ptr<SchedulingQueue> queue_;
+  std::unique_ptr<Scheduler> scheduler_;
+
+  std::mutex mu_;  // guards the fields below
+  std::condition_variable cv_;
+  bool leading_ = false;
+  bool stopping_ = false;
+  int inflight_bindings_ = 0;
+  double event_tokens_ = 0;
+  std::chrono::steady_clock::time_point event_tokens_at_;
+
+  std::atomic<uint64_t> attempts_{0}, scheduled_{0}, unschedulable_{0}, binding_errors_{0};
+  std::thread thread_;
+  bool stopped_ = false;  // Stop() ran (owner's thread only)
+};
+
+}  // namespace mk8s::scheduler

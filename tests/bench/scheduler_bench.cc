@@ -1,0 +1,279 @@
+// scheduler_bench: the control loops at scale with hollow nodes (the kubemark idea), two setups:
+//
+//  scheduling  mk8sd (API server, controllers, scheduler) + a hollow-node mk8sd with N nodes
+//              (default 5,000) whose fake kubelets never start pods, so only scheduling is
+//              measured. P pods (default 10,000) are created through the API by 64 concurrent
+//              requests while a watch notes when each pod shows up bound (spec.nodeName set).
+//              Prints pods/s from the first create to the last bind seen, and create->bound
+//              latency percentiles.
+//  footprint   mk8sd + a hollow-node mk8sd with 100 nodes; 20 Deployments of 500 replicas
+//              (10,000 pods). Prints the time until every replica is Ready and mk8sd's RSS once
+//              settled (the hollow-node process is measured apart).
+//
+// Usage: scheduler_bench [scheduling|footprint|all] [nodes] [pods]. Prints one JSON line per
+// result. Traffic stays on 127.0.0.1; both daemons live in a temp folder removed at exit.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "client/client.h"
+#include "client/https_transport.h"
+#include "daemon_process.h"
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using mk8s::client::ApiResult;
+using mk8s::client::Client;
+using mk8s::testing::DaemonProcess;
+using mk8s::testing::TempDir;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Percentile(std::vector<double> samples, double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  return samples[std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()))];
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::seconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // poll interval
+  }
+  return false;
+}
+
+// The API-server daemon and a hollow-node daemon that is its client.
+struct Cluster {
+  TempDir dir{"mk8s-scheduler-bench"};
+  std::unique_ptr<DaemonProcess> api;
+  std::unique_ptr<DaemonProcess> hollow;
+  std::shared_ptr<Client> client;
+
+  bool Start(int nodes, int pod_start_delay_ms) {
+    api = std::make_unique<DaemonProcess>(
+        dir.path() + "/api", std::vector<std::string>{"--apiserver-port", "0",
+                                                      "--apiserver-bind-address", "127.0.0.1",
+                                                      "--no-log-stderr"});
+    if (!api->Start()) return Fail("mk8sd did not start: " + api->OutputTail());
+    const std::string kubeconfig = dir.path() + "/api/credentials/client.config";
+    hollow = std::make_unique<DaemonProcess>(
+        dir.path() + "/hollow",
+        std::vector<std::string>{"--components=none", "--kubeconfig", kubeconfig,
+                                 "--hollow-nodes", std::to_string(nodes),
+                                 "--hollow-pod-start-delay-ms", std::to_string(pod_start_delay_ms),
+                                 "--no-log-stderr"});
+    if (!hollow->Start(std::chrono::seconds(300))) {
+      return Fail("hollow-node mk8sd did not start: " + hollow->OutputTail());
+    }
+    auto config = mk8s::client::LoadKubeconfig(kubeconfig);
+    if (!config.ok()) return Fail(config.status().message());
+    config->max_idle_connections = 64;
+    auto transport = mk8s::client::HttpsTransport::Create(*config);
+    if (!transport.ok()) return Fail(transport.status().message());
+    client = std::make_shared<Client>(*transport);
+    const bool registered = WaitUntil(
+        [&] {
+          auto list = client->List(mk8s::client::kNodes, "", {});
+          return list.ok() && static_cast<int>(list->items.size()) >= nodes;
+        },
+        std::chrono::seconds(300));
+    return registered || Fail("the hollow nodes did not register");
+  }
+
+  static bool Fail(const std::string& message) {
+    std::fprintf(stderr, "scheduler_bench: %s\n", message.c_str());
+    return false;
+  }
+};
+
+// Runs `count` async requests with at most `parallel` in flight; returns the failures.
+int Pipelined(int count, int parallel,
+              const std::function<void(int i, std::function<void(bool)> done)>& start) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int inflight = 0, finished = 0, failures = 0;
+  for (int i = 0; i < count; ++i) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return inflight < parallel; });
+    ++inflight;
+    lock.unlock();
+    start(i, [&](bool ok) {
+      std::lock_guard inner(mu);
+      --inflight;
+      ++finished;
+      if (!ok) ++failures;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return finished == count; });
+  return failures;
+}
+
+json Pod(const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"bench", "sched"}}}}},
+          {"spec",
+           {{"containers",
+             json::array({{{"name", "c"},
+                           {"image", "registry.k8s.io/pause:3.10"},
+                           {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "10Mi"}}}}}}})}}}};
+}
+
+bool BenchScheduling(int nodes, int pods) {
+  Cluster cluster;
+  if (!cluster.Start(nodes, /*pod_start_delay_ms=*/3600 * 1000)) return false;
+  Client& client = *cluster.client;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<std::string, Clock::time_point> created_at, bound_at;
+  // Watch pods from now on; note the first event of each pod that carries a node.
+  auto start_list = client.List(mk8s::client::kPods, "default", {});
+  if (!start_list.ok()) return Cluster::Fail(start_list.error().ToString());
+  mk8s::client::ListOptions watch_options;
+  watch_options.resource_version = start_list->resource_version;
+  watch_options.timeout_seconds = 3600;
+  mk8s::client::StreamCallbacks callbacks;
+  callbacks.on_line = [&](std::string line) {
+    const auto now = Clock::now();
+    json event = json::parse(line, nullptr, false);
+    if (event.is_discarded()) return;
+    const json& object = event["object"];
+    if (object.value("/spec/nodeName"_json_pointer, std::string()).empty()) return;
+    std::lock_guard lock(mu);
+    bound_at.emplace(object["metadata"].value("name", ""), now);
+    cv.notify_all();
+  };
+  callbacks.on_end = [](mk8s::client::Response) {};
+  auto watch = client.Watch(mk8s::client::kPods, "default", watch_options, std::move(callbacks));
+
+  const auto first_create = Clock::now();
+  const int failures = Pipelined(pods, 64, [&](int i, std::function<void(bool)> done) {
+    const std::string name = "bench-" + std::to_string(i);
+    {
+      std::lock_guard lock(mu);
+      created_at[name] = Clock::now();
+    }
+    client.CreateAsync(mk8s::client::kPods, "default", Pod(name),
+                       [done](ApiResult<json> reply) { done(reply.ok()); });
+  });
+  const auto last_create_acked = Clock::now();
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(300),
+                [&] { return static_cast<int>(bound_at.size()) >= pods - failures; });
+  }
+  watch->Cancel();
+  std::vector<double> latencies;
+  Clock::time_point last_bound = first_create;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [name, at] : bound_at) {
+      auto created = created_at.find(name);
+      if (created == created_at.end()) continue;
+      latencies.push_back(Ms(at - created->second));
+      last_bound = std::max(last_bound, at);
+    }
+  }
+  const double seconds = Ms(last_bound - first_create) / 1000;
+  const double create_seconds = Ms(last_create_acked - first_create) / 1000;
+  std::printf(
+      "{\"bench\":\"scheduling\",\"nodes\":%d,\"pods\":%d,\"bound\":%zu,\"create_failures\":%d,"
+      "\"pods_per_sec\":%.0f,\"creates_per_sec\":%.0f,\"create_to_bound_p50_ms\":%.1f,"
+      "\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"mk8sd_rss_mb\":%.1f}\n",
+      nodes, pods, latencies.size(), failures, latencies.size() / std::max(seconds, 1e-9),
+      (pods - failures) / std::max(create_seconds, 1e-9), Percentile(latencies, 0.5),
+      Percentile(latencies, 0.9), Percentile(latencies, 0.99), Percentile(latencies, 1.0),
+      cluster.api->ResidentBytes() / 1048576.0);
+  std::fflush(stdout);
+  return static_cast<int>(latencies.size()) == pods;
+}
+
+bool BenchFootprint(int nodes, int replicas) {
+  Cluster cluster;
+  if (!cluster.Start(nodes, /*pod_start_delay_ms=*/200)) return false;
+  Client& client = *cluster.client;
+  const int deployments = 20;
+  const int per_deployment = replicas / deployments;
+  const auto start = Clock::now();
+  for (int d = 0; d < deployments; ++d) {
+    const std::string name = "load-" + std::to_string(d);
+    json deployment = {
+        {"apiVersion", "apps/v1"},
+        {"kind", "Deployment"},
+        {"metadata", {{"name", name}, {"namespace", "default"}}},
+        {"spec",
+         {{"replicas", per_deployment},
+          {"selector", {{"matchLabels", {{"app", name}}}}},
+          {"template",
+           {{"metadata", {{"labels", {{"app", name}}}}},
+            {"spec", {{"containers", json::array({{{"name", "c"},
+                                                   {"image", "registry.k8s.io/pause:3.10"}}})}}}}}}}};
+    auto created = client.Create(mk8s::client::kDeployments, "default", deployment);
+    if (!created.ok()) return Cluster::Fail(created.error().ToString());
+  }
+  int ready = 0;
+  const bool all_ready = WaitUntil(
+      [&] {
+        auto list = client.List(mk8s::client::kDeployments, "default", {});
+        if (!list.ok()) return false;
+        ready = 0;
+        for (const auto& item : list->items) {
+          ready += item->value("/status/readyReplicas"_json_pointer, 0);
+        }
+        return ready >= per_deployment * deployments;
+      },
+      std::chrono::seconds(900));
+  const double seconds = Ms(Clock::now() - start) / 1000;
+  // Settled: let caches and queues drain, then sample RSS a few times and keep the last.
+  long rss = 0;
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // sampling interval
+    rss = cluster.api->ResidentBytes();
+  }
+  std::printf(
+      "{\"bench\":\"footprint\",\"nodes\":%d,\"replicas\":%d,\"ready\":%d,\"all_ready\":%s,"
+      "\"seconds_to_ready\":%.1f,\"mk8sd_rss_mb\":%.1f,\"hollow_process_rss_mb\":%.1f}\n",
+      nodes, per_deployment * deployments, ready, all_ready ? "true" : "false", seconds,
+      rss / 1048576.0, cluster.hollow->ResidentBytes() / 1048576.0);
+  std::fflush(stdout);
+  return all_ready;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string which = argc > 1 ? argv[1] : "all";
+  bool ok = true;
+  if (which == "scheduling" || which == "all") {
+    const int nodes = argc > 2 ? std::atoi(argv[2]) : 5000;
+    const int pods = argc > 3 ? std::atoi(argv[3]) : 10000;
+    ok = BenchScheduling(nodes, pods) && ok;
+  }
+  if (which == "footprint" || which == "all") {
+    const int nodes = argc > 2 && which == "footprint" ? std::atoi(argv[2]) : 100;
+    const int replicas = argc > 3 && which == "footprint" ? std::atoi(argv[3]) : 10000;
+    ok = BenchFootprint(nodes, replicas) && ok;
+  }
+  return ok ? 0 : 1;
+}
