@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <nlohmann/json.hpp>
 
 #include "client/client.h"
@@ -84,6 +85,9 @@ Result<std::unique_ptr<SchedulerService>> SchedulerService::Start(
     return Status(Code::kDeadlineExceeded, "scheduler informers did not sync");
   }
   service->thread_ = std::thread([raw = service.get()] { raw->Loop(); });
+  for (int i = 0; i < std::max(1, service->options_.binder_threads); ++i) {
+    service->binders_.emplace_back([raw = service.get()] { raw->BinderLoop(); });
+  }
   spdlog::info("scheduler: caches synced ({} nodes, {} assigned pods, {} pending)",
                service->cache_->NodeCount(), service->cache_->PodCount(),
                service->pending_pods());
@@ -102,6 +106,7 @@ void SchedulerService::Stop() {
   cv_.notify_all();
   if (queue_) queue_->Close();
   if (thread_.joinable()) thread_.join();
+  for (std::thread& binder : binders_) binder.join();  // they send what is queued first
   {
     // Binding replies still reference the cache and queue.
     std::unique_lock lock(mu_);
@@ -224,7 +229,7 @@ void SchedulerService::ScheduleOne() {
   ++attempts_;
   ScheduleResult result = scheduler_->ScheduleAndAssume(pod);
   if (result.ok() && result.assume_status.ok()) {
-    Bind(item->uid, pod, result.node, item->attempts);
+    Bind(item->uid, item->pod, result.node, item->attempts);
     return;
   }
   if (result.ok()) {  // assume failed: the cache already holds the pod (its binding was seen)
@@ -236,20 +241,40 @@ void SchedulerService::ScheduleOne() {
   queue_->AddUnschedulable(std::move(*item));
 }
 
-void SchedulerService::Bind(const std::string& uid, const json& pod, const std::string& node,
-                            int attempts) {
-  const json& meta = pod["metadata"];
+void SchedulerService::Bind(const std::string& uid, std::shared_ptr<const json> pod,
+                            const std::string& node, int attempts) {
+  {
+    std::lock_guard lock(mu_);
+    ++inflight_bindings_;
+    bindings_.push_back([this, uid, pod = std::move(pod), node, attempts] {
+      SendBinding(uid, pod, node, attempts);
+    });
+  }
+  cv_.notify_all();
+}
+
+void SchedulerService::BinderLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return stopping_ || !bindings_.empty(); });
+    if (bindings_.empty()) return;  // stopping, and nothing left to send
+    std::function<void()> send = std::move(bindings_.front());
+    bindings_.pop_front();
+    lock.unlock();
+    send();
+    lock.lock();
+  }
+}
+
+void SchedulerService::SendBinding(const std::string& uid, std::shared_ptr<const json> pod_ptr,
+                                   const std::string& node, int attempts) {
+  const json& meta = (*pod_ptr)["metadata"];
   const std::string ns = meta.value("namespace", "default");
   const std::string name = meta.value("name", "");
   json binding = {{"apiVersion", "v1"},
                   {"kind", "Binding"},
                   {"metadata", {{"name", name}, {"namespace", ns}, {"uid", meta.value("uid", "")}}},
                   {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-  {
-    std::lock_guard lock(mu_);
-    ++inflight_bindings_;
-  }
-  auto pod_ptr = std::make_shared<const json>(pod);
   client_->CreateSubresourceAsync(
       client::kPods, ns, name, "binding", binding,
       [this, uid, pod_ptr, node, attempts](client::ApiResult<json> reply) {

@@ -10,7 +10,9 @@
 // while SetLeading(true), so a standby scheduler has a warm cache and takes over at once.
 //
 // Threads: the informers' dispatch threads call the handlers (cache/queue updates only); one
-// scheduling thread; binding replies arrive on the transport's callback thread. Stop() joins
+// scheduling thread; `binder_threads` threads send the bindings (an in-process transport runs
+// the API server's side of a request on the caller's thread, so binding there would stall
+// scheduling); binding replies arrive on the transport's callback thread. Stop() joins
 // everything; the client and its transport must outlive the service.
 #pragma once
 
@@ -18,10 +20,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "scheduler/registry.h"
@@ -45,6 +50,7 @@ struct SchedulerServiceOptions {
   SchedulerOptions algorithm;
   // Bindings in flight at once; the scheduling thread waits when this many are outstanding.
   int max_inflight_bindings = 256;
+  int binder_threads = 2;
   // "Scheduled" events are rate-limited (token bucket) so a burst of thousands of pods does not
   // double the API writes; FailedScheduling events are always written.
   double scheduled_events_per_second = 50;
@@ -80,8 +86,12 @@ class SchedulerService {
   void SetUpHandlers();
   void Loop();
   void ScheduleOne();
-  void Bind(const std::string& uid, const nlohmann::json& pod, const std::string& node,
-            int attempts);
+  // Queues the binding for a binder thread.
+  void Bind(const std::string& uid, std::shared_ptr<const nlohmann::json> pod,
+            const std::string& node, int attempts);
+  void BinderLoop();
+  void SendBinding(const std::string& uid, std::shared_ptr<const nlohmann::json> pod,
+                   const std::string& node, int attempts);
   void RecordFailure(const nlohmann::json& pod, const std::string& message);
   bool TakeScheduledEventToken();
 
@@ -97,12 +107,14 @@ class SchedulerService {
   std::condition_variable cv_;
   bool leading_ = false;
   bool stopping_ = false;
-  int inflight_bindings_ = 0;
+  int inflight_bindings_ = 0;  // queued for a binder or awaiting the reply
+  std::deque<std::function<void()>> bindings_;  // queued for a binder
   double event_tokens_ = 0;
   std::chrono::steady_clock::time_point event_tokens_at_;
 
   std::atomic<uint64_t> attempts_{0}, scheduled_{0}, unschedulable_{0}, binding_errors_{0};
   std::thread thread_;
+  std::vector<std::thread> binders_;
   bool stopped_ = false;  // Stop() ran (owner's thread only)
 };
 
