@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "store/store.h"
@@ -15,12 +17,12 @@ nlohmann::json ParseStoredObject(const std::string& value, int64_t revision) {
   return object;
 }
 
-WatchCache::WatchCache(store::Store* store, std::string root, size_t history_capacity)
-    : store_(store), root_(std::move(root)), history_capacity_(history_capacity) {}
+WatchCache::WatchCache(store::Store* store, std::string root, HistoryBounds bounds)
+    : store_(store), root_(std::move(root)), bounds_(bounds) {}
 
 Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::string root,
-                                                      size_t history_capacity) {
-  std::unique_ptr<WatchCache> cache(new WatchCache(store, std::move(root), history_capacity));
+                                                      HistoryBounds bounds) {
+  std::unique_ptr<WatchCache> cache(new WatchCache(store, std::move(root), bounds));
   if (Status status = cache->Load(); !status.ok()) return status;
   cache->dispatcher_ = std::thread([raw = cache.get()] { raw->Run(); });
   return cache;
@@ -61,6 +63,12 @@ void WatchCache::Run() {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
+      dropped_since_trim_ += TrimHistoryLocked(std::chrono::steady_clock::now());
+    }
+    // Give the heap freed by a large drop back to the OS (outside the lock; it takes a while).
+    if (dropped_since_trim_ >= 1000) {
+      dropped_since_trim_ = 0;
+      malloc_trim(0);
     }
     if (!events.ok()) {
       // Compaction or a restore overtook us: reload the whole state and carry on. Watchers that
@@ -69,6 +77,7 @@ void WatchCache::Run() {
       std::lock_guard lock(mu_);
       objects_.clear();
       history_.clear();
+      history_times_.clear();
       for (Watcher& watcher : watchers_) {
         watcher.callback(nullptr);  // null event = the watch is over
       }
@@ -103,10 +112,8 @@ void WatchCache::Run() {
       }
       revision_ = event->revision;
       history_.push_back(event);
-      while (history_.size() > history_capacity_) {
-        history_start_ = history_.front()->revision;
-        history_.pop_front();
-      }
+      history_times_.push_back(std::chrono::steady_clock::now());
+      dropped_since_trim_ += TrimHistoryLocked(history_times_.back());
       for (Watcher& watcher : watchers_) {
         if (store_event->kv.key.compare(0, watcher.prefix.size(), watcher.prefix) == 0) {
           watcher.callback(event);
@@ -115,6 +122,19 @@ void WatchCache::Run() {
     }
     fresh_cv_.notify_all();
   }
+}
+
+size_t WatchCache::TrimHistoryLocked(std::chrono::steady_clock::time_point now) {
+  size_t dropped = 0;
+  while (history_.size() > bounds_.capacity ||
+         (history_.size() > bounds_.min_events &&
+          now - history_times_.front() > bounds_.window)) {
+    history_start_ = history_.front()->revision;
+    history_.pop_front();
+    history_times_.pop_front();
+    ++dropped;
+  }
+  return dropped;
 }
 
 Status WatchCache::WaitUntilFresh(int64_t revision, std::chrono::milliseconds timeout) {

@@ -1,11 +1,18 @@
 // The API server's watch cache: every stored object under /registry/, kept current by one store
 // watch, with a bounded history of recent events so watches resume from a resourceVersion.
 //
+// History bounds (upstream keeps a similar window, eventFreshDuration = 75 s): at most
+// `capacity` events; beyond `min_events`, events older than `window` are dropped. A watch from an
+// older resourceVersion gets 410 Expired and its client re-lists. Each event holds a parsed
+// object version, so the window is what bounds memory after a burst of writes; when many events
+// have been dropped the freed heap is handed back to the OS (malloc_trim).
+//
 // Threads: one dispatcher thread applies store events and calls watcher callbacks (which must not
 // block). Every other method is thread-safe. Lock order: mu_ only; callbacks run under mu_, so a
 // callback must never call back into the cache.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -32,8 +39,16 @@ class WatchCache {
   class Registration;  // unregisters on destruction
 
   // Loads every object under `root` ("/registry/") and starts following the store.
+  struct HistoryBounds {
+    size_t capacity = 10000;
+    size_t min_events = 1000;
+    std::chrono::milliseconds window{75000};
+  };
   static Result<std::unique_ptr<WatchCache>> Start(store::Store* store, std::string root,
-                                                   size_t history_capacity = 10000);
+                                                   HistoryBounds bounds);
+  static Result<std::unique_ptr<WatchCache>> Start(store::Store* store, std::string root) {
+    return Start(store, std::move(root), HistoryBounds{});
+  }
   ~WatchCache();
 
   // Waits until the cache reflects `revision` (0: the store's current revision).
@@ -62,14 +77,16 @@ class WatchCache {
     std::string prefix;
     Callback callback;
   };
-  WatchCache(store::Store* store, std::string root, size_t history_capacity);
+  WatchCache(store::Store* store, std::string root, HistoryBounds bounds);
+  // Drops history beyond the bounds; returns how many events went.
+  size_t TrimHistoryLocked(std::chrono::steady_clock::time_point now);
   Status Load();
   void Run();
   void Unregister(uint64_t id);
 
   store::Store* const store_;  // not owned; outlives the cache
   const std::string root_;
-  const size_t history_capacity_;
+  const HistoryBounds bounds_;
   std::unique_ptr<store::Watch> store_watch_;
   std::thread dispatcher_;
 
@@ -79,6 +96,8 @@ class WatchCache {
   int64_t revision_ = 0;                                   // GUARDED_BY(mu_)
   std::map<std::string, CachedObjectPtr, std::less<>> objects_;  // GUARDED_BY(mu_)
   std::deque<CacheEventPtr> history_;                      // GUARDED_BY(mu_)
+  std::deque<std::chrono::steady_clock::time_point> history_times_;  // arrival, GUARDED_BY(mu_)
+  size_t dropped_since_trim_ = 0;                          // dispatcher thread only
   int64_t history_start_ = 0;  // events with revision > this are in history_; GUARDED_BY(mu_)
   std::vector<Watcher> watchers_;                          // GUARDED_BY(mu_)
   uint64_t next_watcher_id_ = 1;                           // GUARDED_BY(mu_)

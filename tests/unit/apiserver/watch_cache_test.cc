@@ -83,7 +83,10 @@ TEST_F(WatchCacheTest, InitialStateInRevisionOrderThenLiveEvents) {
 }
 
 TEST_F(WatchCacheTest, ResumeFromRevisionAndTooOldPastHistory) {
-  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/", /*history_capacity=*/5).value());
+  WatchCache::HistoryBounds bounds;
+  bounds.capacity = 5;
+  bounds.min_events = 5;
+  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/", bounds).value());
   const int64_t first = Put("x", "0");
   int64_t last = first;
   for (int i = 1; i <= 9; ++i) last = Put("x", std::to_string(i));
@@ -102,6 +105,30 @@ TEST_F(WatchCacheTest, ResumeFromRevisionAndTooOldPastHistory) {
   }
   // Older than the history kept: the caller must re-list (a 410 for HTTP clients).
   auto too_old = cache_->Watch("/registry/", first, false, [](const CacheEventPtr&) {});
+  ASSERT_FALSE(too_old.ok());
+  EXPECT_EQ(too_old.status().code(), Code::kCompacted);
+}
+
+TEST_F(WatchCacheTest, HistoryOlderThanTheWindowIsDroppedDownToTheMinimum) {
+  WatchCache::HistoryBounds bounds;
+  bounds.capacity = 1000;
+  bounds.min_events = 3;
+  bounds.window = std::chrono::milliseconds(50);
+  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/", bounds).value());
+  const int64_t first = Put("w", "0");
+  int64_t last = first;
+  for (int i = 1; i < 10; ++i) last = Put("w", std::to_string(i));
+  ASSERT_TRUE(cache_->WaitUntilFresh(last, std::chrono::seconds(10)).ok());
+  // Once the window has passed, only the newest 3 events remain resumable.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool expired = false;
+  while (!expired && std::chrono::steady_clock::now() < deadline) {
+    expired = !cache_->Watch("/registry/", first, false, [](const CacheEventPtr&) {}).ok();
+    if (!expired) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll
+  }
+  ASSERT_TRUE(expired) << "history older than the window was never dropped";
+  EXPECT_TRUE(cache_->Watch("/registry/", last - 3, false, [](const CacheEventPtr&) {}).ok());
+  auto too_old = cache_->Watch("/registry/", last - 4, false, [](const CacheEventPtr&) {});
   ASSERT_FALSE(too_old.ok());
   EXPECT_EQ(too_old.status().code(), Code::kCompacted);
 }
