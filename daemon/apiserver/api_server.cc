@@ -234,7 +234,10 @@ class ApiServerImpl final : public ApiServer {
     }
     const bool mutating = info.verb != "get" && info.verb != "list" && info.verb != "watch";
     InflightLimiter& limiter = mutating ? mutating_limiter_ : readonly_limiter_;
-    if (info.verb != "watch") {
+    // The daemon's own components (in-process) bound their concurrency themselves and are exempt,
+    // as upstream's priority-and-fairness exempts the control plane's loopback identity: a burst
+    // of external clients must not starve the scheduler's bindings or the controllers.
+    if (info.verb != "watch" && request.remote_address != "in-process") {
       if (!limiter.TryAcquire()) {
         return SendError(*responder, ApiError::TooManyRequests(
                                          "too many requests in flight, please try again later", 1));

@@ -1,5 +1,7 @@
 #include "apiserver/registry/admission.h"
 
+#include "common/quantity.h"
+
 #include <arpa/inet.h>
 
 #include "apiserver/registry/watch_cache.h"
@@ -38,6 +40,64 @@ void DefaultContainer(json& container) {
   }
 }
 
+// Requests default to limits for every resource limited but not requested (upstream's
+// SetDefaults_Container).
+void DefaultRequestsFromLimits(json& container) {
+  auto resources = container.find("resources");
+  if (resources == container.end() || !resources->is_object()) return;
+  auto limits = resources->find("limits");
+  if (limits == resources->end() || !limits->is_object() || limits->empty()) return;
+  json& requests = (*resources)["requests"];
+  if (!requests.is_object()) requests = json::object();
+  for (const auto& [name, quantity] : limits->items()) {
+    if (!requests.contains(name)) requests[name] = quantity;
+  }
+}
+
+}  // namespace
+
+// Upstream's GetPodQOS over cpu and memory: no requests or limits anywhere -> BestEffort; every
+// container limits both and requests equal limits -> Guaranteed; otherwise Burstable.
+std::string PodQosClass(const json& spec) {
+  std::map<std::string, int64_t> requests, limits;
+  bool guaranteed = true;
+  for (const char* list : {"initContainers", "containers"}) {
+    auto containers = spec.find(list);
+    if (containers == spec.end() || !containers->is_array()) continue;
+    for (const json& container : *containers) {
+      const json resources = container.is_object() ? container.value("resources", json::object())
+                                                   : json::object();
+      const json container_requests = resources.value("requests", json::object());
+      const json container_limits = resources.value("limits", json::object());
+      int limited = 0;
+      for (const char* name : {"cpu", "memory"}) {
+        if (container_requests.is_object() && container_requests.contains(name)) {
+          const int64_t value = JsonQuantityMilli(container_requests[name]);
+          if (value != 0) requests[name] += value;
+        }
+        if (container_limits.is_object() && container_limits.contains(name)) {
+          const int64_t value = JsonQuantityMilli(container_limits[name]);
+          if (value != 0) {
+            limits[name] += value;
+            ++limited;
+          }
+        }
+      }
+      if (limited < 2) guaranteed = false;
+    }
+  }
+  if (requests.empty() && limits.empty()) return "BestEffort";
+  if (guaranteed && limits.size() == 2) {
+    for (const auto& [name, value] : requests) {
+      if (limits[name] != value) return "Burstable";
+    }
+    return "Guaranteed";
+  }
+  return "Burstable";
+}
+
+namespace {
+
 void DefaultPodSpec(json& spec) {
   if (!spec.is_object()) return;
   SetDefault(spec, "restartPolicy", "Always");
@@ -49,7 +109,10 @@ void DefaultPodSpec(json& spec) {
   for (const char* list : {"containers", "initContainers"}) {
     if (spec.contains(list) && spec[list].is_array()) {
       for (json& container : spec[list]) {
-        if (container.is_object()) DefaultContainer(container);
+        if (container.is_object()) {
+          DefaultContainer(container);
+          DefaultRequestsFromLimits(container);
+        }
       }
     }
   }
@@ -366,7 +429,7 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
                                {"tolerationSeconds", 300}});
       }
     }
-    object["status"] = {{"phase", "Pending"}, {"qosClass", "BestEffort"}};
+    object["status"] = {{"phase", "Pending"}, {"qosClass", PodQosClass(object["spec"])}};
     ValidatePodSpec(object["spec"], "spec", &causes);
   } else if (r == "services") {
     object["status"] = {{"loadBalancer", json::object()}};

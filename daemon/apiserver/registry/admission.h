@@ -17,6 +17,10 @@ namespace mk8s::apiserver {
 struct ResourceInfo;
 class WatchCache;
 
+// A pod's status.qosClass from its spec (upstream's GetPodQOS over cpu and memory):
+// "BestEffort", "Burstable" or "Guaranteed". Pure.
+std::string PodQosClass(const nlohmann::json& spec);
+
 // A range allocator: hands out free values in [first, last], skipping reserved ones.
 class RangeAllocator {
  public:

@@ -1,9 +1,9 @@
-#include "scheduler/quantity.h"
+#include "common/quantity.h"
 
 #include <cmath>
 #include <limits>
 
-namespace mk8s::scheduler {
+namespace mk8s {
 namespace {
 
 using i128 = __int128;
@@ -161,4 +161,4 @@ int64_t JsonQuantityValue(const nlohmann::json& v) {
   return 0;
 }
 
-}  // namespace mk8s::scheduler
+}  // namespace mk8s
