@@ -33,6 +33,7 @@ struct ParsedCommandLine {
   DbPutOptions put;
   DbListOptions list;
   DbWatchOptions watch;
+  std::vector<std::string> addons;  // enable/disable
   std::function<int()> action;
 };
 
@@ -93,6 +94,23 @@ void AddToolCommands(CLI::App& app, ParsedCommandLine& cl) {
                    "Tarball to write (default ./mk8s-inspect-<timestamp>.tar.gz)")
       ->type_name("FILE");
   inspect->callback([&] { cl.action = [&] { return RunInspect(cl.global, cl.inspect); }; });
+}
+
+void AddAddonCommands(CLI::App& app, ParsedCommandLine& cl) {
+  CLI::App* enable = app.add_subcommand("enable", "Enable addons (their dependencies first)");
+  enable->add_option("addons", cl.addons, "NAME or NAME:ARGS ('mk8s addons list' shows the ARGS)")
+      ->required()
+      ->type_name("NAME[:ARGS]");
+  enable->callback([&] { cl.action = [&] { return RunEnable(cl.global, cl.addons); }; });
+
+  CLI::App* disable = app.add_subcommand("disable", "Disable addons");
+  disable->add_option("addons", cl.addons, "Addon names")->required()->type_name("NAME");
+  disable->callback([&] { cl.action = [&] { return RunDisable(cl.global, cl.addons); }; });
+
+  CLI::App* addons = app.add_subcommand("addons", "Manage addons");
+  addons->require_subcommand(1);
+  addons->add_subcommand("list", "List the addons with their state, arguments and health")
+      ->callback([&] { cl.action = [&] { return RunAddonsList(cl.global); }; });
 }
 
 void AddDbctlCommands(CLI::App& app, ParsedCommandLine& cl) {
@@ -195,6 +213,7 @@ int ParseAndRun(int argc, char** argv) {
   AddLifecycleCommands(app, cl);
   AddToolCommands(app, cl);
   AddDbctlCommands(app, cl);
+  AddAddonCommands(app, cl);
 
   try {
     app.parse(argc, argv);

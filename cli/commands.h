@@ -59,6 +59,15 @@ struct DbWatchOptions {
 };
 int RunDbWatch(const GlobalOptions& global, const DbWatchOptions& options);
 
+// commands_addons.cc
+// `mk8s enable NAME[:ARGS]...`: validates every item first (nothing changes on a wrong name or
+// argument), enables missing dependencies before their dependents, and prints progress.
+int RunEnable(const GlobalOptions& global, const std::vector<std::string>& items);
+// `mk8s disable NAME...`
+int RunDisable(const GlobalOptions& global, const std::vector<std::string>& names);
+// `mk8s addons list`: every addon with its state, version, description and arguments.
+int RunAddonsList(const GlobalOptions& global);
+
 // commands_tools.cc
 int RunVersion(const GlobalOptions& global);
 int RunConfig(const GlobalOptions& global);

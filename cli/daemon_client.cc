@@ -17,6 +17,7 @@ namespace mk8s::cli {
 namespace {
 
 constexpr std::chrono::minutes kLongCallDeadline{10};  // backup and restore of a large store
+constexpr std::chrono::minutes kAddonCallDeadline{10};  // enable/disable: the daemon times calls out
 
 // gRPC logs connection failures on its own; the CLI reports them itself, in one line.
 // GRPC_VERBOSITY in the environment turns gRPC's own logging back on for debugging.
@@ -193,6 +194,31 @@ CallStatus DaemonClient::GetKubeconfig(std::string* kubeconfig) {
     status.message = "the Kubernetes API server is not available yet: " + status.message;
   }
   return status;
+}
+
+CallStatus DaemonClient::EnableAddon(const v1::EnableAddonRequest& request,
+                                     v1::EnableAddonResponse* out) {
+  const auto deadline = std::max<std::chrono::milliseconds>(deadline_, kAddonCallDeadline);
+  return Unary("enable " + request.name(), deadline, [&](Stubs& s, grpc::ClientContext* context) {
+    return s.control->EnableAddon(context, request, out);
+  });
+}
+
+CallStatus DaemonClient::DisableAddon(const std::string& name, v1::DisableAddonResponse* out) {
+  v1::DisableAddonRequest request;
+  request.set_name(name);
+  const auto deadline = std::max<std::chrono::milliseconds>(deadline_, kAddonCallDeadline);
+  return Unary("disable " + name, deadline, [&](Stubs& s, grpc::ClientContext* context) {
+    return s.control->DisableAddon(context, request, out);
+  });
+}
+
+CallStatus DaemonClient::ListAddons(bool with_health, v1::ListAddonsResponse* out) {
+  v1::ListAddonsRequest request;
+  request.set_with_health(with_health);
+  return Unary("addons list", deadline_, [&](Stubs& s, grpc::ClientContext* context) {
+    return s.control->ListAddons(context, request, out);
+  });
 }
 
 CallStatus DaemonClient::Get(const v1::GetRequest& request, v1::GetResponse* out) {

@@ -62,6 +62,11 @@ class DaemonClient {
   CallStatus Backup(const std::string& absolute_path, v1::BackupResponse* out);
   CallStatus Restore(const std::string& absolute_path, v1::RestoreResponse* out);
   CallStatus GetKubeconfig(std::string* kubeconfig);
+  // Addons. Enable and disable use at least kAddonCallDeadline: the daemon bounds each addon
+  // call by its own timeout.
+  CallStatus EnableAddon(const v1::EnableAddonRequest& request, v1::EnableAddonResponse* out);
+  CallStatus DisableAddon(const std::string& name, v1::DisableAddonResponse* out);
+  CallStatus ListAddons(bool with_health, v1::ListAddonsResponse* out);
 
   CallStatus Get(const v1::GetRequest& request, v1::GetResponse* out);
   CallStatus List(const v1::ListRequest& request, v1::ListResponse* out);

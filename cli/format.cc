@@ -1,5 +1,6 @@
 #include "cli/format.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -78,6 +79,14 @@ void AppendAddonLine(std::ostringstream& out, const v1::AddonStatus& addon) {
       << ") " << addon.description() << '\n';
 }
 
+// "enabled, healthy", "enabled, unhealthy", "disabled", "failed", "refused".
+std::string AddonCondition(const v1::AddonStatus& addon) {
+  std::string state = addon.state().empty() ? (addon.enabled() ? "enabled" : "disabled")
+                                            : addon.state();
+  if (state == "enabled") state += addon.healthy() ? ", healthy" : ", unhealthy";
+  return state;
+}
+
 }  // namespace
 
 std::string FormatStatusPretty(const v1::StatusResponse& status) {
@@ -100,6 +109,42 @@ std::string FormatStatusPretty(const v1::StatusResponse& status) {
   for (const v1::AddonStatus& addon : status.addons()) {
     if (!addon.enabled()) AppendAddonLine(out, addon);
   }
+  // Each addon's own word: its health when enabled, or why it is not running.
+  bool details = false;
+  for (const v1::AddonStatus& addon : status.addons()) {
+    if (addon.message().empty()) continue;
+    if (!details) out << "addon details:\n";
+    details = true;
+    out << "  " << addon.name() << ": " << AddonCondition(addon) << ": " << addon.message() << '\n';
+  }
+  return out.str();
+}
+
+std::string FormatAddonsTable(const google::protobuf::RepeatedPtrField<v1::AddonStatus>& addons) {
+  if (addons.empty()) {
+    return "No addons found. Addon libraries (*.so) go in <state-dir>/addons or the installed "
+           "addons folder.\n";
+  }
+  size_t name_width = 4, state_width = 5, version_width = 7;
+  for (const v1::AddonStatus& addon : addons) {
+    name_width = std::max(name_width, addon.name().size());
+    state_width = std::max(state_width, AddonCondition(addon).size());
+    version_width = std::max(version_width, addon.version().size());
+  }
+  const auto pad = [](std::string text, size_t width) {
+    text.resize(std::max(text.size(), width), ' ');
+    return text;
+  };
+  std::ostringstream out;
+  out << pad("NAME", name_width) << "  " << pad("STATE", state_width) << "  "
+      << pad("VERSION", version_width) << "  DESCRIPTION\n";
+  for (const v1::AddonStatus& addon : addons) {
+    out << pad(addon.name(), name_width) << "  " << pad(AddonCondition(addon), state_width) << "  "
+        << pad(addon.version(), version_width) << "  " << addon.description() << '\n';
+    if (!addon.message().empty()) {
+      out << pad("", name_width) << "  " << addon.message() << '\n';
+    }
+  }
   return out.str();
 }
 
@@ -112,7 +157,9 @@ std::string FormatStatusShort(const v1::StatusResponse& status) {
   }
   for (const v1::AddonStatus& addon : status.addons()) {
     out << "addon/" << (addon.repository().empty() ? "core" : addon.repository()) << '/'
-        << addon.name() << ": " << (addon.enabled() ? "enabled" : "disabled") << '\n';
+        << addon.name() << ": " << (addon.enabled() ? "enabled" : "disabled");
+    if (!addon.message().empty()) out << " (" << AddonCondition(addon) << ": " << addon.message() << ")";
+    out << '\n';
   }
   return out.str();
 }
@@ -142,7 +189,11 @@ std::string FormatStatusYaml(const v1::StatusResponse& status) {
         << "    enabled: " << boolean(addon.enabled()) << '\n'
         << "    description: " << YamlQuote(addon.description()) << '\n'
         << "    repository: " << YamlQuote(addon.repository()) << '\n'
-        << "    message: " << YamlQuote(addon.message()) << '\n';
+        << "    message: " << YamlQuote(addon.message()) << '\n'
+        << "    state: " << YamlQuote(addon.state()) << '\n'
+        << "    healthy: " << boolean(addon.healthy()) << '\n'
+        << "    version: " << YamlQuote(addon.version()) << '\n'
+        << "    args: " << YamlQuote(addon.args()) << '\n';
   }
   const v1::DatastoreStatus& datastore = status.datastore();
   out << "datastore:\n"

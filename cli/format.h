@@ -19,6 +19,8 @@ int PrintError(std::string_view message);
 
 // MicroK8s's layout: running line, high-availability, datastore nodes, addons enabled/disabled.
 std::string FormatStatusPretty(const v1::StatusResponse& status);
+// `mk8s addons list`: NAME, STATE, VERSION, DESCRIPTION columns, then any addon's message.
+std::string FormatAddonsTable(const google::protobuf::RepeatedPtrField<v1::AddonStatus>& addons);
 // One line per component ("component/datastore: ready (sqlite)"), then one per addon.
 std::string FormatStatusShort(const v1::StatusResponse& status);
 // Every field of StatusResponse as YAML (block style, strings double-quoted), preceded by

@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
                  "How long a hollow node takes to start a pod")
       ->check(CLI::Range(0, 3600000));
   cli.add_flag("!--no-log-stderr", options.log_to_stderr, "Log to the log file only");
+  cli.add_option("--addons-dir", options.addon_dirs,
+                 "Also look for addon libraries in DIR (repeatable; searched first)")
+      ->type_name("DIR");
   cli.add_option("--store-history", options.store_history_revisions,
                  "Revisions of history the datastore keeps before compacting")
       ->check(CLI::PositiveNumber);

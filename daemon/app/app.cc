@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <thread>
 
+#include "addonhost/addon_host.h"
 #include "apiserver/api_server.h"
 #include "app/components.h"
 #include "app/logging.h"
@@ -170,6 +171,22 @@ int Run(const DaemonOptions& options) {
     health.Set("hollow-nodes", true, std::to_string(options.hollow_nodes) + " nodes");
   }
 
+  // Addons (daemon/addonhost): API clients as system:addon:<name>; stopped before the control
+  // plane and the API server.
+  addonhost::AddonHostOptions addon_options;
+  addon_options.state_dir = paths.state_dir;
+  addon_options.addon_dirs = addonhost::DefaultAddonDirs(paths.state_dir, options.addon_dirs);
+  addon_options.settings.node_ips = apiserver::DetectNodeIps();
+  addon_options.settings.api_server_url =
+      api ? "https://127.0.0.1:" + std::to_string(api->port()) : options.server;
+  addon_options.make_client = [transport_for](const std::string& name) {
+    return std::make_shared<client::Client>(transport_for("system:addon:" + name));
+  };
+  addon_options.is_root = geteuid() == 0;
+  Result<std::unique_ptr<addonhost::AddonHost>> addons =
+      addonhost::AddonHost::Start(std::move(addon_options));
+  if (!addons.ok()) return Fail(addons.status());
+
   // The control socket: status and stop everywhere; the datastore commands (dbctl, backup) only
   // where the API server and its store run.
   control::ControlContext context;
@@ -177,6 +194,7 @@ int Run(const DaemonOptions& options) {
   context.health = &health;
   context.request_stop = [] { kill(getpid(), SIGTERM); };  // the main thread's sigwait picks it up
   context.state_dir = paths.state_dir;
+  context.addons = addons->get();
   context.datastore_path = options.run_apiserver ? paths.datastore_db : "";
   context.kubeconfig_path = options.run_apiserver ? paths.kubeconfig : options.kubeconfig;
   const std::string socket = options.socket.empty() ? paths.socket : options.socket;
@@ -192,6 +210,7 @@ int Run(const DaemonOptions& options) {
 
   (*control)->Shutdown();
   control->reset();
+  addons->reset();  // addons stop (on_stop) and unload while the API still serves them
   hollow_nodes.reset();
   control_plane->reset();  // controllers and scheduler stop, then their Leases are released
   if (api) api->Stop();    // no new requests; watches end

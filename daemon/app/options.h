@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mk8s::app {
 
@@ -34,6 +35,8 @@ struct DaemonOptions {
   // Hollow nodes (tests and benchmarks): fake kubelets registered in-process.
   int hollow_nodes = 0;
   int hollow_pod_start_delay_ms = 200;
+  // Extra folders searched for addon libraries, before the default ones (daemon/addonhost).
+  std::vector<std::string> addon_dirs;
   // Datastore tuning.
   int64_t store_history_revisions = 100000;
   std::chrono::seconds store_compaction_interval{300};

@@ -16,6 +16,9 @@ class HealthRegistry;
 namespace store {
 class Store;
 }
+namespace addonhost {
+class AddonHost;
+}
 }  // namespace mk8s
 
 namespace mk8s::control {
@@ -31,6 +34,8 @@ struct ControlContext {
   std::string state_dir;
   std::string datastore_path;
   std::string kubeconfig_path;
+  // Addons; nullptr when this daemon has no addon host (the addon RPCs then fail).
+  addonhost::AddonHost* addons = nullptr;
   std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
 };
 

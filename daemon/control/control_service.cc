@@ -78,6 +78,7 @@ grpc::Status ControlService::Status(grpc::ServerContext*, const v1::StatusReques
   reply->set_high_availability(false);
   reply->add_datastore_nodes("127.0.0.1 (local sqlite)");
   reply->set_rss_bytes(ResidentBytes());
+  FillAddons(*context_, /*with_health=*/true, reply->mutable_addons());
 
   v1::DatastoreStatus* datastore = reply->mutable_datastore();
   datastore->set_backend("sqlite");

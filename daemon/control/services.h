@@ -15,6 +15,10 @@ namespace mk8s::control {
 // Maps a store/daemon Status onto the nearest gRPC status code, keeping the message.
 grpc::Status ToGrpc(const Status& status);
 
+// Appends every addon (with its health when `with_health`) to `out` (addons_rpc.cc).
+void FillAddons(const ControlContext& context, bool with_health,
+                google::protobuf::RepeatedPtrField<v1::AddonStatus>* out);
+
 class ControlService final : public mk8s::v1::Control::Service {
  public:
   explicit ControlService(const ControlContext* context) : context_(context) {}
@@ -30,6 +34,13 @@ class ControlService final : public mk8s::v1::Control::Service {
                        v1::RestoreResponse* reply) override;
   grpc::Status GetKubeconfig(grpc::ServerContext*, const v1::GetKubeconfigRequest*,
                              v1::GetKubeconfigResponse* reply) override;
+  // addons_rpc.cc
+  grpc::Status EnableAddon(grpc::ServerContext*, const v1::EnableAddonRequest* request,
+                           v1::EnableAddonResponse* reply) override;
+  grpc::Status DisableAddon(grpc::ServerContext*, const v1::DisableAddonRequest* request,
+                            v1::DisableAddonResponse* reply) override;
+  grpc::Status ListAddons(grpc::ServerContext*, const v1::ListAddonsRequest* request,
+                          v1::ListAddonsResponse* reply) override;
 
  private:
   const ControlContext* context_;  // not owned; outlives the service
