@@ -128,7 +128,11 @@ class ApiServerImpl final : public ApiServer {
     if (!signer.ok()) return signer.status();
     jwt_signer_ = std::move(*signer);
 
-    auto cache = WatchCache::Start(store_, "/registry/");
+    WatchCache::HistoryBounds history;
+    history.capacity = options_.watch_history_capacity;
+    history.min_events = options_.watch_history_min_events;
+    history.window = options_.watch_history_window;
+    auto cache = WatchCache::Start(store_, "/registry/", history);
     if (!cache.ok()) return cache.status();
     cache_ = std::move(*cache);
     admission_.LoadAllocations(*cache_);

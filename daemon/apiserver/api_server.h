@@ -3,6 +3,8 @@
 // Heavy headers stay in the .cc files.
 #pragma once
 
+#include <chrono>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +27,10 @@ struct ApiServerOptions {
   std::vector<std::string> node_ips;  // SANs and the `kubernetes` Endpoints
   std::string service_cidr = "10.152.183.0/24";
   int threads = 2;
+  // The watch cache's event history (watches resume from it; older resourceVersions get 410).
+  size_t watch_history_capacity = 10000;
+  size_t watch_history_min_events = 1000;
+  std::chrono::milliseconds watch_history_window{75000};
 };
 
 class ApiServer {

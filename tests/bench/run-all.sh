@@ -17,6 +17,8 @@ trap cleanup EXIT
 MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/store_bench" "$seconds" | tee "$out"
 # The HTTPS API load tool starts its own mk8sd (1,000 watchers, 10,000-object list).
 MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/api_bench" "$seconds" | tee -a "$out"
+# The control loops with hollow nodes (5,000 nodes / 10,000 pods; 100 nodes / 10,000 replicas).
+MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/scheduler_bench" all | tee -a "$out"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then
@@ -47,6 +49,8 @@ daemon = next((r for r in rows if r["bench"] == "daemon_write"), {})
 api = {(r["op"], r["clients"]): r for r in rows if r["bench"] == "api"}
 watch = next((r for r in rows if r["bench"] == "api_watch"), {})
 rss = next((r for r in rows if r["bench"] == "api_rss"), {})
+scheduling = next((r for r in rows if r["bench"] == "scheduling"), {})
+footprint = next((r for r in rows if r["bench"] == "footprint"), {})
 if etcd:
     print(json.dumps({"bench": "ratio_vs_etcd",
                       "store_64_writers": round(store64.get("writes_per_sec", 0) / etcd, 2),
@@ -57,7 +61,9 @@ if etcd:
 for metric, measured, goal, higher_is_better in [
         ("api_create_16_clients_per_sec", api.get(("create", 16), {}).get("ops_per_sec"), 6000, True),
         ("api_watch_1000_watchers_p99_ms", watch.get("p99_ms"), 20, False),
-        ("mk8sd_idle_rss_mb", rss.get("idle_mb"), 40, False)]:
+        ("mk8sd_idle_rss_mb", rss.get("idle_mb"), 40, False),
+        ("scheduling_5000_nodes_pods_per_sec", scheduling.get("pods_per_sec"), 3000, True),
+        ("footprint_10000_pods_rss_mb", footprint.get("mk8sd_rss_settled_mb"), 300, False)]:
     if measured is None:
         print(json.dumps({"bench": "goal", "metric": metric, "goal": goal, "measured": None}))
         continue

@@ -245,6 +245,62 @@ TEST_P(ClientIntegrationTest, CancelEndsAWatch) {
   EXPECT_TRUE(cv.wait_for(lock, seconds(20), [&] { return ended; }));
 }
 
+// The real 410 path: an informer whose resourceVersion fell out of the server's watch history
+// (here kept to 20 events) gets 410 Gone when its watch resumes, re-lists, and carries on.
+TEST(InformerGoneTest, ResumingPastTheServersHistoryReListsAndCarriesOn) {
+  char pattern[] = "/tmp/mk8s-client-gone-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  store::StoreOptions store_options;
+  store_options.path = dir + "/datastore.db";
+  auto store = store::Store::Open(store_options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  apiserver::ApiServerOptions options;
+  options.bind_address = "127.0.0.1";
+  options.port = 0;
+  options.credentials_dir = dir + "/credentials";
+  options.kubeconfig_path = dir + "/client.config";
+  options.node_ips = {"127.0.0.1"};
+  options.watch_history_capacity = 20;
+  options.watch_history_min_events = 20;
+  auto api = apiserver::ApiServer::Start(options, store->get());
+  ASSERT_TRUE(api.ok()) << api.status().ToString();
+  {
+    auto transport = InProcessTransport::Create(
+        (*api)->InProcessHandler("system:kube-controller-manager", {"system:authenticated"}),
+        "system:kube-controller-manager");
+    auto client = std::make_shared<Client>(transport);
+    json kept = ConfigMap("kept", "1");
+    kept["metadata"]["labels"] = {{"watched", "yes"}};
+    ASSERT_TRUE(client->Create(kConfigMaps, "default", kept).ok());
+
+    InformerOptions informer_options;
+    informer_options.label_selector = "watched=yes";
+    informer_options.min_watch_timeout_seconds = 1;  // the watch ends and resumes within 2 s
+    Informer informer(client, kConfigMaps, informer_options);
+    informer.Start();
+    ASSERT_TRUE(informer.WaitForSync(seconds(20)));
+    EXPECT_EQ(informer.list_count(), 1u);
+    // 50 writes the informer does not watch push its resourceVersion out of the history.
+    for (int i = 0; i < 50; ++i) {
+      ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("noise-" + std::to_string(i), "x")).ok());
+    }
+    EXPECT_TRUE(Eventually([&] { return informer.list_count() >= 2; }))
+        << "the informer never re-listed after its resourceVersion expired";
+    EXPECT_NE(informer.Get("default/kept"), nullptr);
+    json late = ConfigMap("late", "1");
+    late["metadata"]["labels"] = {{"watched", "yes"}};
+    ASSERT_TRUE(client->Create(kConfigMaps, "default", late).ok());
+    EXPECT_TRUE(Eventually([&] { return informer.Get("default/late") != nullptr; }));
+    informer.Stop();
+  }
+  (*api)->Stop();
+  store->reset();
+  api->reset();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, ClientIntegrationTest,
                          ::testing::Values(Kind::kInProcess, Kind::kHttps),
                          [](const auto& info) {
