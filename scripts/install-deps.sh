@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-kubernetes
+  python3 python3-kubernetes tzdata
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(etcd-server etcd-client)

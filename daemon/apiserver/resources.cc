@@ -88,6 +88,8 @@ std::vector<ResourceInfo> BuildRegistry() {
       Resource("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true, {"ds"}, all);
   daemonsets.subresources = {Status("apps", "v1", "DaemonSet")};
   r.push_back(daemonsets);
+  r.push_back(Resource("apps", "v1", "controllerrevisions", "controllerrevision",
+                       "ControllerRevision", true));
 
   // batch/v1
   auto jobs = Resource("batch", "v1", "jobs", "job", "Job", true, {}, all);

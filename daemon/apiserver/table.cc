@@ -1,5 +1,7 @@
 #include "apiserver/table.h"
 
+#include <cctype>
+
 #include "apiserver/registry/object_meta.h"
 #include "apiserver/resources.h"
 
@@ -292,6 +294,17 @@ json TableColumns(const ResourceInfo& resource) {
             Column("Age", "string"), Column("Containers", "string", 1),
             Column("Images", "string", 1), Column("Selector", "string", 1)};
   }
+  if (r == "cronjobs") {
+    return {Column("Name", "string", 0, name_format), Column("Schedule", "string"),
+            Column("Timezone", "string"), Column("Suspend", "boolean"), Column("Active", "integer"),
+            Column("Last Schedule", "string"), Column("Age", "string"),
+            Column("Containers", "string", 1), Column("Images", "string", 1),
+            Column("Selector", "string", 1)};
+  }
+  if (r == "controllerrevisions") {
+    return {Column("Name", "string", 0, name_format), Column("Controller", "string"),
+            Column("Revision", "integer"), Column("Age", "string")};
+  }
   if (r == "daemonsets") {
     return {Column("Name", "string", 0, name_format), Column("Desired", "integer"),
             Column("Current", "integer"), Column("Ready", "integer"),
@@ -406,6 +419,30 @@ json TableCells(const ResourceInfo& resource, const json& object, Time now) {
             SelectorString(object.contains("/spec/selector/matchLabels"_json_pointer)
                                ? object.at("/spec/selector/matchLabels"_json_pointer)
                                : json())};
+  }
+  if (r == "cronjobs") {
+    const bool has_last = object.contains("/status/lastScheduleTime"_json_pointer);
+    const json active = object.value("/status/active"_json_pointer, json::array());
+    return {name, Str(object, "/spec/schedule"_json_pointer),
+            Str(object, "/spec/timeZone"_json_pointer, "<none>"),
+            std::string(object.value("/spec/suspend"_json_pointer, false) ? "True" : "False"),
+            active.is_array() ? active.size() : 0,
+            has_last ? Age(object, "/status/lastScheduleTime", now) : std::string("<none>"), age,
+            ContainersField(object, "/spec/jobTemplate/spec/template/spec/containers", "name"),
+            ContainersField(object, "/spec/jobTemplate/spec/template/spec/containers", "image"),
+            "<none>"};
+  }
+  if (r == "controllerrevisions") {
+    std::string controller = "<none>";
+    for (const json& owner : object.value("/metadata/ownerReferences"_json_pointer, json::array())) {
+      if (!owner.value("controller", false)) continue;
+      std::string group = owner.value("apiVersion", "");
+      group = group.find('/') == std::string::npos ? "" : "." + group.substr(0, group.find('/'));
+      std::string kind = owner.value("kind", "");
+      for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      controller = kind + group + "/" + owner.value("name", "");
+    }
+    return {name, controller, Int(object, "/revision"_json_pointer), age};
   }
   if (r == "daemonsets") {
     return {name, Int(object, "/status/desiredNumberScheduled"_json_pointer),

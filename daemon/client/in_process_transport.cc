@@ -89,25 +89,25 @@ class ClientStream : public http::ResponseStream,
 
   // http::ResponseStream
   bool Write(std::string chunk) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (closed_) return false;
     if (pending_bytes_ + chunk.size() > kMaxPendingBytes) {
       closed_ = true;
       status_ = 0;
       error_ = "the client fell too far behind the stream";
-      ScheduleLocked();
+      ScheduleAndUnlock(lock);
       return false;
     }
     pending_bytes_ += chunk.size();
     pending_.push_back(std::move(chunk));
-    ScheduleLocked();
+    ScheduleAndUnlock(lock);
     return true;
   }
   void Close() override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (closed_) return;
     closed_ = true;
-    ScheduleLocked();
+    ScheduleAndUnlock(lock);
   }
   void OnClosed(std::function<void()> callback) override {
     {
@@ -122,13 +122,13 @@ class ClientStream : public http::ResponseStream,
 
   // StreamHandle
   void Cancel() override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     cancelled_ = true;
     if (closed_) return;
     closed_ = true;
     status_ = 0;
     error_ = "cancelled";
-    ScheduleLocked();
+    ScheduleAndUnlock(lock);
   }
 
   // Called by the responder.
@@ -141,7 +141,7 @@ class ClientStream : public http::ResponseStream,
     }
   }
   void Answer(http::Response response) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (answered_ || closed_) {
       answered_ = true;
       return;
@@ -151,22 +151,26 @@ class ClientStream : public http::ResponseStream,
     status_ = response.status;
     content_type_ = std::move(response.content_type);
     whole_body_ = std::move(response.body);
-    ScheduleLocked();
+    ScheduleAndUnlock(lock);
   }
   void Abandon() {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (answered_ || closed_) return;
     closed_ = true;
     status_ = 0;
     error_ = "the API server dropped the request without an answer";
-    ScheduleLocked();
+    ScheduleAndUnlock(lock);
   }
 
  private:
-  void ScheduleLocked() {
-    if (scheduled_) return;
+  // Queues a Drain() unless one is pending. Releases `lock` (held on mu_) before posting: after
+  // the transport's Shutdown() the executor runs the task inline, and Drain() takes mu_ (posting
+  // under the lock deadlocked a server thread answering after the transport was destroyed).
+  void ScheduleAndUnlock(std::unique_lock<std::mutex>& lock) {
+    const bool post = !scheduled_;
     scheduled_ = true;
-    executor_->Post([self = shared_from_this()] { self->Drain(); });
+    lock.unlock();
+    if (post) executor_->Post([self = shared_from_this()] { self->Drain(); });
   }
 
   // Executor thread only.

@@ -7,7 +7,19 @@
 namespace mk8s::controllers {
 
 Controller::Controller(std::string name, const ControllerContext& context)
-    : context_(context), name_(std::move(name)), queue_(context.clock) {}
+    : context_(context),
+      name_(std::move(name)),
+      clock_(context.clock ? context.clock : client::RealClock::Get()),
+      real_clock_(dynamic_cast<client::RealClock*>(clock_) != nullptr),
+      wall_anchor_(std::chrono::system_clock::now()),
+      clock_anchor_(clock_->Now()),
+      queue_(clock_) {}
+
+std::chrono::system_clock::time_point Controller::WallNow() const {
+  if (real_clock_) return std::chrono::system_clock::now();
+  return wall_anchor_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            clock_->Now() - clock_anchor_);
+}
 
 Controller::~Controller() { Stop(); }
 

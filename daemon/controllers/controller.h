@@ -52,6 +52,15 @@ class Controller {
     queue_.AddAfter(key, delay);
   }
 
+  // Wall-clock time through the clock seam, for times written to or compared with API objects
+  // (Lease renewTime, condition and taint times). With the real clock (context.clock null or a
+  // RealClock) it is system_clock::now(). With any other clock (a FakeClock in tests) it is the
+  // system time when this controller was built plus how far that clock has moved since, so a
+  // test's Advance() moves it and nothing else does. Thread-safe.
+  std::chrono::system_clock::time_point WallNow() const;
+  // The clock the work queue and periodic timers run on (never null).
+  client::Clock* clock() const { return clock_; }
+
  protected:
   // Brings the object behind `key` to its desired state. Returning an error requeues the key with
   // backoff. Must be idempotent and must not mutate cached objects.
@@ -64,6 +73,10 @@ class Controller {
   void Work();
 
   const std::string name_;
+  client::Clock* const clock_;                                 // context.clock or RealClock
+  const bool real_clock_;                                      // clock_ is a RealClock
+  const std::chrono::system_clock::time_point wall_anchor_;    // system time at construction
+  const client::Clock::TimePoint clock_anchor_;                // clock_->Now() at construction
   client::WorkQueue queue_;
   std::vector<std::thread> workers_;
   std::atomic<bool> stopped_{false};

@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controllers/cronjob/cronjob_controller.h"
+#include "controllers/daemonset/daemonset_controller.h"
 #include "controllers/deployment/deployment_controller.h"
 #include "controllers/endpoints/endpoints_controller.h"
 #include "controllers/garbagecollector/garbage_collector.h"
+#include "controllers/job/job_controller.h"
 #include "controllers/namespace/namespace_controller.h"
 #include "controllers/nodeipam/node_ipam_controller.h"
 #include "controllers/nodelifecycle/node_lifecycle_controller.h"
@@ -31,6 +34,9 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("garbage-collector", Make<GarbageCollector>());
     built->Register("replicaset", Make<ReplicaSetController>());
     built->Register("deployment", Make<DeploymentController>());
+    built->Register("job", Make<JobController>());
+    built->Register("cronjob", Make<CronJobController>());
+    built->Register("daemonset", Make<DaemonSetController>());
     built->Register("endpoints", Make<EndpointsController>());
     built->Register("node-ipam", Make<NodeIpamController>());
     built->Register("node-lifecycle", Make<NodeLifecycleController>());
@@ -63,6 +69,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
   context.client = client;
   context.informers = manager->informers_.get();
   context.cluster_ca_pem = std::move(cluster_ca_pem);
+  context.clock = options.clock;
   context.node_monitor_grace_period = options.node_monitor_grace_period;
   context.node_monitor_period =
       std::min(context.node_monitor_period, options.node_monitor_grace_period / 5);

@@ -32,6 +32,8 @@ struct ControllerManagerOptions {
   int workers_per_controller = 2;
   std::chrono::milliseconds sync_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
+  // The controllers' time seam (not owned; must outlive the manager). nullptr = the real clock.
+  client::Clock* clock = nullptr;
 };
 
 class ControllerManager {

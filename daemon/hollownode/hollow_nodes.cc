@@ -9,6 +9,7 @@
 
 #include "client/informer.h"
 #include "client/workqueue.h"
+#include "hollownode/fake_runtime.h"
 
 namespace mk8s::hollownode {
 namespace {
@@ -180,7 +181,9 @@ Status HollowNodes::SyncPod(const std::string& key) {
   if (!pod_ptr) return Status::Ok();
   const json& pod = *pod_ptr;
   auto [ns, name] = client::SplitKey(key);
+  const std::string uid = pod["metadata"].value("uid", "");
   if (pod["metadata"].contains("deletionTimestamp")) {
+    ForgetStart(uid);
     // The fake runtime stops at once: finish the deletion as a kubelet does, with grace 0.
     client::DeleteOptions options;
     options.grace_period_seconds = 0;
@@ -191,7 +194,12 @@ Status HollowNodes::SyncPod(const std::string& key) {
     }
     return Status::Ok();
   }
-  if (pod.value("/status/phase"_json_pointer, std::string()) != "Pending") return Status::Ok();
+  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+  if (phase == "Running") return ExitIfDue(key, pod);
+  if (phase != "Pending") {
+    ForgetStart(uid);
+    return Status::Ok();
+  }
   // Container start takes a while, like a real runtime's.
   std::string created = pod["metadata"].value("creationTimestamp", "");
   const auto age = [&] {
@@ -237,6 +245,51 @@ Status HollowNodes::SyncPod(const std::string& key) {
   updated["status"] = status;
   auto written = client_->UpdateStatus(client::kPods, updated);
   if (!written.ok() && !client::IsNotFound(written.error())) return written.status();
+  if (written.ok()) NoteStart(key, *written);
+  return Status::Ok();
+}
+
+void HollowNodes::NoteStart(const std::string& key, const json& pod) {
+  const auto run_time = PlannedRunTime(pod);
+  if (!run_time) return;
+  {
+    std::lock_guard lock(starts_mu_);
+    started_[pod["metadata"].value("uid", "")] = std::chrono::steady_clock::now();
+  }
+  queue_->AddAfter(key, *run_time);
+}
+
+void HollowNodes::ForgetStart(const std::string& uid) {
+  std::lock_guard lock(starts_mu_);
+  started_.erase(uid);
+}
+
+Status HollowNodes::ExitIfDue(const std::string& key, const json& pod) {
+  const auto run_time = PlannedRunTime(pod);
+  if (!run_time) return Status::Ok();
+  const std::string uid = pod["metadata"].value("uid", "");
+  std::chrono::steady_clock::time_point started;
+  {
+    std::lock_guard lock(starts_mu_);
+    // Not known (started before a restart of mk8sd): count from now.
+    started = started_.emplace(uid, std::chrono::steady_clock::now()).first->second;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  if (elapsed < *run_time) {
+    queue_->AddAfter(key, std::chrono::duration_cast<std::chrono::milliseconds>(*run_time - elapsed) +
+                              std::chrono::milliseconds(1));
+    return Status::Ok();
+  }
+  bool restarted = false;
+  json updated = pod;
+  updated["status"] = ExitedStatus(pod, Now(), &restarted);
+  auto written = client_->UpdateStatus(client::kPods, updated);
+  if (!written.ok()) {
+    if (client::IsNotFound(written.error())) return Status::Ok();
+    return written.status();
+  }
+  ForgetStart(uid);
+  if (restarted) NoteStart(key, *written);
   return Status::Ok();
 }
 

@@ -1,7 +1,8 @@
 // Hollow nodes (the kubemark idea): N Nodes that register with capacity, heartbeat through
 // Leases in kube-node-lease, and play their kubelets with a fake runtime: a pod bound to a hollow
 // node turns Running and Ready after a configurable delay, and a pod being deleted on one is
-// finished (deleted with grace 0). For testing and measuring the control loops at scale without
+// finished (deleted with grace 0). Pods annotated hollow.mk8s.io/exit-code (fake_runtime.h)
+// finish after hollow.mk8s.io/run-ms, Succeeded or Failed, so Jobs can complete. For testing and measuring the control loops at scale without
 // containers; the real kubelet sets the same status fields.
 //
 // Threads: one informer (pods) dispatch thread feeds a work queue; `workers` threads write pod
@@ -9,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <chrono>
@@ -56,6 +59,10 @@ class HollowNodes {
   void Heartbeat();
   void Work();
   Status SyncPod(const std::string& key);
+  // Fake runtime (fake_runtime.h): pods annotated with an exit code finish after their run time.
+  void NoteStart(const std::string& key, const nlohmann::json& pod);
+  void ForgetStart(const std::string& uid);
+  Status ExitIfDue(const std::string& key, const nlohmann::json& pod);
   bool Ours(const std::string& node) const;
 
   const HollowNodeOptions options_;
@@ -64,6 +71,9 @@ class HollowNodes {
   std::unique_ptr<client::WorkQueue> queue_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
+  std::mutex starts_mu_;
+  // When each annotated pod's containers (last) started, by pod uid. GUARDED_BY(starts_mu_)
+  std::map<std::string, std::chrono::steady_clock::time_point> started_;
   std::mutex heartbeat_mu_;
   std::condition_variable heartbeat_cv_;
 };

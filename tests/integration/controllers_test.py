@@ -282,5 +282,101 @@ class HollowNodesTest(ClusterTestCase):
         self.assertEqual(images, {"nginx:1.27"})
 
 
+class BatchAndDaemonSetTest(ClusterTestCase):
+    """Jobs, CronJobs and DaemonSets on hollow nodes. Job pods finish through the hollow runtime's
+    knobs (hollow.mk8s.io/exit-code, hollow.mk8s.io/run-ms); schedules firing on time is covered
+    by the unit tests on a fake clock (tests/unit/controllers/cronjob_test.cc)."""
+
+    CLUSTER_ARGS = ("--hollow-nodes", "3", "--hollow-pod-start-delay-ms", "50")
+
+    @staticmethod
+    def job_spec(exit_code, completions=1, parallelism=1, backoff_limit=6):
+        return {"completions": completions, "parallelism": parallelism, "backoffLimit": backoff_limit,
+                "template": {"metadata": {"annotations": {"hollow.mk8s.io/exit-code": str(exit_code),
+                                                          "hollow.mk8s.io/run-ms": "200"}},
+                             "spec": {"restartPolicy": "Never",
+                                      "containers": [{"name": "work", "image": "busybox:1.36"}]}}}
+
+    def test_job_completes(self):
+        self.k("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi"},
+            "spec": self.job_spec(0, completions=3, parallelism=2)}))
+        out = self.k("wait", "--for=condition=complete", "job/pi", "--timeout=60s").stdout
+        self.assertIn("job.batch/pi condition met", out)
+        self.assertRegex(self.k("get", "job", "pi").stdout, r"pi\s+Complete\s+3/3")
+        pods = json.loads(self.k("get", "pods", "-l", "job-name=pi", "-o", "json").stdout)["items"]
+        self.assertEqual(sorted(p["status"]["phase"] for p in pods), ["Succeeded"] * 3)
+        for pod in pods:  # bound by the scheduler, run by a hollow kubelet
+            self.assertRegex(pod["spec"].get("nodeName", ""), r"^hollow-node-\d$")
+        describe = self.k("describe", "job", "pi").stdout
+        self.assertIn("SuccessfulCreate", describe)
+        self.assertIn("Completed", describe)
+        job = json.loads(self.k("get", "job", "pi", "-o", "json").stdout)
+        self.assertEqual(job["status"]["succeeded"], 3)
+        self.assertIn("completionTime", job["status"])
+
+    def test_job_over_its_backoff_limit_fails(self):
+        self.k("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "doomed"},
+            "spec": self.job_spec(3, backoff_limit=0)}))
+        out = self.k("wait", "--for=condition=failed", "job/doomed", "--timeout=60s").stdout
+        self.assertIn("condition met", out)
+        reason = self.k("get", "job", "doomed", "-o",
+                        "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}").stdout
+        self.assertEqual(reason, "BackoffLimitExceeded")
+        self.assertIn("BackoffLimitExceeded", self.k("describe", "job", "doomed").stdout)
+
+    def test_cronjob_template_runs_and_bad_schedules_are_rejected(self):
+        self.k("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "timeZone": "Etc/UTC",
+                     "jobTemplate": {"spec": self.job_spec(0)}}}))
+        self.assertRegex(self.k("get", "cronjob", "nightly").stdout,
+                         r"nightly\s+0 3 \* \* \*\s+Etc/UTC\s+False\s+0\s+<none>")
+        self.k("create", "job", "--from=cronjob/nightly", "nightly-manual")
+        out = self.k("wait", "--for=condition=complete", "job/nightly-manual", "--timeout=60s").stdout
+        self.assertIn("condition met", out)
+        owner = self.k("get", "job", "nightly-manual", "-o",
+                       "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}").stdout
+        self.assertEqual(owner, "CronJob/nightly")
+        bad = self.k("create", "cronjob", "bad", "--image=busybox:1.36", "--schedule=61 * * * *", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn('spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59)',
+                      bad.stderr)
+        zone = self.k("create", "-f", "-", check=False, input=json.dumps({
+            "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "mars"},
+            "spec": {"schedule": "@daily", "timeZone": "Mars/Olympus_Mons",
+                     "jobTemplate": {"spec": self.job_spec(0)}}}))
+        self.assertNotEqual(zone.returncode, 0)
+        self.assertIn("spec.timeZone", zone.stderr)
+
+    def test_daemonset_on_every_node_and_rolling_update(self):
+        self.k("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": {"metadata": {"labels": {"app": "agent"}},
+                                  "spec": {"containers": [{"name": "a", "image": "busybox:1.36"}]}}}}))
+        out = self.k("rollout", "status", "daemonset/agent", "--timeout=60s").stdout
+        self.assertIn('daemon set "agent" successfully rolled out', out)
+        def nodes_running():
+            pods = json.loads(self.k("get", "pods", "-l", "app=agent", "-o", "json").stdout)["items"]
+            live = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
+            return sorted(p["spec"].get("nodeName", "") for p in live
+                          if p["status"].get("phase") == "Running")
+        wait_for(lambda: nodes_running() == ["hollow-node-0", "hollow-node-1", "hollow-node-2"],
+                 what="one Running pod per hollow node")
+        self.assertRegex(self.k("get", "ds", "agent").stdout, r"agent\s+3\s+3\s+3\s+3\s+3")
+        self.k("set", "image", "daemonset/agent", "a=busybox:1.37")
+        out = self.k("rollout", "status", "daemonset/agent", "--timeout=60s").stdout
+        self.assertIn("successfully rolled out", out)
+        def images():
+            pods = json.loads(self.k("get", "pods", "-l", "app=agent", "-o", "json").stdout)["items"]
+            return sorted(p["spec"]["containers"][0]["image"] for p in pods)
+        wait_for(lambda: images() == ["busybox:1.37"] * 3, what="every pod on the new image")
+        history = self.k("rollout", "history", "daemonset/agent").stdout
+        self.assertRegex(history, r"(?m)^1\s")
+        self.assertRegex(history, r"(?m)^2\s")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include "apiserver/registry/batch_admission.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/resources.h"
 
@@ -178,6 +179,23 @@ void ValidateWorkload(const json& object, bool needs_selector, std::vector<Statu
                   "spec.template.spec", causes);
 }
 
+// Workloads, and the batch kinds' own rules (jobs select by a generated selector unless
+// spec.manualSelector; cronjobs validate their schedule and job template).
+void ValidateBatchOrWorkload(const std::string& resource, const json& object,
+                             std::vector<StatusCause>* causes) {
+  if (resource == "cronjobs") {
+    ValidateCronJob(object, causes);
+    ValidatePodSpec(object.contains("/spec/jobTemplate/spec/template/spec"_json_pointer)
+                        ? object.at("/spec/jobTemplate/spec/template/spec"_json_pointer)
+                        : json(),
+                    "spec.jobTemplate.spec.template.spec", causes);
+    return;
+  }
+  const bool manual_selector = object.value("/spec/manualSelector"_json_pointer, false);
+  ValidateWorkload(object, resource != "jobs" || manual_selector, causes);
+  if (resource == "jobs") ValidateJobSpec(object.value("spec", json::object()), "spec", causes);
+}
+
 json* TemplateSpec(json& object) {
   if (!object.contains("/spec/template/spec"_json_pointer)) return nullptr;
   return &object.at("/spec/template/spec"_json_pointer);
@@ -214,21 +232,7 @@ void DefaultWorkload(const std::string& resource, json& object) {
                {{"type", "RollingUpdate"},
                 {"rollingUpdate", {{"maxUnavailable", 1}, {"maxSurge", 0}}}});
   } else if (resource == "jobs") {
-    SetDefault(spec, "parallelism", 1);
-    SetDefault(spec, "completions", 1);
-    SetDefault(spec, "backoffLimit", 6);
-    SetDefault(spec, "completionMode", "NonIndexed");
-    SetDefault(spec, "suspend", false);
-    // Jobs select their pods by a generated uid label (upstream's batch.kubernetes.io/controller-uid).
-    const std::string uid = object["metadata"].value("uid", "");
-    if (!spec.contains("selector") && !uid.empty()) {
-      spec["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
-      json& labels = spec["template"]["metadata"]["labels"];
-      labels["batch.kubernetes.io/controller-uid"] = uid;
-      labels["batch.kubernetes.io/job-name"] = object["metadata"].value("name", "");
-      labels["controller-uid"] = uid;
-      labels["job-name"] = object["metadata"].value("name", "");
-    }
+    DefaultJobSpec(spec);
   } else if (resource == "cronjobs") {
     SetDefault(spec, "concurrencyPolicy", "Allow");
     SetDefault(spec, "suspend", false);
@@ -440,7 +444,8 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
              r == "daemonsets" || r == "jobs" || r == "cronjobs") {
     DefaultWorkload(r, object);
     object["status"] = json::object();
-    if (r != "cronjobs") ValidateWorkload(object, r != "jobs", &causes);
+    if (r == "jobs") GenerateJobSelector(object, &causes);
+    ValidateBatchOrWorkload(r, object, &causes);
   }
   if (!causes.empty()) {
     return ApiError::Invalid(resource.group, resource.kind, name, std::move(causes));
@@ -461,7 +466,7 @@ std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, jso
   } else if (r == "deployments" || r == "replicasets" || r == "statefulsets" ||
              r == "daemonsets" || r == "jobs" || r == "cronjobs") {
     DefaultWorkload(r, object);
-    if (r != "cronjobs") ValidateWorkload(object, r != "jobs", &causes);
+    ValidateBatchOrWorkload(r, object, &causes);
   }
   if (!causes.empty()) {
     return ApiError::Invalid(resource.group, resource.kind, name, std::move(causes));

@@ -84,7 +84,9 @@ bool SelectorMatches(const json& selector, const json& object) {
 
 std::string SelectorString(const json& selector) {
   std::string out;
-  for (const auto& [key, value] : selector.value("matchLabels", json::object()).items()) {
+  // A named copy: ranging over items() of the temporary from value() would dangle.
+  const json match_labels = selector.value("matchLabels", json::object());
+  for (const auto& [key, value] : match_labels.items()) {
     out += (out.empty() ? "" : ",") + key + "=" + value.get<std::string>();
   }
   return out;
@@ -100,12 +102,22 @@ bool IsPodReady(const json& pod) {
   return ready != nullptr && ready->value("status", "") == "True";
 }
 
-bool IsPodAvailable(const json& pod, int64_t min_ready_seconds) {
+bool IsPodAvailable(const json& pod, int64_t min_ready_seconds,
+                    std::chrono::system_clock::time_point now) {
   if (!IsPodReady(pod)) return false;
   if (min_ready_seconds <= 0) return true;
   std::chrono::system_clock::time_point since;
   if (!ParseTime(Condition(pod, "Ready")->value("lastTransitionTime", ""), &since)) return false;
-  return std::chrono::system_clock::now() - since >= std::chrono::seconds(min_ready_seconds);
+  return now - since >= std::chrono::seconds(min_ready_seconds);
+}
+
+bool PodReadySince(const json& pod, std::chrono::system_clock::time_point* since) {
+  if (!IsPodReady(pod)) return false;
+  return ParseTime(Condition(pod, "Ready")->value("lastTransitionTime", ""), since);
+}
+
+bool IsPodAvailable(const json& pod, int64_t min_ready_seconds) {
+  return IsPodAvailable(pod, min_ready_seconds, std::chrono::system_clock::now());
 }
 
 int PodDeletionCost(const json& pod) {

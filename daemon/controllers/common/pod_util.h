@@ -1,6 +1,7 @@
 // Helpers shared by workload controllers: owner references, label selectors, pod state.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,7 +27,12 @@ std::string SelectorString(const nlohmann::json& selector);
 
 bool IsPodActive(const nlohmann::json& pod);     // not terminating, not Succeeded/Failed
 bool IsPodReady(const nlohmann::json& pod);      // condition Ready=True
-// Ready for at least `min_ready_seconds`.
+// Ready for at least `min_ready_seconds` at `now` (a controller passes its WallNow()).
+bool IsPodAvailable(const nlohmann::json& pod, int64_t min_ready_seconds,
+                    std::chrono::system_clock::time_point now);
+// When the pod's Ready condition last turned True (false if not ready or no parsable time).
+bool PodReadySince(const nlohmann::json& pod, std::chrono::system_clock::time_point* since);
+// The same at system_clock::now().
 bool IsPodAvailable(const nlohmann::json& pod, int64_t min_ready_seconds);
 // Higher = a better candidate for deletion when scaling down (unscheduled, pending, not ready).
 int PodDeletionCost(const nlohmann::json& pod);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "controllers/common/pod_util.h"
@@ -17,13 +18,20 @@ using nlohmann::json;
 constexpr const char* kHashLabel = "pod-template-hash";
 constexpr const char* kRevision = "deployment.kubernetes.io/revision";
 
-std::string Now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+std::string FormatTime(std::chrono::system_clock::time_point time) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(time);
   std::tm utc{};
   gmtime_r(&t, &utc);
   char buffer[32];
   std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
   return buffer;
+}
+
+bool ParseTime(const std::string& text, std::chrono::system_clock::time_point* out) {
+  std::tm tm{};
+  if (text.empty() || strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return false;
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return true;
 }
 
 int64_t Revision(const json& rs) {
@@ -163,7 +171,7 @@ Status DeploymentController::Reconcile(const std::string& key) {
       new_rs = rs.get();
     }
   }
-  if (d.value("/spec/paused"_json_pointer, false)) return SyncStatus(d, new_rs, owned);
+  if (d.value("/spec/paused"_json_pointer, false)) return SyncStatus(d, new_rs, owned, true);
 
   const std::string strategy = d.value("/spec/strategy/type"_json_pointer, std::string("RollingUpdate"));
   int64_t old_active = 0;
@@ -302,11 +310,11 @@ Status DeploymentController::Reconcile(const std::string& key) {
     auto deleted = api().Delete(client::kReplicaSets, ns, (*idle[i])["metadata"].value("name", ""), {});
     if (!deleted.ok() && !client::IsNotFound(deleted.error())) return deleted.status();
   }
-  return SyncStatus(d, new_rs, owned);
+  return SyncStatus(d, new_rs, owned, false);
 }
 
 Status DeploymentController::SyncStatus(const json& d, const json* new_rs,
-                                        const std::vector<client::ObjectPtr>& all) {
+                                        const std::vector<client::ObjectPtr>& all, bool paused) {
   const int64_t replicas = Replicas(d);
   int64_t current = 0, ready = 0, available = 0;
   for (const client::ObjectPtr& rs : all) {
@@ -328,15 +336,18 @@ Status DeploymentController::SyncStatus(const json& d, const json* new_rs,
   const bool is_available = available >= replicas - max_unavailable;
   const bool complete = new_rs != nullptr && updated == replicas && available == replicas &&
                         current == replicas;
-  auto set_condition = [&](const std::string& type, bool ok, const std::string& reason,
-                           const std::string& message) {
+  const auto now = WallNow();
+  const std::string now_text = FormatTime(now);
+  // Sets a condition. lastTransitionTime moves when the status changes; lastUpdateTime when the
+  // status or reason changes, or always with `touch` (Progressing on progress, as upstream).
+  auto set_condition = [&](const std::string& type, const std::string& value,
+                           const std::string& reason, const std::string& message, bool touch) {
     json conditions = wanted.value("conditions", json::array());
-    const std::string value = ok ? "True" : "False";
     for (json& condition : conditions) {
       if (condition.value("type", "") != type) continue;
-      if (condition.value("status", "") != value) condition["lastTransitionTime"] = Now();
-      if (condition.value("reason", "") != reason || condition.value("status", "") != value) {
-        condition["lastUpdateTime"] = Now();
+      if (condition.value("status", "") != value) condition["lastTransitionTime"] = now_text;
+      if (touch || condition.value("reason", "") != reason || condition.value("status", "") != value) {
+        condition["lastUpdateTime"] = now_text;
       }
       condition["status"] = value;
       condition["reason"] = reason;
@@ -345,18 +356,64 @@ Status DeploymentController::SyncStatus(const json& d, const json* new_rs,
       return;
     }
     conditions.push_back({{"type", type}, {"status", value}, {"reason", reason},
-                          {"message", message}, {"lastUpdateTime", Now()},
-                          {"lastTransitionTime", Now()}});
+                          {"message", message}, {"lastUpdateTime", now_text},
+                          {"lastTransitionTime", now_text}});
     wanted["conditions"] = conditions;
   };
-  set_condition("Available", is_available,
+  set_condition("Available", is_available ? "True" : "False",
                 is_available ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
                 is_available ? "Deployment has minimum availability."
-                             : "Deployment does not have minimum availability.");
+                             : "Deployment does not have minimum availability.",
+                false);
+
+  // Progressing, with progressDeadlineSeconds (upstream syncRolloutStatus): progress (more
+  // updated/ready/available pods, fewer old ones, or a new rollout) refreshes lastUpdateTime;
+  // no progress for the deadline turns it False/ProgressDeadlineExceeded. Paused: Unknown.
   const std::string rs_name = new_rs ? (*new_rs)["metadata"].value("name", "") : "";
-  set_condition("Progressing", true, complete ? "NewReplicaSetAvailable" : "ReplicaSetUpdated",
-                complete ? "ReplicaSet \"" + rs_name + "\" has successfully progressed."
-                         : "ReplicaSet \"" + rs_name + "\" is progressing.");
+  const std::string rs_quoted = "ReplicaSet \"" + rs_name + "\"";
+  const int64_t deadline = d["spec"].value("progressDeadlineSeconds", int64_t{600});
+  json progressing;
+  for (const json& condition : status.value("conditions", json::array())) {
+    if (condition.value("type", "") == "Progressing") progressing = condition;
+  }
+  const std::string reason = progressing.is_object() ? progressing.value("reason", "") : "";
+  const bool new_rollout = progressing.is_object() &&
+                           progressing.value("message", "").find(rs_quoted) == std::string::npos;
+  const bool progress =
+      updated > StatusCount(d, "updatedReplicas") ||
+      current - updated < StatusCount(d, "replicas") - StatusCount(d, "updatedReplicas") ||
+      ready > StatusCount(d, "readyReplicas") || available > StatusCount(d, "availableReplicas");
+  std::chrono::system_clock::time_point last_update{};
+  ParseTime(progressing.is_object() ? progressing.value("lastUpdateTime", "") : "", &last_update);
+  const auto expires = last_update + std::chrono::seconds(deadline);
+  // When the deadline counts from, if it is being watched (nullopt: not watched).
+  std::optional<std::chrono::system_clock::time_point> since;
+  if (paused) {
+    set_condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", false);
+  } else if (complete) {
+    set_condition("Progressing", "True", "NewReplicaSetAvailable",
+                  rs_quoted + " has successfully progressed.", false);
+  } else if (!progressing.is_object() || progress || new_rollout || reason == "DeploymentPaused") {
+    set_condition("Progressing", "True", "ReplicaSetUpdated", rs_quoted + " is progressing.", true);
+    since = now;
+  } else if (reason == "ProgressDeadlineExceeded") {
+    // Stays failed until progress or a new rollout.
+  } else if (now > expires) {
+    set_condition("Progressing", "False", "ProgressDeadlineExceeded",
+                  rs_quoted + " has timed out progressing.", false);
+    events_.Record(d, "Warning", "ProgressDeadlineExceeded",
+                   rs_quoted + " has timed out progressing.");
+  } else {
+    since = last_update;
+  }
+  if (since) {
+    // Look again just after the deadline would pass without progress (progress re-enqueues
+    // sooner through the ReplicaSet informer). Timestamps have whole seconds, hence the +1 s.
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        *since + std::chrono::seconds(deadline) - now);
+    EnqueueAfter(client::ObjectKey(d),
+                 std::max(wait, std::chrono::milliseconds(0)) + std::chrono::seconds(1));
+  }
   if (wanted == status) return Status::Ok();
   json object = d;
   object["status"] = wanted;

@@ -2,7 +2,8 @@
 // strategy: RollingUpdate within maxSurge/maxUnavailable, or Recreate. Keeps
 // revisionHistoryLimit old ReplicaSets (for `kubectl rollout undo`, which kubectl performs by
 // writing an old template back), honours paused, and reports replicas, updated/ready/available
-// counts, observedGeneration and the Available/Progressing conditions.
+// counts, observedGeneration and the Available/Progressing conditions. A rollout without
+// progress for progressDeadlineSeconds turns Progressing=False/ProgressDeadlineExceeded.
 #pragma once
 
 #include "controllers/common/event_recorder.h"
@@ -21,8 +22,11 @@ class DeploymentController final : public Controller {
  private:
   Status ScaleReplicaSet(const nlohmann::json& deployment, const nlohmann::json& rs,
                          int64_t replicas);
+  // Writes status (counts, observedGeneration, Available and Progressing conditions). Progress
+  // is judged against progressDeadlineSeconds on WallNow(); a key waiting on the deadline is
+  // re-enqueued (on the controller's clock) for when it would pass.
   Status SyncStatus(const nlohmann::json& deployment, const nlohmann::json* new_rs,
-                    const std::vector<client::ObjectPtr>& all);
+                    const std::vector<client::ObjectPtr>& all, bool paused);
 
   client::Informer* deployments_ = nullptr;
   client::Informer* replicasets_ = nullptr;

@@ -10,7 +10,7 @@ namespace mk8s::controllers {
 using nlohmann::json;
 
 NodeIpamController::NodeIpamController(const ControllerContext& context, std::string cluster_cidr)
-    : Controller("node-ipam", context) {
+    : Controller("node-ipam", context), events_(context.client, "cidrAllocator") {
   const size_t slash = cluster_cidr.find('/');
   in_addr address{};
   inet_pton(AF_INET, cluster_cidr.substr(0, slash).c_str(), &address);
@@ -63,13 +63,17 @@ Status NodeIpamController::Reconcile(const std::string& name) {
     return Status::Ok();
   }
   uint32_t index = 0;
+  bool exhausted = false;
   {
     std::lock_guard lock(mu_);
     while (index < subnets_ && used_.count(index)) ++index;
-    if (index == subnets_) {
-      return Status(Code::kResourceExhausted, "no free /24 left for node " + name);
-    }
-    used_.insert(index);  // taken now, so a concurrent worker picks another
+    exhausted = index == subnets_;
+    if (!exhausted) used_.insert(index);  // taken now, so a concurrent worker picks another
+  }
+  if (exhausted) {
+    events_.Record(*node, "Warning", "CIDRNotAvailable",
+                   "Node " + name + " status is now: CIDRNotAvailable");
+    return Status(Code::kResourceExhausted, "no free /24 left for node " + name);
   }
   const std::string cidr = SubnetText(index);
   json patch = {{"spec", {{"podCIDR", cidr}, {"podCIDRs", json::array({cidr})}}}};

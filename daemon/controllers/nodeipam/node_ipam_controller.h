@@ -1,10 +1,12 @@
 // Node IPAM: each node gets its own pod subnet (spec.podCIDR / podCIDRs), a /24 out of the
-// cluster CIDR (10.1.0.0/16 by default, as MicroK8s), released when the node is deleted.
+// cluster CIDR (10.1.0.0/16 by default, as MicroK8s), released when the node is deleted. When
+// none is free the node waits (retried with backoff) and gets a CIDRNotAvailable Warning event.
 #pragma once
 
 #include <mutex>
 #include <set>
 
+#include "controllers/common/event_recorder.h"
 #include "controllers/controller.h"
 
 namespace mk8s::controllers {
@@ -24,6 +26,7 @@ class NodeIpamController final : public Controller {
   bool SubnetIndex(const std::string& cidr, uint32_t* index) const;
 
   client::Informer* nodes_ = nullptr;
+  EventRecorder events_;
   uint32_t base_ = 0;        // network address of the cluster CIDR (host order)
   uint32_t subnets_ = 0;     // number of /24s in it
   std::mutex mu_;

@@ -54,11 +54,10 @@ NodeLifecycleController::NodeLifecycleController(const ControllerContext& contex
 
 NodeLifecycleController::~NodeLifecycleController() {
   {
-    std::lock_guard lock(monitor_mu_);
-    stopping_ = true;
+    std::lock_guard lock(monitor_->mu);
+    monitor_->stopping = true;
+    clock()->Cancel(monitor_->timer);
   }
-  monitor_cv_.notify_all();
-  if (monitor_.joinable()) monitor_.join();
   Stop();
 }
 
@@ -69,25 +68,31 @@ void NodeLifecycleController::Setup() {
   nodes_->AddEventHandler(
       {[this](const client::ObjectPtr& n) { EnqueueObject(n); },
        [this](const client::ObjectPtr&, const client::ObjectPtr& n) { EnqueueObject(n); }, nullptr});
-  monitor_ = std::thread([this] { Monitor(); });
+  ScheduleMonitor();
 }
 
-void NodeLifecycleController::Monitor() {
-  std::unique_lock lock(monitor_mu_);
-  while (!stopping_) {
-    monitor_cv_.wait_for(lock, context_.node_monitor_period, [this] { return stopping_; });
-    if (stopping_) return;
-    lock.unlock();
-    for (const client::ObjectPtr& node : nodes_->List()) EnqueueObject(node);
-    lock.lock();
-  }
+void NodeLifecycleController::ScheduleMonitor() {
+  std::lock_guard lock(monitor_->mu);
+  ArmMonitorLocked();
+}
+
+void NodeLifecycleController::ArmMonitorLocked() {
+  if (monitor_->stopping) return;
+  monitor_->timer = clock()->Schedule(
+      clock()->Now() + std::max(context_.node_monitor_period, std::chrono::milliseconds(10)),
+      [this, state = monitor_] {
+        std::lock_guard lock(state->mu);
+        if (state->stopping) return;  // `this` may be gone
+        for (const client::ObjectPtr& node : nodes_->List()) EnqueueObject(node);
+        ArmMonitorLocked();
+      });
 }
 
 Status NodeLifecycleController::Reconcile(const std::string& name) {
   client::ObjectPtr node_ptr = nodes_->Get(name);
   if (!node_ptr) return Status::Ok();
   const json& node = *node_ptr;
-  const auto now = std::chrono::system_clock::now();
+  const TimePoint now = WallNow();
 
   // The last sign of life: the Lease's renewTime or the Ready condition's heartbeat.
   TimePoint last{};
@@ -164,7 +169,7 @@ Status NodeLifecycleController::EvictPods(const json& node, const std::string& t
   const std::string name = node["metadata"].value("name", "");
   TimePoint tainted{};
   Parse(taint_time, &tainted);
-  const auto now = std::chrono::system_clock::now();
+  const TimePoint now = WallNow();
   std::chrono::milliseconds next_check{0};
   for (const client::ObjectPtr& pod_ptr : pods_->List()) {
     const json& pod = *pod_ptr;

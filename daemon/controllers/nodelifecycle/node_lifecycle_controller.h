@@ -3,9 +3,13 @@
 // and NoExecute); pods on it that do not tolerate NoExecute are evicted once their
 // tolerationSeconds (counted from the taint's timeAdded) run out, so their ReplicaSets replace them
 // elsewhere. A node that reports again loses the taints.
+//
+// Time: "now" is WallNow() and the periodic re-check of every node (node_monitor_period) is a
+// timer on the controller's clock, so a test drives both with FakeClock::Advance().
 #pragma once
 
-#include <thread>
+#include <memory>
+#include <mutex>
 
 #include "controllers/common/event_recorder.h"
 #include "controllers/controller.h"
@@ -22,17 +26,25 @@ class NodeLifecycleController final : public Controller {
   Status Reconcile(const std::string& key) override;
 
  private:
-  void Monitor();  // periodic: enqueue every node
+  // Arms the periodic tick (every node_monitor_period on clock()): enqueue every node.
+  // No-op once stopping.
+  void ScheduleMonitor();
+  void ArmMonitorLocked();  // REQUIRES(monitor_->mu)
   Status EvictPods(const nlohmann::json& node, const std::string& taint_time);
 
   client::Informer* nodes_ = nullptr;
   client::Informer* leases_ = nullptr;
   client::Informer* pods_ = nullptr;
   EventRecorder events_;
-  std::thread monitor_;
-  std::mutex monitor_mu_;
-  std::condition_variable monitor_cv_;
-  bool stopping_ = false;  // GUARDED_BY(monitor_mu_)
+  // Shared with the pending timer's callback, which may run (on the clock's timer thread) while
+  // the destructor runs: the callback only touches `this` under `mu` with `stopping` false, and
+  // the destructor sets `stopping` under `mu` before anything is destroyed.
+  struct MonitorState {
+    std::mutex mu;
+    bool stopping = false;  // GUARDED_BY(mu)
+    uint64_t timer = 0;     // GUARDED_BY(mu): the pending tick's id on clock()
+  };
+  const std::shared_ptr<MonitorState> monitor_ = std::make_shared<MonitorState>();
 };
 
 }  // namespace mk8s::controllers

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "controllers/common/pod_util.h"
@@ -13,45 +14,8 @@ namespace {
 using nlohmann::json;
 
 constexpr int kBurst = 500;  // most creates or deletes in one reconcile
-constexpr auto kExpectationTtl = std::chrono::minutes(5);
 
 }  // namespace
-
-void Expectations::Expect(const std::string& key, int creates, int deletes) {
-  std::lock_guard lock(mu_);
-  pending_[key] = Pending{creates, deletes, std::chrono::steady_clock::now()};
-}
-
-void Expectations::CreationObserved(const std::string& key) {
-  std::lock_guard lock(mu_);
-  if (auto it = pending_.find(key); it != pending_.end() && it->second.creates > 0) {
-    --it->second.creates;
-  }
-}
-
-void Expectations::DeletionObserved(const std::string& key) {
-  std::lock_guard lock(mu_);
-  if (auto it = pending_.find(key); it != pending_.end() && it->second.deletes > 0) {
-    --it->second.deletes;
-  }
-}
-
-bool Expectations::Satisfied(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto it = pending_.find(key);
-  if (it == pending_.end()) return true;
-  if ((it->second.creates <= 0 && it->second.deletes <= 0) ||
-      std::chrono::steady_clock::now() - it->second.since > kExpectationTtl) {
-    pending_.erase(it);
-    return true;
-  }
-  return false;
-}
-
-void Expectations::Forget(const std::string& key) {
-  std::lock_guard lock(mu_);
-  pending_.erase(key);
-}
 
 ReplicaSetController::ReplicaSetController(const ControllerContext& context)
     : Controller("replicaset", context), events_(context.client, "replicaset-controller") {}
@@ -189,6 +153,8 @@ Status ReplicaSetController::UpdateStatus(const json& rs, const std::vector<clie
   int64_t replicas = 0, labeled = 0, ready = 0, available = 0;
   const json template_labels = rs.value("/spec/template/metadata/labels"_json_pointer, json::object());
   const int64_t min_ready = rs["spec"].value("minReadySeconds", 0);
+  const auto now = WallNow();
+  std::optional<std::chrono::system_clock::time_point> next_available;
   for (const client::ObjectPtr& pod : pods) {
     if (!IsPodActive(*pod)) continue;
     ++replicas;
@@ -199,8 +165,20 @@ Status ReplicaSetController::UpdateStatus(const json& rs, const std::vector<clie
     if (all_labels) ++labeled;
     if (IsPodReady(*pod)) {
       ++ready;
-      if (IsPodAvailable(*pod, min_ready)) ++available;
+      if (IsPodAvailable(*pod, min_ready, now)) {
+        ++available;
+      } else if (std::chrono::system_clock::time_point since; PodReadySince(*pod, &since)) {
+        const auto due = since + std::chrono::seconds(min_ready);
+        if (!next_available || due < *next_available) next_available = due;
+      }
     }
+  }
+  // A ready pod turns available minReadySeconds after it became ready, with no event to say so:
+  // look again then (on the controller's clock; timestamps have whole seconds, hence + 1 s).
+  if (next_available) {
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*next_available - now);
+    EnqueueAfter(client::ObjectKey(rs),
+                 std::max(wait, std::chrono::milliseconds(0)) + std::chrono::seconds(1));
   }
   json status = rs.value("status", json::object());
   json wanted = status;

@@ -1,0 +1,46 @@
+#include "controllers/common/expectations.h"
+
+namespace mk8s::controllers {
+namespace {
+
+constexpr auto kExpectationTtl = std::chrono::minutes(5);
+
+}  // namespace
+
+void Expectations::Expect(const std::string& key, int creates, int deletes) {
+  std::lock_guard lock(mu_);
+  pending_[key] = Pending{creates, deletes, std::chrono::steady_clock::now()};
+}
+
+void Expectations::CreationObserved(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (auto it = pending_.find(key); it != pending_.end() && it->second.creates > 0) {
+    --it->second.creates;
+  }
+}
+
+void Expectations::DeletionObserved(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (auto it = pending_.find(key); it != pending_.end() && it->second.deletes > 0) {
+    --it->second.deletes;
+  }
+}
+
+bool Expectations::Satisfied(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return true;
+  if ((it->second.creates <= 0 && it->second.deletes <= 0) ||
+      std::chrono::steady_clock::now() - it->second.since > kExpectationTtl) {
+    pending_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+void Expectations::Forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  pending_.erase(key);
+}
+
+}  // namespace mk8s::controllers

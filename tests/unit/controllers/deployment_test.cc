@@ -1,0 +1,306 @@
+// Deployment controller (with the ReplicaSet controller making the pods, and the test playing the
+// kubelets by writing pod readiness): a ReplicaSet per template hash, RollingUpdate within
+// maxSurge/maxUnavailable at every step, Recreate, rollback, pause, and progressDeadlineSeconds
+// on the fake clock.
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "client/informer.h"
+#include "controllers/deployment/deployment_controller.h"
+#include "fixture.h"
+
+namespace mk8s::controllers::test {
+namespace {
+
+constexpr const char* kRevision = "deployment.kubernetes.io/revision";
+
+std::string Annotation(const json& object, const std::string& key) {
+  return object.value("/metadata/annotations"_json_pointer, json::object()).value(key, "");
+}
+std::string Image(const json& object) {
+  return object.value("/spec/template/spec/containers/0/image"_json_pointer, std::string());
+}
+
+// Watches the namespace's ReplicaSets and pods and checks rollout invariants on every event.
+class RolloutObserver {
+ public:
+  RolloutObserver(const std::shared_ptr<client::Client>& api, const std::string& ns) {
+    client::InformerOptions options;
+    options.namespace_ = ns;
+    rs_ = std::make_unique<client::Informer>(api, client::kReplicaSets, options);
+    pods_ = std::make_unique<client::Informer>(api, client::kPods, options);
+    auto on_rs = [this](const client::ObjectPtr&) {
+      int64_t sum = 0;
+      for (const client::ObjectPtr& rs : rs_->List()) sum += (*rs)["spec"].value("replicas", 0);
+      std::lock_guard lock(mu_);
+      max_spec_sum_ = std::max(max_spec_sum_, sum);
+    };
+    rs_->AddEventHandler({on_rs, [on_rs](const client::ObjectPtr&, const client::ObjectPtr& o) {
+                            on_rs(o);
+                          },
+                          on_rs});
+    auto on_pod = [this](const client::ObjectPtr&) {
+      int64_t ready = 0;
+      std::map<std::string, int64_t> active_by_hash;
+      for (const client::ObjectPtr& pod : pods_->List()) {
+        if (HasDeletionTimestamp(*pod)) continue;
+        ++active_by_hash[(*pod).value("/metadata/labels/pod-template-hash"_json_pointer, std::string())];
+        if (ConditionStatus(*pod, "Ready") == "True") ++ready;
+      }
+      std::lock_guard lock(mu_);
+      if (armed_) min_ready_ = std::min(min_ready_, ready);
+      max_templates_ = std::max<int64_t>(max_templates_, static_cast<int64_t>(active_by_hash.size()));
+    };
+    pods_->AddEventHandler({on_pod, [on_pod](const client::ObjectPtr&, const client::ObjectPtr& o) {
+                              on_pod(o);
+                            },
+                            on_pod});
+    rs_->Start();
+    pods_->Start();
+  }
+  ~RolloutObserver() {
+    rs_->Stop();
+    pods_->Stop();
+  }
+  bool Synced() { return rs_->WaitForSync(10s) && pods_->WaitForSync(10s); }
+  // From now on, the ready-pod minimum and the template counts are tracked.
+  void Arm() {
+    std::lock_guard lock(mu_);
+    armed_ = true;
+    min_ready_ = INT64_MAX;
+    max_spec_sum_ = 0;
+    max_templates_ = 0;
+  }
+  int64_t max_spec_sum() { std::lock_guard lock(mu_); return max_spec_sum_; }
+  int64_t min_ready() { std::lock_guard lock(mu_); return min_ready_; }
+  int64_t max_templates() { std::lock_guard lock(mu_); return max_templates_; }
+
+ private:
+  std::unique_ptr<client::Informer> rs_, pods_;
+  std::mutex mu_;
+  bool armed_ = false;              // GUARDED_BY(mu_)
+  int64_t max_spec_sum_ = 0;        // GUARDED_BY(mu_)
+  int64_t min_ready_ = INT64_MAX;   // GUARDED_BY(mu_)
+  int64_t max_templates_ = 0;       // GUARDED_BY(mu_): most templates with active pods at once
+};
+
+class DeploymentTest : public ControllerTest {
+ protected:
+  void SetUp() override {
+    ControllerTest::SetUp();
+    if (HasFatalFailure()) return;
+    StartControllers({"deployment", "replicaset"});
+  }
+
+  json GetDeployment(const std::string& name) {
+    return Get(client::kDeployments, name).value_or(json());
+  }
+  std::vector<json> ReplicaSetsOf(const json& deployment) {
+    std::vector<json> out;
+    for (const json& rs : List(client::kReplicaSets)) {
+      for (const json& ref : rs["metadata"].value("ownerReferences", json::array())) {
+        if (ref.value("uid", "") == deployment["metadata"].value("uid", "")) out.push_back(rs);
+      }
+    }
+    return out;
+  }
+  // The ReplicaSet whose template has this image.
+  json ReplicaSetWithImage(const json& deployment, const std::string& image) {
+    for (const json& rs : ReplicaSetsOf(deployment)) {
+      if (Image(rs) == image) return rs;
+    }
+    return json();
+  }
+  bool RolloutComplete(const std::string& name) {
+    const json d = GetDeployment(name);
+    if (d.is_null()) return false;
+    const int64_t replicas = d["spec"].value("replicas", 1);
+    const json* progressing = FindCondition(d, "Progressing");
+    return StatusInt(d, "observedGeneration") >= d["metadata"].value("generation", 0) &&
+           StatusInt(d, "updatedReplicas") == replicas && StatusInt(d, "replicas") == replicas &&
+           StatusInt(d, "availableReplicas") == replicas && progressing != nullptr &&
+           progressing->value("reason", "") == "NewReplicaSetAvailable";
+  }
+  // Plays the kubelets (every new pod turns Ready) until the rollout completes.
+  ::testing::AssertionResult DriveRollout(const std::string& name) {
+    return WaitFor([&] {
+      ReadyAllPods();
+      return RolloutComplete(name);
+    }, 30s, "rollout of " + name + " complete");
+  }
+  void SetImage(const std::string& name, const std::string& image) {
+    Mutate(client::kDeployments, name, [&](json& d) {
+      d["spec"]["template"]["spec"]["containers"][0]["image"] = image;
+    });
+  }
+};
+
+TEST_F(DeploymentTest, CreatesOneReplicaSetPerTemplateHash) {
+  const json d = Create(client::kDeployments, MakeDeployment("web", 3, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  auto sets = ReplicaSetsOf(d);
+  ASSERT_EQ(sets.size(), 1u);
+  const json& rs = sets[0];
+  const std::string hash = PodTemplateHash(GetDeployment("web")["spec"]["template"]);
+  EXPECT_EQ(rs["metadata"]["name"], "web-" + hash);
+  EXPECT_EQ(rs["metadata"]["labels"]["pod-template-hash"], hash);
+  EXPECT_EQ(rs["spec"]["selector"]["matchLabels"]["pod-template-hash"], hash);
+  EXPECT_EQ(rs["spec"]["replicas"], 3);
+  EXPECT_EQ(Annotation(rs, kRevision), "1");
+  EXPECT_EQ(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+  EXPECT_EQ(rs["metadata"]["ownerReferences"][0]["controller"], true);
+  for (const json& pod : List(client::kPods)) {
+    EXPECT_EQ(pod["metadata"]["labels"]["pod-template-hash"], hash);
+  }
+  const json got = GetDeployment("web");
+  EXPECT_EQ(Annotation(got, kRevision), "1");
+  EXPECT_EQ(ConditionStatus(got, "Available"), "True");
+  EXPECT_EQ(StatusInt(got, "readyReplicas"), 3);
+  EXPECT_EQ(StatusInt(got, "unavailableReplicas"), 0);
+  EXPECT_FALSE(EventsWithReason("ScalingReplicaSet", "web").empty());
+
+  // A spec change that is not a template change (replicas) reuses the ReplicaSet.
+  Patch(client::kDeployments, "web", {{"spec", {{"replicas", 5}}}});
+  ASSERT_TRUE(DriveRollout("web"));
+  EXPECT_EQ(ReplicaSetsOf(d).size(), 1u);
+  EXPECT_EQ(List(client::kPods).size(), 5u);
+}
+
+// replicas 4, maxSurge 1, maxUnavailable 1: the ReplicaSets never ask for more than 5 pods and
+// never fewer than 3 pods are ready, at any event the test observes.
+TEST_F(DeploymentTest, RollingUpdateRespectsSurgeAndUnavailable) {
+  RolloutObserver observer(api_ptr(), ns());
+  ASSERT_TRUE(observer.Synced());
+  json spec = MakeDeployment("roll", 4, {{"app", "roll"}});
+  spec["spec"]["strategy"] = {{"type", "RollingUpdate"},
+                              {"rollingUpdate", {{"maxSurge", 1}, {"maxUnavailable", 1}}}};
+  const json d = Create(client::kDeployments, spec);
+  ASSERT_TRUE(DriveRollout("roll"));
+  observer.Arm();
+
+  SetImage("roll", "example/app:v2");
+  ASSERT_TRUE(DriveRollout("roll"));
+  // The surge was used (the observer saw the step) but never exceeded.
+  EXPECT_EQ(observer.max_spec_sum(), 5) << "maxSurge exceeded or unused";
+  EXPECT_GE(observer.min_ready(), 3) << "maxUnavailable exceeded";
+  EXPECT_LE(observer.min_ready(), 4);
+  EXPECT_EQ(observer.max_templates(), 2);
+
+  const json old_rs = ReplicaSetWithImage(d, "registry.k8s.io/pause:3.9");
+  const json new_rs = ReplicaSetWithImage(d, "example/app:v2");
+  ASSERT_FALSE(old_rs.is_null());
+  ASSERT_FALSE(new_rs.is_null());
+  EXPECT_EQ(old_rs["spec"]["replicas"], 0);
+  EXPECT_EQ(new_rs["spec"]["replicas"], 4);
+  EXPECT_EQ(Annotation(new_rs, kRevision), "2");
+  EXPECT_EQ(Annotation(GetDeployment("roll"), kRevision), "2");
+  for (const json& pod : List(client::kPods)) {
+    EXPECT_EQ(pod.value("/spec/containers/0/image"_json_pointer, std::string()), "example/app:v2");
+  }
+}
+
+TEST_F(DeploymentTest, RecreateStopsOldPodsBeforeStartingNew) {
+  RolloutObserver observer(api_ptr(), ns());
+  ASSERT_TRUE(observer.Synced());
+  json spec = MakeDeployment("rec", 3, {{"app", "rec"}});
+  spec["spec"]["strategy"] = {{"type", "Recreate"}};
+  const json d = Create(client::kDeployments, spec);
+  ASSERT_TRUE(DriveRollout("rec"));
+  observer.Arm();
+
+  SetImage("rec", "example/app:v2");
+  ASSERT_TRUE(DriveRollout("rec"));
+  EXPECT_EQ(observer.max_templates(), 1) << "old and new pods ran at the same time";
+  EXPECT_EQ(observer.min_ready(), 0) << "Recreate should have gone through zero pods";
+  EXPECT_EQ(ReplicaSetWithImage(d, "registry.k8s.io/pause:3.9")["spec"]["replicas"], 0);
+  EXPECT_EQ(ReplicaSetWithImage(d, "example/app:v2")["spec"]["replicas"], 3);
+}
+
+// `kubectl rollout undo` writes the previous ReplicaSet's template (without its hash label) back
+// into the Deployment: the old ReplicaSet scales up again and takes the next revision.
+TEST_F(DeploymentTest, RollbackReusesTheOldReplicaSet) {
+  const json d = Create(client::kDeployments, MakeDeployment("undo", 2, {{"app", "undo"}}));
+  ASSERT_TRUE(DriveRollout("undo"));
+  SetImage("undo", "example/app:v2");
+  ASSERT_TRUE(DriveRollout("undo"));
+  const json v1 = ReplicaSetWithImage(d, "registry.k8s.io/pause:3.9");
+  ASSERT_FALSE(v1.is_null());
+  ASSERT_EQ(v1["spec"]["replicas"], 0);
+
+  json old_template = v1["spec"]["template"];
+  old_template["metadata"]["labels"].erase("pod-template-hash");
+  Mutate(client::kDeployments, "undo", [&](json& object) { object["spec"]["template"] = old_template; });
+  ASSERT_TRUE(DriveRollout("undo"));
+
+  EXPECT_EQ(ReplicaSetsOf(d).size(), 2u) << "a rollback must not create a third ReplicaSet";
+  const json back = ReplicaSetWithImage(d, "registry.k8s.io/pause:3.9");
+  EXPECT_EQ(back["metadata"]["uid"], v1["metadata"]["uid"]);
+  EXPECT_EQ(back["spec"]["replicas"], 2);
+  EXPECT_EQ(Annotation(back, kRevision), "3");
+  EXPECT_EQ(ReplicaSetWithImage(d, "example/app:v2")["spec"]["replicas"], 0);
+  EXPECT_EQ(Annotation(GetDeployment("undo"), kRevision), "3");
+}
+
+TEST_F(DeploymentTest, PausedDeploymentDoesNotRollOut) {
+  const json d = Create(client::kDeployments, MakeDeployment("pz", 2, {{"app", "pz"}}));
+  ASSERT_TRUE(DriveRollout("pz"));
+  json paused = Mutate(client::kDeployments, "pz", [](json& object) {
+    object["spec"]["paused"] = true;
+    object["spec"]["template"]["spec"]["containers"][0]["image"] = "example/app:v2";
+  });
+  const int64_t generation = paused["metadata"]["generation"];
+  // Barrier: the controller has seen the paused generation.
+  ASSERT_TRUE(WaitFor([&] {
+    const json got = GetDeployment("pz");
+    const json* progressing = FindCondition(got, "Progressing");
+    return StatusInt(got, "observedGeneration") == generation && progressing != nullptr &&
+           progressing->value("reason", "") == "DeploymentPaused";
+  }, "paused generation observed"));
+  EXPECT_EQ(ReplicaSetsOf(d).size(), 1u) << "a paused Deployment rolled out";
+  EXPECT_EQ(ConditionStatus(GetDeployment("pz"), "Progressing"), "Unknown");
+
+  Patch(client::kDeployments, "pz", {{"spec", {{"paused", false}}}});
+  ASSERT_TRUE(DriveRollout("pz"));
+  EXPECT_EQ(ReplicaSetWithImage(d, "example/app:v2")["spec"]["replicas"], 2);
+}
+
+// No progress for progressDeadlineSeconds (pods never turn Ready) -> Progressing=False with
+// reason ProgressDeadlineExceeded, driven by the fake clock; progress afterwards recovers.
+TEST_F(DeploymentTest, ProgressDeadlineExceeded) {
+  json spec = MakeDeployment("slow", 2, {{"app", "slow"}});
+  spec["spec"]["progressDeadlineSeconds"] = 30;
+  Create(client::kDeployments, spec);
+  auto progressing_reason = [&] {
+    const json got = GetDeployment("slow");
+    const json* condition = FindCondition(got, "Progressing");
+    return condition ? condition->value("reason", "") : "";
+  };
+  // Settled: both pods exist (not Ready), the Deployment's status counts them.
+  ASSERT_TRUE(WaitFor([&] {
+    const json got = GetDeployment("slow");
+    return StatusInt(got, "updatedReplicas") == 2 && StatusInt(got, "replicas") == 2 &&
+           progressing_reason() == "ReplicaSetUpdated";
+  }, "2 pods created, rollout progressing"));
+  EXPECT_EQ(ConditionStatus(GetDeployment("slow"), "Available"), "False");
+
+  Advance(20s);  // still inside the deadline
+  EXPECT_EQ(ConditionStatus(GetDeployment("slow"), "Progressing"), "True");
+  // Steps of 1 s: a recheck a worker schedules while Advance() runs may land behind it.
+  ASSERT_TRUE(AdvanceUntil([&] { return progressing_reason() == "ProgressDeadlineExceeded"; }, 1s,
+                           15s, "Progressing=False/ProgressDeadlineExceeded"));
+  const json failed = GetDeployment("slow");
+  EXPECT_EQ(ConditionStatus(failed, "Progressing"), "False");
+  EXPECT_NE(FindCondition(failed, "Progressing")->value("message", "").find("timed out"),
+            std::string::npos);
+  EXPECT_TRUE(WaitFor([&] { return !EventsWithReason("ProgressDeadlineExceeded", "slow").empty(); },
+                      "a ProgressDeadlineExceeded event"));
+
+  ASSERT_TRUE(DriveRollout("slow"));
+  EXPECT_EQ(ConditionStatus(GetDeployment("slow"), "Progressing"), "True");
+  EXPECT_EQ(ConditionStatus(GetDeployment("slow"), "Available"), "True");
+}
+
+}  // namespace
+}  // namespace mk8s::controllers::test

@@ -1,0 +1,117 @@
+// Node IPAM controller: a distinct /24 per node out of 10.1.0.0/16, released when the node is
+// deleted; exhaustion leaves the node waiting (with a CIDRNotAvailable event) until one is free.
+#include <arpa/inet.h>
+
+#include <set>
+
+#include "controllers/nodeipam/node_ipam_controller.h"
+#include "fixture.h"
+
+namespace mk8s::controllers::test {
+namespace {
+
+class NodeIpamTest : public ControllerTest {
+ protected:
+  std::string PodCidr(const std::string& node) {
+    auto got = Get(client::kNodes, "", node);
+    return got ? got->value("/spec/podCIDR"_json_pointer, std::string()) : "";
+  }
+  bool AllHaveCidrs(const std::vector<std::string>& nodes) {
+    for (const std::string& node : nodes) {
+      if (PodCidr(node).empty()) return false;
+    }
+    return true;
+  }
+};
+
+// "10.1.7.0/24" is inside 10.1.0.0/16 and is a /24 network address.
+bool IsClusterSubnet(const std::string& cidr) {
+  const size_t slash = cidr.find('/');
+  if (slash == std::string::npos || cidr.substr(slash) != "/24") return false;
+  in_addr address{};
+  if (inet_pton(AF_INET, cidr.substr(0, slash).c_str(), &address) != 1) return false;
+  const uint32_t value = ntohl(address.s_addr);
+  return (value & 0xFFFF0000u) == 0x0A010000u && (value & 0xFFu) == 0;
+}
+
+TEST_F(NodeIpamTest, DistinctSubnetPerNode) {
+  StartController("node-ipam");
+  std::vector<std::string> nodes;
+  for (int i = 0; i < 6; ++i) {
+    nodes.push_back("node-" + std::to_string(i));
+    Create(client::kNodes, MakeNode(nodes.back()));
+  }
+  ASSERT_TRUE(WaitFor([&] { return AllHaveCidrs(nodes); }, "every node has a podCIDR"));
+  std::set<std::string> cidrs;
+  for (const std::string& node : nodes) {
+    const json got = *Get(client::kNodes, "", node);
+    const std::string cidr = got["spec"]["podCIDR"];
+    EXPECT_TRUE(IsClusterSubnet(cidr)) << cidr;
+    EXPECT_EQ(got["spec"]["podCIDRs"], json::array({cidr}));
+    cidrs.insert(cidr);
+  }
+  EXPECT_EQ(cidrs.size(), nodes.size()) << "two nodes share a subnet";
+}
+
+TEST_F(NodeIpamTest, SubnetReleasedOnDelete) {
+  StartController("node-ipam");
+  for (const char* node : {"a", "b", "c"}) Create(client::kNodes, MakeNode(node));
+  ASSERT_TRUE(WaitFor([&] { return AllHaveCidrs({"a", "b", "c"}); }, "3 podCIDRs"));
+  const std::string freed = PodCidr("b");
+  ASSERT_TRUE(DeleteIn(client::kNodes, "", "b"));
+  // The informer sees b's deletion before d's creation, and the lowest free /24 is b's.
+  Create(client::kNodes, MakeNode("d"));
+  ASSERT_TRUE(WaitFor([&] { return !PodCidr("d").empty(); }, "d gets a podCIDR"));
+  EXPECT_EQ(PodCidr("d"), freed);
+  EXPECT_NE(PodCidr("a"), PodCidr("c"));
+}
+
+TEST_F(NodeIpamTest, ExhaustedRangeWaitsForAFreeSubnet) {
+  // A /22: four /24s.
+  StartController([](const ControllerContext& context) -> std::unique_ptr<Controller> {
+    return std::make_unique<NodeIpamController>(context, "10.250.0.0/22");
+  });
+  const std::vector<std::string> first = {"n0", "n1", "n2", "n3"};
+  for (const std::string& node : first) Create(client::kNodes, MakeNode(node));
+  ASSERT_TRUE(WaitFor([&] { return AllHaveCidrs(first); }, "4 podCIDRs"));
+  std::set<std::string> cidrs;
+  for (const std::string& node : first) cidrs.insert(PodCidr(node));
+  EXPECT_EQ(cidrs, (std::set<std::string>{"10.250.0.0/24", "10.250.1.0/24", "10.250.2.0/24",
+                                          "10.250.3.0/24"}));
+
+  Create(client::kNodes, MakeNode("late"));
+  auto not_available = [&] {
+    for (const json& event : ListIn(client::kEvents, "default")) {
+      if (event.value("reason", "") == "CIDRNotAvailable" &&
+          event["involvedObject"].value("name", "") == "late") {
+        return true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitFor(not_available, "a CIDRNotAvailable event for the fifth node"));
+  EXPECT_EQ(PodCidr("late"), "");
+
+  const std::string freed = PodCidr("n2");
+  ASSERT_TRUE(DeleteIn(client::kNodes, "", "n2"));
+  // The waiting node is retried with backoff on the fake clock.
+  ASSERT_TRUE(AdvanceUntil([&] { return !PodCidr("late").empty(); }, 1s, 120s,
+                           "the fifth node gets the freed subnet"));
+  EXPECT_EQ(PodCidr("late"), freed);
+}
+
+// A new controller instance (a restart) rebuilds its allocations from the nodes' podCIDRs.
+TEST_F(NodeIpamTest, RestartKeepsExistingAllocations) {
+  StartController("node-ipam");
+  for (const char* node : {"r0", "r1"}) Create(client::kNodes, MakeNode(node));
+  ASSERT_TRUE(WaitFor([&] { return AllHaveCidrs({"r0", "r1"}); }, "2 podCIDRs"));
+  StopControllers();
+  StartController("node-ipam");
+  Create(client::kNodes, MakeNode("r2"));
+  ASSERT_TRUE(WaitFor([&] { return !PodCidr("r2").empty(); }, "r2 gets a podCIDR"));
+  EXPECT_NE(PodCidr("r2"), PodCidr("r0"));
+  EXPECT_NE(PodCidr("r2"), PodCidr("r1"));
+}
+
+}  // namespace
+}  // namespace mk8s::controllers::test
