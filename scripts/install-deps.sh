@@ -10,9 +10,10 @@ packages=(
   libsqlite3-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-kubernetes tzdata
+  dnsutils
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(etcd-server etcd-client)
+  packages+=(etcd-server etcd-client dnsperf)
 fi
 
 missing=()

@@ -19,6 +19,8 @@ MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/store_bench" "$seconds" | te
 MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/api_bench" "$seconds" | tee -a "$out"
 # The control loops with hollow nodes (5,000 nodes / 10,000 pods; 100 nodes / 10,000 replicas).
 MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/scheduler_bench" all | tee -a "$out"
+# The dns addon under dnsperf at 1 and 16 clients (its own mk8sd; skipped without dnsperf).
+MK8SD_BIN="$build/daemon/mk8sd" MK8S_BIN="$build/cli/mk8s" python3 "$(dirname "$0")/dns_bench.py" "$seconds" | tee -a "$out"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if command -v etcd >/dev/null && command -v etcdctl >/dev/null; then

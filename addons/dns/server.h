@@ -1,0 +1,94 @@
+// The DNS server's sockets and threads.
+//
+// Threads (all started by Start, all joined by Stop):
+//   - `udp_threads` UDP workers share the UDP socket: they drain it, answer cluster and cached
+//     names inline, and queue the rest for the forward workers (bounded; a full queue drops the
+//     query, the client retries).
+//   - `forward_threads` forward workers block on upstreams and send the answers back.
+//   - one TCP acceptor; each connection gets its own thread (at most max_tcp_connections; more
+//     are closed at once), which serves length-prefixed queries until the client closes, an
+//     idle timeout passes, or Stop.
+// Every wait polls an eventfd that Stop makes readable, so Stop is prompt.
+//
+// Ownership: the Server owns both listening fds from construction (closed by Stop/destructor)
+// and borrows the Resolver, which must outlive it.
+#pragma once
+
+#include <netinet/in.h>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "resolver.h"
+
+namespace mk8s::dns {
+
+struct ServerOptions {
+  int udp_threads = 2;
+  int forward_threads = 4;
+  size_t forward_queue = 1024;
+  size_t max_tcp_connections = 64;
+  std::chrono::milliseconds tcp_idle{10000};
+};
+
+class Server {
+ public:
+  Server(Resolver& resolver, int udp_fd, int tcp_fd, ServerOptions options = {});
+  ~Server();  // Stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Starts the threads. Throws std::runtime_error if the sockets cannot be set up.
+  void Start();
+  // Stops and joins every thread and closes the sockets. Idempotent.
+  void Stop();
+
+  // True while every worker thread is running (none has died on an error).
+  bool healthy() const;
+  size_t tcp_connections() const { return tcp_connections_.load(); }
+
+ private:
+  struct Pending {
+    std::vector<uint8_t> query;
+    sockaddr_in client{};
+  };
+  struct Connection {
+    int fd = -1;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  void UdpLoop();
+  void ForwardLoop();
+  void AcceptLoop();
+  void ServeConnection(Connection* connection);
+  void ReapConnections(bool all);
+  bool Wait(int fd, short events, int timeout_ms) const;  // false on stop/timeout/error
+
+  Resolver& resolver_;
+  int udp_fd_;
+  int tcp_fd_;
+  const ServerOptions options_;
+  int stop_fd_ = -1;  // eventfd; readable once Stop begins
+  std::vector<std::thread> threads_;
+  std::atomic<int> running_threads_{0};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(queue_mu_)
+
+  std::mutex connections_mu_;
+  std::list<std::unique_ptr<Connection>> connections_;  // GUARDED_BY(connections_mu_)
+  std::atomic<size_t> tcp_connections_{0};
+};
+
+}  // namespace mk8s::dns
