@@ -191,6 +191,8 @@ void SchedulerService::SetUpHandlers() {
 
 void SchedulerService::Loop() {
   auto last_cleanup = std::chrono::steady_clock::now();
+  auto last_report = last_cleanup;
+  uint64_t reported_scheduled = 0, reported_attempts = 0;
   while (true) {
     {
       std::unique_lock lock(mu_);
@@ -208,6 +210,20 @@ void SchedulerService::Loop() {
         queue_->MoveAllToActive();
       }
       last_cleanup = now;
+    }
+    // A progress line every 5 s while there is work (kube-scheduler exposes the same as metrics).
+    if (now - last_report >= std::chrono::seconds(5)) {
+      const uint64_t scheduled = scheduled_.load(), attempts = attempts_.load();
+      if (attempts != reported_attempts) {
+        const double seconds = std::chrono::duration<double>(now - last_report).count();
+        spdlog::info("scheduler: {} pods bound in {:.0f} s ({:.0f}/s), {} attempts, {} pending",
+                     scheduled - reported_scheduled, seconds,
+                     (scheduled - reported_scheduled) / seconds, attempts - reported_attempts,
+                     pending_pods());
+      }
+      reported_scheduled = scheduled;
+      reported_attempts = attempts;
+      last_report = now;
     }
     ScheduleOne();
   }
