@@ -8,9 +8,11 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/format.h"
 #include "common/paths.h"
 
@@ -33,9 +35,21 @@ struct ParsedCommandLine {
   DbPutOptions put;
   DbListOptions list;
   DbWatchOptions watch;
-  std::vector<std::string> addons;  // enable/disable
+  std::vector<std::string> addons;         // enable/disable
+  std::string shell;                       // completion
+  std::vector<std::string> complete_args;  // __complete
+  // What each option's value completes to in the shell scripts; options not listed complete to
+  // their IsMember choices, or to nothing.
+  std::map<const CLI::Option*, CompletionKind> completes;
+  const CLI::App* passthrough = nullptr;  // `kubectl`: completed by kubectl itself
   std::function<int()> action;
 };
+
+// Registers what `option`'s values complete to; returns `option` for chaining.
+CLI::Option* Completes(ParsedCommandLine& cl, CLI::Option* option, CompletionKind kind) {
+  cl.completes[option] = kind;
+  return option;
+}
 
 void AddLifecycleCommands(CLI::App& app, ParsedCommandLine& cl) {
   CLI::App* start = app.add_subcommand("start", "Start mk8sd in the background");
@@ -62,7 +76,10 @@ void AddLifecycleCommands(CLI::App& app, ParsedCommandLine& cl) {
   status->add_option("--format", cl.status.format, "Output format")
       ->capture_default_str()
       ->check(CLI::IsMember({"pretty", "short", "yaml"}));
-  status->add_option("-a,--addon", cl.status.addon, "Print only whether this addon is enabled")
+  Completes(
+      cl,
+      status->add_option("-a,--addon", cl.status.addon, "Print only whether this addon is enabled"),
+      CompletionKind::kAddon)
       ->type_name("ADDON");
   status->callback([&] { cl.action = [&] { return RunStatus(cl.global, cl.status); }; });
 
@@ -84,27 +101,35 @@ void AddToolCommands(CLI::App& app, ParsedCommandLine& cl) {
   kubectl->allow_extras();
   kubectl->fallthrough(false);
   kubectl->set_help_flag();
+  cl.passthrough = kubectl;
   kubectl->callback([&cl, kubectl] {
     cl.action = [&cl, args = kubectl->remaining()] { return RunKubectl(cl.global, args); };
   });
 
   CLI::App* inspect = app.add_subcommand("inspect", "Write a diagnostics tarball");
-  inspect
-      ->add_option("-o,--output", cl.inspect.output,
-                   "Tarball to write (default ./mk8s-inspect-<timestamp>.tar.gz)")
+  Completes(cl,
+            inspect->add_option("-o,--output", cl.inspect.output,
+                                "Tarball to write (default ./mk8s-inspect-<timestamp>.tar.gz)"),
+            CompletionKind::kFile)
       ->type_name("FILE");
   inspect->callback([&] { cl.action = [&] { return RunInspect(cl.global, cl.inspect); }; });
 }
 
 void AddAddonCommands(CLI::App& app, ParsedCommandLine& cl) {
   CLI::App* enable = app.add_subcommand("enable", "Enable addons (their dependencies first)");
-  enable->add_option("addons", cl.addons, "NAME or NAME:ARGS ('mk8s addons list' shows the ARGS)")
+  Completes(cl,
+            enable->add_option("addons", cl.addons,
+                               "NAME or NAME:ARGS ('mk8s addons list' shows the ARGS)"),
+            CompletionKind::kAddonWithArgs)
       ->required()
       ->type_name("NAME[:ARGS]");
   enable->callback([&] { cl.action = [&] { return RunEnable(cl.global, cl.addons); }; });
 
   CLI::App* disable = app.add_subcommand("disable", "Disable addons");
-  disable->add_option("addons", cl.addons, "Addon names")->required()->type_name("NAME");
+  Completes(cl, disable->add_option("addons", cl.addons, "Addon names"),
+            CompletionKind::kEnabledAddon)
+      ->required()
+      ->type_name("NAME");
   disable->callback([&] { cl.action = [&] { return RunDisable(cl.global, cl.addons); }; });
 
   CLI::App* addons = app.add_subcommand("addons", "Manage addons");
@@ -118,11 +143,17 @@ void AddDbctlCommands(CLI::App& app, ParsedCommandLine& cl) {
   dbctl->require_subcommand(1);
 
   CLI::App* backup = dbctl->add_subcommand("backup", "Write a snapshot of the datastore to FILE");
-  backup->add_option("file", cl.file, "Snapshot file to create")->required()->type_name("FILE");
+  Completes(cl, backup->add_option("file", cl.file, "Snapshot file to create"),
+            CompletionKind::kFile)
+      ->required()
+      ->type_name("FILE");
   backup->callback([&] { cl.action = [&] { return RunDbBackup(cl.global, cl.file); }; });
 
   CLI::App* restore = dbctl->add_subcommand("restore", "Replace the datastore with a snapshot");
-  restore->add_option("file", cl.file, "Snapshot written by backup")->required()->type_name("FILE");
+  Completes(cl, restore->add_option("file", cl.file, "Snapshot written by backup"),
+            CompletionKind::kFile)
+      ->required()
+      ->type_name("FILE");
   restore->callback([&] { cl.action = [&] { return RunDbRestore(cl.global, cl.file); }; });
 
   CLI::App* get = dbctl->add_subcommand("get", "Print the value of KEY");
@@ -160,6 +191,98 @@ void AddDbctlCommands(CLI::App& app, ParsedCommandLine& cl) {
       ->type_name("N")
       ->check(kNonNegative);
   watch->callback([&] { cl.action = [&] { return RunDbWatch(cl.global, cl.watch); }; });
+}
+
+// "{a,b,c}" inside an option's type name (how CLI11 describes an IsMember check) -> a, b, c.
+std::vector<std::string> Choices(const std::string& type_name) {
+  std::vector<std::string> choices;
+  const size_t open = type_name.find('{');
+  const size_t close = type_name.find('}', open);
+  if (open == std::string::npos || close == std::string::npos) return choices;
+  std::string item;
+  for (const char c : type_name.substr(open + 1, close - open - 1)) {
+    if (c == ',') {
+      choices.push_back(item);
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  choices.push_back(item);
+  return choices;
+}
+
+// The visible command tree under `app`, for the completion scripts. Hidden subcommands (empty
+// group) are left out; an alias is one more subcommand with the same contents; a subcommand
+// that falls through also offers its parent's flags (`inherited`), as the parser accepts them.
+CommandSpec DescribeCommand(const CLI::App& app, const ParsedCommandLine& cl,
+                            const std::vector<FlagSpec>& inherited) {
+  CommandSpec spec;
+  spec.name = app.get_parent() == nullptr ? "mk8s" : app.get_name();
+  spec.description = app.get_description();
+  if (&app == cl.passthrough) {
+    spec.positional = CompletionKind::kPassthrough;
+    return spec;
+  }
+  std::vector<FlagSpec> passed_down = inherited;
+  for (const CLI::Option* option : app.get_options()) {
+    const auto registered = cl.completes.find(option);
+    const CompletionKind kind =
+        registered == cl.completes.end() ? CompletionKind::kNone : registered->second;
+    if (option->get_positional()) {
+      if (spec.positional == CompletionKind::kNone && spec.positional_choices.empty()) {
+        spec.positional = kind;
+        spec.positional_choices = Choices(option->get_type_name());
+      }
+      continue;
+    }
+    FlagSpec flag;
+    for (const std::string& name : option->get_snames()) flag.names.push_back("-" + name);
+    for (const std::string& name : option->get_lnames()) flag.names.push_back("--" + name);
+    flag.description = option->get_description();
+    flag.takes_value = option->get_items_expected_max() != 0;  // flags expect 0 items
+    flag.kind = kind;
+    if (flag.takes_value) flag.choices = Choices(option->get_type_name());
+    spec.flags.push_back(flag);
+    if (option != app.get_help_ptr()) passed_down.push_back(flag);
+  }
+  spec.flags.insert(spec.flags.end(), inherited.begin(), inherited.end());
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->get_group().empty()) continue;  // hidden
+    const CommandSpec child =
+        DescribeCommand(*sub, cl, sub->get_fallthrough() ? passed_down : std::vector<FlagSpec>{});
+    spec.subcommands.push_back(child);
+    for (const std::string& alias : sub->get_aliases()) {
+      spec.subcommands.push_back(child);
+      spec.subcommands.back().name = alias;
+    }
+  }
+  return spec;
+}
+
+void AddCompletionCommands(CLI::App& app, ParsedCommandLine& cl) {
+  CLI::App* completion =
+      app.add_subcommand("completion", "Print the shell completion script (bash, zsh or fish)");
+  completion->add_option("shell", cl.shell, "Shell")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  completion->callback([&app, &cl] {
+    cl.action = [&app, &cl] {
+      std::cout << CompletionScript(DescribeCommand(app, cl, {}), cl.shell);
+      return kExitOk;
+    };
+  });
+
+  // Hidden: the live values the scripts ask for (completion.h, RunComplete).
+  CLI::App* complete = app.add_subcommand("__complete", "Live values for shell completion");
+  complete->group("");
+  complete->prefix_command();
+  complete->allow_extras();
+  complete->fallthrough(false);
+  complete->set_help_flag();
+  complete->callback([&cl, complete] {
+    cl.action = [&cl, args = complete->remaining()] { return RunComplete(cl.global, args); };
+  });
 }
 
 // "mk8s dbctl put" for the deepest subcommand the parser reached.
@@ -204,8 +327,11 @@ int ParseAndRun(int argc, char** argv) {
   CLI::App app{"mk8s: lightweight Kubernetes, driven by the mk8sd daemon.", "mk8s"};
   ParsedCommandLine cl;
   cl.global.state_dir = DefaultStateDir();
-  app.add_option("--state-dir", cl.global.state_dir,
-                 "State folder of the daemon ($MK8S_STATE_DIR, $SNAP_COMMON, /var/lib/mk8s)")
+  Completes(cl,
+            app.add_option("--state-dir", cl.global.state_dir,
+                           "State folder of the daemon ($MK8S_STATE_DIR, $SNAP_COMMON, "
+                           "/var/lib/mk8s)"),
+            CompletionKind::kDir)
       ->type_name("DIR")
       ->capture_default_str();
   app.fallthrough();  // --state-dir is accepted after the subcommand too
@@ -214,6 +340,7 @@ int ParseAndRun(int argc, char** argv) {
   AddToolCommands(app, cl);
   AddDbctlCommands(app, cl);
   AddAddonCommands(app, cl);
+  AddCompletionCommands(app, cl);
 
   try {
     app.parse(argc, argv);

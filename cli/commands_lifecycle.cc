@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,36 @@ constexpr std::chrono::milliseconds kStatusPollInterval{500};
 constexpr std::chrono::milliseconds kProbeDeadline{2000};
 constexpr size_t kLogTailLines = 20;
 constexpr const char* kDaemonName = "mk8sd";
+constexpr const char* kUnit = "mk8sd.service";
+// The state folder the installed unit runs mk8sd with (daemon/mk8sd.service.in).
+constexpr const char* kUnitStateDir = "/var/lib/mk8s";
+
+// True when mk8sd should be started and stopped through systemd: systemd is the init system,
+// the mk8sd unit is installed, the state folder is the unit's, and MK8S_NO_SYSTEMD is unset.
+// Otherwise mk8s launches and stops the daemon itself (containers, tests, other state folders).
+bool UseSystemd(const StatePaths& paths) {
+  if (std::getenv("MK8S_NO_SYSTEMD") != nullptr) return false;
+  if (paths.state_dir != kUnitStateDir || !fs::is_directory("/run/systemd/system")) return false;
+  for (const char* dir :
+       {"/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+        "/lib/systemd/system", "/usr/lib/systemd/system"}) {
+    if (fs::exists(std::string(dir) + "/" + kUnit)) return true;
+  }
+  return false;
+}
+
+// `systemctl VERB mk8sd.service` (which waits for the job); kExitOk or one printed error line.
+int Systemctl(const std::string& verb) {
+  std::string stderr_text;
+  const Result<int> code = RunAndWait({"systemctl", verb, kUnit}, &stderr_text);
+  if (!code.ok()) return PrintError("cannot run systemctl: " + code.status().message());
+  if (*code == 0) return kExitOk;
+  for (char& c : stderr_text) {
+    if (c == '\n') c = ' ';
+  }
+  return PrintError("systemctl " + verb + " " + kUnit + " failed: " + stderr_text +
+                    " Check 'journalctl -u mk8sd'.");
+}
 
 // "Starting mk8s... 3s" rewritten in place on a terminal; silent otherwise. Clears itself when
 // destroyed, so scope it to the wait loop and print results after it.
@@ -102,6 +133,11 @@ int ReportEarlyExit(const StatePaths& paths, int exit_code, const std::string& s
 // Asks the daemon to stop and waits for its process to end. `quiet` skips the progress notices
 // ("mk8s is not running", "Stopped."). Returns an exit code; errors are printed.
 int StopDaemon(const StatePaths& paths, int timeout_seconds, bool quiet) {
+  if (UseSystemd(paths)) {
+    if (const int code = Systemctl("stop"); code != kExitOk) return code;
+    if (!quiet) std::cout << "Stopped.\n";
+    return kExitOk;
+  }
   const std::optional<pid_t> pid = ReadPidFile(paths.pid_file);
   DaemonClient client(paths.state_dir);
   const CallStatus call = client.Stop();
@@ -147,6 +183,43 @@ bool Confirm(const std::string& question) {
   return answer == "y" || answer == "Y" || answer == "yes" || answer == "Yes" || answer == "YES";
 }
 
+// `mk8s start` when the unit is installed: systemctl starts it, then we wait for the socket
+// (and readiness with --wait-ready) as for a directly launched daemon.
+int StartWithSystemd(const StatePaths& paths, const StartOptions& options,
+                     Clock::time_point deadline) {
+  if (const int code = Systemctl("start"); code != kExitOk) return code;
+  CallStatus call;
+  {
+    ProgressLine progress("Starting mk8s");
+    for (;;) {
+      DaemonClient probe(paths.state_dir);
+      probe.set_deadline(kProbeDeadline);
+      v1::VersionResponse version;
+      call = probe.Version(&version);
+      if (call.ok() || call.code == CallCode::kPermissionDenied || Clock::now() >= deadline) break;
+      progress.Update();
+      std::this_thread::sleep_for(kPollInterval);
+    }
+  }
+  if (!call.ok()) {
+    return PrintError(call.code == CallCode::kPermissionDenied
+                          ? call.message
+                          : std::string(kUnit) + " did not answer on " + paths.socket + " within " +
+                                std::to_string(options.timeout_seconds) +
+                                "s: check 'systemctl status mk8sd' and 'journalctl -u mk8sd'");
+  }
+  if (options.wait_ready) {
+    v1::StatusResponse status;
+    if (const int code =
+            WaitUntilReady(paths.state_dir, deadline, options.timeout_seconds, &status);
+        code != kExitOk) {
+      return code;
+    }
+  }
+  std::cout << "Started mk8s (" << kUnit << ")\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunStart(const GlobalOptions& global, const StartOptions& options) {
@@ -165,6 +238,8 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
     }
     if (call.code != CallCode::kNotRunning) return PrintError(call.message);
   }
+
+  if (UseSystemd(paths)) return StartWithSystemd(paths, options, deadline);
 
   const std::string binary = FindDaemonBinary();
   if (binary.empty()) {

@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-kubernetes tzdata
   dnsutils
+  bash-completion zsh fish python3-yaml dpkg-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(etcd-server etcd-client dnsperf)
