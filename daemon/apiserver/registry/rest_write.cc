@@ -145,11 +145,22 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
     return SendError(*responder, ApiError::Invalid(resource.group, resource.kind, name, causes));
   }
   if (resource.namespaced) {
-    auto ns = cache_->Get("/registry/namespaces/" + request.info.namespace_);
-    if (!ns) {
+    const std::string ns_key = "/registry/namespaces/" + request.info.namespace_;
+    CachedObjectPtr cached_ns = cache_->Get(ns_key);
+    json live_ns;
+    const json* ns = cached_ns ? &cached_ns->object() : nullptr;
+    if (ns == nullptr) {
+      // The cache may lag a namespace created a moment ago (`kubectl create ns x && kubectl
+      // apply -n x`): ask the store before answering 404, as upstream's lister fallback does.
+      if (Result<store::KeyValue> kv = store_->Get(ns_key); kv.ok()) {
+        live_ns = ParseStoredObject(kv->value, kv->mod_rev);
+        if (live_ns.is_object()) ns = &live_ns;
+      }
+    }
+    if (ns == nullptr) {
       return SendError(*responder, ApiError::NotFound("", "namespaces", request.info.namespace_));
     }
-    if (ns->object().contains("/metadata/deletionTimestamp"_json_pointer)) {
+    if (ns->contains("/metadata/deletionTimestamp"_json_pointer)) {
       return SendError(*responder,
                        ApiError::Forbidden(resource.resource + " \"" + name +
                                            "\" is forbidden: unable to create new content in "

@@ -228,6 +228,20 @@ TEST_P(ClientIntegrationTest, InformerSyncsAndFollows) {
   ASSERT_TRUE(client_->Delete(kConfigMaps, "default", prefix_ + "second").ok());
 }
 
+// A namespace is usable the moment its create returns, even before the watch cache has seen it.
+TEST_P(ClientIntegrationTest, ObjectsCanBeCreatedInANamespaceRightAfterIt) {
+  for (int i = 0; i < 30; ++i) {
+    const std::string ns = prefix_ + "fresh-ns-" + std::to_string(i);
+    json namespace_object = {{"apiVersion", "v1"}, {"kind", "Namespace"},
+                             {"metadata", {{"name", ns}}}};
+    ASSERT_TRUE(client_->Create(kNamespaces, "", namespace_object).ok());
+    json config_map = ConfigMap("first", "1");
+    config_map["metadata"]["namespace"] = ns;
+    auto created = client_->Create(kConfigMaps, ns, config_map);
+    ASSERT_TRUE(created.ok()) << "in namespace " << ns << ": " << created.error().ToString();
+  }
+}
+
 TEST_P(ClientIntegrationTest, CancelEndsAWatch) {
   std::mutex mu;
   std::condition_variable cv;
