@@ -301,6 +301,10 @@ json TableColumns(const ResourceInfo& resource) {
             Column("Containers", "string", 1), Column("Images", "string", 1),
             Column("Selector", "string", 1)};
   }
+  if (r == "leases") {
+    return {Column("Name", "string", 0, name_format), Column("Holder", "string"),
+            Column("Age", "string")};
+  }
   if (r == "controllerrevisions") {
     return {Column("Name", "string", 0, name_format), Column("Controller", "string"),
             Column("Revision", "integer"), Column("Age", "string")};
@@ -431,6 +435,9 @@ json TableCells(const ResourceInfo& resource, const json& object, Time now) {
             ContainersField(object, "/spec/jobTemplate/spec/template/spec/containers", "name"),
             ContainersField(object, "/spec/jobTemplate/spec/template/spec/containers", "image"),
             "<none>"};
+  }
+  if (r == "leases") {
+    return {name, Str(object, "/spec/holderIdentity"_json_pointer, "<none>"), age};
   }
   if (r == "controllerrevisions") {
     std::string controller = "<none>";

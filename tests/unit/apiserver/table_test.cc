@@ -51,5 +51,15 @@ TEST(TableTest, ServicePortsAndDefaults) {
   EXPECT_EQ(cells[4], "80:30080/TCP");
 }
 
+TEST(TableTest, LeaseShowsItsHolder) {
+  const ResourceInfo* leases = ResourceRegistry::Builtin().Find("coordination.k8s.io", "v1", "leases");
+  ASSERT_NE(leases, nullptr);
+  const auto now = std::chrono::system_clock::now();
+  json lease = {{"metadata", {{"name", "kube-scheduler"}, {"creationTimestamp", FormatTime(now - seconds(9))}}},
+                {"spec", {{"holderIdentity", "vm_1234abcd"}, {"leaseDurationSeconds", 15}}}};
+  EXPECT_EQ(TableCells(*leases, lease, now), json({"kube-scheduler", "vm_1234abcd", "9s"}));
+  EXPECT_EQ(TableColumns(*leases)[1]["name"], "Holder");
+}
+
 }  // namespace
 }  // namespace mk8s::apiserver
