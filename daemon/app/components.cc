@@ -4,6 +4,7 @@
 
 #include "client/client.h"
 #include "client/leader_elector.h"
+#include "client/shared_informer_factory.h"
 #include "controllers/manager.h"
 #include "scheduler/service/scheduler_service.h"
 
@@ -28,11 +29,19 @@ Result<std::unique_ptr<ControlPlaneComponents>> ControlPlaneComponents::Start(
     return election;
   };
 
+  if (o.scheduler || o.controllers) {
+    self.informer_client_ =
+        std::make_shared<client::Client>(o.transport_for("system:kube-controller-manager"));
+    self.informers_ = std::make_unique<client::SharedInformerFactory>(self.informer_client_);
+  }
+
   if (o.scheduler) {
     health->Set("scheduler", false, "starting");
     self.scheduler_client_ =
         std::make_shared<client::Client>(o.transport_for("system:kube-scheduler"));
-    auto started = scheduler::SchedulerService::Start({}, self.scheduler_client_);
+    scheduler::SchedulerServiceOptions scheduler_options;
+    scheduler_options.shared_informers = self.informers_.get();
+    auto started = scheduler::SchedulerService::Start(scheduler_options, self.scheduler_client_);
     if (!started.ok()) return started.status();
     self.scheduler_ = std::move(*started);
     if (o.leader_elect) {
@@ -92,6 +101,7 @@ void ControlPlaneComponents::Stop() {
   controller_elector_.reset();
   scheduler_elector_.reset();
   scheduler_.reset();
+  if (informers_) informers_->Shutdown();  // nobody holds handlers on them any more
 }
 
 void ControlPlaneComponents::SetControllersWanted(bool wanted) {
@@ -112,6 +122,7 @@ void ControlPlaneComponents::RunControllers() {
       lock.unlock();
       controllers::ControllerManagerOptions manager_options;
       manager_options.node_monitor_grace_period = options_.node_monitor_grace_period;
+      manager_options.shared_informers = informers_.get();
       auto started = controllers::ControllerManager::Start(manager_options, controller_client_,
                                                            options_.cluster_ca_pem);
       lock.lock();

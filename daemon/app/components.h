@@ -7,6 +7,9 @@
 //  - controllers: a ControllerManager is built when the Lease is won and torn down when it is
 //    lost (it owns its informers, so nothing of it outlives leadership).
 //
+// Both share one SharedInformerFactory, so the process holds one cache of pods (and nodes,
+// namespaces) however many components read it; each removes its own handlers when it stops.
+//
 // Threads: the electors' threads only flip the desired state; one runner thread starts and stops
 // the controller manager (which blocks while its informers sync). Health is reported through the
 // HealthRegistry ("controllers", "scheduler"). Destruction stops everything and releases held
@@ -27,6 +30,7 @@
 namespace mk8s::client {
 class Client;
 class LeaderElector;
+class SharedInformerFactory;
 class Transport;
 }  // namespace mk8s::client
 namespace mk8s::controllers {
@@ -68,6 +72,8 @@ class ControlPlaneComponents {
   const ComponentOptions options_;
   HealthRegistry* const health_;
 
+  std::shared_ptr<client::Client> informer_client_;  // lists and watches for both components
+  std::unique_ptr<client::SharedInformerFactory> informers_;
   std::shared_ptr<client::Client> scheduler_client_;
   std::unique_ptr<scheduler::SchedulerService> scheduler_;
   std::unique_ptr<client::LeaderElector> scheduler_elector_;

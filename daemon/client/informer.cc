@@ -29,30 +29,69 @@ void Informer::SetIndex(std::string name, IndexFunc index) {
   index_ = std::move(index);
 }
 
-void Informer::AddEventHandler(EventHandlers handlers) {
+namespace {
+thread_local Informer::HandlerScope* current_scope = nullptr;
+}  // namespace
+
+Informer::HandlerScope::HandlerScope() { current_scope = this; }
+Informer::HandlerScope::~HandlerScope() { current_scope = nullptr; }
+std::vector<std::pair<Informer*, uint64_t>> Informer::HandlerScope::Take() {
+  return std::move(registrations_);
+}
+
+uint64_t Informer::AddEventHandler(EventHandlers handlers) {
+  uint64_t id = 0;
+  {
+    std::lock_guard hl(handlers_mu_);
+    id = next_handler_id_++;
+  }
+  if (current_scope != nullptr) current_scope->registrations_.emplace_back(this, id);
   {
     std::lock_guard lock(inbox_->mu);
     if (inbox_->started && !inbox_->stopping) {
       // Replay the cache to this handler on the dispatch thread, then let it see new events.
-      Item item{Item::kTask, 0, {}, {}, [this, handlers = std::move(handlers)] {
+      Item item{Item::kTask, 0, {}, {}, [this, id, handlers = std::move(handlers)] {
                   {
                     std::lock_guard hl(handlers_mu_);
-                    handlers_.push_back(handlers);
+                    if (removed_early_.erase(id) != 0) return;  // removed before it started
+                    auto next = std::make_shared<HandlerList>(*handlers_);
+                    next->emplace_back(id, handlers);
+                    handlers_ = std::move(next);
                   }
                   if (handlers.on_add) {
+                    std::lock_guard dispatch(dispatch_mu_);
                     for (const ObjectPtr& object : List()) handlers.on_add(object);
                   }
                 }};
       inbox_->items.push_back(std::move(item));
       inbox_->cv.notify_all();
-      return;
+      return id;
     }
   }
   std::lock_guard hl(handlers_mu_);
-  handlers_.push_back(std::move(handlers));
+  auto next = std::make_shared<HandlerList>(*handlers_);
+  next->emplace_back(id, std::move(handlers));
+  handlers_ = std::move(next);
+  return id;
 }
 
-std::vector<EventHandlers> Informer::Handlers() {
+void Informer::RemoveEventHandler(uint64_t id) {
+  {
+    std::lock_guard hl(handlers_mu_);
+    auto next = std::make_shared<HandlerList>();
+    for (const auto& entry : *handlers_) {
+      if (entry.first != id) next->push_back(entry);
+    }
+    if (next->size() == handlers_->size()) {
+      removed_early_.insert(id);  // its replay task has not run yet
+    }
+    handlers_ = std::move(next);
+  }
+  // A dispatch in progress may still hold the old list: wait for it to finish.
+  std::lock_guard dispatch(dispatch_mu_);
+}
+
+std::shared_ptr<const Informer::HandlerList> Informer::Handlers() {
   std::lock_guard lock(handlers_mu_);
   return handlers_;
 }
@@ -162,7 +201,8 @@ void Informer::Upsert(const ObjectPtr& object) {
     IndexLocked(key, old_object, object);
     if (std::string rv = ResourceVersionOf(*object); !rv.empty()) resource_version_ = std::move(rv);
   }
-  for (const EventHandlers& h : Handlers()) {
+  std::lock_guard dispatch(dispatch_mu_);
+  for (const auto& [id, h] : *Handlers()) {
     if (old_object) {
       if (h.on_update) h.on_update(old_object, object);
     } else if (h.on_add) {
@@ -187,7 +227,8 @@ void Informer::Remove(const std::string& key, const ObjectPtr& last) {
   }
   const ObjectPtr& gone = last ? last : old_object;
   if (!gone) return;
-  for (const EventHandlers& h : Handlers()) {
+  std::lock_guard dispatch(dispatch_mu_);
+  for (const auto& [id, h] : *Handlers()) {
     if (h.on_delete) h.on_delete(gone);
   }
 }
@@ -224,9 +265,10 @@ bool Informer::ListAndReplace() {
     for (const auto& [key, object] : cache_) IndexLocked(key, nullptr, object);
     resource_version_ = result->resource_version;
   }
-  const std::vector<EventHandlers> handlers = Handlers();
+  std::lock_guard dispatch(dispatch_mu_);
+  const std::shared_ptr<const HandlerList> handlers = Handlers();
   for (const auto& [old_object, object] : changed) {
-    for (const EventHandlers& h : handlers) {
+    for (const auto& [id, h] : *handlers) {
       if (old_object) {
         if (h.on_update) h.on_update(old_object, object);
       } else if (h.on_add) {
@@ -235,7 +277,7 @@ bool Informer::ListAndReplace() {
     }
   }
   for (const ObjectPtr& object : removed) {
-    for (const EventHandlers& h : handlers) {
+    for (const auto& [id, h] : *handlers) {
       if (h.on_delete) h.on_delete(object);
     }
   }

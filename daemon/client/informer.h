@@ -68,8 +68,29 @@ class Informer {
   // Before Start(): one optional index.
   void SetIndex(std::string name, IndexFunc index);
   // Any time. A handler added after Start() first sees every cached object as an add (on the
-  // dispatch thread), then the events that follow.
-  void AddEventHandler(EventHandlers handlers);
+  // dispatch thread), then the events that follow. Returns an id for RemoveEventHandler().
+  // While a HandlerScope is alive on the calling thread, the registration is also recorded there.
+  uint64_t AddEventHandler(EventHandlers handlers);
+  // Unregisters a handler; when it returns, the handler is not running and will not run again.
+  // Not from a handler of this informer (it waits for the dispatch thread).
+  void RemoveEventHandler(uint64_t id);
+
+  // Records every AddEventHandler() made on this thread while it lives, so a component that
+  // shares informers with others (e.g. a controller manager rebuilt on each leadership) can
+  // remove exactly its own handlers later. Not nestable.
+  class HandlerScope {
+   public:
+    HandlerScope();
+    ~HandlerScope();
+    HandlerScope(const HandlerScope&) = delete;
+    HandlerScope& operator=(const HandlerScope&) = delete;
+    // The registrations recorded so far: (informer, id). The informers must outlive their use.
+    std::vector<std::pair<Informer*, uint64_t>> Take();
+
+   private:
+    friend class Informer;
+    std::vector<std::pair<Informer*, uint64_t>> registrations_;
+  };
   // Starts the dispatch thread. Idempotent.
   void Start();
   // Cancels the watch and joins the dispatch thread (waits for an in-flight list). Idempotent;
@@ -113,7 +134,9 @@ class Informer {
   void IndexLocked(const std::string& key, const ObjectPtr& old_object, const ObjectPtr& object);
   void RunTasks(std::deque<Item>* items);
   bool SleepFor(std::chrono::milliseconds delay);  // false if stopped meanwhile
-  std::vector<EventHandlers> Handlers();
+  using HandlerList = std::vector<std::pair<uint64_t, EventHandlers>>;
+  // The current handlers (copy-on-write: a snapshot costs one shared_ptr copy).
+  std::shared_ptr<const HandlerList> Handlers();
 
   const std::shared_ptr<Client> client_;
   const ResourceRef resource_;
@@ -127,7 +150,12 @@ class Informer {
   std::string resource_version_;                                // GUARDED_BY(cache_mu_)
 
   std::mutex handlers_mu_;
-  std::vector<EventHandlers> handlers_;  // GUARDED_BY(handlers_mu_); added on the dispatch thread
+  std::shared_ptr<const HandlerList> handlers_ = std::make_shared<HandlerList>();  // GUARDED_BY(handlers_mu_)
+  uint64_t next_handler_id_ = 1;        // GUARDED_BY(handlers_mu_)
+  std::set<uint64_t> removed_early_;    // removed before their replay task ran. GUARDED_BY(handlers_mu_)
+  // Held by the dispatch thread while it calls handlers, so RemoveEventHandler() can wait out a
+  // call in progress.
+  std::mutex dispatch_mu_;
 
   // The dispatch thread's queue. Shared with the watch callbacks, which may outlive the informer
   // by a moment (a cancelled stream's on_end).

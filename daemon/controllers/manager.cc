@@ -64,10 +64,15 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
     const ControllerManagerOptions& options, std::shared_ptr<client::Client> client,
     std::string cluster_ca_pem, const ControllerRegistry& registry) {
   std::unique_ptr<ControllerManager> manager(new ControllerManager());
-  manager->informers_ = std::make_unique<client::SharedInformerFactory>(client);
+  if (options.shared_informers != nullptr) {
+    manager->informers_ = options.shared_informers;
+  } else {
+    manager->owned_informers_ = std::make_unique<client::SharedInformerFactory>(client);
+    manager->informers_ = manager->owned_informers_.get();
+  }
   ControllerContext context;
   context.client = client;
-  context.informers = manager->informers_.get();
+  context.informers = manager->informers_;
   context.cluster_ca_pem = std::move(cluster_ca_pem);
   context.clock = options.clock;
   context.node_monitor_grace_period = options.node_monitor_grace_period;
@@ -75,9 +80,12 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
       std::min(context.node_monitor_period, options.node_monitor_grace_period / 5);
 
   const std::vector<std::string> names = options.enabled.empty() ? registry.Names() : options.enabled;
+  // Record the handlers the controllers add, to remove them from shared informers at Stop().
+  client::Informer::HandlerScope scope;
   for (const std::string& name : names) {
     const ControllerFactory* factory = registry.Find(name);
     if (factory == nullptr) {
+      manager->handlers_ = scope.Take();
       return Status(Code::kInvalidArgument, "unknown controller '" + name + "'; known: " + [&] {
         std::string known;
         for (const auto& n : registry.Names()) known += (known.empty() ? "" : ", ") + n;
@@ -87,6 +95,7 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
     manager->controllers_.push_back((*factory)(context));
     manager->controllers_.back()->Setup();
   }
+  manager->handlers_ = scope.Take();
   manager->informers_->Start();
   if (!manager->informers_->WaitForCacheSync(options.sync_timeout)) {
     return Status(Code::kDeadlineExceeded, "controller informers did not sync within " +
@@ -103,7 +112,11 @@ void ControllerManager::Stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto& controller : controllers_) controller->Stop();
-  if (informers_) informers_->Shutdown();
+  if (owned_informers_) {
+    owned_informers_->Shutdown();
+  } else {
+    for (const auto& [informer, id] : handlers_) informer->RemoveEventHandler(id);
+  }
 }
 
 std::vector<std::string> ControllerManager::running() const {

@@ -34,6 +34,10 @@ struct ControllerManagerOptions {
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
   // The controllers' time seam (not owned; must outlive the manager). nullptr = the real clock.
   client::Clock* clock = nullptr;
+  // Informers shared with other components of the process (not owned; must outlive the
+  // manager). nullptr = the manager owns its own. Shared informers keep running after Stop();
+  // the manager removes exactly the handlers its controllers added.
+  client::SharedInformerFactory* shared_informers = nullptr;
 };
 
 class ControllerManager {
@@ -50,7 +54,9 @@ class ControllerManager {
 
  private:
   ControllerManager() = default;
-  std::unique_ptr<client::SharedInformerFactory> informers_;
+  std::unique_ptr<client::SharedInformerFactory> owned_informers_;
+  client::SharedInformerFactory* informers_ = nullptr;  // owned_informers_ or the shared one
+  std::vector<std::pair<client::Informer*, uint64_t>> handlers_;  // added on shared informers
   std::vector<std::unique_ptr<Controller>> controllers_;
   bool stopped_ = false;
 };

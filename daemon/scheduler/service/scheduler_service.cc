@@ -77,11 +77,20 @@ Result<std::unique_ptr<SchedulerService>> SchedulerService::Start(
   service->event_tokens_ = service->options_.scheduled_events_burst;
   service->event_tokens_at_ = std::chrono::steady_clock::now();
 
-  service->informers_ = std::make_unique<client::SharedInformerFactory>(client);
-  service->SetUpHandlers();
+  if (service->options_.shared_informers != nullptr) {
+    service->informers_ = service->options_.shared_informers;
+  } else {
+    service->owned_informers_ = std::make_unique<client::SharedInformerFactory>(client);
+    service->informers_ = service->owned_informers_.get();
+  }
+  {
+    client::Informer::HandlerScope scope;
+    service->SetUpHandlers();
+    service->handlers_ = scope.Take();
+  }
   service->informers_->Start();
   if (!service->informers_->WaitForCacheSync(service->options_.sync_timeout)) {
-    service->informers_->Shutdown();
+    service->Stop();
     return Status(Code::kDeadlineExceeded, "scheduler informers did not sync");
   }
   service->thread_ = std::thread([raw = service.get()] { raw->Loop(); });
@@ -112,7 +121,11 @@ void SchedulerService::Stop() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return inflight_bindings_ == 0; });
   }
-  if (informers_) informers_->Shutdown();
+  if (owned_informers_) {
+    owned_informers_->Shutdown();
+  } else {
+    for (const auto& [informer, id] : handlers_) informer->RemoveEventHandler(id);
+  }
 }
 
 void SchedulerService::SetLeading(bool leading) {

@@ -6,6 +6,9 @@
 // upstream's message and the condition PodScheduled=False/Unschedulable, and waits in the queue
 // for a cluster change.
 //
+// Informers: its own factory, or one shared with the controller manager (one cache of pods per
+// process); on a shared one, Stop() removes exactly the handlers it added.
+//
 // Leadership: the informers and the cache run from Start(); the scheduling thread only pops pods
 // while SetLeading(true), so a standby scheduler has a warm cache and takes over at once.
 //
@@ -34,6 +37,7 @@
 
 namespace mk8s::client {
 class Client;
+class Informer;
 class EventRecorder;
 class SharedInformerFactory;
 }  // namespace mk8s::client
@@ -56,6 +60,9 @@ struct SchedulerServiceOptions {
   double scheduled_events_per_second = 50;
   int scheduled_events_burst = 100;
   std::chrono::milliseconds sync_timeout{std::chrono::seconds(60)};
+  // Informers shared with other components (not owned; must outlive the service). nullptr =
+  // the service owns its own over its client.
+  client::SharedInformerFactory* shared_informers = nullptr;
   std::chrono::milliseconds initial_backoff{1000};
   std::chrono::milliseconds max_backoff{10000};
 };
@@ -97,7 +104,9 @@ class SchedulerService {
 
   const SchedulerServiceOptions options_;
   std::shared_ptr<client::Client> client_;
-  std::unique_ptr<client::SharedInformerFactory> informers_;
+  std::unique_ptr<client::SharedInformerFactory> owned_informers_;
+  client::SharedInformerFactory* informers_ = nullptr;  // owned_informers_ or the shared one
+  std::vector<std::pair<client::Informer*, uint64_t>> handlers_;  // ours, on shared informers
   std::unique_ptr<client::EventRecorder> events_;
   std::unique_ptr<SchedulerCache> cache_;
   std::unique_ptr<SchedulingQueue> queue_;

@@ -182,6 +182,44 @@ TEST(InformerTest, ListsWatchesAndIndexes) {
   EXPECT_TRUE(resumed->cancelled);
 }
 
+// Components sharing an informer remove exactly their own handlers; a removed handler never runs
+// again, even one removed before its replay of the cache ran.
+TEST(InformerTest, RemovedHandlersStopAndScopesRecordRegistrations) {
+  auto transport = std::make_shared<FakeTransport>();
+  transport->AddList(List({Pod("a", "1")}, "5"));
+  Informer informer(std::make_shared<Client>(transport), kPods, FastOptions());
+  Recorder kept, removed;
+  informer.AddEventHandler(kept.Handlers());
+  std::vector<std::pair<Informer*, uint64_t>> recorded;
+  {
+    Informer::HandlerScope scope;
+    informer.AddEventHandler(removed.Handlers());
+    recorded = scope.Take();
+  }
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0].first, &informer);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(seconds(10)));
+  EXPECT_EQ(removed.WaitFor(1), (std::vector<std::string>{"add a@1"}));
+  informer.RemoveEventHandler(recorded[0].second);
+  auto watch = transport->WaitWatch(1);
+  ASSERT_NE(watch, nullptr);
+  watch->callbacks.on_line(Event("ADDED", Pod("b", "6")));
+  EXPECT_EQ(kept.WaitFor(2), (std::vector<std::string>{"add a@1", "add b@6"}));
+  EXPECT_EQ(removed.WaitFor(1), (std::vector<std::string>{"add a@1"}));
+  // Added after Start (its replay runs on the dispatch thread, maybe not yet) and removed at
+  // once: whatever it saw before RemoveEventHandler returned, it sees nothing after.
+  Recorder late;
+  const uint64_t id = informer.AddEventHandler(late.Handlers());
+  informer.RemoveEventHandler(id);
+  const size_t seen_before_removal = late.WaitFor(0).size();
+  watch->callbacks.on_line(Event("ADDED", Pod("c", "7")));
+  EXPECT_EQ(kept.WaitFor(3).size(), 3u);
+  informer.Stop();
+  EXPECT_EQ(late.WaitFor(0).size(), seen_before_removal);
+  EXPECT_EQ(removed.WaitFor(1).size(), 1u);
+}
+
 TEST(InformerTest, GoneReListsAndEmitsTheDiff) {
   auto transport = std::make_shared<FakeTransport>();
   transport->AddList(List({Pod("a", "1"), Pod("b", "2"), Pod("keep", "3")}, "10"));
