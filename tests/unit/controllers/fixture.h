@@ -118,7 +118,7 @@ class ControllerTest : public ::testing::Test {
   }
   void Advance(client::Clock::Duration d) { clock_.Advance(d); }
   // Until predicate() holds: Advance(step), then WaitFor(predicate, settle). Fails once
-  // max_advance of fake time has passed without it.
+  // max_advance of fake time has passed and a final default-deadline wait did not see it.
   ::testing::AssertionResult AdvanceUntil(const std::function<bool()>& predicate,
                                           client::Clock::Duration step,
                                           client::Clock::Duration max_advance,
