@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "controllers/common/owned_pods.h"
 #include "controllers/common/pod_util.h"
 #include "controllers/daemonset/history.h"
 #include "controllers/daemonset/node_eligibility.h"
@@ -68,20 +69,8 @@ void DaemonSetController::Setup() {
   pods_ = context_.informers->For(client::kPods);
   nodes_ = context_.informers->For(client::kNodes);
   revisions_ = context_.informers->For(client::kControllerRevisions);
-  daemonsets_->AddEventHandler(
-      {[this](const client::ObjectPtr& ds) { EnqueueObject(ds); },
-       [this](const client::ObjectPtr&, const client::ObjectPtr& ds) { EnqueueObject(ds); },
-       [this](const client::ObjectPtr& ds) {
-         expectations_.Forget(client::ObjectKey(*ds));
-         EnqueueObject(ds);
-       }});
-  pods_->AddEventHandler(
-      {[this](const client::ObjectPtr& pod) { OnPodEvent(pod, true, false); },
-       [this](const client::ObjectPtr& old_pod, const client::ObjectPtr& pod) {
-         if (OwnerKey(*old_pod) != OwnerKey(*pod)) OnPodEvent(old_pod, false, false);
-         OnPodEvent(pod, false, false);
-       },
-       [this](const client::ObjectPtr& pod) { OnPodEvent(pod, false, true); }});
+  RouteOwnerEvents(this, daemonsets_, &expectations_);
+  RouteOwnedPodEvents(this, pods_, daemonsets_, "DaemonSet", &expectations_);
   // Only what changes eligibility matters: labels, taints, unschedulable (not heartbeats).
   nodes_->AddEventHandler(
       {[this](const client::ObjectPtr&) { EnqueueAll(); },
@@ -97,26 +86,6 @@ void DaemonSetController::Setup() {
 
 void DaemonSetController::EnqueueAll() {
   for (const client::ObjectPtr& ds : daemonsets_->List()) EnqueueObject(ds);
-}
-
-std::string DaemonSetController::OwnerKey(const json& pod) const {
-  const json* owner = ControllerRef(pod);
-  if (owner == nullptr || owner->value("kind", "") != "DaemonSet") return "";
-  return pod["metadata"].value("namespace", "") + "/" + owner->value("name", "");
-}
-
-void DaemonSetController::OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted) {
-  const std::string owner = OwnerKey(*pod);
-  if (!owner.empty()) {
-    if (added) expectations_.CreationObserved(owner);
-    if (deleted) expectations_.DeletionObserved(owner);
-    Enqueue(owner);
-    return;
-  }
-  const std::string ns = (*pod)["metadata"].value("namespace", "");
-  for (const client::ObjectPtr& ds : daemonsets_->ListByNamespace(ns)) {
-    if (SelectorMatches((*ds)["spec"].value("selector", json()), *pod)) EnqueueObject(ds);
-  }
 }
 
 Status DaemonSetController::Reconcile(const std::string& key) {

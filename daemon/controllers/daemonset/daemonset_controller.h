@@ -46,8 +46,6 @@ class DaemonSetController final : public Controller {
   };
   using NodePods = std::map<std::string, std::vector<client::ObjectPtr>>;
 
-  std::string OwnerKey(const nlohmann::json& pod) const;
-  void OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted);
   void EnqueueAll();
   // What the node set demands: missing pods, extra or failed pods, misplaced pods.
   Plan Manage(const nlohmann::json& ds, const std::string& hash, const NodePods& by_node,

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/time_format.h"
+#include "controllers/common/owned_pods.h"
 #include "controllers/common/pod_util.h"
 #include "controllers/job/job_pods.h"
 
@@ -53,40 +54,8 @@ JobController::JobController(const ControllerContext& context)
 void JobController::Setup() {
   jobs_ = context_.informers->For(client::kJobs);
   pods_ = context_.informers->For(client::kPods);
-  jobs_->AddEventHandler(
-      {[this](const client::ObjectPtr& job) { EnqueueObject(job); },
-       [this](const client::ObjectPtr&, const client::ObjectPtr& job) { EnqueueObject(job); },
-       [this](const client::ObjectPtr& job) {
-         expectations_.Forget(client::ObjectKey(*job));
-         EnqueueObject(job);
-       }});
-  pods_->AddEventHandler(
-      {[this](const client::ObjectPtr& pod) { OnPodEvent(pod, true, false); },
-       [this](const client::ObjectPtr& old_pod, const client::ObjectPtr& pod) {
-         if (OwnerKey(*old_pod) != OwnerKey(*pod)) OnPodEvent(old_pod, false, false);
-         OnPodEvent(pod, false, false);
-       },
-       [this](const client::ObjectPtr& pod) { OnPodEvent(pod, false, true); }});
-}
-
-std::string JobController::OwnerKey(const json& pod) const {
-  const json* owner = ControllerRef(pod);
-  if (owner == nullptr || owner->value("kind", "") != "Job") return "";
-  return pod["metadata"].value("namespace", "") + "/" + owner->value("name", "");
-}
-
-void JobController::OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted) {
-  const std::string owner = OwnerKey(*pod);
-  if (!owner.empty()) {
-    if (added) expectations_.CreationObserved(owner);
-    if (deleted) expectations_.DeletionObserved(owner);
-    Enqueue(owner);
-    return;
-  }
-  const std::string ns = (*pod)["metadata"].value("namespace", "");
-  for (const client::ObjectPtr& job : jobs_->ListByNamespace(ns)) {
-    if (SelectorMatches((*job)["spec"].value("selector", json()), *pod)) EnqueueObject(job);
-  }
+  RouteOwnerEvents(this, jobs_, &expectations_);
+  RouteOwnedPodEvents(this, pods_, jobs_, "Job", &expectations_);
 }
 
 Status JobController::ClaimPods(const json& job, std::vector<client::ObjectPtr>* owned) {

@@ -39,8 +39,6 @@ class JobController final : public Controller {
  private:
   struct PodSets;  // the job's pods by state (job_controller.cc)
 
-  std::string OwnerKey(const nlohmann::json& pod) const;
-  void OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted);
   Status ClaimPods(const nlohmann::json& job, std::vector<client::ObjectPtr>* owned);
   // Creates or deletes pods toward the wanted active count (or indexes). Sets *wake_after when a
   // backoff delays creates.

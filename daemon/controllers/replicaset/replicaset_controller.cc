@@ -6,6 +6,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "controllers/common/owned_pods.h"
 #include "controllers/common/pod_util.h"
 
 namespace mk8s::controllers {
@@ -23,42 +24,8 @@ ReplicaSetController::ReplicaSetController(const ControllerContext& context)
 void ReplicaSetController::Setup() {
   replicasets_ = context_.informers->For(client::kReplicaSets);
   pods_ = context_.informers->For(client::kPods);
-  replicasets_->AddEventHandler(
-      {[this](const client::ObjectPtr& rs) { EnqueueObject(rs); },
-       [this](const client::ObjectPtr&, const client::ObjectPtr& rs) { EnqueueObject(rs); },
-       [this](const client::ObjectPtr& rs) {
-         expectations_.Forget(client::ObjectKey(*rs));
-         EnqueueObject(rs);
-       }});
-  pods_->AddEventHandler(
-      {[this](const client::ObjectPtr& pod) { OnPodEvent(pod, true, false); },
-       [this](const client::ObjectPtr& old_pod, const client::ObjectPtr& pod) {
-         // A relabelled pod may leave one set and join another.
-         if (OwnerKey(*old_pod) != OwnerKey(*pod)) OnPodEvent(old_pod, false, false);
-         OnPodEvent(pod, false, false);
-       },
-       [this](const client::ObjectPtr& pod) { OnPodEvent(pod, false, true); }});
-}
-
-std::string ReplicaSetController::OwnerKey(const json& pod) const {
-  const json* owner = ControllerRef(pod);
-  if (owner == nullptr || owner->value("kind", "") != "ReplicaSet") return "";
-  return pod["metadata"].value("namespace", "") + "/" + owner->value("name", "");
-}
-
-void ReplicaSetController::OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted) {
-  const std::string owner = OwnerKey(*pod);
-  if (!owner.empty()) {
-    if (added) expectations_.CreationObserved(owner);
-    if (deleted) expectations_.DeletionObserved(owner);
-    Enqueue(owner);
-    return;
-  }
-  // An orphan: any ReplicaSet whose selector matches may adopt it.
-  const std::string ns = (*pod)["metadata"].value("namespace", "");
-  for (const client::ObjectPtr& rs : replicasets_->ListByNamespace(ns)) {
-    if (SelectorMatches((*rs)["spec"].value("selector", json()), *pod)) EnqueueObject(rs);
-  }
+  RouteOwnerEvents(this, replicasets_, &expectations_);
+  RouteOwnedPodEvents(this, pods_, replicasets_, "ReplicaSet", &expectations_);
 }
 
 Status ReplicaSetController::Reconcile(const std::string& key) {

@@ -21,8 +21,6 @@ class ReplicaSetController final : public Controller {
 
  private:
   // The ReplicaSet key of the pod's controller owner, or "" if it has none of ours.
-  std::string OwnerKey(const nlohmann::json& pod) const;
-  void OnPodEvent(const client::ObjectPtr& pod, bool added, bool deleted);
   Status ManageReplicas(const nlohmann::json& rs, std::vector<client::ObjectPtr> active);
   Status UpdateStatus(const nlohmann::json& rs, const std::vector<client::ObjectPtr>& pods);
 
