@@ -263,7 +263,7 @@ Status Containerd::WaitReady(pid_t pid, bool own_child, std::chrono::seconds tim
 }
 
 void Containerd::Monitor() {
-  auto backoff = options_.restart_backoff_initial;
+  auto next_backoff = options_.restart_backoff_initial;  // doubles while restarts do not last
   auto up_since = SteadyClock::now();
   for (;;) {
     pid_t pid;
@@ -289,9 +289,11 @@ void Containerd::Monitor() {
       int status = 0;
       if (::waitpid(pid, &status, 0) == pid) how = DescribeExit(status);
     }
-    const bool stable = SteadyClock::now() - up_since >= kStableUptime;
-    backoff = stable ? options_.restart_backoff_initial
-                     : std::min(backoff * 2, options_.restart_backoff_max);
+    if (SteadyClock::now() - up_since >= kStableUptime) {
+      next_backoff = options_.restart_backoff_initial;
+    }
+    auto backoff = next_backoff;
+    next_backoff = std::min(next_backoff * 2, options_.restart_backoff_max);
     spdlog::warn("containerd (pid {}) {}: restarting in {} ms; last lines of {}:\n{}", pid, how,
                  backoff.count(), options_.log_file, FileTail(options_.log_file, 5));
     // Wait out the back-off (or a stop), then relaunch until it works or we are stopped.
