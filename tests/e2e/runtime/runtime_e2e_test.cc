@@ -22,6 +22,8 @@
 #include <regex>
 #include <thread>
 
+#include "common/paths.h"
+#include "control/control_server.h"
 #include "runtime/containerd.h"
 #include "runtime/containerd_config.h"
 #include "runtime/cri_client.h"
@@ -363,6 +365,71 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
   Timing("containerd-stop", MsSince(t0));
   EXPECT_FALSE(ProcessAlive(pid));
   EXPECT_FALSE(fs::exists(ContainerdPaths(options.state_dir).pid_file));
+}
+
+// `mk8s images import|ls` through a control server whose context names the containerd socket
+// (what mk8sd wires when it runs the kubelet).
+TEST_F(RuntimeE2E, ImagesThroughTheCli) {
+  const std::string page = dir_ + "/index.html";
+  std::ofstream(page) << kPage;
+  const std::string tar = dir_ + "/httpd.tar";
+  auto built = RunCommand({"/usr/bin/python3", MK8S_OCI_IMAGE_SCRIPT, "--name",
+                           "localhost/mk8s-test/cli:2", "--busybox", "--file",
+                           page + ":/www/index.html", "-o", tar},
+                          std::chrono::seconds(60));
+  ASSERT_TRUE(built.ok() && built->exit_code == 0) << (built.ok() ? built->output : "");
+
+  ContainerdOptions options;
+  options.state_dir = dir_ + "/containerd";
+  options.cni_conf_dir = dir_ + "/cni/net.d";
+  options.sandbox_image = PauseImageRef();
+  auto containerd = Containerd::Start(options);
+  ASSERT_TRUE(containerd.ok()) << containerd.status().ToString();
+  containerd_ = std::move(*containerd);
+
+  const StatePaths paths(dir_);
+  control::ControlContext context;
+  context.state_dir = dir_;
+  context.containerd_socket = containerd_->socket();
+  auto server = control::ControlServer::Start(paths.socket, context);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto mk8s = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {MK8S_CLI_BINARY, "--state-dir", dir_});
+    auto r = RunCommand(args, std::chrono::seconds(120));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : CommandOutput{-1, r.status().message()};
+  };
+
+  auto t0 = SteadyClock::now();
+  auto imported = mk8s({"images", "import", tar});
+  Timing("mk8s-images-import", MsSince(t0));
+  EXPECT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_TRUE(Contains(imported.output, "Imported localhost/mk8s-test/cli:2")) << imported.output;
+  auto listed = mk8s({"images", "ls"});
+  std::printf("mk8s images ls:\n%s", listed.output.c_str());
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_TRUE(Contains(listed.output, "IMAGE")) << listed.output;
+  EXPECT_TRUE(Contains(listed.output, "localhost/mk8s-test/cli:2")) << listed.output;
+
+  // A file that is not an image: one line with ctr's reason, exit 1.
+  auto bad = mk8s({"images", "import", page});
+  std::printf("mk8s images import <not a tarball>: %s", bad.output.c_str());
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_TRUE(Contains(bad.output, "image import of")) << bad.output;
+  auto missing = mk8s({"images", "import", dir_ + "/nope.tar"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_TRUE(Contains(missing.output, "is not a file")) << missing.output;
+  (*server)->Shutdown();
+
+  // A daemon without a container runtime says so.
+  context.containerd_socket.clear();
+  auto bare = control::ControlServer::Start(paths.socket, context);
+  ASSERT_TRUE(bare.ok()) << bare.status().ToString();
+  auto none = mk8s({"images", "ls"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_TRUE(Contains(none.output, "runs no container runtime")) << none.output;
+  (*bare)->Shutdown();
+  clean_ = true;
 }
 
 }  // namespace
