@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "runtime/containerd_config.h"
 #include "runtime/cri_client.h"
@@ -94,12 +95,51 @@ std::string DescribeExit(int status) {
 
 }  // namespace
 
-std::string DefaultRuncBinary() {
-  for (const char* path :
-       {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"}) {
-    if (::access(path, X_OK) == 0) return path;
+namespace {
+
+std::string ExecutableDir() {
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "" : exe.parent_path().string();
+}
+
+// The first of `relative` (to this executable's folder) then `system` that passes `usable`;
+// system.front() when none does.
+std::string FirstFound(const std::vector<std::string>& relative,
+                       const std::vector<std::string>& system, bool directory) {
+  std::vector<std::string> candidates;
+  if (const std::string dir = ExecutableDir(); !dir.empty()) {
+    for (const auto& r : relative) candidates.push_back(dir + "/" + r);
   }
-  return "/usr/sbin/runc";
+  candidates.insert(candidates.end(), system.begin(), system.end());
+  for (const auto& path : candidates) {
+    std::error_code ec;
+    const bool ok = directory ? fs::is_directory(path, ec)
+                              : (fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0);
+    if (ok) return fs::path(path).lexically_normal().string();
+  }
+  return system.front();
+}
+
+}  // namespace
+
+std::string DefaultContainerdBinary() {
+  return FirstFound({"containerd"}, {"/usr/bin/containerd", "/usr/local/bin/containerd"}, false);
+}
+
+std::string DefaultCtrBinary() {
+  return FirstFound({"ctr"}, {"/usr/bin/ctr", "/usr/local/bin/ctr"}, false);
+}
+
+std::string DefaultRuncBinary() {
+  return FirstFound({"../sbin/runc", "runc"},
+                    {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc",
+                     "/usr/local/bin/runc"},
+                    false);
+}
+
+std::string DefaultCniBinDir() {
+  return FirstFound({"../lib/cni"}, {"/usr/lib/cni", "/opt/cni/bin"}, true);
 }
 
 Containerd::Containerd(ContainerdOptions options)
@@ -115,6 +155,8 @@ Result<std::unique_ptr<Containerd>> Containerd::Start(ContainerdOptions options)
                       options.state_dir + "'");
   }
   if (options.runc_binary.empty()) options.runc_binary = DefaultRuncBinary();
+  if (options.containerd_binary.empty()) options.containerd_binary = DefaultContainerdBinary();
+  if (options.cni_bin_dir.empty()) options.cni_bin_dir = DefaultCniBinDir();
   const ContainerdPaths paths(options.state_dir);
   if (options.log_file.empty()) options.log_file = paths.log_file;
   for (const auto& [binary, package] :

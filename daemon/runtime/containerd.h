@@ -31,9 +31,9 @@ namespace mk8s::runtime {
 struct ContainerdOptions {
   std::string state_dir;     // <mk8s state>/containerd; created if missing
   std::string cni_conf_dir;  // the CRI plugin's CNI config folder (the conflist goes there)
-  std::string cni_bin_dir = "/usr/lib/cni";
-  std::string containerd_binary = "/usr/bin/containerd";
-  std::string runc_binary;    // "" = DefaultRuncBinary()
+  std::string cni_bin_dir;        // "" = DefaultCniBinDir()
+  std::string containerd_binary;  // "" = DefaultContainerdBinary()
+  std::string runc_binary;        // "" = DefaultRuncBinary()
   std::string sandbox_image;  // the pause image's reference (import it with EnsurePauseImage)
   std::string log_file;       // "" = <state_dir>/containerd.log
   std::string log_level = "info";
@@ -42,9 +42,13 @@ struct ContainerdOptions {
   std::chrono::milliseconds restart_backoff_max{30'000};
 };
 
-// The first of /usr/sbin/runc, /usr/bin/runc, /usr/local/sbin/runc, /usr/local/bin/runc that
-// exists ("/usr/sbin/runc" if none does).
-std::string DefaultRuncBinary();
+// Where the runtime's programs are. Each looks beside this executable first (a snap or a relocated
+// install ships them in its own usr/bin, usr/sbin, usr/lib/cni), then in the system folders,
+// and returns the system path when none exists (the caller's error then names it).
+std::string DefaultContainerdBinary();  // <exe dir>/containerd, /usr/bin/containerd
+std::string DefaultCtrBinary();         // <exe dir>/ctr, /usr/bin/ctr
+std::string DefaultRuncBinary();        // <exe dir>/../sbin/runc, /usr/sbin/runc, /usr/bin/runc, ...
+std::string DefaultCniBinDir();         // <exe dir>/../lib/cni, /usr/lib/cni, /opt/cni/bin
 
 class Containerd {
  public:

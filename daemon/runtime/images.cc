@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "runtime/containerd.h"
 #include "runtime/cri_client.h"
 #include "runtime/process_util.h"
 
@@ -69,7 +70,7 @@ Result<std::vector<std::string>> ImportImage(const std::string& containerd_socke
   if (!IsFile(tar_path)) {
     return Status(Code::kNotFound, "image tarball " + tar_path + " does not exist");
   }
-  const std::string ctr = ctr_binary.empty() ? "/usr/bin/ctr" : ctr_binary;
+  const std::string ctr = ctr_binary.empty() ? DefaultCtrBinary() : ctr_binary;
   // --all-platforms is not needed: our tarballs carry one platform.
   auto out = RunCommand({ctr, "-a", containerd_socket, "-n", "k8s.io", "images", "import", tar_path},
                         timeout);

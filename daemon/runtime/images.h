@@ -22,7 +22,7 @@ std::string PauseImageRef();
 Result<std::string> FindPauseImageTarball(const std::string& override_path = "");
 
 // Runs `ctr -a <socket> -n k8s.io images import <tar_path>` and returns the names ctr reports
-// as imported. Fails with ctr's output when ctr fails. ctr_binary "" = /usr/bin/ctr.
+// as imported. Fails with ctr's output when ctr fails. ctr_binary "" = DefaultCtrBinary().
 Result<std::vector<std::string>> ImportImage(const std::string& containerd_socket,
                                              const std::string& tar_path,
                                              const std::string& ctr_binary = "",
