@@ -47,9 +47,9 @@ grpc::Status ControlService::ImportImage(grpc::ServerContext*,
   auto imported = runtime::ImportImage(socket, path);
   if (!imported.ok()) {
     if (imported.status().code() == Code::kInvalidArgument) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          imported.status().message() +
-                              " (expected an OCI image layout or 'docker save' tarball)");
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          imported.status().message() + " (expected an OCI image layout or 'docker save' tarball)");
     }
     return ToGrpc(imported.status());
   }

@@ -72,8 +72,8 @@ bool Terminate(pid_t pid, bool own_child, std::chrono::milliseconds grace) {
     ::kill(pid, SIGTERM);
     gone = WaitExit(pidfd, grace);
     if (!gone) {
-      spdlog::warn("containerd (pid {}) did not exit within {} ms of SIGTERM: sending SIGKILL",
-                   pid, grace.count());
+      spdlog::warn("containerd (pid {}) did not exit within {} ms of SIGTERM: sending SIGKILL", pid,
+                   grace.count());
       ::kill(pid, SIGKILL);
       gone = WaitExit(pidfd, std::chrono::seconds(10));
     }
@@ -89,7 +89,8 @@ bool Terminate(pid_t pid, bool own_child, std::chrono::milliseconds grace) {
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
   return "stopped";
 }
 
@@ -114,8 +115,9 @@ std::string FirstFound(const std::vector<std::string>& relative,
   candidates.insert(candidates.end(), system.begin(), system.end());
   for (const auto& path : candidates) {
     std::error_code ec;
-    const bool ok = directory ? fs::is_directory(path, ec)
-                              : (fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0);
+    const bool ok = directory
+                        ? fs::is_directory(path, ec)
+                        : (fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0);
     if (ok) return fs::path(path).lexically_normal().string();
   }
   return system.front();
@@ -132,10 +134,9 @@ std::string DefaultCtrBinary() {
 }
 
 std::string DefaultRuncBinary() {
-  return FirstFound({"../sbin/runc", "runc"},
-                    {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc",
-                     "/usr/local/bin/runc"},
-                    false);
+  return FirstFound(
+      {"../sbin/runc", "runc"},
+      {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"}, false);
 }
 
 std::string DefaultCniBinDir() {
@@ -150,9 +151,9 @@ Containerd::Containerd(ContainerdOptions options)
 
 Result<std::unique_ptr<Containerd>> Containerd::Start(ContainerdOptions options) {
   if (options.state_dir.empty() || options.state_dir[0] != '/') {
-    return Status(Code::kInvalidArgument,
-                  "containerd: the state folder must be an absolute path, got '" +
-                      options.state_dir + "'");
+    return Status(
+        Code::kInvalidArgument,
+        "containerd: the state folder must be an absolute path, got '" + options.state_dir + "'");
   }
   if (options.runc_binary.empty()) options.runc_binary = DefaultRuncBinary();
   if (options.containerd_binary.empty()) options.containerd_binary = DefaultContainerdBinary();
@@ -243,8 +244,8 @@ Status Containerd::Launch(std::chrono::seconds ready_timeout) {
   ::unlink(socket_.c_str());
   ::unlink((socket_ + ".ttrpc").c_str());
   const auto started = SteadyClock::now();
-  auto pid = SpawnDetached({options_.containerd_binary, "--config", config_file_},
-                           options_.log_file);
+  auto pid =
+      SpawnDetached({options_.containerd_binary, "--config", config_file_}, options_.log_file);
   if (!pid.ok()) return pid.status();
   SetPid(*pid, /*own_child=*/true);
   if (auto st = WriteFileAtomic(pid_file_, std::to_string(*pid) + "\n"); !st.ok()) {
@@ -252,10 +253,10 @@ Status Containerd::Launch(std::chrono::seconds ready_timeout) {
     return st;
   }
   if (auto st = WaitReady(*pid, /*own_child=*/true, ready_timeout); !st.ok()) return st;
-  spdlog::info("containerd: pid {} ready in {} ms ({})", *pid,
-               std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started)
-                   .count(),
-               socket_);
+  spdlog::info(
+      "containerd: pid {} ready in {} ms ({})", *pid,
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started).count(),
+      socket_);
   return {};
 }
 
@@ -347,9 +348,9 @@ void Containerd::Monitor() {
       if (st.ok()) {
         restarts_.fetch_add(1);
         up_since = SteadyClock::now();
-        spdlog::info("containerd restarted (pid {}) in {} ms", this->pid(),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(up_since - restarted)
-                         .count());
+        spdlog::info(
+            "containerd restarted (pid {}) in {} ms", this->pid(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(up_since - restarted).count());
         break;
       }
       if (stopping_.load()) return;
@@ -388,13 +389,13 @@ Status Containerd::Stop(std::chrono::seconds grace) {
   if (pid > 0 && (own || IsOurContainerd(pid, config_file_))) {
     const auto started = SteadyClock::now();
     if (!Terminate(pid, own, grace)) {
-      result = Status(Code::kInternal, "containerd (pid " + std::to_string(pid) +
-                                           ") did not exit after SIGKILL");
+      result = Status(Code::kInternal,
+                      "containerd (pid " + std::to_string(pid) + ") did not exit after SIGKILL");
     } else {
-      spdlog::info("containerd (pid {}) stopped in {} ms", pid,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
-                                                                         started)
-                       .count());
+      spdlog::info(
+          "containerd (pid {}) stopped in {} ms", pid,
+          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started)
+              .count());
     }
   }
   ::unlink(pid_file_.c_str());

@@ -29,13 +29,13 @@
 namespace mk8s::runtime {
 
 struct ContainerdOptions {
-  std::string state_dir;     // <mk8s state>/containerd; created if missing
-  std::string cni_conf_dir;  // the CRI plugin's CNI config folder (the conflist goes there)
+  std::string state_dir;          // <mk8s state>/containerd; created if missing
+  std::string cni_conf_dir;       // the CRI plugin's CNI config folder (the conflist goes there)
   std::string cni_bin_dir;        // "" = DefaultCniBinDir()
   std::string containerd_binary;  // "" = DefaultContainerdBinary()
   std::string runc_binary;        // "" = DefaultRuncBinary()
-  std::string sandbox_image;  // the pause image's reference (import it with EnsurePauseImage)
-  std::string log_file;       // "" = <state_dir>/containerd.log
+  std::string sandbox_image;      // the pause image's reference (import it with EnsurePauseImage)
+  std::string log_file;           // "" = <state_dir>/containerd.log
   std::string log_level = "info";
   std::chrono::seconds ready_timeout{30};
   std::chrono::milliseconds restart_backoff_initial{500};
@@ -47,8 +47,8 @@ struct ContainerdOptions {
 // and returns the system path when none exists (the caller's error then names it).
 std::string DefaultContainerdBinary();  // <exe dir>/containerd, /usr/bin/containerd
 std::string DefaultCtrBinary();         // <exe dir>/ctr, /usr/bin/ctr
-std::string DefaultRuncBinary();        // <exe dir>/../sbin/runc, /usr/sbin/runc, /usr/bin/runc, ...
-std::string DefaultCniBinDir();         // <exe dir>/../lib/cni, /usr/lib/cni, /opt/cni/bin
+std::string DefaultRuncBinary();  // <exe dir>/../sbin/runc, /usr/sbin/runc, /usr/bin/runc, ...
+std::string DefaultCniBinDir();   // <exe dir>/../lib/cni, /usr/lib/cni, /opt/cni/bin
 
 class Containerd {
  public:
@@ -59,8 +59,8 @@ class Containerd {
 
   const std::string& socket() const { return socket_; }  // path of the CRI/containerd socket
   const ContainerdOptions& options() const { return options_; }
-  pid_t pid() const;         // the current containerd's pid (changes after a restart)
-  bool adopted() const { return adopted_; }  // the first instance was adopted, not launched
+  pid_t pid() const;  // the current containerd's pid (changes after a restart)
+  bool adopted() const { return adopted_; }          // the first instance was adopted, not launched
   int restarts() const { return restarts_.load(); }  // restarts done by the monitor
 
   // Stops containerd (see the contract above). Idempotent; later calls return OK.
@@ -82,13 +82,13 @@ class Containerd {
   bool adopted_ = false;  // written before the monitor starts
 
   mutable std::mutex mu_;
-  pid_t pid_ = -1;         // GUARDED_BY(mu_)
+  pid_t pid_ = -1;          // GUARDED_BY(mu_)
   bool own_child_ = false;  // GUARDED_BY(mu_): launched by this process (we must reap it)
   bool stopped_ = false;    // GUARDED_BY(mu_)
 
   std::atomic<int> restarts_{0};
   std::atomic<bool> stopping_{false};  // set once the monitor must end
-  int stop_event_ = -1;  // eventfd: wakes the monitor to exit
+  int stop_event_ = -1;                // eventfd: wakes the monitor to exit
   std::thread monitor_;
 };
 

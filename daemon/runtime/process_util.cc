@@ -102,9 +102,9 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
   }
   result.exit_code = ExitCodeOf(status);
   if (timed_out) {
-    return Status(Code::kDeadlineExceeded,
-                  argv[0] + " did not finish within " + std::to_string(timeout.count()) +
-                      " ms; output: " + result.output);
+    return Status(Code::kDeadlineExceeded, argv[0] + " did not finish within " +
+                                               std::to_string(timeout.count()) +
+                                               " ms; output: " + result.output);
   }
   return result;
 }

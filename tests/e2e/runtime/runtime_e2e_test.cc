@@ -198,8 +198,9 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
   auto version = cri_->Version();
   ASSERT_TRUE(version.ok()) << version.status().ToString();
   EXPECT_EQ(version->runtime_api_version(), "v1");
-  EXPECT_TRUE(WaitFor(std::chrono::seconds(20), [&] { return cri_->ConditionTrue("NetworkReady"); }))
-      << "NetworkReady never became true";
+  EXPECT_TRUE(WaitFor(std::chrono::seconds(20), [&] {
+    return cri_->ConditionTrue("NetworkReady");
+  })) << "NetworkReady never became true";
 
   t0 = SteadyClock::now();
   auto imported = EnsurePauseImage(*cri_, containerd_->socket(), *pause_tar, PauseImageRef());
@@ -279,10 +280,12 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
 
   // Traffic from the test (same network namespace) to the pod.
   std::string response;
-  EXPECT_TRUE(WaitFor(std::chrono::seconds(20), [&] {
-    response = HttpGet(pod_ip, 80);
-    return Contains(response, kPage);
-  })) << "GET http://" << pod_ip << "/ answered: " << response;
+  EXPECT_TRUE(WaitFor(std::chrono::seconds(20),
+                      [&] {
+                        response = HttpGet(pod_ip, 80);
+                        return Contains(response, kPage);
+                      }))
+      << "GET http://" << pod_ip << "/ answered: " << response;
 
   auto exec = cri_->ExecSync(*container_id, {"echo", "hi"}, 10);
   ASSERT_TRUE(exec.ok()) << exec.status().ToString();
@@ -297,15 +300,35 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
   const std::string log_file = log_dir + "/httpd/0.log";
   const std::regex cri_line(R"(^\S+ stdout F mk8s-started$)");
   std::string log_text;
-  EXPECT_TRUE(WaitFor(std::chrono::seconds(10), [&] {
-    std::ifstream in(log_file);
-    std::string line;
-    while (std::getline(in, line)) {
-      log_text += line + "\n";
-      if (std::regex_match(line, cri_line)) return true;
-    }
-    return false;
-  })) << log_file << " holds: " << log_text;
+  EXPECT_TRUE(WaitFor(std::chrono::seconds(10),
+                      [&] {
+                        std::ifstream in(log_file);
+                        std::string line;
+                        while (std::getline(in, line)) {
+                          log_text += line + "\n";
+                          if (std::regex_match(line, cri_line)) return true;
+                        }
+                        return false;
+                      }))
+      << log_file << " holds: " << log_text;
+
+  // Streaming endpoints (the kubelet's API proxies to them) and stats.
+  cri::ExecRequest exec_request;
+  exec_request.set_container_id(*container_id);
+  exec_request.add_cmd("sh");
+  exec_request.set_stdout(true);
+  auto exec_url = cri_->Exec(exec_request);
+  ASSERT_TRUE(exec_url.ok()) << exec_url.status().ToString();
+  EXPECT_EQ(exec_url->rfind("http://127.0.0.1:", 0), 0u) << *exec_url;
+  auto forward_url = cri_->PortForward(*sandbox_id, {80});
+  ASSERT_TRUE(forward_url.ok()) << forward_url.status().ToString();
+  EXPECT_EQ(forward_url->rfind("http://127.0.0.1:", 0), 0u) << *forward_url;
+  auto stats = cri_->ContainerStats(*container_id);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->attributes().id(), *container_id);
+  auto fs_info = cri_->ImageFsInfo();
+  ASSERT_TRUE(fs_info.ok()) << fs_info.status().ToString();
+  EXPECT_FALSE(fs_info->image_filesystems().empty());
 
   // Kill containerd: the supervisor restarts it; the pod keeps running.
   const pid_t old_pid = containerd_->pid();
@@ -322,8 +345,9 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].id(), *container_id);
   EXPECT_EQ((*listed)[0].state(), cri::CONTAINER_RUNNING);
-  EXPECT_TRUE(WaitFor(std::chrono::seconds(10), [&] { return Contains(HttpGet(pod_ip, 80), kPage); }))
-      << "the pod stopped answering after the containerd restart";
+  EXPECT_TRUE(WaitFor(std::chrono::seconds(10), [&] {
+    return Contains(HttpGet(pod_ip, 80), kPage);
+  })) << "the pod stopped answering after the containerd restart";
   auto exec2 = cri_->ExecSync(*container_id, {"echo", "hi"}, 10);
   ASSERT_TRUE(exec2.ok()) << exec2.status().ToString();
   EXPECT_EQ(exec2->stdout_data, "hi\n");
@@ -344,6 +368,23 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
   auto after_adopt = cri_->ContainerStatus(*container_id);
   ASSERT_TRUE(after_adopt.ok()) << after_adopt.status().ToString();
   EXPECT_EQ(after_adopt->state(), cri::CONTAINER_RUNNING);
+
+  // A changed config (here: the log level) restarts the adopted containerd; the pod stays.
+  containerd_.reset();
+  options.log_level = "debug";
+  t0 = SteadyClock::now();
+  auto reconfigured = Containerd::Start(options);
+  ASSERT_TRUE(reconfigured.ok()) << reconfigured.status().ToString();
+  containerd_ = std::move(*reconfigured);
+  Timing("containerd-reconfigure", MsSince(t0));
+  EXPECT_FALSE(containerd_->adopted());
+  EXPECT_NE(containerd_->pid(), running_pid);
+  EXPECT_FALSE(ProcessAlive(running_pid));
+  auto after_restart = cri_->ContainerStatus(*container_id);
+  ASSERT_TRUE(after_restart.ok()) << after_restart.status().ToString();
+  EXPECT_EQ(after_restart->state(), cri::CONTAINER_RUNNING);
+  EXPECT_TRUE(
+      WaitFor(std::chrono::seconds(10), [&] { return Contains(HttpGet(pod_ip, 80), kPage); }));
 
   // Teardown.
   t0 = SteadyClock::now();
@@ -373,10 +414,10 @@ TEST_F(RuntimeE2E, ImagesThroughTheCli) {
   const std::string page = dir_ + "/index.html";
   std::ofstream(page) << kPage;
   const std::string tar = dir_ + "/httpd.tar";
-  auto built = RunCommand({"/usr/bin/python3", MK8S_OCI_IMAGE_SCRIPT, "--name",
-                           "localhost/mk8s-test/cli:2", "--busybox", "--file",
-                           page + ":/www/index.html", "-o", tar},
-                          std::chrono::seconds(60));
+  auto built =
+      RunCommand({"/usr/bin/python3", MK8S_OCI_IMAGE_SCRIPT, "--name", "localhost/mk8s-test/cli:2",
+                  "--busybox", "--file", page + ":/www/index.html", "-o", tar},
+                 std::chrono::seconds(60));
   ASSERT_TRUE(built.ok() && built->exit_code == 0) << (built.ok() ? built->output : "");
 
   ContainerdOptions options;

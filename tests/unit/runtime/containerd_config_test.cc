@@ -78,7 +78,8 @@ TEST(ContainerdConfig, HasOwnPathsAndTheOomTrapFix) {
   EXPECT_EQ(TomlValue(t, cri + ".containerd.runtimes.runc.options]", "SystemdCgroup"), "false");
   EXPECT_EQ(TomlValue(t, cri + ".cni]", "bin_dir"), "\"/usr/lib/cni\"");
   EXPECT_EQ(TomlValue(t, cri + ".cni]", "conf_dir"), "\"/var/lib/mk8s/cni/net.d\"");
-  EXPECT_EQ(TomlValue(t, cri + ".registry]", "config_path"), "\"/var/lib/mk8s/containerd/certs.d\"");
+  EXPECT_EQ(TomlValue(t, cri + ".registry]", "config_path"),
+            "\"/var/lib/mk8s/containerd/certs.d\"");
 }
 
 TEST(ContainerdConfig, RejectsMissingInputsAndLongSockets) {
@@ -187,7 +188,8 @@ TEST(ContainerdPaths, AllUnderTheStateFolder) {
 }
 
 TEST(ProcessUtil, RunCommandCapturesOutputAndExitCode) {
-  auto r = RunCommand({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
+  auto r =
+      RunCommand({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_NE(r->output.find("out"), std::string::npos);

@@ -46,7 +46,8 @@ class SupervisorErrors : public ::testing::Test {
 
 TEST_F(SupervisorErrors, ExitDuringStartupReportsTheLogTail) {
   auto o = Options();
-  o.containerd_binary = FakeBinary("containerd", "echo 'fake: cannot start, disk on fire' >&2; exit 3");
+  o.containerd_binary =
+      FakeBinary("containerd", "echo 'fake: cannot start, disk on fire' >&2; exit 3");
   auto r = Containerd::Start(o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("exited with code 3"), std::string::npos)
