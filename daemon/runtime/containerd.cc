@@ -143,6 +143,30 @@ std::string DefaultCniBinDir() {
   return FirstFound({"../lib/cni"}, {"/usr/lib/cni", "/opt/cni/bin"}, true);
 }
 
+Status WriteCniConflist(const std::string& conf_dir, const CniNetworkOptions& options) {
+  auto text = CniConflist(options);
+  if (!text.ok()) return text.status();
+  std::error_code ec;
+  fs::create_directories(conf_dir, ec);
+  if (ec) return Status(Code::kInternal, "cannot create " + conf_dir + ": " + ec.message());
+  return WriteFileAtomic(conf_dir + "/10-mk8s.conflist", *text);
+}
+
+Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
+                           const std::string& server_url) {
+  if (host.empty() || host == "." || host == ".." ||
+      host.find_first_of("/\\ \t\n") != std::string::npos) {
+    return Status(Code::kInvalidArgument, "registry mirror: bad registry host '" + host + "'");
+  }
+  auto text = RegistryHostsToml(server_url);
+  if (!text.ok()) return text.status();
+  const std::string dir = certs_d + "/" + host;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
+  return WriteFileAtomic(dir + "/hosts.toml", *text);
+}
+
 Containerd::Containerd(ContainerdOptions options)
     : options_(std::move(options)),
       socket_(ContainerdPaths(options_.state_dir).socket),
@@ -184,6 +208,9 @@ Result<std::unique_ptr<Containerd>> Containerd::Start(ContainerdOptions options)
     if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
   }
   ::chmod(paths.dir.c_str(), 0711);
+  for (const auto& [host, url] : options.registry_mirrors) {
+    if (auto st = WriteRegistryMirror(paths.certs_d, host, url); !st.ok()) return st;
+  }
 
   std::unique_ptr<Containerd> self(new Containerd(options));
   const bool config_changed = ReadFile(paths.config_file) != *config;

@@ -19,12 +19,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/status.h"
+#include "runtime/containerd_config.h"
 
 namespace mk8s::runtime {
 
@@ -37,6 +39,9 @@ struct ContainerdOptions {
   std::string sandbox_image;      // the pause image's reference (import it with EnsurePauseImage)
   std::string log_file;           // "" = <state_dir>/containerd.log
   std::string log_level = "info";
+  // Plain-HTTP registry mirrors written to certs.d at Start, host -> server URL, e.g.
+  // {"localhost:32000", "http://127.0.0.1:32000"} (the registry addon's port).
+  std::map<std::string, std::string> registry_mirrors;
   std::chrono::seconds ready_timeout{30};
   std::chrono::milliseconds restart_backoff_initial{500};
   std::chrono::milliseconds restart_backoff_max{30'000};
@@ -49,6 +54,15 @@ std::string DefaultContainerdBinary();  // <exe dir>/containerd, /usr/bin/contai
 std::string DefaultCtrBinary();         // <exe dir>/ctr, /usr/bin/ctr
 std::string DefaultRuncBinary();  // <exe dir>/../sbin/runc, /usr/sbin/runc, /usr/bin/runc, ...
 std::string DefaultCniBinDir();   // <exe dir>/../lib/cni, /usr/lib/cni, /opt/cni/bin
+
+// Writes `options` as <conf_dir>/10-mk8s.conflist (atomically; creates conf_dir). containerd
+// picks a changed file up by itself (no restart).
+Status WriteCniConflist(const std::string& conf_dir, const CniNetworkOptions& options);
+
+// Writes <certs_d>/<host>/hosts.toml so pulls of `host/...` go to server_url (plain HTTP allowed).
+// containerd reads it at every pull (no restart). host must be a registry host[:port].
+Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
+                           const std::string& server_url);
 
 class Containerd {
  public:

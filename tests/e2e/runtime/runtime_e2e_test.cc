@@ -170,15 +170,13 @@ TEST_F(RuntimeE2E, PodLifecycleSurvivesContainerdRestart) {
 
   const std::string cni_conf_dir = dir_ + "/cni/net.d";
   const std::string ipam_dir = dir_ + "/cni/ipam";
-  fs::create_directories(cni_conf_dir);
   CniNetworkOptions net;
   net.network_name = "mk8s-e2e";
   net.bridge_name = "mk8se" + RandomHex(6);
   net.subnet = kSubnet;
   net.ipam_data_dir = ipam_dir;
-  auto conflist = CniConflist(net);
-  ASSERT_TRUE(conflist.ok()) << conflist.status().ToString();
-  ASSERT_TRUE(WriteFileAtomic(cni_conf_dir + "/10-mk8s.conflist", *conflist).ok());
+  auto written = WriteCniConflist(cni_conf_dir, net);
+  ASSERT_TRUE(written.ok()) << written.ToString();
 
   // containerd.
   ContainerdOptions options;

@@ -207,6 +207,13 @@ TEST(ProcessUtil, FileTailAndAtomicWrite) {
   EXPECT_EQ(FileTail(path, 2), "c\nd");
   EXPECT_EQ(FileTail(path, 10), "a\nb\nc\nd");
   EXPECT_EQ(FileTail(path + ".missing", 3), "");
+  ASSERT_TRUE(WriteFileAtomic(path, "").ok());
+  EXPECT_EQ(FileTail(path, 3), "");
+  ASSERT_TRUE(WriteFileAtomic(path, "\n\n").ok());
+  EXPECT_EQ(FileTail(path, 3), "");
+  ASSERT_TRUE(WriteFileAtomic(path, "one line").ok());
+  EXPECT_EQ(FileTail(path, 3), "one line");
+  EXPECT_EQ(FileTail(path, 0), "");
 }
 
 }  // namespace

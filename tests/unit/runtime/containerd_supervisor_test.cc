@@ -89,6 +89,37 @@ TEST_F(SupervisorErrors, ImportOfAMissingTarball) {
   EXPECT_EQ(FindPauseImageTarball(dir_ + "/missing.tar").status().code(), Code::kNotFound);
 }
 
+TEST_F(SupervisorErrors, WritesMirrorsAndConflist) {
+  ASSERT_TRUE(
+      WriteRegistryMirror(dir_ + "/certs.d", "localhost:32000", "http://127.0.0.1:32000").ok());
+  std::ifstream hosts(dir_ + "/certs.d/localhost:32000/hosts.toml");
+  std::string text((std::istreambuf_iterator<char>(hosts)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("server = \"http://127.0.0.1:32000\""), std::string::npos) << text;
+  for (const std::string bad : {"", "..", "a/b", "a b"}) {
+    EXPECT_EQ(WriteRegistryMirror(dir_ + "/certs.d", bad, "http://127.0.0.1:1").code(),
+              Code::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(WriteRegistryMirror(dir_ + "/certs.d", "x:1", "ftp://x").code(),
+            Code::kInvalidArgument);
+
+  CniNetworkOptions net;
+  net.bridge_name = "mk8s0";
+  net.subnet = "10.1.3.0/24";
+  net.ipam_data_dir = dir_ + "/ipam";
+  ASSERT_TRUE(WriteCniConflist(dir_ + "/net.d", net).ok());
+  EXPECT_TRUE(fs::exists(dir_ + "/net.d/10-mk8s.conflist"));
+  net.subnet = "bad";
+  EXPECT_EQ(WriteCniConflist(dir_ + "/net.d", net).code(), Code::kInvalidArgument);
+
+  // Start writes the configured mirrors before launching (here a containerd that fails at once).
+  auto o = Options();
+  o.containerd_binary = FakeBinary("containerd", "exit 1");
+  o.registry_mirrors["localhost:32000"] = "http://127.0.0.1:32000";
+  EXPECT_FALSE(Containerd::Start(o).ok());
+  EXPECT_TRUE(fs::exists(o.state_dir + "/certs.d/localhost:32000/hosts.toml"));
+}
+
 TEST(PauseImage, BuiltAndFound) {
   auto path = FindPauseImageTarball();
   ASSERT_TRUE(path.ok()) << path.status().ToString();
