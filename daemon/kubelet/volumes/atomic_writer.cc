@@ -62,7 +62,8 @@ bool GenerationMatches(const std::string& generation, const Payload& payload,
                        std::optional<gid_t> fs_group) {
   size_t files = 0;
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(generation, ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::recursive_directory_iterator it(generation, ec), end; !ec && it != end;
+       it.increment(ec)) {
     if (it->is_regular_file()) ++files;
   }
   if (ec || files != payload.size()) return false;
@@ -117,7 +118,8 @@ Status MakeDirs(const std::string& dir, const std::string& below, std::optional<
   return Status::Ok();
 }
 
-Status WriteFile(const std::string& path, const FileProjection& file, std::optional<gid_t> fs_group) {
+Status WriteFile(const std::string& path, const FileProjection& file,
+                 std::optional<gid_t> fs_group) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return IoError("cannot create", path);
   size_t written = 0;
@@ -222,14 +224,16 @@ Result<bool> WriteAtomically(const std::string& dir, const Payload& payload,
     fs::remove_all(generation_path, ignored);
     return status;
   };
-  if (chmod(generation_path.c_str(), 0755) != 0) return abandon(IoError("cannot chmod", generation_path));
+  if (chmod(generation_path.c_str(), 0755) != 0)
+    return abandon(IoError("cannot chmod", generation_path));
   if (fs_group && chown(generation_path.c_str(), static_cast<uid_t>(-1), *fs_group) != 0) {
     return abandon(IoError("cannot chown", generation_path));
   }
   for (const auto& [path, file] : payload) {
     const size_t slash = path.rfind('/');
     if (slash != std::string::npos) {
-      if (Status made = MakeDirs(generation_path + "/" + path.substr(0, slash), generation_path, fs_group);
+      if (Status made =
+              MakeDirs(generation_path + "/" + path.substr(0, slash), generation_path, fs_group);
           !made.ok()) {
         return abandon(made);
       }

@@ -37,7 +37,8 @@ size_t Utf8Length(const std::string& s, size_t i) {
     if ((b(i + k) & 0xC0) != 0x80) return 0;
     cp = (cp << 6) | (b(i + k) & 0x3F);
   }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
     return 0;
   }
   return n;
@@ -50,7 +51,8 @@ std::string ValueText(const json& value) {
 // "metadata.labels['app']" -> ("metadata.labels", "app", true).
 bool SplitSubscript(const std::string& path, std::string* base, std::string* key) {
   const size_t open = path.find("['");
-  if (open == std::string::npos || path.size() < open + 4 || path.compare(path.size() - 2, 2, "']") != 0) {
+  if (open == std::string::npos || path.size() < open + 4 ||
+      path.compare(path.size() - 2, 2, "']") != 0) {
     return false;
   }
   *base = path.substr(0, open);
@@ -68,10 +70,10 @@ std::string DivideCeil(int64_t value, int64_t divisor) {
 
 const json* FindContainer(const json& pod, const std::string& name) {
   for (const char* list : {"containers", "initContainers"}) {
-    const json* containers = pod.contains("spec") && pod["spec"].is_object() &&
-                                     pod["spec"].contains(list)
-                                 ? &pod["spec"][list]
-                                 : nullptr;
+    const json* containers =
+        pod.contains("spec") && pod["spec"].is_object() && pod["spec"].contains(list)
+            ? &pod["spec"][list]
+            : nullptr;
     if (containers == nullptr || !containers->is_array()) continue;
     for (const json& c : *containers) {
       if (c.is_object() && c.value("name", "") == name) return &c;
@@ -101,15 +103,33 @@ std::string GoQuote(const std::string& s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\a': out += "\\a"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\v': out += "\\v"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           out += "\\x";
@@ -148,7 +168,8 @@ Result<std::string> ExtractMetadataField(const json& pod, const std::string& api
     if (base != "metadata.labels" && base != "metadata.annotations") {
       return Status(Code::kInvalidArgument, "unsupported fieldPath: " + field_path);
     }
-    const json map = metadata.value(base == "metadata.labels" ? "labels" : "annotations", json::object());
+    const json map =
+        metadata.value(base == "metadata.labels" ? "labels" : "annotations", json::object());
     if (!map.is_object() || !map.contains(key)) return std::string();
     return ValueText(map[key]);
   }
@@ -180,12 +201,13 @@ Result<std::string> ExtractResourceField(const json& pod, const json& ref,
   // Divisor: absent or zero means 1.
   int64_t divisor_milli = 1000, divisor_value = 1;
   if (ref.contains("divisor") && !ref["divisor"].is_null()) {
-    const std::string text = ref["divisor"].is_string() ? ref["divisor"].get<std::string>()
-                                                        : ref["divisor"].dump();
+    const std::string text =
+        ref["divisor"].is_string() ? ref["divisor"].get<std::string>() : ref["divisor"].dump();
     auto milli = ParseQuantityMilli(text);
     auto value = ParseQuantityValue(text);
     if (!milli || !value) {
-      return Status(Code::kInvalidArgument, "resourceFieldRef " + resource + ": invalid divisor \"" + text + "\"");
+      return Status(Code::kInvalidArgument,
+                    "resourceFieldRef " + resource + ": invalid divisor \"" + text + "\"");
     }
     if (*milli != 0) {
       divisor_milli = *milli;

@@ -70,7 +70,8 @@ void AddServiceVars(const json& service, OrderedEnv* env) {
   env->Set(port_var, std::to_string(ports[0].value("port", int64_t{0})));
   for (const json& port : ports) {
     const std::string name = port.value("name", "");
-    if (!name.empty()) env->Set(port_var + "_" + EnvName(name), std::to_string(port.value("port", int64_t{0})));
+    if (!name.empty())
+      env->Set(port_var + "_" + EnvName(name), std::to_string(port.value("port", int64_t{0})));
   }
   for (size_t i = 0; i < ports.size(); ++i) {
     const json& port = ports[i];
@@ -118,7 +119,8 @@ bool ValidEnvName(const std::string& name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(name[i]);
-    const bool ok = std::isalpha(c) || c == '-' || c == '.' || c == '_' || (i > 0 && std::isdigit(c));
+    const bool ok =
+        std::isalpha(c) || c == '-' || c == '.' || c == '_' || (i > 0 && std::isdigit(c));
     if (!ok) return false;
   }
   return true;
@@ -129,7 +131,8 @@ class SourceCache {
  public:
   SourceCache(client::Client& client, std::string ns) : client_(client), ns_(std::move(ns)) {}
   // nullopt value: the object does not exist.
-  Result<const std::optional<volumes::DataMap>*> Get(const std::string& kind, const std::string& name) {
+  Result<const std::optional<volumes::DataMap>*> Get(const std::string& kind,
+                                                     const std::string& name) {
     const std::string key = kind + "/" + name;
     auto it = cache_.find(key);
     if (it != cache_.end()) return &it->second;
@@ -191,8 +194,10 @@ Result<std::string> FieldRefValue(const json& pod, const json& ref, const std::s
   if (path == "spec.serviceAccountName") {
     return pod.value("/spec/serviceAccountName"_json_pointer, std::string());
   }
-  const std::string pod_ip_or_status = pod_ip.empty() ? pod.value("/status/podIP"_json_pointer, std::string()) : pod_ip;
-  const std::string host_ip_or_status = host_ip.empty() ? pod.value("/status/hostIP"_json_pointer, std::string()) : host_ip;
+  const std::string pod_ip_or_status =
+      pod_ip.empty() ? pod.value("/status/podIP"_json_pointer, std::string()) : pod_ip;
+  const std::string host_ip_or_status =
+      host_ip.empty() ? pod.value("/status/hostIP"_json_pointer, std::string()) : host_ip;
   if (path == "status.podIP") return pod_ip_or_status;
   if (path == "status.podIPs") return Join(IpList(pod_ip_or_status, pod, "podIPs"));
   if (path == "status.hostIP") return host_ip_or_status;

@@ -61,7 +61,8 @@ Status CheckHostPath(const std::string& path, const std::string& type) {
     if (!exists) {
       std::error_code ec;
       fs::create_directories(path, ec);
-      if (ec) return Status(Code::kInternal, "cannot create hostPath " + path + ": " + ec.message());
+      if (ec)
+        return Status(Code::kInternal, "cannot create hostPath " + path + ": " + ec.message());
       chmod(path.c_str(), 0755);
       return Status::Ok();
     }
@@ -121,7 +122,8 @@ Status SetUpEmptyDir(const std::string& dir, const json& empty_dir, std::optiona
     }
     if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
       if (errno != EPERM) {
-        return Status(Code::kInternal, "cannot mount a tmpfs on " + dir + ": " + std::strerror(errno));
+        return Status(Code::kInternal,
+                      "cannot mount a tmpfs on " + dir + ": " + std::strerror(errno));
       }
       spdlog::warn("emptyDir {}: mounting a tmpfs is not permitted; using a plain folder", dir);
     }

@@ -36,9 +36,8 @@ Result<std::string> TokenCache::Get(client::Client& client, const json& pod,
                {"boundObjectRef",
                 {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", pod_name}, {"uid", pod_uid}}}};
   if (!audience.empty()) spec["audiences"] = json::array({audience});
-  const json body = {{"apiVersion", "authentication.k8s.io/v1"},
-                     {"kind", "TokenRequest"},
-                     {"spec", spec}};
+  const json body = {
+      {"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}};
   auto reply = client.CreateSubresource(client::kServiceAccounts, ns, account, "token", body);
   if (!reply.ok()) {
     if (client::IsNotFound(reply.error())) {
@@ -63,7 +62,8 @@ Result<std::string> TokenCache::Get(client::Client& client, const json& pod,
 void TokenCache::ForgetPod(const std::string& pod_uid) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string prefix = pod_uid + "/";
-  for (auto it = entries_.lower_bound(prefix); it != entries_.end() && it->first.rfind(prefix, 0) == 0;) {
+  for (auto it = entries_.lower_bound(prefix);
+       it != entries_.end() && it->first.rfind(prefix, 0) == 0;) {
     it = entries_.erase(it);
   }
 }

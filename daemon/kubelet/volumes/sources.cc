@@ -100,14 +100,17 @@ Result<std::optional<json>> GetObject(client::Client& client, const std::string&
 Result<DataMap> ConfigMapData(const json& config_map) {
   DataMap out;
   CopyStrings(config_map, "data", &out);
-  const std::string what = "configmap " + Quoted(config_map.value("/metadata/name"_json_pointer, std::string()));
-  if (Status decoded = DecodeMap(config_map, "binaryData", what, &out); !decoded.ok()) return decoded;
+  const std::string what =
+      "configmap " + Quoted(config_map.value("/metadata/name"_json_pointer, std::string()));
+  if (Status decoded = DecodeMap(config_map, "binaryData", what, &out); !decoded.ok())
+    return decoded;
   return out;
 }
 
 Result<DataMap> SecretData(const json& secret) {
   DataMap out;
-  const std::string what = "secret " + Quoted(secret.value("/metadata/name"_json_pointer, std::string()));
+  const std::string what =
+      "secret " + Quoted(secret.value("/metadata/name"_json_pointer, std::string()));
   if (Status decoded = DecodeMap(secret, "data", what, &out); !decoded.ok()) return decoded;
   CopyStrings(secret, "stringData", &out);  // the API server normally folds it into data
   return out;
@@ -138,7 +141,8 @@ Status AddDownwardApiFiles(const SourceContext& ctx, const json& items, uint32_t
   if (items.is_null()) return Status::Ok();
   if (!items.is_array()) return Status(Code::kInvalidArgument, "downwardAPI items is not a list");
   for (const json& item : items) {
-    if (!item.is_object()) return Status(Code::kInvalidArgument, "a downwardAPI item is not an object");
+    if (!item.is_object())
+      return Status(Code::kInvalidArgument, "a downwardAPI item is not an object");
     const std::string path = item.value("path", "");
     if (Status valid = ValidatePayloadPath(path); !valid.ok()) return valid;
     Result<uint32_t> mode = ModeField(item, "mode", default_mode);
@@ -146,7 +150,8 @@ Status AddDownwardApiFiles(const SourceContext& ctx, const json& items, uint32_t
     Result<std::string> value = std::string();
     if (item.contains("fieldRef") && item["fieldRef"].is_object()) {
       const json& ref = item["fieldRef"];
-      value = ExtractMetadataField(*ctx.pod, ref.value("apiVersion", ""), ref.value("fieldPath", ""));
+      value =
+          ExtractMetadataField(*ctx.pod, ref.value("apiVersion", ""), ref.value("fieldPath", ""));
     } else if (item.contains("resourceFieldRef") && item["resourceFieldRef"].is_object()) {
       value = ExtractResourceField(*ctx.pod, item["resourceFieldRef"], "", ctx.node_allocatable);
     } else {

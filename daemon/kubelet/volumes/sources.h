@@ -50,8 +50,8 @@ Result<uint32_t> ModeField(const nlohmann::json& object, const char* field, uint
 // key in items fails unless optional ("configmap references non-existent config key: k").
 Status AddConfigMapFiles(const SourceContext& ctx, const nlohmann::json& source,
                          uint32_t default_mode, Payload* out);
-Status AddSecretFiles(const SourceContext& ctx, const nlohmann::json& source,
-                      uint32_t default_mode, Payload* out);
+Status AddSecretFiles(const SourceContext& ctx, const nlohmann::json& source, uint32_t default_mode,
+                      Payload* out);
 // downwardAPI items ([{path, fieldRef|resourceFieldRef, mode}]).
 Status AddDownwardApiFiles(const SourceContext& ctx, const nlohmann::json& items,
                            uint32_t default_mode, Payload* out);

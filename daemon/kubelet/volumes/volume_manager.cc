@@ -25,8 +25,8 @@ std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // The volume's type key ("configMap", "emptyDir", ...) among those we know; "" if none.
 std::string VolumeType(const json& volume) {
-  static const char* kTypes[] = {"emptyDir",    "hostPath",  "configMap", "secret",
-                                 "downwardAPI", "projected"};
+  static const char* kTypes[] = {"emptyDir", "hostPath",    "configMap",
+                                 "secret",   "downwardAPI", "projected"};
   for (const char* type : kTypes) {
     if (volume.contains(type) && !volume[type].is_null()) return type;
   }
@@ -61,7 +61,8 @@ std::optional<gid_t> FsGroup(const json& pod) {
   if (pod.contains("/spec/securityContext/fsGroup"_json_pointer)) {
     group = &pod.at("/spec/securityContext/fsGroup"_json_pointer);
   }
-  if (group == nullptr || !group->is_number_integer() || group->get<int64_t>() < 0) return std::nullopt;
+  if (group == nullptr || !group->is_number_integer() || group->get<int64_t>() < 0)
+    return std::nullopt;
   return static_cast<gid_t>(group->get<int64_t>());
 }
 
@@ -212,8 +213,8 @@ Status VolumeManager::SetUpVolume(const json& pod, const json& volume) {
       } else if (item.contains("secret")) {
         built = volumes::AddSecretFiles(ctx, item["secret"], *default_mode, &payload);
       } else if (item.contains("downwardAPI")) {
-        built = volumes::AddDownwardApiFiles(
-            ctx, item["downwardAPI"].value("items", json::array()), *default_mode, &payload);
+        built = volumes::AddDownwardApiFiles(ctx, item["downwardAPI"].value("items", json::array()),
+                                             *default_mode, &payload);
       } else if (item.contains("serviceAccountToken")) {
         built = volumes::AddTokenFile(ctx, item["serviceAccountToken"], *default_mode, &payload);
       } else {

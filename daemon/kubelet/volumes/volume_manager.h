@@ -36,9 +36,9 @@ namespace mk8s::kubelet {
 // One bind mount for CRI's Mount message.
 struct Mount {
   std::string container_path;
-  std::string host_path;     // absolute, under the pod folder (or the hostPath)
+  std::string host_path;  // absolute, under the pod folder (or the hostPath)
   bool read_only = false;
-  std::string propagation;   // "" (private), "HostToContainer", "Bidirectional"
+  std::string propagation;  // "" (private), "HostToContainer", "Bidirectional"
 };
 
 namespace volumes {
