@@ -11,7 +11,9 @@
 // configMap, secret, downwardAPI). Any other type fails SetUpPod with a clear message.
 //
 // configMap/secret/downwardAPI/projected folders are written by the atomic writer
-// (atomic_writer.h): a container sees either the old or the new content, never a mix.
+// (atomic_writer.h): a container sees either the old or the new content, never a mix. secret and
+// projected folders are tmpfs mounts, as upstream, so secrets and tokens never reach the disk
+// (plain folders, with one warning, where the process may not mount).
 //
 // Threads: SetUpPod/MountsFor/TearDownPod may run concurrently for DIFFERENT pods; calls for the
 // same pod must be serialized by the caller (the kubelet's per-pod worker does). The token cache
