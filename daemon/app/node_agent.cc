@@ -16,8 +16,7 @@ std::string DefaultProxyChainPrefix(const std::string& state_dir) {
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a
   for (unsigned char c : state_dir) hash = (hash ^ c) * 1099511628211ULL;
   char buffer[16];
-  std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx",
-                static_cast<unsigned long long>(hash >> 44));
+  std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx", static_cast<unsigned long long>(hash >> 44));
   return buffer;
 }
 
@@ -31,7 +30,8 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
     proxy_options.node_ips = options.node_ips;
     proxy_options.rules.chain_prefix = options.proxy_chain_prefix;
     auto started = proxy::KubeProxy::Start(
-        proxy_options, std::make_shared<client::Client>(options.transport_for("system:kube-proxy")));
+        proxy_options,
+        std::make_shared<client::Client>(options.transport_for("system:kube-proxy")));
     if (!started.ok()) {
       health->Set("proxy", false, started.status().message());
       return started.status();

@@ -52,7 +52,8 @@ class Iptables {
   Status EnsureChain(const std::string& table, const std::string& chain) const;
 
  private:
-  Result<ProcessOutput> Iptable(const std::string& table, const std::vector<std::string>& args) const;
+  Result<ProcessOutput> Iptable(const std::string& table,
+                                const std::vector<std::string>& args) const;
   const IptablesPaths paths_;
 };
 

@@ -40,10 +40,11 @@ Result<std::unique_ptr<KubeProxy>> KubeProxy::Start(ProxyOptions options,
     return Status(Code::kInvalidArgument, "proxy sync intervals must be positive");
   }
   // Fail early and clearly if the tools are missing.
-  for (const std::string& tool :
-       {options.iptables.iptables, options.iptables.iptables_restore, options.iptables.iptables_save}) {
+  for (const std::string& tool : {options.iptables.iptables, options.iptables.iptables_restore,
+                                  options.iptables.iptables_save}) {
     Result<ProcessOutput> probe = RunProcess({tool, "--version"}, "", options.iptables.timeout);
-    if (!probe.ok()) return Status(probe.status().code(), "kube-proxy: " + probe.status().message());
+    if (!probe.ok())
+      return Status(probe.status().code(), "kube-proxy: " + probe.status().message());
   }
   std::unique_ptr<KubeProxy> proxy(new KubeProxy(std::move(options), std::move(client)));
   KubeProxy& self = *proxy;
@@ -66,12 +67,13 @@ Result<std::unique_ptr<KubeProxy>> KubeProxy::Start(ProxyOptions options,
   }
   informers->Start();
   self.thread_ = std::thread([raw] { raw->Run(); });
-  spdlog::info("kube-proxy: iptables mode on node {} ({}), chains {}-*, cluster CIDR {}, "
-               "service CIDR {}",
-               self.options_.node_name,
-               self.options_.node_ips.empty() ? std::string("-") : self.options_.node_ips.front(),
-               self.options_.rules.chain_prefix, self.options_.rules.cluster_cidr,
-               self.options_.service_cidr);
+  spdlog::info(
+      "kube-proxy: iptables mode on node {} ({}), chains {}-*, cluster CIDR {}, "
+      "service CIDR {}",
+      self.options_.node_name,
+      self.options_.node_ips.empty() ? std::string("-") : self.options_.node_ips.front(),
+      self.options_.rules.chain_prefix, self.options_.rules.cluster_cidr,
+      self.options_.service_cidr);
   return proxy;
 }
 
@@ -179,7 +181,8 @@ Status KubeProxy::Sync(bool full) {
     chains_ = std::move(kernel);
   }
   const ServiceSnapshot snapshot = BuildSnapshot(services_->List(), slices_->List());
-  for (const std::string& reason : snapshot.skipped) spdlog::debug("kube-proxy: skipped {}", reason);
+  for (const std::string& reason : snapshot.skipped)
+    spdlog::debug("kube-proxy: skipped {}", reason);
   RuleSet rules = GenerateRules(snapshot, options_.rules, chains_);
   if (Status status = iptables_.Restore(rules.text); !status.ok()) return status;
   chains_ = std::move(rules.chains);

@@ -39,8 +39,8 @@ namespace mk8s::proxy {
 
 struct ProxyOptions {
   std::string node_name;
-  std::vector<std::string> node_ips;  // for logs; node ports match any local address
-  RuleOptions rules;                  // chain prefix, cluster CIDR, masquerade mark bit
+  std::vector<std::string> node_ips;             // for logs; node ports match any local address
+  RuleOptions rules;                             // chain prefix, cluster CIDR, masquerade mark bit
   std::string service_cidr = "10.152.183.0/24";  // for logs
   IptablesPaths iptables;
   std::chrono::milliseconds min_sync_interval{100};
@@ -54,7 +54,7 @@ struct SyncStats {
   uint64_t syncs = 0;     // successful syncs
   uint64_t failures = 0;  // failed syncs
   std::string last_error;
-  size_t service_ports = 0;           // in the last successful sync
+  size_t service_ports = 0;                    // in the last successful sync
   std::chrono::microseconds last_duration{0};  // generation + apply of the last successful sync
 };
 
@@ -94,10 +94,10 @@ class KubeProxy {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool dirty_ = true;     // GUARDED_BY(mu_)
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool dirty_ = true;                                  // GUARDED_BY(mu_)
+  bool stopping_ = false;                              // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point dirty_since_;  // GUARDED_BY(mu_)
-  SyncStats stats_;       // GUARDED_BY(mu_)
+  SyncStats stats_;                                    // GUARDED_BY(mu_)
   std::thread thread_;
   bool stopped_ = false;
 };

@@ -126,7 +126,8 @@ ServiceSnapshot BuildSnapshot(const std::vector<std::shared_ptr<const json>>& se
     }
     const bool affinity = StringAt(spec, "sessionAffinity") == "ClientIP";
     int timeout = 10800;
-    const int value = IntAt(Field(Field(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
+    const int value =
+        IntAt(Field(Field(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
     if (value > 0) timeout = value;
     const json& ports = Field(spec, "ports");
     if (!ports.is_array()) continue;
