@@ -13,7 +13,7 @@ packages=(
   dnsutils
   bash-completion zsh fish python3-yaml dpkg-dev
   # the node agent: bundled containerd, pod networking, kube-proxy, e2e test images
-  containerd runc containernetworking-plugins iptables iproute2 curl busybox-static
+  containerd runc containernetworking-plugins iptables iproute2 curl busybox-static conntrack
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(etcd-server etcd-client dnsperf)

@@ -19,6 +19,7 @@ struct IptablesPaths {
   std::string iptables = "iptables";
   std::string iptables_restore = "iptables-restore";
   std::string iptables_save = "iptables-save";
+  std::string conntrack = "conntrack";       // optional: stale UDP flows are kept when missing
   std::chrono::milliseconds timeout{30000};  // per call
 };
 

@@ -1,5 +1,6 @@
 #include "proxy/kube_proxy.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include "client/client.h"
 #include "client/informer.h"
 #include "client/shared_informer_factory.h"
+#include "proxy/conntrack.h"
 #include "proxy/service_snapshot.h"
 
 namespace mk8s::proxy {
@@ -186,6 +188,7 @@ Status KubeProxy::Sync(bool full) {
   RuleSet rules = GenerateRules(snapshot, options_.rules, chains_);
   if (Status status = iptables_.Restore(rules.text); !status.ok()) return status;
   chains_ = std::move(rules.chains);
+  ClearStaleUdpFlows(snapshot);
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   std::lock_guard lock(mu_);
   ++stats_.syncs;
@@ -196,6 +199,29 @@ Status KubeProxy::Sync(bool full) {
               snapshot.ports.size(), rules.text.size(), full ? ", full" : "",
               took.count() / 1000.0);
   return Status::Ok();
+}
+
+void KubeProxy::ClearStaleUdpFlows(const ServiceSnapshot& snapshot) {
+  // Not on the first sync: nothing is known to be stale, and live flows should survive a restart.
+  if (applied_ && !conntrack_missing_) {
+    for (const std::vector<std::string>& args : StaleUdpFlows(*applied_, snapshot)) {
+      std::vector<std::string> argv = {options_.iptables.conntrack};
+      argv.insert(argv.end(), args.begin(), args.end());
+      Result<ProcessOutput> run = RunProcess(argv, "", options_.iptables.timeout);
+      if (!run.ok() && run.status().code() == Code::kNotFound) {
+        spdlog::warn("kube-proxy: {}; stale UDP flows stay until they time out",
+                     run.status().message());
+        conntrack_missing_ = true;
+        break;
+      }
+      // Exit 1 with "0 flow entries" is the common case: nothing to delete.
+      if (!run.ok() || run->exit_code > 1) {
+        spdlog::warn("kube-proxy: conntrack {} failed: {}", fmt::join(args, " "),
+                     run.ok() ? run->err : run.status().message());
+      }
+    }
+  }
+  applied_ = std::make_unique<ServiceSnapshot>(snapshot);
 }
 
 Status CleanUp(const RuleOptions& options, const IptablesPaths& paths) {

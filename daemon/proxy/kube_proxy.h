@@ -13,7 +13,8 @@
 // iptables work: a change is applied `min_sync_interval` after it was seen (changes arriving
 // meanwhile are coalesced; syncs start at least that far apart), and everything is re-applied
 // every `sync_period`. A failed sync is retried after `retry_interval`. So at most one sync is
-// ever in flight.
+// ever in flight. After a successful sync, conntrack entries of UDP flows to endpoints that left
+// are deleted (conntrack.h).
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,7 @@
 #include "common/status.h"
 #include "proxy/iptables.h"
 #include "proxy/rules.h"
+#include "proxy/service_snapshot.h"
 
 namespace mk8s::client {
 class Client;
@@ -79,6 +81,7 @@ class KubeProxy {
   void Run();  // the sync thread
   Status Sync(bool full);
   Status EnsureJumps();
+  void ClearStaleUdpFlows(const ServiceSnapshot& snapshot);
 
   const ProxyOptions options_;
   const std::shared_ptr<client::Client> client_;
@@ -91,6 +94,8 @@ class KubeProxy {
   // Sync-thread-only state.
   ExistingChains chains_;  // ours in the kernel after the last successful restore
   bool need_full_ = true;  // re-read the kernel's chains and re-ensure the jumps
+  std::unique_ptr<ServiceSnapshot> applied_;  // the last snapshot applied (null before the first)
+  bool conntrack_missing_ = false;            // warned once; no more attempts
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
