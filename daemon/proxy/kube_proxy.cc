@@ -120,6 +120,7 @@ void KubeProxy::Run() {
   Clock::time_point last_start = Clock::now() - options_.min_sync_interval;
   Clock::time_point next_periodic = Clock::now();  // the first sync is a full one, at once
   Clock::time_point not_before = Clock::now();     // after a failure
+  std::chrono::milliseconds retry = options_.retry_interval;  // doubles per failure in a row
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     Clock::time_point due = next_periodic;
@@ -140,17 +141,19 @@ void KubeProxy::Run() {
     next_periodic = Clock::now() + options_.sync_period;
     if (status.ok()) {
       need_full_ = false;
+      retry = options_.retry_interval;
     } else {
       ++stats_.failures;
       stats_.last_error = status.message();
       spdlog::warn("kube-proxy: sync failed: {}; retrying in {} ms", status.message(),
-                   options_.retry_interval.count());
+                   retry.count());
       need_full_ = true;  // the kernel state is unknown now
       if (!dirty_) {
         dirty_ = true;
         dirty_since_ = Clock::now();
       }
-      not_before = Clock::now() + options_.retry_interval;
+      not_before = Clock::now() + retry;
+      retry = std::min(retry * 2, std::max(options_.retry_interval, options_.sync_period));
     }
   }
 }

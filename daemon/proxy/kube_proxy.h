@@ -12,9 +12,9 @@
 // Threads: the informers' dispatch threads only mark the state dirty. One sync thread does all
 // iptables work: a change is applied `min_sync_interval` after it was seen (changes arriving
 // meanwhile are coalesced; syncs start at least that far apart), and everything is re-applied
-// every `sync_period`. A failed sync is retried after `retry_interval`. So at most one sync is
-// ever in flight. After a successful sync, conntrack entries of UDP flows to endpoints that left
-// are deleted (conntrack.h).
+// every `sync_period`. A failed sync is retried after `retry_interval`, doubling per failure in
+// a row up to `sync_period`. So at most one sync is ever in flight. After a successful sync,
+// conntrack entries of UDP flows to endpoints that left are deleted (conntrack.h).
 #pragma once
 
 #include <chrono>
