@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "app/options.h"
 #include "common/health.h"
 #include "common/status.h"
 
@@ -41,6 +42,10 @@ class NodeAgent {
   NodeAgent() = default;
   std::unique_ptr<proxy::KubeProxy> proxy_;
 };
+
+// The node agent's part of the daemon's options, with defaults filled in: the host name, the
+// first non-loopback IPv4 address, DefaultProxyChainPrefix(state_dir). No transport yet.
+NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::string& state_dir);
 
 // "MK8S-" + 5 hex digits of the state folder's hash: unique per daemon, stable across restarts.
 std::string DefaultProxyChainPrefix(const std::string& state_dir);
