@@ -19,6 +19,7 @@ MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
 PREFIX = f"E2E-{random.randrange(16**5):05x}"  # this run's chain prefix (10 characters)
 BACKEND_PORT = 8080
 UDP_PORT = 5353
+FOREIGN_CHAINS = (PREFIX[:-1] + "-SERVICES", "OTHER-SVC-KEEP")
 
 
 def host_iptables():
@@ -73,6 +74,11 @@ class ProxyTest(unittest.TestCase):
         # Service IPs route to the node interface (nothing answers there: only DNAT makes them live).
         cls.ns.run("ip", "route", "add", "10.152.183.0/24", "dev", "node0")
         cls.ns.add_dummy("pods0", [f"{ip}/32" for ip in cls.backends])
+        # Chains of another owner (another proxy instance's shorter prefix, or anyone's): ours
+        # never touch them.
+        for chain in FOREIGN_CHAINS:
+            cls.ns.run("iptables", "-w", "5", "-t", "nat", "-N", chain)
+            cls.ns.run("iptables", "-w", "5", "-t", "nat", "-A", chain, "-j", "RETURN")
         for ip in cls.backends:
             cls.ns.serve_text(ip, BACKEND_PORT, f"backend-{ip}")
             cls.ns.serve_udp_text(ip, UDP_PORT, f"udp-{ip}")
@@ -227,7 +233,10 @@ class ProxyTest(unittest.TestCase):
         r = self.ns.run(MK8SD, "--state-dir", self.daemon.state, "--proxy-chain-prefix", PREFIX,
                         "--proxy-cleanup")
         self.assertIn("removed", r.stdout)
-        self.assertNotIn(PREFIX, self.ns.run("iptables-save").stdout)
+        saved = self.ns.run("iptables-save", "-t", "nat").stdout
+        self.assertNotIn(PREFIX, saved)
+        for chain in FOREIGN_CHAINS:
+            self.assertIn(f"-A {chain} -j RETURN", saved)
         # Idempotent.
         self.ns.run(MK8SD, "--state-dir", self.daemon.state, "--proxy-chain-prefix", PREFIX,
                     "--proxy-cleanup")
