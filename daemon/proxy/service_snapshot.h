@@ -35,7 +35,7 @@ struct ServicePort {
   std::string cluster_ip;  // "" when the Service has none (then only node ports apply)
   int port = 0;
   int node_port = 0;  // 0 = none
-  std::vector<std::string> external_ips;
+  std::vector<std::string> external_ips;  // spec.externalIPs + a LoadBalancer's ingress IPs
   bool affinity_client_ip = false;
   int affinity_timeout_seconds = 10800;
   std::vector<Endpoint> endpoints;

@@ -230,6 +230,24 @@ TEST_F(RulesTest, OutputIsDeterministicAndWellFormed) {
   for (const std::string& chain : declared) EXPECT_LE(chain.size(), 28u) << chain;
 }
 
+TEST(ExternalIpRulesTest, ExternalIpsGoThroughTheExternalChainOrAreRejected) {
+  const Objects services = {
+      Service("ext", "10.152.183.60", {Port(80, 8080)}, {{"externalIPs", {"192.0.2.1"}}}),
+      Service("ext-empty", "10.152.183.61", {Port(80, 8080)}, {{"externalIPs", {"192.0.2.2"}}})};
+  const ServiceSnapshot snapshot =
+      BuildSnapshot(services, {Slice("ext", {Ep("10.1.0.2")}, {SlicePort(8080)})});
+  const std::string text = GenerateRules(snapshot, Options(), {}).text;
+  const std::string ext = ExternalChain("T1", Find(snapshot, "ext"));
+  EXPECT_EQ(Lines(Table(text, "nat"), {"-A T1-SERVICES", "default/ext: external IP",
+                                       "-d 192.0.2.1/32 -p tcp -m tcp --dport 80 -j " + ext})
+                .size(),
+            1u);
+  EXPECT_EQ(Lines(Table(text, "filter"),
+                  {"-A T1-EXTERNAL-SERVICES", "-d 192.0.2.2/32 -p tcp -m tcp --dport 80 -j REJECT"})
+                .size(),
+            1u);
+}
+
 TEST(RuleOptionsTest, ValidationAndNameLengths) {
   RuleOptions options;
   EXPECT_TRUE(ValidateRuleOptions(options).ok());

@@ -97,6 +97,21 @@ TEST(SnapshotTest, TypesAffinityAndSkippedServices) {
   EXPECT_EQ(snapshot.skipped.size(), 2u);  // ICMP, IPv6
 }
 
+TEST(SnapshotTest, LoadBalancerIngressIpsActAsExternalIps) {
+  json port = Port(80, 8080);
+  port["nodePort"] = 30081;
+  json lb = *Service("lb", "10.152.183.50", {port},
+                     {{"type", "LoadBalancer"}, {"externalIPs", {"192.0.2.1"}}});
+  lb["status"] = {
+      {"loadBalancer",
+       {{"ingress",
+         {{{"ip", "192.0.2.7"}}, {{"hostname", "lb.example"}}, {{"ip", "192.0.2.1"}}}}}}};
+  const ServiceSnapshot snapshot = BuildSnapshot({std::make_shared<const json>(lb)}, {});
+  ASSERT_EQ(snapshot.ports.size(), 1u);
+  EXPECT_EQ(snapshot.ports[0].node_port, 30081);
+  EXPECT_EQ(snapshot.ports[0].external_ips, (std::vector<std::string>{"192.0.2.1", "192.0.2.7"}));
+}
+
 TEST(SnapshotTest, MalformedObjectsAreIgnoredNotFatal) {
   const Objects services = {
       std::make_shared<const json>(json::array()),
