@@ -3,7 +3,7 @@
 //
 // Start() returns once each enabled component has started (kube-proxy then syncs on its own
 // thread). Destruction stops them; it must happen while the transports' server is still up.
-// Health is reported as "proxy".
+// Health is reported as "proxy" (ready after each successful sync, not ready after a failed one).
 #pragma once
 
 #include <functional>
