@@ -86,6 +86,7 @@ class StreamImpl final : public ResponseStream {
   bool Write(std::string chunk) override;
   void Close() override;
   void OnClosed(std::function<void()> callback) override;
+  size_t buffered_bytes() const override { return backlog_bytes.load(); }
   // Strand only: the stream ended (client gone, error, or Close finished).
   void MarkEnded();
   std::atomic<size_t> backlog_bytes{0};
