@@ -40,7 +40,10 @@ bool ValidSegment(const std::string& name) {
          name.find_first_of(std::string("/\0", 2)) == std::string::npos;
 }
 
-enum class Progress { kMore, kIdle, kDone };
+// kMore: read a full block, call again at once; kBlocked: the client is behind, retry soon;
+// kIdle: nothing new, wait for the poll interval; kDone: end the response.
+enum class Progress { kMore, kBlocked, kIdle, kDone };
+constexpr auto kBlockedRetry = std::chrono::milliseconds(10);
 
 }  // namespace
 
@@ -51,10 +54,10 @@ struct LogStreamer::Session {
     if (stream) stream->Close();
   }
 
-  // Reads and forwards what is new; kDone once the response should end.
-  Progress Step() {
+  // Reads (into `buffer`, kReadBlock bytes of scratch) and forwards what is new.
+  Progress Step(char* buffer) {
     if (gone->load()) return Progress::kDone;
-    if (stream->buffered_bytes() > kMaxBuffered) return Progress::kIdle;
+    if (stream->buffered_bytes() > kMaxBuffered) return Progress::kBlocked;
     ssize_t got = ::pread(fd, buffer, kReadBlock, offset);
     if (got == 0 && follow) {
       struct stat info{};
@@ -115,12 +118,12 @@ struct LogStreamer::Session {
   std::string carry;  // bytes of an unfinished line
   std::shared_ptr<http::ResponseStream> stream;
   std::shared_ptr<std::atomic<bool>> gone = std::make_shared<std::atomic<bool>>(false);
-  char buffer[kReadBlock];
 };
 
 LogStreamer::LogStreamer(std::string log_root, PodUidLookup lookup,
                          std::chrono::milliseconds poll_interval)
     : log_root_(std::move(log_root)), lookup_(std::move(lookup)), poll_interval_(poll_interval) {
+  buffer_.resize(kReadBlock);
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -199,18 +202,22 @@ void LogStreamer::Run() {
       if (auto session = Open(std::move(job))) sessions_.push_back(std::move(session));
     }
     bool more = false;
+    bool blocked = false;
     for (size_t i = 0; i < sessions_.size();) {
-      const Progress progress = sessions_[i]->Step();
+      const Progress progress = sessions_[i]->Step(buffer_.data());
       if (progress == Progress::kDone) {
         sessions_.erase(sessions_.begin() + static_cast<std::ptrdiff_t>(i));
         continue;
       }
       more = more || progress == Progress::kMore;
+      blocked = blocked || progress == Progress::kBlocked;
       ++i;
     }
     if (more) continue;
     std::unique_lock lock(mu_);
-    wake_.wait_for(lock, poll_interval_, [this] { return stopping_ || !jobs_.empty(); });
+    wake_.wait_for(lock, blocked ? std::min<std::chrono::milliseconds>(kBlockedRetry, poll_interval_)
+                                 : poll_interval_,
+                   [this] { return stopping_ || !jobs_.empty(); });
   }
   sessions_.clear();  // ends every response
   std::lock_guard lock(mu_);

@@ -66,6 +66,7 @@ class LogStreamer {
   std::deque<Job> jobs_;   // GUARDED_BY(mu_)
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<Session>> sessions_;  // worker thread only
+  std::vector<char> buffer_;                        // read scratch; worker thread only
   std::thread worker_;
 };
 

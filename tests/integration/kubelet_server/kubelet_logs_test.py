@@ -167,6 +167,8 @@ class KubeletLogsTest(unittest.TestCase):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             self.assertEqual(proc.stdout.readline(), "first\n")
+            # An open follow does not hold up other requests.
+            self.assertEqual(self.k("logs", "solo", "--tail=1").stdout, "four\n")
             for i in range(3):
                 self.write("tailf", "main", 0, [cri(f"appended {i}")])
                 self.assertEqual(proc.stdout.readline(), f"appended {i}\n")
