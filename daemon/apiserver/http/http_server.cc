@@ -246,6 +246,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto chunk = std::make_shared<std::string>(std::move(chunks_.front()));
     chunks_.pop_front();
+    // Small queued chunks (proxied log data arrives a TLS record at a time) go out as one.
+    constexpr size_t kMaxCoalesced = 256 * 1024;
+    while (!chunks_.empty() && chunk->size() + chunks_.front().size() <= kMaxCoalesced) {
+      chunk->append(chunks_.front());
+      chunks_.pop_front();
+    }
     writing_ = true;
     net::async_write(stream_, bhttp::make_chunk(net::buffer(*chunk)),
                      [self = shared_from_this(), chunk](beast::error_code ec, size_t) {
