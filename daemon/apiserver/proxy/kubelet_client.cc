@@ -36,13 +36,16 @@ std::string TrimNewlines(std::string text) {
 ApiError KubeletError(int code, std::string text, const std::string& address) {
   text = TrimNewlines(std::move(text));
   switch (code) {
-    case 400: return ApiError::BadRequest(text);
-    case 404: return ApiError{404, "NotFound", text};
+    case 400:
+      return ApiError::BadRequest(text);
+    case 404:
+      return ApiError{404, "NotFound", text};
     case 401:
     case 403:
       return ApiError::Internal("the kubelet at " + address +
                                 " refused the API server's credentials: " + text);
-    case 503: return ApiError::ServiceUnavailable(text);
+    case 503:
+      return ApiError::ServiceUnavailable(text);
     default:
       return code >= 500 ? ApiError::Internal(text) : ApiError{code, "BadRequest", text};
   }
@@ -54,8 +57,13 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
   ProxiedGet(net::any_io_executor strand, ssl::context& tls, const KubeletClientOptions& options,
              std::string host, uint16_t port, std::string target,
              std::shared_ptr<http::Responder> responder)
-      : strand_(std::move(strand)), tls_(tls), options_(options), host_(std::move(host)),
-        port_(port), target_(std::move(target)), responder_(std::move(responder)),
+      : strand_(std::move(strand)),
+        tls_(tls),
+        options_(options),
+        host_(std::move(host)),
+        port_(port),
+        target_(std::move(target)),
+        responder_(std::move(responder)),
         pace_(strand_) {
     address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
                std::to_string(port_);
@@ -65,13 +73,13 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
   }
 
   void Start() {
-    proxy::DialTls(strand_, tls_, host_, port_, options_.dial_timeout,
-                   [self = shared_from_this()](std::string error,
-                                               std::shared_ptr<proxy::TlsStream> stream) {
-                     if (!error.empty()) return self->Fail(error);
-                     self->stream_ = std::move(stream);
-                     self->SendRequest();
-                   });
+    proxy::DialTls(
+        strand_, tls_, host_, port_, options_.dial_timeout,
+        [self = shared_from_this()](std::string error, std::shared_ptr<proxy::TlsStream> stream) {
+          if (!error.empty()) return self->Fail(error);
+          self->stream_ = std::move(stream);
+          self->SendRequest();
+        });
   }
 
  private:
@@ -102,7 +110,8 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
     parser_.body_limit(std::numeric_limits<std::uint64_t>::max());  // follow streams are endless
     bhttp::async_read_header(*stream_, buffer_, parser_,
                              [self = shared_from_this()](beast::error_code error, size_t) {
-                               if (error) return self->Fail("reading the response: " + error.message());
+                               if (error)
+                                 return self->Fail("reading the response: " + error.message());
                                self->OnHeader();
                              });
   }
@@ -133,10 +142,9 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
     }
     parser_.get().body().data = chunk_;
     parser_.get().body().size = sizeof(chunk_);
-    bhttp::async_read_some(*stream_, buffer_, parser_,
-                      [self = shared_from_this()](beast::error_code error, size_t) {
-                        self->OnBody(error);
-                      });
+    bhttp::async_read_some(
+        *stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code error, size_t) { self->OnBody(error); });
   }
 
   void OnBody(beast::error_code error) {
@@ -201,8 +209,7 @@ class KubeletClientImpl final : public KubeletClient {
   Status Init() {
     try {
       tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1);
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
       tls_.use_certificate_chain(net::buffer(options_.client_cert_pem));
       tls_.use_private_key(net::buffer(options_.client_key_pem), ssl::context::pem);
       tls_.add_certificate_authority(net::buffer(options_.ca_pem));
