@@ -173,8 +173,12 @@ Result<bool> Iptables::Exists(const std::string& table, const std::string& chain
   Result<ProcessOutput> run = Iptable(table, full);
   if (!run.ok()) return run.status();
   if (run->exit_code == 0) return true;
-  // 1: no such rule (or its target chain does not exist yet).
+  // 1: no such rule; 2 with these messages: its target chain does not exist (so neither does it).
   if (run->exit_code == 1) return false;
+  if (run->err.find("does not exist") != std::string::npos ||
+      run->err.find("Couldn't load target") != std::string::npos) {
+    return false;
+  }
   return Status(Code::kInternal, "iptables -C " + chain + " failed: " + run->err);
 }
 
