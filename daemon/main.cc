@@ -90,9 +90,12 @@ int main(int argc, char** argv) {
                  "Seconds between automatic datastore compactions")
       ->check(CLI::PositiveNumber);
   std::string components = "apiserver,controllers,scheduler";
+  if (const char* env = std::getenv("MK8S_COMPONENTS"); env != nullptr && *env != '\0') {
+    components = env;
+  }
   cli.add_option("--components", components,
                  "Comma-separated parts to run: apiserver, controllers, scheduler, proxy, or none "
-                 "(default all; without apiserver, --kubeconfig names the API server)");
+                 "(default all, or $MK8S_COMPONENTS; without apiserver, --kubeconfig names the API server)");
   cli.add_option("--node-name", options.node_name, "This node's name (default: the host name)");
   cli.add_option("--node-ip", options.node_ip,
                  "This node's IPv4 address (default: the first non-loopback address)");
