@@ -12,6 +12,8 @@ packages=(
   python3 python3-kubernetes tzdata
   dnsutils
   bash-completion zsh fish python3-yaml dpkg-dev
+  # the node agent: bundled containerd, pod networking, kube-proxy, e2e test images
+  containerd runc containernetworking-plugins iptables iproute2 curl busybox-static
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(etcd-server etcd-client dnsperf)

@@ -17,6 +17,7 @@
 #include "apiserver/api_server.h"
 #include "app/components.h"
 #include "app/logging.h"
+#include "app/node_agent.h"
 #include "client/client.h"
 #include "client/https_transport.h"
 #include "client/in_process_transport.h"
@@ -67,6 +68,12 @@ std::string StateFolderHash(const std::string& state_dir) {
   char buffer[20];
   std::snprintf(buffer, sizeof(buffer), "%08llx", static_cast<unsigned long long>(hash >> 32));
   return buffer;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
 }
 
 }  // namespace
@@ -159,6 +166,18 @@ int Run(const DaemonOptions& options) {
       ControlPlaneComponents::Start(std::move(components), &health);
   if (!control_plane.ok()) return Fail(control_plane.status());
 
+  NodeAgentOptions node;
+  node.proxy = options.run_proxy;
+  node.node_name = options.node_name.empty() ? Hostname() : options.node_name;
+  node.node_ips = options.node_ip.empty() ? apiserver::DetectNodeIps()
+                                          : std::vector<std::string>{options.node_ip};
+  node.proxy_chain_prefix = options.proxy_chain_prefix.empty()
+                                ? DefaultProxyChainPrefix(paths.state_dir)
+                                : options.proxy_chain_prefix;
+  node.transport_for = transport_for;
+  Result<std::unique_ptr<NodeAgent>> node_agent = NodeAgent::Start(std::move(node), &health);
+  if (!node_agent.ok()) return Fail(node_agent.status());
+
   std::unique_ptr<hollownode::HollowNodes> hollow_nodes;
   if (options.hollow_nodes > 0) {
     hollownode::HollowNodeOptions hollow;
@@ -212,6 +231,7 @@ int Run(const DaemonOptions& options) {
   control->reset();
   addons->reset();  // addons stop (on_stop) and unload while the API still serves them
   hollow_nodes.reset();
+  node_agent->reset();
   control_plane->reset();  // controllers and scheduler stop, then their Leases are released
   if (api) api->Stop();    // no new requests; watches end
   store.reset();  // waits for in-flight writes to become durable (their replies are dropped)

@@ -13,6 +13,9 @@ cleanup() {
   rm -rf "$work" "$out"
 }
 trap cleanup EXIT
+# The control-plane benchmarks run without a node agent (no containerd, no iptables); the pod
+# startup benchmark runs its own daemon inside a network namespace.
+export MK8S_COMPONENTS=apiserver,controllers,scheduler
 
 MK8SD_BIN="$build/daemon/mk8sd" "$build/tests/bench/store_bench" "$seconds" | tee "$out"
 # The HTTPS API load tool starts its own mk8sd (1,000 watchers, 10,000-object list).
