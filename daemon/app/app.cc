@@ -175,6 +175,10 @@ int Run(const DaemonOptions& options) {
                                 ? DefaultProxyChainPrefix(paths.state_dir)
                                 : options.proxy_chain_prefix;
   node.transport_for = transport_for;
+  node.kubelet = options.run_kubelet;
+  node.state_dir = paths.state_dir;
+  node.kubelet_port = options.kubelet_port;
+  node.extended_resources = options.node_extended_resources;
   Result<std::unique_ptr<NodeAgent>> node_agent = NodeAgent::Start(std::move(node), &health);
   if (!node_agent.ok()) return Fail(node_agent.status());
 
@@ -226,6 +230,7 @@ int Run(const DaemonOptions& options) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}, shutting down", strsignal(signal_number));
+  (*node_agent)->Shutdown();  // every pod, then containerd (a crash never gets here)
 
   (*control)->Shutdown();
   control->reset();

@@ -7,8 +7,16 @@
 
 #include <cstdio>
 
+#include <filesystem>
+#include <fstream>
+
 #include "client/client.h"
+#include "kubelet/kubelet.h"
 #include "proxy/kube_proxy.h"
+#include "runtime/containerd.h"
+#include "runtime/containerd_config.h"
+#include "runtime/cri_client.h"
+#include "runtime/images.h"
 
 namespace mk8s::app {
 
@@ -19,6 +27,90 @@ std::string DefaultProxyChainPrefix(const std::string& state_dir) {
   std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx",
                 static_cast<unsigned long long>(hash >> 44));
   return buffer;
+}
+
+std::string DefaultBridgeName(const std::string& state_dir) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : state_dir) hash = (hash ^ c) * 1099511628211ULL;
+  char buffer[16];
+  std::snprintf(buffer, sizeof(buffer), "mk8s%04llx", static_cast<unsigned long long>(hash >> 48));
+  return buffer;
+}
+
+namespace {
+
+// Writes `text` to `path` through a temporary file and a rename (containerd watches the folder).
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    if (!out.good()) return Status(Code::kInternal, "cannot write " + temporary);
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) return Status(Code::kInternal, "cannot rename " + temporary + ": " + error.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* health) {
+  health->Set("kubelet", false, "starting containerd");
+  const std::string state = options.state_dir;
+  const std::string cni_conf_dir = state + "/cni/net.d";
+  std::error_code error;
+  std::filesystem::create_directories(cni_conf_dir, error);
+  runtime::ContainerdOptions containerd_options;
+  containerd_options.state_dir = state + "/containerd";
+  containerd_options.cni_conf_dir = cni_conf_dir;
+  containerd_options.sandbox_image = runtime::PauseImageRef();
+  auto containerd = runtime::Containerd::Start(containerd_options);
+  if (!containerd.ok()) return containerd.status();
+  containerd_ = std::move(*containerd);
+  auto cri = runtime::CriClient::Connect(containerd_->socket());
+  if (!cri.ok()) return cri.status();
+  cri_ = std::move(*cri);
+  auto tarball = runtime::FindPauseImageTarball();
+  if (!tarball.ok()) return tarball.status();
+  auto imported = runtime::EnsurePauseImage(*cri_, containerd_->socket(), *tarball,
+                                            runtime::PauseImageRef());
+  if (!imported.ok()) return imported.status();
+
+  kubelet::KubeletOptions kubelet_options;
+  kubelet_options.node.node_name = options.node_name;
+  kubelet_options.node.node_ips = options.node_ips;
+  kubelet_options.node.kubelet_port = options.kubelet_port == 0 ? 10250 : options.kubelet_port;
+  kubelet_options.node.state_dir = state;
+  kubelet_options.node.extended_resources = options.extended_resources;
+  kubelet_options.root_dir = state + "/kubelet";
+  const std::string bridge = DefaultBridgeName(state);
+  kubelet_options.on_pod_cidr = [cni_conf_dir, bridge, state](const std::string& cidr) -> Status {
+    runtime::CniNetworkOptions network;
+    network.bridge_name = bridge;
+    network.subnet = cidr;
+    network.ipam_data_dir = state + "/cni/ipam";
+    auto conflist = runtime::CniConflist(network);
+    if (!conflist.ok()) return conflist.status();
+    return WriteFileAtomically(cni_conf_dir + "/10-mk8s.conflist", *conflist);
+  };
+  auto client = std::make_shared<client::Client>(
+      options.transport_for("system:node:" + options.node_name));
+  health->Set("kubelet", false, "registering node " + options.node_name);
+  auto started = kubelet::Kubelet::Start(std::move(kubelet_options), client, cri_);
+  if (!started.ok()) return started.status();
+  kubelet_ = std::move(*started);
+  health->Set("kubelet", true, "node " + options.node_name + ", containerd " + containerd_->socket());
+  return Status::Ok();
+}
+
+void NodeAgent::Shutdown() {
+  if (kubelet_) kubelet_->Stop(/*stop_pods=*/true);
+  if (containerd_) {
+    if (Status stopped = containerd_->Stop(); !stopped.ok()) {
+      spdlog::warn("stopping containerd: {}", stopped.message());
+    }
+  }
 }
 
 Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
@@ -39,10 +131,18 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
     agent->proxy_ = std::move(*started);
     health->Set("proxy", true, "iptables, chains " + options.proxy_chain_prefix + "-*");
   }
+  if (options.kubelet) {
+    if (Status status = agent->StartKubelet(options, health); !status.ok()) {
+      health->Set("kubelet", false, status.message());
+      return Status(status.code(), "kubelet: " + status.message());
+    }
+  }
   return agent;
 }
 
 NodeAgent::~NodeAgent() {
+  kubelet_.reset();     // stops its loops; pods keep running unless Shutdown() ran
+  containerd_.reset();  // ends the monitor; containerd keeps running unless stopped
   if (proxy_) proxy_->Stop();
 }
 

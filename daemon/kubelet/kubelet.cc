@@ -7,6 +7,8 @@
 #include "client/informer.h"
 #include "client/workqueue.h"
 #include "kubelet/container_config.h"
+#include "kubelet/volumes/env.h"
+#include "kubelet/volumes/volume_manager.h"
 #include "runtime/cri_client.h"
 
 namespace mk8s::kubelet {
@@ -23,6 +25,45 @@ Kubelet::Kubelet(KubeletOptions options, std::shared_ptr<client::Client> client,
     : options_(std::move(options)), client_(std::move(client)), cri_(std::move(cri)) {}
 
 Kubelet::~Kubelet() { Stop(false); }
+
+void Kubelet::InstallDefaultHooks(PodHooks* hooks) {
+  volumes_ = std::make_unique<VolumeManager>(client_, options_.root_dir + "/pods");
+  VolumeManager* volumes = volumes_.get();
+  if (!hooks->set_up_volumes) {
+    hooks->set_up_volumes = [volumes](const json& pod) { return volumes->SetUpPod(pod); };
+  }
+  if (!hooks->tear_down_volumes) {
+    hooks->tear_down_volumes = [volumes](const std::string& uid) {
+      if (Status status = volumes->TearDownPod(uid); !status.ok()) {
+        spdlog::warn("kubelet: tearing down volumes of pod {}: {}", uid, status.message());
+      }
+    };
+  }
+  if (!hooks->mounts_for) {
+    hooks->mounts_for = [volumes](const json& pod,
+                                  const json& container) -> Result<std::vector<MountSpec>> {
+      auto mounts = volumes->MountsFor(pod, container);
+      if (!mounts.ok()) return mounts.status();
+      std::vector<MountSpec> specs;
+      for (const Mount& m : *mounts) {
+        const int propagation = m.propagation == "HostToContainer" ? cri::PROPAGATION_HOST_TO_CONTAINER
+                                : m.propagation == "Bidirectional" ? cri::PROPAGATION_BIDIRECTIONAL
+                                                                    : cri::PROPAGATION_PRIVATE;
+        specs.push_back(MountSpec{m.container_path, m.host_path, m.read_only, propagation});
+      }
+      return specs;
+    };
+  }
+  if (!hooks->resolve_env) {
+    client::Client* api = client_.get();
+    client::Informer* services = services_.get();
+    const std::string host_ip = options_.node.node_ips.empty() ? "" : options_.node.node_ips[0];
+    hooks->resolve_env = [api, services, host_ip](const json& pod, const json& container,
+                                                  const std::string& pod_ip) {
+      return ResolveEnv(pod, container, *api, services->List(), pod_ip, host_ip);
+    };
+  }
+}
 
 RuntimeReadiness Kubelet::ProbeRuntime() {
   RuntimeReadiness readiness;
@@ -59,11 +100,16 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   if (Status status = k->node_->Register(); !status.ok()) return status;
   k->node_->Start();
 
+  k->services_ = std::make_unique<client::Informer>(k->client_, client::kServices);
+  k->services_->Start();
+  PodHooks hooks = k->options_.hooks;
+  k->InstallDefaultHooks(&hooks);
+
   PodSyncOptions sync_options;
   sync_options.root_dir = k->options_.root_dir;
   sync_options.host_ips = k->options_.node.node_ips;
   sync_options.memory_capacity_bytes = facts.memory_bytes;
-  k->sync_ = std::make_unique<PodSync>(sync_options, k->client_, k->cri_, k->options_.hooks);
+  k->sync_ = std::make_unique<PodSync>(sync_options, k->client_, k->cri_, std::move(hooks));
 
   client::RateLimiterOptions limits;
   limits.base_delay = std::chrono::milliseconds(500);
@@ -79,11 +125,19 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   k->pods_->AddEventHandler(
       {enqueue, [enqueue](const client::ObjectPtr&, const client::ObjectPtr& pod) { enqueue(pod); },
        [self](const client::ObjectPtr& pod) {
-         // Gone from the API: whatever still runs for it is an orphan now.
-         self->queue_->Add(kOrphanPrefix + (*pod).value("/metadata/uid"_json_pointer, std::string()));
+         // Gone from the API: whatever still runs for it is an orphan now, stopped with the
+         // grace period its deletion asked for.
+         const std::string uid = (*pod).value("/metadata/uid"_json_pointer, std::string());
+         const json& meta = (*pod)["metadata"];
+         if (meta.contains("deletionGracePeriodSeconds") && meta["deletionGracePeriodSeconds"].is_number()) {
+           std::lock_guard lock(self->mu_);
+           self->orphan_grace_[uid] = meta["deletionGracePeriodSeconds"].get<int64_t>();
+         }
+         self->queue_->Add(kOrphanPrefix + uid);
        }});
   k->pods_->Start();
-  if (!k->pods_->WaitForSync(std::chrono::seconds(60))) {
+  if (!k->pods_->WaitForSync(std::chrono::seconds(60)) ||
+      !k->services_->WaitForSync(std::chrono::seconds(60))) {
     return Status(Code::kUnavailable, "kubelet: the pod list did not arrive within 60 s");
   }
   for (int i = 0; i < k->options_.workers; ++i) k->threads_.emplace_back([self] { self->Work(); });
@@ -105,6 +159,7 @@ void Kubelet::Stop(bool stop_pods) {
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   if (pods_) pods_->Stop();
+  if (services_) services_->Stop();
   if (node_) node_->Stop();
   if (stop_pods && sync_) {
     spdlog::info("kubelet: stopping every pod on {}", options_.node.node_name);
@@ -122,7 +177,19 @@ void Kubelet::Work() {
     std::optional<std::chrono::milliseconds> again;
     if (key->rfind(kOrphanPrefix, 0) == 0) {
       const std::string uid = key->substr(std::string(kOrphanPrefix).size());
-      if (pods_->ByIndex(uid).empty()) status = sync_->CleanUpOrphan(uid);
+      if (pods_->ByIndex(uid).empty()) {
+        std::optional<int64_t> grace;
+        {
+          std::lock_guard lock(mu_);
+          auto it = orphan_grace_.find(uid);
+          if (it != orphan_grace_.end()) grace = it->second;
+        }
+        status = sync_->CleanUpOrphan(uid, grace);
+        if (status.ok()) {
+          std::lock_guard lock(mu_);
+          orphan_grace_.erase(uid);
+        }
+      }
     } else if (client::ObjectPtr pod = pods_->Get(*key)) {
       if ((*pod)["metadata"].contains("deletionTimestamp")) {
         status = sync_->Terminate(*pod);

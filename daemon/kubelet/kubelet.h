@@ -37,6 +37,8 @@ class CriClient;
 
 namespace mk8s::kubelet {
 
+class VolumeManager;
+
 struct KubeletOptions {
   NodeOptions node;
   std::string root_dir;  // <state>/kubelet
@@ -44,7 +46,8 @@ struct KubeletOptions {
   std::chrono::milliseconds relist_period{1000};
   std::chrono::seconds resync_period{30};
   NodeStatusManager::PodCidrHook on_pod_cidr;  // writes the CNI config for the pod subnet
-  PodHooks hooks;                              // volumes and env
+  // Volumes and env; members left empty use the VolumeManager (volumes/) and ResolveEnv.
+  PodHooks hooks;
 };
 
 class Kubelet {
@@ -62,6 +65,7 @@ class Kubelet {
  private:
   Kubelet(KubeletOptions options, std::shared_ptr<client::Client> client,
           std::shared_ptr<runtime::CriClient> cri);
+  void InstallDefaultHooks(PodHooks* hooks);
   void Work();
   void RelistLoop();
   void Relist();
@@ -73,12 +77,16 @@ class Kubelet {
   std::unique_ptr<NodeStatusManager> node_;
   std::unique_ptr<PodSync> sync_;
   std::unique_ptr<client::Informer> pods_;
+  std::unique_ptr<client::Informer> services_;  // for the containers' service variables
+  std::unique_ptr<VolumeManager> volumes_;
   std::unique_ptr<client::WorkQueue> queue_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
   std::mutex mu_;
   std::condition_variable cv_;
+  // Grace periods of pods deleted from the API (their last object said), for CleanUpOrphan.
+  std::map<std::string, int64_t> orphan_grace_;  // GUARDED_BY(mu_)
   // Relist thread only: pod uid -> signature of its sandboxes' and containers' states.
   std::map<std::string, std::string> last_seen_;
   std::chrono::steady_clock::time_point last_resync_{};

@@ -89,12 +89,6 @@ Result<std::string> PodSync::EnsureSandbox(const json& pod, PodRuntimeState* sta
   std::error_code error;
   std::filesystem::create_directories(config->log_directory(), error);
   const std::string uid = pod["metadata"].value("uid", "");
-  if (hooks_.set_up_volumes) {
-    if (Status status = hooks_.set_up_volumes(pod); !status.ok()) {
-      recorder_.Record(pod, "Warning", "FailedMount", status.message());
-      return status;
-    }
-  }
   const auto started = std::chrono::steady_clock::now();
   auto id = cri_->RunPodSandbox(*config);
   if (!id.ok()) {
@@ -144,6 +138,14 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     for (const json& c : spec.value("containers", json::array())) {
       auto instances = state.Instances(c.value("name", ""));
       if (instances.empty() || instances[0]->state != ContainerState::kExited) done = false;
+    }
+  }
+  if (!done && hooks_.set_up_volumes) {
+    // Every sync: new ConfigMap/Secret contents and token renewals reach running pods.
+    if (Status status = hooks_.set_up_volumes(pod); !status.ok()) {
+      recorder_.Record(pod, "Warning", "FailedMount", "MountVolume.SetUp failed: " + status.message());
+      (void)WriteStatus(pod, state);
+      return status;
     }
   }
   if (!done) {

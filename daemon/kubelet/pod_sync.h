@@ -69,8 +69,9 @@ class PodSync {
   Result<SyncOutcome> Sync(const nlohmann::json& pod);
   // A pod with deletionTimestamp: stop everything, then delete the API object.
   Status Terminate(const nlohmann::json& pod);
-  // A pod gone from the API whose sandboxes remain: stop and remove them.
-  Status CleanUpOrphan(const std::string& pod_uid);
+  // A pod gone from the API whose sandboxes remain: stop (with `grace`, else each container's
+  // own terminationGracePeriodSeconds) and remove them.
+  Status CleanUpOrphan(const std::string& pod_uid, std::optional<int64_t> grace = std::nullopt);
   // Stops every container (with its grace period) and sandbox on the runtime (mk8sd stopping).
   void StopAll();
   // Forgets the in-memory state of a pod (back-off, waiting reasons, last status).

@@ -50,6 +50,7 @@ Status PodSync::Terminate(const json& pod) {
   for (const ContainerInfo& c : read->containers) {
     if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated) running.push_back(&c);
   }
+  const auto started = std::chrono::steady_clock::now();
   StopContainers(running, GracePeriod(pod), &pod);
   for (const SandboxInfo& s : read->sandboxes) {
     if (Status stopped = cri_->StopPodSandbox(s.id); !stopped.ok()) return stopped;
@@ -67,10 +68,14 @@ Status PodSync::Terminate(const json& pod) {
     return deleted.status();
   }
   Forget(uid);
+  spdlog::info("kubelet: pod {} terminated (grace {} s) in {} ms", PodDescription(pod),
+               GracePeriod(pod),
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - started).count());
   return Status::Ok();
 }
 
-Status PodSync::CleanUpOrphan(const std::string& uid) {
+Status PodSync::CleanUpOrphan(const std::string& uid, std::optional<int64_t> known_grace) {
   cri::ContainerFilter filter;
   (*filter.mutable_label_selector())[kPodUidLabel] = uid;
   auto containers = cri_->ListContainers(filter);
@@ -79,7 +84,7 @@ Status PodSync::CleanUpOrphan(const std::string& uid) {
   for (const cri::Container& c : *containers) {
     if (c.state() != cri::CONTAINER_RUNNING) continue;
     const std::string id = c.id();
-    const int64_t grace = GraceFromAnnotation(c);
+    const int64_t grace = known_grace ? *known_grace : GraceFromAnnotation(c);
     stops.push_back(std::async(std::launch::async, [this, id, grace] {
       (void)cri_->StopContainer(id, grace);
     }));
