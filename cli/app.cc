@@ -36,6 +36,7 @@ struct ParsedCommandLine {
   DbListOptions list;
   DbWatchOptions watch;
   std::vector<std::string> addons;         // enable/disable
+  std::vector<std::string> files;          // images import
   std::string shell;                       // completion
   std::vector<std::string> complete_args;  // __complete
   // What each option's value completes to in the shell scripts; options not listed complete to
@@ -136,6 +137,20 @@ void AddAddonCommands(CLI::App& app, ParsedCommandLine& cl) {
   addons->require_subcommand(1);
   addons->add_subcommand("list", "List the addons with their state, arguments and health")
       ->callback([&] { cl.action = [&] { return RunAddonsList(cl.global); }; });
+}
+
+void AddImageCommands(CLI::App& app, ParsedCommandLine& cl) {
+  CLI::App* images = app.add_subcommand("images", "Import and list the node's container images");
+  images->require_subcommand(1);
+  CLI::App* import = images->add_subcommand(
+      "import", "Load image tarballs (OCI layout or 'docker save') into containerd");
+  Completes(cl, import->add_option("files", cl.files, "Image tarballs"), CompletionKind::kFile)
+      ->required()
+      ->type_name("FILE");
+  import->callback([&] { cl.action = [&] { return RunImagesImport(cl.global, cl.files); }; });
+  CLI::App* ls = images->add_subcommand("ls", "List the images containerd has");
+  ls->alias("list");
+  ls->callback([&] { cl.action = [&] { return RunImagesList(cl.global); }; });
 }
 
 void AddDbctlCommands(CLI::App& app, ParsedCommandLine& cl) {
@@ -340,6 +355,7 @@ int ParseAndRun(int argc, char** argv) {
   AddToolCommands(app, cl);
   AddDbctlCommands(app, cl);
   AddAddonCommands(app, cl);
+  AddImageCommands(app, cl);
   AddCompletionCommands(app, cl);
 
   try {

@@ -68,6 +68,12 @@ int RunDisable(const GlobalOptions& global, const std::vector<std::string>& name
 // `mk8s addons list`: every addon with its state, version, description and arguments.
 int RunAddonsList(const GlobalOptions& global);
 
+// commands_images.cc
+// `mk8s images import FILE...`: loads OCI / docker-save tarballs into the node's containerd.
+int RunImagesImport(const GlobalOptions& global, const std::vector<std::string>& files);
+// `mk8s images ls`: IMAGE, ID, SIZE of every image containerd has (untagged ones by digest).
+int RunImagesList(const GlobalOptions& global);
+
 // commands_tools.cc
 int RunVersion(const GlobalOptions& global);
 int RunConfig(const GlobalOptions& global);

@@ -221,6 +221,22 @@ CallStatus DaemonClient::ListAddons(bool with_health, v1::ListAddonsResponse* ou
   });
 }
 
+CallStatus DaemonClient::ImportImage(const std::string& absolute_path,
+                                     v1::ImportImageResponse* out) {
+  v1::ImportImageRequest request;
+  request.set_path(absolute_path);
+  const auto deadline = std::max<std::chrono::milliseconds>(deadline_, kLongCallDeadline);
+  return Unary("images import", deadline, [&](Stubs& s, grpc::ClientContext* context) {
+    return s.control->ImportImage(context, request, out);
+  });
+}
+
+CallStatus DaemonClient::ListImages(v1::ListImagesResponse* out) {
+  return Unary("images ls", deadline_, [&](Stubs& s, grpc::ClientContext* context) {
+    return s.control->ListImages(context, v1::ListImagesRequest(), out);
+  });
+}
+
 CallStatus DaemonClient::Get(const v1::GetRequest& request, v1::GetResponse* out) {
   return Unary("get", deadline_, [&](Stubs& s, grpc::ClientContext* context) {
     return s.kv->Get(context, request, out);

@@ -67,6 +67,9 @@ class DaemonClient {
   CallStatus EnableAddon(const v1::EnableAddonRequest& request, v1::EnableAddonResponse* out);
   CallStatus DisableAddon(const std::string& name, v1::DisableAddonResponse* out);
   CallStatus ListAddons(bool with_health, v1::ListAddonsResponse* out);
+  // Images in the node's containerd. ImportImage uses at least kLongCallDeadline.
+  CallStatus ImportImage(const std::string& absolute_path, v1::ImportImageResponse* out);
+  CallStatus ListImages(v1::ListImagesResponse* out);
 
   CallStatus Get(const v1::GetRequest& request, v1::GetResponse* out);
   CallStatus List(const v1::ListRequest& request, v1::ListResponse* out);

@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-kubernetes tzdata
   dnsutils
+  containerd runc containernetworking-plugins busybox-static iproute2 util-linux iptables libc6-dev
   bash-completion zsh fish python3-yaml dpkg-dev
   # the node agent: bundled containerd, pod networking, kube-proxy, e2e test images
   containerd runc containernetworking-plugins iptables iproute2 curl busybox-static

@@ -36,6 +36,9 @@ struct ControlContext {
   std::string kubeconfig_path;
   // Addons; nullptr when this daemon has no addon host (the addon RPCs then fail).
   addonhost::AddonHost* addons = nullptr;
+  // The node's containerd socket (runtime::Containerd::socket()), for `mk8s images`; "" when this
+  // daemon runs no container runtime (the image RPCs then fail with FAILED_PRECONDITION).
+  std::string containerd_socket;
   std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
 };
 

@@ -41,6 +41,11 @@ class ControlService final : public mk8s::v1::Control::Service {
                             v1::DisableAddonResponse* reply) override;
   grpc::Status ListAddons(grpc::ServerContext*, const v1::ListAddonsRequest* request,
                           v1::ListAddonsResponse* reply) override;
+  // images_rpc.cc
+  grpc::Status ImportImage(grpc::ServerContext*, const v1::ImportImageRequest* request,
+                           v1::ImportImageResponse* reply) override;
+  grpc::Status ListImages(grpc::ServerContext*, const v1::ListImagesRequest* request,
+                          v1::ListImagesResponse* reply) override;
 
  private:
   const ControlContext* context_;  // not owned; outlives the service

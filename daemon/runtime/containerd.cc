@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "runtime/containerd_config.h"
 #include "runtime/cri_client.h"
@@ -71,8 +72,8 @@ bool Terminate(pid_t pid, bool own_child, std::chrono::milliseconds grace) {
     ::kill(pid, SIGTERM);
     gone = WaitExit(pidfd, grace);
     if (!gone) {
-      spdlog::warn("containerd (pid {}) did not exit within {} ms of SIGTERM: sending SIGKILL",
-                   pid, grace.count());
+      spdlog::warn("containerd (pid {}) did not exit within {} ms of SIGTERM: sending SIGKILL", pid,
+                   grace.count());
       ::kill(pid, SIGKILL);
       gone = WaitExit(pidfd, std::chrono::seconds(10));
     }
@@ -88,18 +89,82 @@ bool Terminate(pid_t pid, bool own_child, std::chrono::milliseconds grace) {
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  if (WIFSIGNALED(status))
+    return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
   return "stopped";
 }
 
 }  // namespace
 
-std::string DefaultRuncBinary() {
-  for (const char* path :
-       {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"}) {
-    if (::access(path, X_OK) == 0) return path;
+namespace {
+
+std::string ExecutableDir() {
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "" : exe.parent_path().string();
+}
+
+// The first of `relative` (to this executable's folder) then `system` that passes `usable`;
+// system.front() when none does.
+std::string FirstFound(const std::vector<std::string>& relative,
+                       const std::vector<std::string>& system, bool directory) {
+  std::vector<std::string> candidates;
+  if (const std::string dir = ExecutableDir(); !dir.empty()) {
+    for (const auto& r : relative) candidates.push_back(dir + "/" + r);
   }
-  return "/usr/sbin/runc";
+  candidates.insert(candidates.end(), system.begin(), system.end());
+  for (const auto& path : candidates) {
+    std::error_code ec;
+    const bool ok = directory
+                        ? fs::is_directory(path, ec)
+                        : (fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0);
+    if (ok) return fs::path(path).lexically_normal().string();
+  }
+  return system.front();
+}
+
+}  // namespace
+
+std::string DefaultContainerdBinary() {
+  return FirstFound({"containerd"}, {"/usr/bin/containerd", "/usr/local/bin/containerd"}, false);
+}
+
+std::string DefaultCtrBinary() {
+  return FirstFound({"ctr"}, {"/usr/bin/ctr", "/usr/local/bin/ctr"}, false);
+}
+
+std::string DefaultRuncBinary() {
+  return FirstFound(
+      {"../sbin/runc", "runc"},
+      {"/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"}, false);
+}
+
+std::string DefaultCniBinDir() {
+  return FirstFound({"../lib/cni"}, {"/usr/lib/cni", "/opt/cni/bin"}, true);
+}
+
+Status WriteCniConflist(const std::string& conf_dir, const CniNetworkOptions& options) {
+  auto text = CniConflist(options);
+  if (!text.ok()) return text.status();
+  std::error_code ec;
+  fs::create_directories(conf_dir, ec);
+  if (ec) return Status(Code::kInternal, "cannot create " + conf_dir + ": " + ec.message());
+  return WriteFileAtomic(conf_dir + "/10-mk8s.conflist", *text);
+}
+
+Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
+                           const std::string& server_url) {
+  if (host.empty() || host == "." || host == ".." ||
+      host.find_first_of("/\\ \t\n") != std::string::npos) {
+    return Status(Code::kInvalidArgument, "registry mirror: bad registry host '" + host + "'");
+  }
+  auto text = RegistryHostsToml(server_url);
+  if (!text.ok()) return text.status();
+  const std::string dir = certs_d + "/" + host;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
+  return WriteFileAtomic(dir + "/hosts.toml", *text);
 }
 
 Containerd::Containerd(ContainerdOptions options)
@@ -110,11 +175,13 @@ Containerd::Containerd(ContainerdOptions options)
 
 Result<std::unique_ptr<Containerd>> Containerd::Start(ContainerdOptions options) {
   if (options.state_dir.empty() || options.state_dir[0] != '/') {
-    return Status(Code::kInvalidArgument,
-                  "containerd: the state folder must be an absolute path, got '" +
-                      options.state_dir + "'");
+    return Status(
+        Code::kInvalidArgument,
+        "containerd: the state folder must be an absolute path, got '" + options.state_dir + "'");
   }
   if (options.runc_binary.empty()) options.runc_binary = DefaultRuncBinary();
+  if (options.containerd_binary.empty()) options.containerd_binary = DefaultContainerdBinary();
+  if (options.cni_bin_dir.empty()) options.cni_bin_dir = DefaultCniBinDir();
   const ContainerdPaths paths(options.state_dir);
   if (options.log_file.empty()) options.log_file = paths.log_file;
   for (const auto& [binary, package] :
@@ -141,6 +208,9 @@ Result<std::unique_ptr<Containerd>> Containerd::Start(ContainerdOptions options)
     if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
   }
   ::chmod(paths.dir.c_str(), 0711);
+  for (const auto& [host, url] : options.registry_mirrors) {
+    if (auto st = WriteRegistryMirror(paths.certs_d, host, url); !st.ok()) return st;
+  }
 
   std::unique_ptr<Containerd> self(new Containerd(options));
   const bool config_changed = ReadFile(paths.config_file) != *config;
@@ -201,8 +271,8 @@ Status Containerd::Launch(std::chrono::seconds ready_timeout) {
   ::unlink(socket_.c_str());
   ::unlink((socket_ + ".ttrpc").c_str());
   const auto started = SteadyClock::now();
-  auto pid = SpawnDetached({options_.containerd_binary, "--config", config_file_},
-                           options_.log_file);
+  auto pid =
+      SpawnDetached({options_.containerd_binary, "--config", config_file_}, options_.log_file);
   if (!pid.ok()) return pid.status();
   SetPid(*pid, /*own_child=*/true);
   if (auto st = WriteFileAtomic(pid_file_, std::to_string(*pid) + "\n"); !st.ok()) {
@@ -210,10 +280,10 @@ Status Containerd::Launch(std::chrono::seconds ready_timeout) {
     return st;
   }
   if (auto st = WaitReady(*pid, /*own_child=*/true, ready_timeout); !st.ok()) return st;
-  spdlog::info("containerd: pid {} ready in {} ms ({})", *pid,
-               std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started)
-                   .count(),
-               socket_);
+  spdlog::info(
+      "containerd: pid {} ready in {} ms ({})", *pid,
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started).count(),
+      socket_);
   return {};
 }
 
@@ -263,7 +333,7 @@ Status Containerd::WaitReady(pid_t pid, bool own_child, std::chrono::seconds tim
 }
 
 void Containerd::Monitor() {
-  auto backoff = options_.restart_backoff_initial;
+  auto next_backoff = options_.restart_backoff_initial;  // doubles while restarts do not last
   auto up_since = SteadyClock::now();
   for (;;) {
     pid_t pid;
@@ -289,9 +359,11 @@ void Containerd::Monitor() {
       int status = 0;
       if (::waitpid(pid, &status, 0) == pid) how = DescribeExit(status);
     }
-    const bool stable = SteadyClock::now() - up_since >= kStableUptime;
-    backoff = stable ? options_.restart_backoff_initial
-                     : std::min(backoff * 2, options_.restart_backoff_max);
+    if (SteadyClock::now() - up_since >= kStableUptime) {
+      next_backoff = options_.restart_backoff_initial;
+    }
+    auto backoff = next_backoff;
+    next_backoff = std::min(next_backoff * 2, options_.restart_backoff_max);
     spdlog::warn("containerd (pid {}) {}: restarting in {} ms; last lines of {}:\n{}", pid, how,
                  backoff.count(), options_.log_file, FileTail(options_.log_file, 5));
     // Wait out the back-off (or a stop), then relaunch until it works or we are stopped.
@@ -303,9 +375,9 @@ void Containerd::Monitor() {
       if (st.ok()) {
         restarts_.fetch_add(1);
         up_since = SteadyClock::now();
-        spdlog::info("containerd restarted (pid {}) in {} ms", this->pid(),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(up_since - restarted)
-                         .count());
+        spdlog::info(
+            "containerd restarted (pid {}) in {} ms", this->pid(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(up_since - restarted).count());
         break;
       }
       if (stopping_.load()) return;
@@ -344,13 +416,13 @@ Status Containerd::Stop(std::chrono::seconds grace) {
   if (pid > 0 && (own || IsOurContainerd(pid, config_file_))) {
     const auto started = SteadyClock::now();
     if (!Terminate(pid, own, grace)) {
-      result = Status(Code::kInternal, "containerd (pid " + std::to_string(pid) +
-                                           ") did not exit after SIGKILL");
+      result = Status(Code::kInternal,
+                      "containerd (pid " + std::to_string(pid) + ") did not exit after SIGKILL");
     } else {
-      spdlog::info("containerd (pid {}) stopped in {} ms", pid,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
-                                                                         started)
-                       .count());
+      spdlog::info(
+          "containerd (pid {}) stopped in {} ms", pid,
+          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started)
+              .count());
     }
   }
   ::unlink(pid_file_.c_str());

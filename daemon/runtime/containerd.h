@@ -19,32 +19,50 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/status.h"
+#include "runtime/containerd_config.h"
 
 namespace mk8s::runtime {
 
 struct ContainerdOptions {
-  std::string state_dir;     // <mk8s state>/containerd; created if missing
-  std::string cni_conf_dir;  // the CRI plugin's CNI config folder (the conflist goes there)
-  std::string cni_bin_dir = "/usr/lib/cni";
-  std::string containerd_binary = "/usr/bin/containerd";
-  std::string runc_binary;    // "" = DefaultRuncBinary()
-  std::string sandbox_image;  // the pause image's reference (import it with EnsurePauseImage)
-  std::string log_file;       // "" = <state_dir>/containerd.log
+  std::string state_dir;          // <mk8s state>/containerd; created if missing
+  std::string cni_conf_dir;       // the CRI plugin's CNI config folder (the conflist goes there)
+  std::string cni_bin_dir;        // "" = DefaultCniBinDir()
+  std::string containerd_binary;  // "" = DefaultContainerdBinary()
+  std::string runc_binary;        // "" = DefaultRuncBinary()
+  std::string sandbox_image;      // the pause image's reference (import it with EnsurePauseImage)
+  std::string log_file;           // "" = <state_dir>/containerd.log
   std::string log_level = "info";
+  // Plain-HTTP registry mirrors written to certs.d at Start, host -> server URL, e.g.
+  // {"localhost:32000", "http://127.0.0.1:32000"} (the registry addon's port).
+  std::map<std::string, std::string> registry_mirrors;
   std::chrono::seconds ready_timeout{30};
   std::chrono::milliseconds restart_backoff_initial{500};
   std::chrono::milliseconds restart_backoff_max{30'000};
 };
 
-// The first of /usr/sbin/runc, /usr/bin/runc, /usr/local/sbin/runc, /usr/local/bin/runc that
-// exists ("/usr/sbin/runc" if none does).
-std::string DefaultRuncBinary();
+// Where the runtime's programs are. Each looks beside this executable first (a snap or a relocated
+// install ships them in its own usr/bin, usr/sbin, usr/lib/cni), then in the system folders,
+// and returns the system path when none exists (the caller's error then names it).
+std::string DefaultContainerdBinary();  // <exe dir>/containerd, /usr/bin/containerd
+std::string DefaultCtrBinary();         // <exe dir>/ctr, /usr/bin/ctr
+std::string DefaultRuncBinary();  // <exe dir>/../sbin/runc, /usr/sbin/runc, /usr/bin/runc, ...
+std::string DefaultCniBinDir();   // <exe dir>/../lib/cni, /usr/lib/cni, /opt/cni/bin
+
+// Writes `options` as <conf_dir>/10-mk8s.conflist (atomically; creates conf_dir). containerd
+// picks a changed file up by itself (no restart).
+Status WriteCniConflist(const std::string& conf_dir, const CniNetworkOptions& options);
+
+// Writes <certs_d>/<host>/hosts.toml so pulls of `host/...` go to server_url (plain HTTP allowed).
+// containerd reads it at every pull (no restart). host must be a registry host[:port].
+Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
+                           const std::string& server_url);
 
 class Containerd {
  public:
@@ -55,8 +73,8 @@ class Containerd {
 
   const std::string& socket() const { return socket_; }  // path of the CRI/containerd socket
   const ContainerdOptions& options() const { return options_; }
-  pid_t pid() const;         // the current containerd's pid (changes after a restart)
-  bool adopted() const { return adopted_; }  // the first instance was adopted, not launched
+  pid_t pid() const;  // the current containerd's pid (changes after a restart)
+  bool adopted() const { return adopted_; }          // the first instance was adopted, not launched
   int restarts() const { return restarts_.load(); }  // restarts done by the monitor
 
   // Stops containerd (see the contract above). Idempotent; later calls return OK.
@@ -78,13 +96,13 @@ class Containerd {
   bool adopted_ = false;  // written before the monitor starts
 
   mutable std::mutex mu_;
-  pid_t pid_ = -1;         // GUARDED_BY(mu_)
+  pid_t pid_ = -1;          // GUARDED_BY(mu_)
   bool own_child_ = false;  // GUARDED_BY(mu_): launched by this process (we must reap it)
   bool stopped_ = false;    // GUARDED_BY(mu_)
 
   std::atomic<int> restarts_{0};
   std::atomic<bool> stopping_{false};  // set once the monitor must end
-  int stop_event_ = -1;  // eventfd: wakes the monitor to exit
+  int stop_event_ = -1;                // eventfd: wakes the monitor to exit
   std::thread monitor_;
 };
 

@@ -46,11 +46,21 @@ std::string TomlQuote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -165,9 +175,8 @@ Result<std::string> CniConflist(const CniNetworkOptions& o) {
         {"routes", nlohmann::json::array({{{"dst", "0.0.0.0/0"}}})}}},
   };
   if (o.mtu > 0) bridge["mtu"] = o.mtu;
-  nlohmann::json portmap = {{"type", "portmap"},
-                            {"capabilities", {{"portMappings", true}}},
-                            {"snat", true}};
+  nlohmann::json portmap = {
+      {"type", "portmap"}, {"capabilities", {{"portMappings", true}}}, {"snat", true}};
   nlohmann::json conflist = {{"cniVersion", "1.0.0"},
                              {"name", o.network_name},
                              {"plugins", nlohmann::json::array({bridge, portmap})}};

@@ -30,9 +30,9 @@ struct ContainerdPaths {
 };
 
 struct ContainerdConfigOptions {
-  std::string state_dir;      // <mk8s state>/containerd (see ContainerdPaths)
+  std::string state_dir;  // <mk8s state>/containerd (see ContainerdPaths)
   std::string cni_bin_dir = "/usr/lib/cni";
-  std::string cni_conf_dir;   // where the conflist is written
+  std::string cni_conf_dir;  // where the conflist is written
   std::string runc_binary = "/usr/sbin/runc";
   std::string sandbox_image;  // e.g. localhost/mk8s/pause:0.1.0 (imported, never pulled)
   std::string log_level = "info";

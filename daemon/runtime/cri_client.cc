@@ -58,7 +58,8 @@ mk8s::Status Invoke(const char* rpc, std::chrono::milliseconds deadline, Call&& 
   const grpc::Status status = call(&context);
   if (status.ok()) return {};
   std::string message = status.error_message();
-  if (message.empty()) message = "gRPC code " + std::to_string(static_cast<int>(status.error_code()));
+  if (message.empty())
+    message = "gRPC code " + std::to_string(static_cast<int>(status.error_code()));
   return mk8s::Status(MapCode(status.error_code()), std::string("CRI ") + rpc + ": " + message);
 }
 
@@ -180,7 +181,8 @@ Result<cri::PodSandboxStatusResponse> CriClient::PodSandboxStatus(const std::str
   return response;
 }
 
-Result<std::vector<cri::PodSandbox>> CriClient::ListPodSandbox(const cri::PodSandboxFilter& filter) {
+Result<std::vector<cri::PodSandbox>> CriClient::ListPodSandbox(
+    const cri::PodSandboxFilter& filter) {
   cri::ListPodSandboxRequest request;
   *request.mutable_filter() = filter;
   cri::ListPodSandboxResponse response;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "runtime/containerd.h"
 #include "runtime/cri_client.h"
 #include "runtime/process_util.h"
 
@@ -69,12 +70,13 @@ Result<std::vector<std::string>> ImportImage(const std::string& containerd_socke
   if (!IsFile(tar_path)) {
     return Status(Code::kNotFound, "image tarball " + tar_path + " does not exist");
   }
-  const std::string ctr = ctr_binary.empty() ? "/usr/bin/ctr" : ctr_binary;
+  const std::string ctr = ctr_binary.empty() ? DefaultCtrBinary() : ctr_binary;
   // --all-platforms is not needed: our tarballs carry one platform.
-  auto out = RunCommand({ctr, "-a", containerd_socket, "-n", "k8s.io", "images", "import", tar_path},
-                        timeout);
+  auto out = RunCommand(
+      {ctr, "-a", containerd_socket, "-n", "k8s.io", "images", "import", tar_path}, timeout);
   if (!out.ok()) {
-    return Status(out.status().code(), "image import of " + tar_path + ": " + out.status().message());
+    return Status(out.status().code(),
+                  "image import of " + tar_path + ": " + out.status().message());
   }
   if (out->exit_code != 0) {
     std::string text = out->output;
@@ -90,8 +92,8 @@ Result<std::vector<std::string>> ImportImage(const std::string& containerd_socke
     const std::string prefix = "unpacking ";
     if (line.rfind(prefix, 0) != 0) continue;
     const auto end = line.find(' ', prefix.size());
-    names.push_back(line.substr(prefix.size(), end == std::string::npos ? std::string::npos
-                                                                        : end - prefix.size()));
+    names.push_back(line.substr(
+        prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size()));
   }
   return names;
 }

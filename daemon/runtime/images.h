@@ -22,11 +22,10 @@ std::string PauseImageRef();
 Result<std::string> FindPauseImageTarball(const std::string& override_path = "");
 
 // Runs `ctr -a <socket> -n k8s.io images import <tar_path>` and returns the names ctr reports
-// as imported. Fails with ctr's output when ctr fails. ctr_binary "" = /usr/bin/ctr.
-Result<std::vector<std::string>> ImportImage(const std::string& containerd_socket,
-                                             const std::string& tar_path,
-                                             const std::string& ctr_binary = "",
-                                             std::chrono::seconds timeout = std::chrono::minutes(5));
+// as imported. Fails with ctr's output when ctr fails. ctr_binary "" = DefaultCtrBinary().
+Result<std::vector<std::string>> ImportImage(
+    const std::string& containerd_socket, const std::string& tar_path,
+    const std::string& ctr_binary = "", std::chrono::seconds timeout = std::chrono::minutes(5));
 
 // Imports tar_path unless CRI ImageStatus already knows `ref`; afterwards ref must be present.
 // Returns true when it imported.

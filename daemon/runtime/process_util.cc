@@ -102,9 +102,9 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
   }
   result.exit_code = ExitCodeOf(status);
   if (timed_out) {
-    return Status(Code::kDeadlineExceeded,
-                  argv[0] + " did not finish within " + std::to_string(timeout.count()) +
-                      " ms; output: " + result.output);
+    return Status(Code::kDeadlineExceeded, argv[0] + " did not finish within " +
+                                               std::to_string(timeout.count()) +
+                                               " ms; output: " + result.output);
   }
   return result;
 }
@@ -168,11 +168,14 @@ std::string FileTail(const std::string& path, int max_lines) {
   in.seekg(start);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!text.empty() && text.back() == '\n') text.pop_back();
-  size_t pos = text.size();
-  for (int lines = 0; lines < max_lines && pos != std::string::npos && pos > 0; ++lines) {
-    pos = text.rfind('\n', pos - 1);
+  size_t begin = text.size();
+  for (int lines = 0; lines < max_lines && begin > 0; ++lines) {
+    const size_t newline = text.rfind('\n', begin - 1);
+    begin = newline == std::string::npos ? 0 : newline;
+    if (newline == std::string::npos) break;
   }
-  return pos == std::string::npos ? text : text.substr(pos + 1);
+  if (begin < text.size() && text[begin] == '\n') ++begin;
+  return text.substr(begin);
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& data, unsigned mode) {

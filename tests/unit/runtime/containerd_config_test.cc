@@ -78,7 +78,8 @@ TEST(ContainerdConfig, HasOwnPathsAndTheOomTrapFix) {
   EXPECT_EQ(TomlValue(t, cri + ".containerd.runtimes.runc.options]", "SystemdCgroup"), "false");
   EXPECT_EQ(TomlValue(t, cri + ".cni]", "bin_dir"), "\"/usr/lib/cni\"");
   EXPECT_EQ(TomlValue(t, cri + ".cni]", "conf_dir"), "\"/var/lib/mk8s/cni/net.d\"");
-  EXPECT_EQ(TomlValue(t, cri + ".registry]", "config_path"), "\"/var/lib/mk8s/containerd/certs.d\"");
+  EXPECT_EQ(TomlValue(t, cri + ".registry]", "config_path"),
+            "\"/var/lib/mk8s/containerd/certs.d\"");
 }
 
 TEST(ContainerdConfig, RejectsMissingInputsAndLongSockets) {
@@ -187,7 +188,8 @@ TEST(ContainerdPaths, AllUnderTheStateFolder) {
 }
 
 TEST(ProcessUtil, RunCommandCapturesOutputAndExitCode) {
-  auto r = RunCommand({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
+  auto r =
+      RunCommand({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, std::chrono::seconds(10));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_NE(r->output.find("out"), std::string::npos);
@@ -205,6 +207,13 @@ TEST(ProcessUtil, FileTailAndAtomicWrite) {
   EXPECT_EQ(FileTail(path, 2), "c\nd");
   EXPECT_EQ(FileTail(path, 10), "a\nb\nc\nd");
   EXPECT_EQ(FileTail(path + ".missing", 3), "");
+  ASSERT_TRUE(WriteFileAtomic(path, "").ok());
+  EXPECT_EQ(FileTail(path, 3), "");
+  ASSERT_TRUE(WriteFileAtomic(path, "\n\n").ok());
+  EXPECT_EQ(FileTail(path, 3), "");
+  ASSERT_TRUE(WriteFileAtomic(path, "one line").ok());
+  EXPECT_EQ(FileTail(path, 3), "one line");
+  EXPECT_EQ(FileTail(path, 0), "");
 }
 
 }  // namespace
