@@ -287,8 +287,8 @@ Result<Env> ResolveEnv(const json& pod, const json& container, client::Client& c
     if (!invalid.empty() && options.warnings != nullptr) {
       std::string keys;
       for (const std::string& key : invalid) keys += (keys.empty() ? "" : ", ") + key;
-      options.warnings->push_back("Keys [" + keys + "] from the EnvFrom " + kind + " " + ns + "/" +
-                                  name +
+      options.warnings->push_back("Keys [" + keys + "] from the EnvFrom " +
+                                  (is_secret ? "secret " : "configMap ") + ns + "/" + name +
                                   " were skipped since they are considered invalid environment "
                                   "variable names.");
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -114,19 +115,13 @@ Status SetUpEmptyDir(const std::string& dir, const json& empty_dir, std::optiona
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
-  if (medium == "Memory" && !IsMountPoint(dir)) {
+  if (medium == "Memory") {
     std::string options = "mode=0777";
     if (empty_dir.contains("sizeLimit") && !empty_dir["sizeLimit"].is_null()) {
       const int64_t size = JsonQuantityValue(empty_dir["sizeLimit"]);
       if (size > 0) options += ",size=" + std::to_string(size);
     }
-    if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
-      if (errno != EPERM) {
-        return Status(Code::kInternal,
-                      "cannot mount a tmpfs on " + dir + ": " + std::strerror(errno));
-      }
-      spdlog::warn("emptyDir {}: mounting a tmpfs is not permitted; using a plain folder", dir);
-    }
+    if (Status mounted = EnsureTmpfs(dir, options); !mounted.ok()) return mounted;
   }
   mode_t mode = 0777;
   if (fs_group) {
@@ -137,6 +132,27 @@ Status SetUpEmptyDir(const std::string& dir, const json& empty_dir, std::optiona
   }
   if (chmod(dir.c_str(), mode) != 0) {
     return Status(Code::kInternal, "cannot chmod " + dir + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Status EnsureTmpfs(const std::string& dir, const std::string& options) {
+  static std::atomic<bool> warned{false};
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
+  if (IsMountPoint(dir)) return Status::Ok();
+  if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) == 0) {
+    return Status::Ok();
+  }
+  if (errno != EPERM) {
+    return Status(Code::kInternal, "cannot mount a tmpfs on " + dir + ": " + std::strerror(errno));
+  }
+  if (!warned.exchange(true)) {
+    spdlog::warn(
+        "mounting a tmpfs is not permitted (no CAP_SYS_ADMIN): memory-backed volumes "
+        "(emptyDir medium Memory, secret, projected) are plain folders, e.g. {}",
+        dir);
   }
   return Status::Ok();
 }

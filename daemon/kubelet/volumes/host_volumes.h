@@ -24,11 +24,15 @@ namespace mk8s::kubelet::volumes {
 Status CheckHostPath(const std::string& path, const std::string& type);
 
 // emptyDir at `dir` (created, mode 0777 as upstream; with fs_group: group-owned, setgid).
-// medium "Memory": a tmpfs is mounted there (size=sizeLimit when given) unless one already is;
-// where mounting is not permitted (no CAP_SYS_ADMIN) the folder stays a plain folder and a
-// warning is logged. medium "HugePages*" is not supported (kInvalidArgument).
+// medium "Memory": a tmpfs is mounted there (size=sizeLimit when given), see EnsureTmpfs. medium
+// "HugePages*" is not supported (kInvalidArgument).
 Status SetUpEmptyDir(const std::string& dir, const nlohmann::json& empty_dir,
                      std::optional<gid_t> fs_group);
+
+// Makes `dir` (created if needed) a tmpfs mount with mount(2) `options` ("mode=0755,size=N")
+// unless it already is a mount point. Where mounting is not permitted (EPERM) it stays a plain
+// folder: OK, with one warning per process.
+Status EnsureTmpfs(const std::string& dir, const std::string& options);
 
 // The mount points at or below `root` (from /proc/self/mountinfo), deepest first.
 std::vector<std::string> MountsUnder(const std::string& root);

@@ -193,6 +193,12 @@ Status VolumeManager::SetUpVolume(const json& pod, const json& volume) {
   Result<uint32_t> default_mode = volumes::ModeField(source, "defaultMode", 0644);
   if (!default_mode.ok()) return fail(default_mode.status());
 
+  // As upstream, secret and projected (token) volumes live on a tmpfs: never written to disk.
+  if (type == "secret" || type == "projected") {
+    if (Status mounted = volumes::EnsureTmpfs(path, "mode=0755"); !mounted.ok()) {
+      return fail(mounted);
+    }
+  }
   Payload payload;
   Status built;
   if (type == "configMap") {

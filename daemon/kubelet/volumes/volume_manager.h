@@ -11,7 +11,9 @@
 // configMap, secret, downwardAPI). Any other type fails SetUpPod with a clear message.
 //
 // configMap/secret/downwardAPI/projected folders are written by the atomic writer
-// (atomic_writer.h): a container sees either the old or the new content, never a mix.
+// (atomic_writer.h): a container sees either the old or the new content, never a mix. secret and
+// projected folders are tmpfs mounts, as upstream, so secrets and tokens never reach the disk
+// (plain folders, with one warning, where the process may not mount).
 //
 // Threads: SetUpPod/MountsFor/TearDownPod may run concurrently for DIFFERENT pods; calls for the
 // same pod must be serialized by the caller (the kubelet's per-pod worker does). The token cache
@@ -69,9 +71,11 @@ class VolumeManager {
   // The mounts for one container (its volumeMounts), resolved to host paths, in volumeMounts
   // order. subPath is resolved inside the volume (symlinks followed, escaping the volume is an
   // error); a missing subPath is created as a folder in emptyDir/hostPath volumes and is an error
-  // in the others. configMap/secret/downwardAPI/projected mounts are always read-only (as
-  // upstream). Bidirectional propagation needs a privileged container. Errors (kInvalidArgument)
-  // name the container and the mount, e.g. a volumeMount naming an unknown volume.
+  // in the others. As upstream, a subPath into a configMap/secret/projected volume pins the file
+  // of the current generation: the container does not see later updates.
+  // configMap/secret/downwardAPI/projected mounts are always read-only (as upstream). Bidirectional
+  // propagation needs a privileged container. Errors (kInvalidArgument) name the container and the
+  // mount, e.g. a volumeMount naming an unknown volume.
   Result<std::vector<Mount>> MountsFor(const nlohmann::json& pod,
                                        const nlohmann::json& container) const;
 

@@ -144,7 +144,9 @@ TEST_F(EnvTest, EnvFromPrefixInvalidKeysAndOptional) {
   EXPECT_EQ(AsMap(*env)["TOKEN"], "t0k");
   ASSERT_EQ(warnings.size(), 3u);
   EXPECT_NE(warnings[0].find("Keys [CFG_with space]"), std::string::npos) << warnings[0];
-  EXPECT_NE(warnings[1].find("Keys [1bad, with space]"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[1].find("Keys [1bad, with space] from the EnvFrom configMap " + ns() + "/cm"),
+            std::string::npos)
+      << warnings[1];
   EXPECT_NE(warnings[2].find("Keys [a=b] from the EnvFrom secret " + ns() + "/sec"),
             std::string::npos)
       << warnings[2];

@@ -95,6 +95,17 @@ TEST_F(VolumesTest, EmptyDirAndTearDown) {
   EXPECT_EQ(manager().TearDownPod("a/b").code(), Code::kInvalidArgument);
 }
 
+TEST_F(VolumesTest, EmptyDirWithFsGroup) {
+  if (geteuid() != 0) GTEST_SKIP() << "chown to another group needs root";
+  json pod = MakeVolumePod("p", json::array({{{"name", "shared"}, {"emptyDir", json::object()}}}));
+  pod["spec"]["securityContext"] = {{"fsGroup", 3456}};
+  ASSERT_TRUE(manager().SetUpPod(pod).ok());
+  struct stat st {};
+  ASSERT_EQ(stat(VolumeDir(pod, kEmptyDirPlugin, "shared").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 3456u);
+  EXPECT_EQ(st.st_mode & 07777, 02777u) << "setgid: new files inherit the group";
+}
+
 TEST_F(VolumesTest, MemoryEmptyDirIsATmpfs) {
   if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root (CAP_SYS_ADMIN)";
   json pod = MakeVolumePod(

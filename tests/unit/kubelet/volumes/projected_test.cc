@@ -94,6 +94,11 @@ TEST_F(ProjectedTest, TokenRefreshedAt80PercentOfItsLifetime) {
   const std::string second = Read(path);
   EXPECT_NE(second, first);
   EXPECT_EQ(JwtClaims(second).value("sub", ""), "system:serviceaccount:" + ns() + ":builder");
+
+  // TearDownPod forgets the pod's tokens: a new setup asks for a fresh one.
+  ASSERT_TRUE(manager().TearDownPod(Uid(pod)).ok());
+  ASSERT_TRUE(manager().SetUpPod(pod).ok());
+  EXPECT_NE(Read(path), second);
 }
 
 TEST_F(ProjectedTest, MissingServiceAccountAndShortExpiration) {
