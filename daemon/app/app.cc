@@ -70,12 +70,6 @@ std::string StateFolderHash(const std::string& state_dir) {
   return buffer;
 }
 
-std::string Hostname() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
-}
-
 }  // namespace
 
 int Run(const DaemonOptions& options) {
@@ -166,19 +160,8 @@ int Run(const DaemonOptions& options) {
       ControlPlaneComponents::Start(std::move(components), &health);
   if (!control_plane.ok()) return Fail(control_plane.status());
 
-  NodeAgentOptions node;
-  node.proxy = options.run_proxy;
-  node.node_name = options.node_name.empty() ? Hostname() : options.node_name;
-  node.node_ips = options.node_ip.empty() ? apiserver::DetectNodeIps()
-                                          : std::vector<std::string>{options.node_ip};
-  node.proxy_chain_prefix = options.proxy_chain_prefix.empty()
-                                ? DefaultProxyChainPrefix(paths.state_dir)
-                                : options.proxy_chain_prefix;
+  NodeAgentOptions node = NodeAgentOptionsFor(options, paths.state_dir);
   node.transport_for = transport_for;
-  node.kubelet = options.run_kubelet;
-  node.state_dir = paths.state_dir;
-  node.kubelet_port = options.kubelet_port;
-  node.extended_resources = options.node_extended_resources;
   Result<std::unique_ptr<NodeAgent>> node_agent = NodeAgent::Start(std::move(node), &health);
   if (!node_agent.ok()) return Fail(node_agent.status());
 

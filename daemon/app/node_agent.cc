@@ -5,11 +5,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include <filesystem>
 #include <fstream>
 
+#include "apiserver/api_server.h"
 #include "client/client.h"
 #include "kubelet/kubelet.h"
 #include "proxy/kube_proxy.h"
@@ -27,6 +30,26 @@ std::string DefaultProxyChainPrefix(const std::string& state_dir) {
   std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx",
                 static_cast<unsigned long long>(hash >> 44));
   return buffer;
+}
+
+NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::string& state_dir) {
+  NodeAgentOptions node;
+  node.proxy = options.run_proxy;
+  node.node_name = options.node_name;
+  if (node.node_name.empty()) {
+    char name[256] = {};
+    node.node_name =
+        gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0' ? name : "localhost";
+  }
+  node.node_ips = options.node_ip.empty() ? apiserver::DetectNodeIps()
+                                          : std::vector<std::string>{options.node_ip};
+  node.proxy_chain_prefix = options.proxy_chain_prefix.empty() ? DefaultProxyChainPrefix(state_dir)
+                                                               : options.proxy_chain_prefix;
+  node.kubelet = options.run_kubelet;
+  node.state_dir = state_dir;
+  node.kubelet_port = options.kubelet_port;
+  node.extended_resources = options.node_extended_resources;
+  return node;
 }
 
 std::string DefaultBridgeName(const std::string& state_dir) {

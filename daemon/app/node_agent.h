@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "app/options.h"
 #include "common/health.h"
 #include "common/status.h"
 
@@ -66,6 +67,10 @@ class NodeAgent {
 
 // "mk8s" + 4 hex digits of the state folder's hash: this daemon's Linux bridge for pods.
 std::string DefaultBridgeName(const std::string& state_dir);
+// The node agent's part of the daemon's options, with defaults filled in: the host name, the
+// first non-loopback IPv4 address, DefaultProxyChainPrefix(state_dir). No transport yet.
+NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::string& state_dir);
+
 // "MK8S-" + 5 hex digits of the state folder's hash: unique per daemon, stable across restarts.
 std::string DefaultProxyChainPrefix(const std::string& state_dir);
 

@@ -23,8 +23,8 @@ struct DaemonOptions {
   bool run_apiserver = true;
   bool run_controllers = true;
   bool run_scheduler = true;
-  bool run_proxy = false;
-  bool run_kubelet = false;  // the kubelet and its bundled containerd: daemon/app/node_agent.h  // kube-proxy (iptables mode; needs root): daemon/app/node_agent.h
+  bool run_proxy = false;  // kube-proxy (iptables mode; needs root): daemon/app/node_agent.h
+  bool run_kubelet = false;  // the kubelet and its bundled containerd: daemon/app/node_agent.h
   std::string server;
   std::string kubeconfig;
   // Leader election of the controller manager and the scheduler (upstream's flags).

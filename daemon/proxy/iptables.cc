@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -34,6 +35,12 @@ std::string Join(const std::vector<std::string>& argv) {
   return text;
 }
 
+// A tool's stderr for an error message: trailing newlines and blanks dropped.
+std::string Trim(std::string text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  return text;
+}
+
 void CloseIfOpen(int* fd) {
   if (*fd >= 0) close(*fd);
   *fd = -1;
@@ -46,8 +53,9 @@ Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv, const std
   if (argv.empty()) return Status(Code::kInvalidArgument, "no program to run");
   const std::string path = Resolve(argv[0]);
   if (path.empty()) {
-    return Status(Code::kNotFound, argv[0] + " not found in $PATH, /usr/sbin or /sbin: install "
-                                             "iptables or pass its path");
+    return Status(Code::kNotFound, argv[0] +
+                                       " not found in $PATH, /usr/sbin or /sbin: install "
+                                       "iptables or pass its path");
   }
   std::vector<char*> args;
   for (const std::string& word : argv) args.push_back(const_cast<char*>(word.c_str()));
@@ -108,8 +116,8 @@ Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv, const std
         CloseIfOpen(&to_child);  // done, or the child stopped reading (EPIPE)
       }
     }
-    for (auto [index, fd, sink] : {std::tuple{1, &from_out, &result.out},
-                                   std::tuple{2, &from_err, &result.err}}) {
+    for (auto [index, fd, sink] :
+         {std::tuple{1, &from_out, &result.out}, std::tuple{2, &from_err, &result.err}}) {
       if (*fd < 0 || !(fds[index].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buffer[8192];
       const ssize_t n = read(*fd, buffer, sizeof(buffer));
@@ -151,7 +159,7 @@ Status Iptables::Restore(const std::string& input) const {
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {
     return Status(Code::kInternal, "iptables-restore failed (exit " +
-                                       std::to_string(run->exit_code) + "): " + run->err);
+                                       std::to_string(run->exit_code) + "): " + Trim(run->err));
   }
   return Status::Ok();
 }
@@ -161,7 +169,7 @@ Result<std::string> Iptables::Save(const std::string& table) const {
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {
     return Status(Code::kInternal, "iptables-save -t " + table + " failed (exit " +
-                                       std::to_string(run->exit_code) + "): " + run->err);
+                                       std::to_string(run->exit_code) + "): " + Trim(run->err));
   }
   return std::move(run->out);
 }
@@ -179,7 +187,7 @@ Result<bool> Iptables::Exists(const std::string& table, const std::string& chain
       run->err.find("Couldn't load target") != std::string::npos) {
     return false;
   }
-  return Status(Code::kInternal, "iptables -C " + chain + " failed: " + run->err);
+  return Status(Code::kInternal, "iptables -C " + chain + " failed: " + Trim(run->err));
 }
 
 Status Iptables::Insert(const std::string& table, const std::string& chain,
@@ -189,7 +197,8 @@ Status Iptables::Insert(const std::string& table, const std::string& chain,
   Result<ProcessOutput> run = Iptable(table, full);
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {
-    return Status(Code::kInternal, "iptables -t " + table + " -I " + chain + " failed: " + run->err);
+    return Status(Code::kInternal,
+                  "iptables -t " + table + " -I " + chain + " failed: " + Trim(run->err));
   }
   return Status::Ok();
 }
@@ -201,7 +210,8 @@ Status Iptables::Delete(const std::string& table, const std::string& chain,
   Result<ProcessOutput> run = Iptable(table, full);
   if (!run.ok()) return run.status();
   if (run->exit_code != 0) {
-    return Status(Code::kInternal, "iptables -t " + table + " -D " + chain + " failed: " + run->err);
+    return Status(Code::kInternal,
+                  "iptables -t " + table + " -D " + chain + " failed: " + Trim(run->err));
   }
   return Status::Ok();
 }
@@ -210,7 +220,8 @@ Status Iptables::EnsureChain(const std::string& table, const std::string& chain)
   Result<ProcessOutput> run = Iptable(table, {"-N", chain});
   if (!run.ok()) return run.status();
   if (run->exit_code == 0 || run->err.find("exists") != std::string::npos) return Status::Ok();
-  return Status(Code::kInternal, "iptables -t " + table + " -N " + chain + " failed: " + run->err);
+  return Status(Code::kInternal,
+                "iptables -t " + table + " -N " + chain + " failed: " + Trim(run->err));
 }
 
 }  // namespace mk8s::proxy

@@ -19,6 +19,7 @@ struct IptablesPaths {
   std::string iptables = "iptables";
   std::string iptables_restore = "iptables-restore";
   std::string iptables_save = "iptables-save";
+  std::string conntrack = "conntrack";       // optional: stale UDP flows are kept when missing
   std::chrono::milliseconds timeout{30000};  // per call
 };
 
@@ -52,7 +53,8 @@ class Iptables {
   Status EnsureChain(const std::string& table, const std::string& chain) const;
 
  private:
-  Result<ProcessOutput> Iptable(const std::string& table, const std::vector<std::string>& args) const;
+  Result<ProcessOutput> Iptable(const std::string& table,
+                                const std::vector<std::string>& args) const;
   const IptablesPaths paths_;
 };
 

@@ -1,5 +1,6 @@
 #include "proxy/kube_proxy.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include "client/client.h"
 #include "client/informer.h"
 #include "client/shared_informer_factory.h"
+#include "proxy/conntrack.h"
 #include "proxy/service_snapshot.h"
 
 namespace mk8s::proxy {
@@ -40,10 +42,11 @@ Result<std::unique_ptr<KubeProxy>> KubeProxy::Start(ProxyOptions options,
     return Status(Code::kInvalidArgument, "proxy sync intervals must be positive");
   }
   // Fail early and clearly if the tools are missing.
-  for (const std::string& tool :
-       {options.iptables.iptables, options.iptables.iptables_restore, options.iptables.iptables_save}) {
+  for (const std::string& tool : {options.iptables.iptables, options.iptables.iptables_restore,
+                                  options.iptables.iptables_save}) {
     Result<ProcessOutput> probe = RunProcess({tool, "--version"}, "", options.iptables.timeout);
-    if (!probe.ok()) return Status(probe.status().code(), "kube-proxy: " + probe.status().message());
+    if (!probe.ok())
+      return Status(probe.status().code(), "kube-proxy: " + probe.status().message());
   }
   std::unique_ptr<KubeProxy> proxy(new KubeProxy(std::move(options), std::move(client)));
   KubeProxy& self = *proxy;
@@ -66,12 +69,13 @@ Result<std::unique_ptr<KubeProxy>> KubeProxy::Start(ProxyOptions options,
   }
   informers->Start();
   self.thread_ = std::thread([raw] { raw->Run(); });
-  spdlog::info("kube-proxy: iptables mode on node {} ({}), chains {}-*, cluster CIDR {}, "
-               "service CIDR {}",
-               self.options_.node_name,
-               self.options_.node_ips.empty() ? std::string("-") : self.options_.node_ips.front(),
-               self.options_.rules.chain_prefix, self.options_.rules.cluster_cidr,
-               self.options_.service_cidr);
+  spdlog::info(
+      "kube-proxy: iptables mode on node {} ({}), chains {}-*, cluster CIDR {}, "
+      "service CIDR {}",
+      self.options_.node_name,
+      self.options_.node_ips.empty() ? std::string("-") : self.options_.node_ips.front(),
+      self.options_.rules.chain_prefix, self.options_.rules.cluster_cidr,
+      self.options_.service_cidr);
   return proxy;
 }
 
@@ -116,6 +120,7 @@ void KubeProxy::Run() {
   Clock::time_point last_start = Clock::now() - options_.min_sync_interval;
   Clock::time_point next_periodic = Clock::now();  // the first sync is a full one, at once
   Clock::time_point not_before = Clock::now();     // after a failure
+  std::chrono::milliseconds retry = options_.retry_interval;  // doubles per failure in a row
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     Clock::time_point due = next_periodic;
@@ -136,17 +141,19 @@ void KubeProxy::Run() {
     next_periodic = Clock::now() + options_.sync_period;
     if (status.ok()) {
       need_full_ = false;
+      retry = options_.retry_interval;
     } else {
       ++stats_.failures;
       stats_.last_error = status.message();
       spdlog::warn("kube-proxy: sync failed: {}; retrying in {} ms", status.message(),
-                   options_.retry_interval.count());
+                   retry.count());
       need_full_ = true;  // the kernel state is unknown now
       if (!dirty_) {
         dirty_ = true;
         dirty_since_ = Clock::now();
       }
-      not_before = Clock::now() + options_.retry_interval;
+      not_before = Clock::now() + retry;
+      retry = std::min(retry * 2, std::max(options_.retry_interval, options_.sync_period));
     }
   }
 }
@@ -179,10 +186,12 @@ Status KubeProxy::Sync(bool full) {
     chains_ = std::move(kernel);
   }
   const ServiceSnapshot snapshot = BuildSnapshot(services_->List(), slices_->List());
-  for (const std::string& reason : snapshot.skipped) spdlog::debug("kube-proxy: skipped {}", reason);
+  for (const std::string& reason : snapshot.skipped)
+    spdlog::debug("kube-proxy: skipped {}", reason);
   RuleSet rules = GenerateRules(snapshot, options_.rules, chains_);
   if (Status status = iptables_.Restore(rules.text); !status.ok()) return status;
   chains_ = std::move(rules.chains);
+  ClearStaleUdpFlows(snapshot);
   const auto took = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   std::lock_guard lock(mu_);
   ++stats_.syncs;
@@ -193,6 +202,29 @@ Status KubeProxy::Sync(bool full) {
               snapshot.ports.size(), rules.text.size(), full ? ", full" : "",
               took.count() / 1000.0);
   return Status::Ok();
+}
+
+void KubeProxy::ClearStaleUdpFlows(const ServiceSnapshot& snapshot) {
+  // Not on the first sync: nothing is known to be stale, and live flows should survive a restart.
+  if (applied_ && !conntrack_missing_) {
+    for (const std::vector<std::string>& args : StaleUdpFlows(*applied_, snapshot)) {
+      std::vector<std::string> argv = {options_.iptables.conntrack};
+      argv.insert(argv.end(), args.begin(), args.end());
+      Result<ProcessOutput> run = RunProcess(argv, "", options_.iptables.timeout);
+      if (!run.ok() && run.status().code() == Code::kNotFound) {
+        spdlog::warn("kube-proxy: {}; stale UDP flows stay until they time out",
+                     run.status().message());
+        conntrack_missing_ = true;
+        break;
+      }
+      // Exit 1 with "0 flow entries" is the common case: nothing to delete.
+      if (!run.ok() || run->exit_code > 1) {
+        spdlog::warn("kube-proxy: conntrack {} failed: {}", fmt::join(args, " "),
+                     run.ok() ? run->err : run.status().message());
+      }
+    }
+  }
+  applied_ = std::make_unique<ServiceSnapshot>(snapshot);
 }
 
 Status CleanUp(const RuleOptions& options, const IptablesPaths& paths) {

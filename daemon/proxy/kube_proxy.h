@@ -12,8 +12,9 @@
 // Threads: the informers' dispatch threads only mark the state dirty. One sync thread does all
 // iptables work: a change is applied `min_sync_interval` after it was seen (changes arriving
 // meanwhile are coalesced; syncs start at least that far apart), and everything is re-applied
-// every `sync_period`. A failed sync is retried after `retry_interval`. So at most one sync is
-// ever in flight.
+// every `sync_period`. A failed sync is retried after `retry_interval`, doubling per failure in
+// a row up to `sync_period`. So at most one sync is ever in flight. After a successful sync,
+// conntrack entries of UDP flows to endpoints that left are deleted (conntrack.h).
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,7 @@
 #include "common/status.h"
 #include "proxy/iptables.h"
 #include "proxy/rules.h"
+#include "proxy/service_snapshot.h"
 
 namespace mk8s::client {
 class Client;
@@ -39,8 +41,8 @@ namespace mk8s::proxy {
 
 struct ProxyOptions {
   std::string node_name;
-  std::vector<std::string> node_ips;  // for logs; node ports match any local address
-  RuleOptions rules;                  // chain prefix, cluster CIDR, masquerade mark bit
+  std::vector<std::string> node_ips;             // for logs; node ports match any local address
+  RuleOptions rules;                             // chain prefix, cluster CIDR, masquerade mark bit
   std::string service_cidr = "10.152.183.0/24";  // for logs
   IptablesPaths iptables;
   std::chrono::milliseconds min_sync_interval{100};
@@ -54,7 +56,7 @@ struct SyncStats {
   uint64_t syncs = 0;     // successful syncs
   uint64_t failures = 0;  // failed syncs
   std::string last_error;
-  size_t service_ports = 0;           // in the last successful sync
+  size_t service_ports = 0;                    // in the last successful sync
   std::chrono::microseconds last_duration{0};  // generation + apply of the last successful sync
 };
 
@@ -79,6 +81,7 @@ class KubeProxy {
   void Run();  // the sync thread
   Status Sync(bool full);
   Status EnsureJumps();
+  void ClearStaleUdpFlows(const ServiceSnapshot& snapshot);
 
   const ProxyOptions options_;
   const std::shared_ptr<client::Client> client_;
@@ -91,13 +94,15 @@ class KubeProxy {
   // Sync-thread-only state.
   ExistingChains chains_;  // ours in the kernel after the last successful restore
   bool need_full_ = true;  // re-read the kernel's chains and re-ensure the jumps
+  std::unique_ptr<ServiceSnapshot> applied_;  // the last snapshot applied (null before the first)
+  bool conntrack_missing_ = false;            // warned once; no more attempts
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool dirty_ = true;     // GUARDED_BY(mu_)
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool dirty_ = true;                                  // GUARDED_BY(mu_)
+  bool stopping_ = false;                              // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point dirty_since_;  // GUARDED_BY(mu_)
-  SyncStats stats_;       // GUARDED_BY(mu_)
+  SyncStats stats_;                                    // GUARDED_BY(mu_)
   std::thread thread_;
   bool stopped_ = false;
 };

@@ -93,14 +93,14 @@ class Table {
 Status ValidateRuleOptions(const RuleOptions& options) {
   const std::string& p = options.chain_prefix;
   if (p.empty() || p.size() > kMaxChainPrefixLength) {
-    return Status(Code::kInvalidArgument,
-                  "proxy chain prefix '" + p + "' must have 1 to " +
-                      std::to_string(kMaxChainPrefixLength) + " characters");
+    return Status(Code::kInvalidArgument, "proxy chain prefix '" + p + "' must have 1 to " +
+                                              std::to_string(kMaxChainPrefixLength) +
+                                              " characters");
   }
   for (char c : p) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') {
-      return Status(Code::kInvalidArgument, "proxy chain prefix '" + p +
-                                                "' may hold only letters, digits and '-'");
+      return Status(Code::kInvalidArgument,
+                    "proxy chain prefix '" + p + "' may hold only letters, digits and '-'");
     }
   }
   for (const char* builtin : {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}) {
@@ -113,9 +113,9 @@ Status ValidateRuleOptions(const RuleOptions& options) {
   int a = 0, b = 0, c = 0, d = 0, bits = -1;
   char tail = 0;
   if (slash == std::string::npos ||
-      std::sscanf(cidr.c_str(), "%d.%d.%d.%d/%d%c", &a, &b, &c, &d, &bits, &tail) != 5 ||
-      a < 0 || a > 255 || b < 0 || b > 255 || c < 0 || c > 255 || d < 0 || d > 255 ||
-      bits < 0 || bits > 32) {
+      std::sscanf(cidr.c_str(), "%d.%d.%d.%d/%d%c", &a, &b, &c, &d, &bits, &tail) != 5 || a < 0 ||
+      a > 255 || b < 0 || b > 255 || c < 0 || c > 255 || d < 0 || d > 255 || bits < 0 ||
+      bits > 32) {
     return Status(Code::kInvalidArgument,
                   "cluster CIDR '" + cidr + "' is not an IPv4 CIDR like 10.1.0.0/16");
   }
@@ -150,8 +150,7 @@ std::string ExternalChain(const std::string& prefix, const ServicePort& port) {
 }
 
 std::string EndpointChain(const std::string& prefix, const ServicePort& port, const Endpoint& e) {
-  return prefix + "-SEP-" +
-         Hash(port.Name() + port.protocol + e.ip + ":" + std::to_string(e.port));
+  return prefix + "-SEP-" + Hash(port.Name() + port.protocol + e.ip + ":" + std::to_string(e.port));
 }
 
 RuleSet GenerateRules(const ServiceSnapshot& snapshot, const RuleOptions& options,
@@ -173,8 +172,8 @@ RuleSet GenerateRules(const ServiceSnapshot& snapshot, const RuleOptions& option
   nat.Rule(n.postrouting, "-j MARK --xor-mark " + mark);
   nat.Rule(n.postrouting,
            Comment("kubernetes service traffic requiring SNAT") + " -j MASQUERADE --random-fully");
-  filter.Rule(n.forward, Comment("forwarding rules for traffic marked for SNAT") + " -m mark --mark " +
-                             mark + "/" + mark + " -j ACCEPT");
+  filter.Rule(n.forward, Comment("forwarding rules for traffic marked for SNAT") +
+                             " -m mark --mark " + mark + "/" + mark + " -j ACCEPT");
   filter.Rule(n.forward, Comment("established forwarded service traffic") +
                              " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
 
@@ -193,10 +192,10 @@ RuleSet GenerateRules(const ServiceSnapshot& snapshot, const RuleOptions& option
                                              "/32 " + match + " -j REJECT");
       }
       if (port.node_port != 0) {
-        filter.Rule(n.external_services,
-                    Comment(name + " has no endpoints") +
-                        " ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL " +
-                        PortMatch(port.protocol, port.node_port) + " -j REJECT");
+        filter.Rule(n.external_services, Comment(name + " has no endpoints") +
+                                             " ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL " +
+                                             PortMatch(port.protocol, port.node_port) +
+                                             " -j REJECT");
       }
       continue;
     }
@@ -212,8 +211,8 @@ RuleSet GenerateRules(const ServiceSnapshot& snapshot, const RuleOptions& option
     if (port.node_port != 0 || !port.external_ips.empty()) {
       const std::string ext = ExternalChain(prefix, port);
       nat.Chain(ext);
-      nat.Rule(ext, Comment("masquerade traffic for " + name + " external destinations") +
-                        " -j " + n.mark_masq);
+      nat.Rule(ext, Comment("masquerade traffic for " + name + " external destinations") + " -j " +
+                        n.mark_masq);
       nat.Rule(ext, "-j " + svc);
       for (const std::string& ip : port.external_ips) {
         nat.Rule(n.services,
@@ -260,8 +259,9 @@ RuleSet GenerateRules(const ServiceSnapshot& snapshot, const RuleOptions& option
     }
   }
   // Node ports last, after every specific destination (not for 127/8: that needs route_localnet).
-  nat.Rule(n.services, Comment("service nodeports; NOTE: this must be the last rule in this chain") +
-                           " ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j " + n.nodeports);
+  nat.Rule(n.services,
+           Comment("service nodeports; NOTE: this must be the last rule in this chain") +
+               " ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j " + n.nodeports);
 
   RuleSet out;
   out.chains.nat = nat.declared();
@@ -289,8 +289,8 @@ std::vector<BuiltinJump> BuiltinJumps(const RuleOptions& options) {
     return std::vector<std::string>{"-m", "comment", "--comment", comment, "-j", target};
   };
   auto new_jump = [](const std::string& comment, const std::string& target) {
-    return std::vector<std::string>{"-m", "conntrack", "--ctstate", "NEW", "-m", "comment",
-                                    "--comment", comment, "-j", target};
+    return std::vector<std::string>{"-m",      "conntrack", "--ctstate", "NEW", "-m",
+                                    "comment", "--comment", comment,     "-j",  target};
   };
   const std::string portals = p + " service portals";
   const std::string external = p + " externally-visible service portals";

@@ -17,8 +17,8 @@
 //          P-MARK-MASQ     sets the masquerade mark bit
 //          P-POSTROUTING   MASQUERADE marked packets (clearing the bit)
 //   filter P-SERVICES      REJECT for cluster IPs without endpoints (from OUTPUT, FORWARD)
-//          P-EXTERNAL-SERVICES REJECT for node ports / external IPs without endpoints (INPUT, FORWARD)
-//          P-FORWARD       accept marked and established forwarded traffic
+//          P-EXTERNAL-SERVICES REJECT for node ports / external IPs without endpoints (INPUT,
+//          FORWARD) P-FORWARD       accept marked and established forwarded traffic
 #pragma once
 
 #include <cstdint>
@@ -35,7 +35,7 @@ namespace mk8s::proxy {
 inline constexpr size_t kMaxChainPrefixLength = 10;
 
 struct RuleOptions {
-  std::string chain_prefix = "MK8S";       // letters, digits and '-'; see ValidateRuleOptions
+  std::string chain_prefix = "MK8S";         // letters, digits and '-'; see ValidateRuleOptions
   std::string cluster_cidr = "10.1.0.0/16";  // sources outside it are masqueraded to cluster IPs
   int masquerade_bit = 14;                   // mark bit 0x4000, as upstream
 };

@@ -124,9 +124,21 @@ ServiceSnapshot BuildSnapshot(const std::vector<std::shared_ptr<const json>>& se
         if (ip.is_string() && IsIpv4(ip.get<std::string>())) external_ips.push_back(ip);
       }
     }
+    // A LoadBalancer's ingress IPs (written by a load-balancer controller) act like external IPs.
+    const json& ingress = Field(Field(Field(*object, "status"), "loadBalancer"), "ingress");
+    if (type == "LoadBalancer" && ingress.is_array()) {
+      for (const json& entry : ingress) {
+        const std::string ip = StringAt(entry, "ip");
+        if (IsIpv4(ip) &&
+            std::find(external_ips.begin(), external_ips.end(), ip) == external_ips.end()) {
+          external_ips.push_back(ip);
+        }
+      }
+    }
     const bool affinity = StringAt(spec, "sessionAffinity") == "ClientIP";
     int timeout = 10800;
-    const int value = IntAt(Field(Field(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
+    const int value =
+        IntAt(Field(Field(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
     if (value > 0) timeout = value;
     const json& ports = Field(spec, "ports");
     if (!ports.is_array()) continue;

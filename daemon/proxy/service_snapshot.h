@@ -19,9 +19,9 @@ namespace mk8s::proxy {
 struct Endpoint {
   std::string ip;
   int port = 0;
-  bool ready = true;        // conditions.ready (absent = true)
-  bool serving = true;      // conditions.serving (absent = ready)
-  bool terminating = false; // conditions.terminating (absent = false)
+  bool ready = true;         // conditions.ready (absent = true)
+  bool serving = true;       // conditions.serving (absent = ready)
+  bool terminating = false;  // conditions.terminating (absent = false)
   bool operator==(const Endpoint&) const = default;
 };
 
@@ -34,8 +34,8 @@ struct ServicePort {
   std::string protocol;    // "TCP", "UDP" or "SCTP"
   std::string cluster_ip;  // "" when the Service has none (then only node ports apply)
   int port = 0;
-  int node_port = 0;       // 0 = none
-  std::vector<std::string> external_ips;
+  int node_port = 0;  // 0 = none
+  std::vector<std::string> external_ips;  // spec.externalIPs + a LoadBalancer's ingress IPs
   bool affinity_client_ip = false;
   int affinity_timeout_seconds = 10800;
   std::vector<Endpoint> endpoints;

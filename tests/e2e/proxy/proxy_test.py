@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from netns import Daemon, NetNS, missing_requirements, wait_for  # noqa: E402
 MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
 PREFIX = f"E2E-{random.randrange(16**5):05x}"  # this run's chain prefix (10 characters)
 BACKEND_PORT = 8080
+UDP_PORT = 5353
+FOREIGN_CHAINS = (PREFIX[:-1] + "-SERVICES", "OTHER-SVC-KEEP")
 
 
 def host_iptables():
@@ -71,8 +74,14 @@ class ProxyTest(unittest.TestCase):
         # Service IPs route to the node interface (nothing answers there: only DNAT makes them live).
         cls.ns.run("ip", "route", "add", "10.152.183.0/24", "dev", "node0")
         cls.ns.add_dummy("pods0", [f"{ip}/32" for ip in cls.backends])
+        # Chains of another owner (another proxy instance's shorter prefix, or anyone's): ours
+        # never touch them.
+        for chain in FOREIGN_CHAINS:
+            cls.ns.run("iptables", "-w", "5", "-t", "nat", "-N", chain)
+            cls.ns.run("iptables", "-w", "5", "-t", "nat", "-A", chain, "-j", "RETURN")
         for ip in cls.backends:
             cls.ns.serve_text(ip, BACKEND_PORT, f"backend-{ip}")
+            cls.ns.serve_udp_text(ip, UDP_PORT, f"udp-{ip}")
         cls.daemon = Daemon(cls.ns, MK8SD, [
             "--components=apiserver,controllers,proxy", "--apiserver-bind-address", "0.0.0.0",
             "--node-ip", cls.node_ip, "--proxy-chain-prefix", PREFIX, "--log-level", "debug"])
@@ -173,6 +182,28 @@ class ProxyTest(unittest.TestCase):
                  what="https://10.152.183.1 answering")
         del r
 
+    @unittest.skipUnless(shutil.which("conntrack"), "needs the conntrack tool (scripts/install-deps.sh)")
+    def test_udp_service_and_stale_flows(self):
+        self.daemon.apply(service("udp", ports=[{"name": "dns", "port": 53, "targetPort": UDP_PORT,
+                                                 "protocol": "UDP"}]))
+        slice_ = endpoint_slice("udp", self.backends[:2])
+        slice_["ports"] = [{"name": "dns", "port": UDP_PORT, "protocol": "UDP"}]
+        self.daemon.apply(slice_)
+        ip = self.cluster_ip("udp")
+        # One client flow (a fixed source port): conntrack pins it to one backend.
+        source_port = 40000 + random.randrange(10000)
+        first = wait_for(lambda: self.ns.udp_query(ip, 53, source_port), what="UDP answer")
+        self.assertEqual(self.ns.udp_query(ip, 53, source_port), first)
+        # That backend leaves: the flow's conntrack entry is deleted, so the very same flow
+        # moves to the other backend at once instead of after the UDP conntrack timeout (30 s+).
+        gone = first[len("udp-"):]
+        slice_["endpoints"] = [{"addresses": [b], "conditions": {"ready": b != gone}}
+                               for b in self.backends[:2]]
+        self.daemon.apply(slice_)
+        other = next(b for b in self.backends[:2] if b != gone)
+        wait_for(lambda: self.ns.udp_query(ip, 53, source_port) == f"udp-{other}", timeout=20,
+                 what="the UDP flow moving to the remaining backend")
+
     def test_zz_many_services_sync_time_and_cleanup(self):
         """100 services: prints the measured sync time (no timed assertion); then the rules are
         removed by `mk8sd --proxy-cleanup` once the daemon is gone."""
@@ -202,7 +233,10 @@ class ProxyTest(unittest.TestCase):
         r = self.ns.run(MK8SD, "--state-dir", self.daemon.state, "--proxy-chain-prefix", PREFIX,
                         "--proxy-cleanup")
         self.assertIn("removed", r.stdout)
-        self.assertNotIn(PREFIX, self.ns.run("iptables-save").stdout)
+        saved = self.ns.run("iptables-save", "-t", "nat").stdout
+        self.assertNotIn(PREFIX, saved)
+        for chain in FOREIGN_CHAINS:
+            self.assertIn(f"-A {chain} -j RETURN", saved)
         # Idempotent.
         self.ns.run(MK8SD, "--state-dir", self.daemon.state, "--proxy-chain-prefix", PREFIX,
                     "--proxy-cleanup")

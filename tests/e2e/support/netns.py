@@ -93,6 +93,36 @@ class NetNS:
                                   check=False).stdout == text, what=f"http server on {ip}:{port}")
         return proc
 
+    def serve_udp_text(self, ip, port, text):
+        """A UDP server on ip:port answering every datagram with `text`."""
+        code = ("import socket, sys\n"
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "s.bind((sys.argv[1], int(sys.argv[2])))\n"
+                "while True:\n"
+                "    _, peer = s.recvfrom(2048)\n"
+                "    s.sendto(sys.argv[3].encode(), peer)\n")
+        proc = self.popen("python3", "-c", code, ip, str(port), text,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.udp_query(ip, port) == text, what=f"udp server on {ip}:{port}")
+        return proc
+
+    def udp_query(self, ip, port, source_port=0, timeout=1.0):
+        """Sends one datagram from inside the namespace (from `source_port`, 0 = any) and returns
+        the answer's text, or None when nothing came back in time."""
+        code = ("import socket, sys\n"
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                "s.bind(('', int(sys.argv[3])))\n"
+                "s.settimeout(float(sys.argv[4]))\n"
+                "s.sendto(b'?', (sys.argv[1], int(sys.argv[2])))\n"
+                "try:\n"
+                "    print(s.recv(2048).decode(), end='')\n"
+                "except (socket.timeout, ConnectionRefusedError):\n"
+                "    sys.exit(1)\n")
+        r = self.run("python3", "-c", code, ip, str(port), str(source_port), str(timeout),
+                     check=False)
+        return r.stdout if r.returncode == 0 else None
+
     def close(self):
         for proc in reversed(self.procs):
             if proc.poll() is None:

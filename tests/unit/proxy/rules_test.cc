@@ -85,10 +85,13 @@ class RulesTest : public ::testing::Test {
 TEST_F(RulesTest, ClusterIpSpreadsOverThreeEndpointsWithDecreasingProbabilities) {
   const ServicePort three = Find(snapshot_, "three");
   const std::string svc = ServiceChain("T1", three);
-  ASSERT_EQ(Lines(nat_, {"-A T1-SERVICES", "-d 10.152.183.10/32 -p tcp -m tcp --dport 80",
-                         "-j " + svc}).size(), 1u);
-  EXPECT_EQ(Lines(nat_, {"-A " + svc, "! -s 10.1.0.0/16 -d 10.152.183.10/32", "-j T1-MARK-MASQ"})
-                .size(), 1u);
+  ASSERT_EQ(
+      Lines(nat_, {"-A T1-SERVICES", "-d 10.152.183.10/32 -p tcp -m tcp --dport 80", "-j " + svc})
+          .size(),
+      1u);
+  EXPECT_EQ(
+      Lines(nat_, {"-A " + svc, "! -s 10.1.0.0/16 -d 10.152.183.10/32", "-j T1-MARK-MASQ"}).size(),
+      1u);
   const std::vector<std::string> spread = Lines(nat_, {"-A " + svc, "-j T1-SEP-"});
   ASSERT_EQ(spread.size(), 3u);
   EXPECT_NE(spread[0].find("--probability 0.3333333333"), std::string::npos) << spread[0];
@@ -99,9 +102,12 @@ TEST_F(RulesTest, ClusterIpSpreadsOverThreeEndpointsWithDecreasingProbabilities)
     const std::string sep = EndpointChain("T1", three, three.endpoints[index++]);
     EXPECT_NE(spread[index - 1].find("-j " + sep), std::string::npos);
     EXPECT_EQ(Lines(nat_, {":" + sep + " - [0:0]"}).size(), 1u);
-    EXPECT_EQ(Lines(nat_, {"-A " + sep, std::string("-s ") + ip + "/32 -j T1-MARK-MASQ"}).size(), 1u);
-    EXPECT_EQ(Lines(nat_, {"-A " + sep, "-p tcp -m tcp -j DNAT --to-destination " +
-                                            std::string(ip) + ":8080"}).size(), 1u);
+    EXPECT_EQ(Lines(nat_, {"-A " + sep, std::string("-s ") + ip + "/32 -j T1-MARK-MASQ"}).size(),
+              1u);
+    EXPECT_EQ(Lines(nat_, {"-A " + sep,
+                           "-p tcp -m tcp -j DNAT --to-destination " + std::string(ip) + ":8080"})
+                  .size(),
+              1u);
   }
 }
 
@@ -116,13 +122,16 @@ TEST_F(RulesTest, NotReadyEndpointsAreLeftOut) {
 
 TEST_F(RulesTest, ServiceWithoutEndpointsIsRejectedInFilter) {
   EXPECT_EQ(Lines(filter_, {"-A T1-SERVICES", "default/empty: has no endpoints",
-                            "-d 10.152.183.12/32 -p tcp -m tcp --dport 80 -j REJECT"}).size(), 1u);
+                            "-d 10.152.183.12/32 -p tcp -m tcp --dport 80 -j REJECT"})
+                .size(),
+            1u);
   EXPECT_TRUE(Lines(nat_, {"10.152.183.12"}).empty());
   EXPECT_TRUE(Lines(rules_.text, {ServiceChain("T1", Find(snapshot_, "empty"))}).empty());
   // A node port without endpoints is rejected on local destinations.
   EXPECT_EQ(Lines(filter_, {"-A T1-EXTERNAL-SERVICES", "default/np-empty:web has no endpoints",
                             "-m addrtype --dst-type LOCAL -p tcp -m tcp --dport 30080 -j REJECT"})
-                .size(), 1u);
+                .size(),
+            1u);
   // Services with endpoints have no REJECT.
   EXPECT_TRUE(Lines(filter_, {"10.152.183.11"}).empty());
 }
@@ -139,7 +148,8 @@ TEST_F(RulesTest, NodePortGoesThroughTheMasqueradingExternalChain) {
   // The jump to the node ports is the last rule of T1-SERVICES.
   const std::vector<std::string> services = Lines(nat_, {"-A T1-SERVICES "});
   ASSERT_FALSE(services.empty());
-  EXPECT_NE(services.back().find("-m addrtype --dst-type LOCAL -j T1-NODEPORTS"), std::string::npos);
+  EXPECT_NE(services.back().find("-m addrtype --dst-type LOCAL -j T1-NODEPORTS"),
+            std::string::npos);
   // Masquerading: mark, then MASQUERADE marked packets in postrouting.
   EXPECT_EQ(Lines(nat_, {"-A T1-MARK-MASQ -j MARK --or-mark 0x4000"}).size(), 1u);
   EXPECT_EQ(Lines(nat_, {"-A T1-POSTROUTING", "MASQUERADE"}).size(), 1u);
@@ -154,13 +164,15 @@ TEST_F(RulesTest, ClientIpAffinityUsesRecentLists) {
     const std::string sep = EndpointChain("T1", sticky, sticky.endpoints[i]);
     EXPECT_NE(svc_rules[1 + i].find("-m recent --name " + sep +
                                     " --mask 255.255.255.255 --rsource --rcheck --seconds 10800"
-                                    " --reap -j " + sep),
+                                    " --reap -j " +
+                                    sep),
               std::string::npos)
         << svc_rules[1 + i];
     EXPECT_EQ(Lines(nat_, {"-A " + sep, "-m recent --name " + sep, "--set", "DNAT"}).size(), 1u);
   }
   // Services without affinity have no recent lists.
-  EXPECT_TRUE(Lines(nat_, {"-A " + ServiceChain("T1", Find(snapshot_, "three")), "recent"}).empty());
+  EXPECT_TRUE(
+      Lines(nat_, {"-A " + ServiceChain("T1", Find(snapshot_, "three")), "recent"}).empty());
 }
 
 TEST_F(RulesTest, UdpAndNamedPorts) {
@@ -180,7 +192,8 @@ TEST_F(RulesTest, StaleChainsOfOursAreDeletedOthersUntouched) {
     EXPECT_EQ(Lines(text, {std::string(":") + chain + " - [0:0]"}).size(), 1u) << chain;
     EXPECT_EQ(Lines(text, {std::string("-X ") + chain}).size(), 1u) << chain;
   }
-  for (const char* chain : {"T2-SVC-AAAAAAAAAAAA", "KUBE-SERVICES", "T1X-SVC-A", "PREROUTING", "INPUT"}) {
+  for (const char* chain :
+       {"T2-SVC-AAAAAAAAAAAA", "KUBE-SERVICES", "T1X-SVC-A", "PREROUTING", "INPUT"}) {
     EXPECT_TRUE(Lines(text, {chain}).empty()) << chain;
   }
   // Live chains are never deleted, and a removed endpoint's chain goes.
@@ -189,7 +202,8 @@ TEST_F(RulesTest, StaleChainsOfOursAreDeletedOthersUntouched) {
   fewer[0] = Slice("three", {Ep("10.1.0.2"), Ep("10.1.0.3")}, {SlicePort(8080)});
   const ServicePort three = Find(snapshot_, "three");
   const std::string gone = EndpointChain("T1", three, three.endpoints[2]);
-  const std::string after = GenerateRules(BuildSnapshot(services_, fewer), Options(), rules_.chains).text;
+  const std::string after =
+      GenerateRules(BuildSnapshot(services_, fewer), Options(), rules_.chains).text;
   EXPECT_EQ(Lines(after, {"-X " + gone}).size(), 1u);
   EXPECT_TRUE(Lines(after, {"10.1.0.4"}).empty());
 }
@@ -214,6 +228,24 @@ TEST_F(RulesTest, OutputIsDeterministicAndWellFormed) {
     }
   }
   for (const std::string& chain : declared) EXPECT_LE(chain.size(), 28u) << chain;
+}
+
+TEST(ExternalIpRulesTest, ExternalIpsGoThroughTheExternalChainOrAreRejected) {
+  const Objects services = {
+      Service("ext", "10.152.183.60", {Port(80, 8080)}, {{"externalIPs", {"192.0.2.1"}}}),
+      Service("ext-empty", "10.152.183.61", {Port(80, 8080)}, {{"externalIPs", {"192.0.2.2"}}})};
+  const ServiceSnapshot snapshot =
+      BuildSnapshot(services, {Slice("ext", {Ep("10.1.0.2")}, {SlicePort(8080)})});
+  const std::string text = GenerateRules(snapshot, Options(), {}).text;
+  const std::string ext = ExternalChain("T1", Find(snapshot, "ext"));
+  EXPECT_EQ(Lines(Table(text, "nat"), {"-A T1-SERVICES", "default/ext: external IP",
+                                       "-d 192.0.2.1/32 -p tcp -m tcp --dport 80 -j " + ext})
+                .size(),
+            1u);
+  EXPECT_EQ(Lines(Table(text, "filter"),
+                  {"-A T1-EXTERNAL-SERVICES", "-d 192.0.2.2/32 -p tcp -m tcp --dport 80 -j REJECT"})
+                .size(),
+            1u);
 }
 
 TEST(RuleOptionsTest, ValidationAndNameLengths) {

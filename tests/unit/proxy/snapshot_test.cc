@@ -31,8 +31,8 @@ TEST(SnapshotTest, ReadinessAndTerminatingFallback) {
   json absent = {{"addresses", {"10.1.0.4"}}};  // no conditions: ready
   json terminating = {{"addresses", {"10.1.0.5"}},
                       {"conditions", {{"ready", false}, {"serving", true}, {"terminating", true}}}};
-  const Objects slices = {
-      Slice("app", {Ep("10.1.0.2"), Ep("10.1.0.3", false), absent, terminating}, {SlicePort(8080)})};
+  const Objects slices = {Slice("app", {Ep("10.1.0.2"), Ep("10.1.0.3", false), absent, terminating},
+                                {SlicePort(8080)})};
   ServiceSnapshot snapshot = BuildSnapshot(services, slices);
   ASSERT_EQ(snapshot.ports.size(), 1u);
   EXPECT_EQ(snapshot.ports[0].endpoints.size(), 4u);
@@ -60,8 +60,10 @@ TEST(SnapshotTest, SlicesMatchByServiceNamespaceAndAddressType) {
   const Objects slices = {
       Slice("app", {Ep("10.1.0.2")}, {SlicePort(8080)}, "a"),
       Slice("app", {Ep("10.1.0.2"), Ep("10.1.0.3")}, {SlicePort(8080)}, "b"),  // a duplicate
-      std::make_shared<const json>(other_ns), std::make_shared<const json>(ipv6),
-      std::make_shared<const json>(unlabeled), Slice("other", {Ep("10.1.0.7")}, {SlicePort(8080)})};
+      std::make_shared<const json>(other_ns),
+      std::make_shared<const json>(ipv6),
+      std::make_shared<const json>(unlabeled),
+      Slice("other", {Ep("10.1.0.7")}, {SlicePort(8080)})};
   const ServiceSnapshot snapshot = BuildSnapshot(services, slices);
   ASSERT_EQ(snapshot.ports.size(), 1u);
   ASSERT_EQ(snapshot.ports[0].endpoints.size(), 2u);
@@ -95,6 +97,21 @@ TEST(SnapshotTest, TypesAffinityAndSkippedServices) {
   EXPECT_EQ(snapshot.skipped.size(), 2u);  // ICMP, IPv6
 }
 
+TEST(SnapshotTest, LoadBalancerIngressIpsActAsExternalIps) {
+  json port = Port(80, 8080);
+  port["nodePort"] = 30081;
+  json lb = *Service("lb", "10.152.183.50", {port},
+                     {{"type", "LoadBalancer"}, {"externalIPs", {"192.0.2.1"}}});
+  lb["status"] = {
+      {"loadBalancer",
+       {{"ingress",
+         {{{"ip", "192.0.2.7"}}, {{"hostname", "lb.example"}}, {{"ip", "192.0.2.1"}}}}}}};
+  const ServiceSnapshot snapshot = BuildSnapshot({std::make_shared<const json>(lb)}, {});
+  ASSERT_EQ(snapshot.ports.size(), 1u);
+  EXPECT_EQ(snapshot.ports[0].node_port, 30081);
+  EXPECT_EQ(snapshot.ports[0].external_ips, (std::vector<std::string>{"192.0.2.1", "192.0.2.7"}));
+}
+
 TEST(SnapshotTest, MalformedObjectsAreIgnoredNotFatal) {
   const Objects services = {
       std::make_shared<const json>(json::array()),
@@ -104,7 +121,8 @@ TEST(SnapshotTest, MalformedObjectsAreIgnoredNotFatal) {
       nullptr,
   };
   const Objects slices = {
-      std::make_shared<const json>(json{{"metadata", {{"labels", {{"kubernetes.io/service-name", 3}}}}}}),
+      std::make_shared<const json>(
+          json{{"metadata", {{"labels", {{"kubernetes.io/service-name", 3}}}}}}),
       Slice("port-string", json("x"), json::array({json{{"port", -1}}})),
       std::make_shared<const json>(json::object()),
   };
