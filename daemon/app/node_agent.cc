@@ -15,6 +15,8 @@
 #include "apiserver/api_server.h"
 #include "client/client.h"
 #include "kubelet/kubelet.h"
+#include "kubelet/server/kubelet_server.h"
+#include "pki/kubelet_certs.h"
 #include "proxy/kube_proxy.h"
 #include "runtime/containerd.h"
 #include "runtime/containerd_config.h"
@@ -100,10 +102,37 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
                                             runtime::PauseImageRef());
   if (!imported.ok()) return imported.status();
 
+  // The kubelet's HTTPS API (logs), when this daemon holds the cluster CA.
+  const StatePaths paths(state);
+  int kubelet_port = options.kubelet_port;
+  if (std::filesystem::exists(paths.credentials_dir + "/ca.key")) {
+    auto files = pki::LoadOrCreateKubeletServingCert(paths.credentials_dir, options.node_name,
+                                                     options.node_ips);
+    if (!files.ok()) return files.status();
+    kubelet::KubeletServerOptions server_options;
+    server_options.port = static_cast<uint16_t>(options.kubelet_port);
+    server_options.log_root = state + "/kubelet/logs";
+    server_options.cert_file = files->cert_file;
+    server_options.key_file = files->key_file;
+    server_options.client_ca_file = files->ca_file;
+    server_options.pod_uid_lookup = [this](const std::string& ns, const std::string& name)
+        -> std::optional<std::string> {
+      kubelet::Kubelet* k = kubelet_ptr_.load();
+      return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
+    };
+    auto server = kubelet::KubeletServer::Start(std::move(server_options));
+    if (!server.ok()) return server.status();
+    kubelet_server_ = std::move(*server);
+    kubelet_port = kubelet_server_->port();
+  } else {
+    spdlog::warn("kubelet: no cluster CA in {}: the kubelet API (logs) is not served",
+                 paths.credentials_dir);
+  }
+
   kubelet::KubeletOptions kubelet_options;
   kubelet_options.node.node_name = options.node_name;
   kubelet_options.node.node_ips = options.node_ips;
-  kubelet_options.node.kubelet_port = options.kubelet_port == 0 ? 10250 : options.kubelet_port;
+  kubelet_options.node.kubelet_port = kubelet_port == 0 ? 10250 : kubelet_port;
   kubelet_options.node.state_dir = state;
   kubelet_options.node.extended_resources = options.extended_resources;
   kubelet_options.root_dir = state + "/kubelet";
@@ -123,11 +152,13 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   auto started = kubelet::Kubelet::Start(std::move(kubelet_options), client, cri_);
   if (!started.ok()) return started.status();
   kubelet_ = std::move(*started);
+  kubelet_ptr_ = kubelet_.get();
   health->Set("kubelet", true, "node " + options.node_name + ", containerd " + containerd_->socket());
   return Status::Ok();
 }
 
 void NodeAgent::Shutdown() {
+  if (kubelet_server_) kubelet_server_->Stop();
   if (kubelet_) kubelet_->Stop(/*stop_pods=*/true);
   if (containerd_) {
     if (Status stopped = containerd_->Stop(); !stopped.ok()) {
@@ -164,6 +195,8 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
 }
 
 NodeAgent::~NodeAgent() {
+  if (kubelet_server_) kubelet_server_->Stop();
+  kubelet_ptr_ = nullptr;
   kubelet_.reset();     // stops its loops; pods keep running unless Shutdown() ran
   containerd_.reset();  // ends the monitor; containerd keeps running unless stopped
   if (proxy_) proxy_->Stop();

@@ -10,6 +10,7 @@
 // server is still up. Health is reported as "proxy" and "kubelet".
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@ class KubeProxy;
 }  // namespace mk8s::proxy
 namespace mk8s::kubelet {
 class Kubelet;
+class KubeletServer;
 }  // namespace mk8s::kubelet
 namespace mk8s::runtime {
 class Containerd;
@@ -62,7 +64,9 @@ class NodeAgent {
   std::unique_ptr<proxy::KubeProxy> proxy_;
   std::unique_ptr<runtime::Containerd> containerd_;
   std::shared_ptr<runtime::CriClient> cri_;
+  std::unique_ptr<kubelet::KubeletServer> kubelet_server_;  // :10250 (container logs)
   std::unique_ptr<kubelet::Kubelet> kubelet_;
+  std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
 };
 
 // "mk8s" + 4 hex digits of the state folder's hash: this daemon's Linux bridge for pods.

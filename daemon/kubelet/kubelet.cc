@@ -147,6 +147,13 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   return k;
 }
 
+std::optional<std::string> Kubelet::PodUid(const std::string& ns, const std::string& name) const {
+  if (!pods_) return std::nullopt;
+  client::ObjectPtr pod = pods_->Get(ns, name);
+  if (!pod) return std::nullopt;
+  return (*pod).value("/metadata/uid"_json_pointer, std::string());
+}
+
 void Kubelet::Stop(bool stop_pods) {
   {
     std::lock_guard lock(mu_);

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +62,8 @@ class Kubelet {
   // sandbox (mk8s stop). Idempotent.
   void Stop(bool stop_pods);
   const std::string& node_name() const { return options_.node.node_name; }
+  // The uid of the pod ns/name bound to this node, from the informer (any thread).
+  std::optional<std::string> PodUid(const std::string& ns, const std::string& name) const;
 
  private:
   Kubelet(KubeletOptions options, std::shared_ptr<client::Client> client,

@@ -296,6 +296,7 @@ class KubeletE2E(unittest.TestCase):
         self.assertEqual(s["lastState"]["terminated"]["exitCode"], 1)
         self.assertEqual(s["lastState"]["terminated"]["reason"], "Error")
         self.assertGreaterEqual(s["restartCount"], 1)
+        self.assertIn("crashing", self.kubectl("logs", "crash", "--previous").stdout)
         self.kubectl("delete", "pod", "crash", "--wait=false")
 
     def test_4_config_map_volume_and_secret_env(self):
@@ -329,6 +330,9 @@ class KubeletE2E(unittest.TestCase):
         lines = [line.split(" ", 3)[3] for line in text.splitlines()]
         self.assertEqual(lines[:2], ["hello-config", "s3cret"])
         self.assertRegex(text.splitlines()[0], r"^\S+ stdout F hello-config$")
+        # The same through the API server's pods/log proxy and the kubelet's HTTPS API.
+        logs = self.kubectl("logs", "cfgpod").stdout
+        self.assertEqual(logs.splitlines()[:2], ["hello-config", "s3cret"])
 
     def test_5_deleted_pod_is_gone_from_the_runtime(self):
         pod = self.get("pod", "cfgpod")
