@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     components = env;
   }
   cli.add_option("--components", components,
-                 "Comma-separated parts to run: apiserver, controllers, scheduler, proxy, or none "
+                 "Comma-separated parts to run: apiserver, controllers, scheduler, kubelet, proxy, or none "
                  "(default all, or $MK8S_COMPONENTS; without apiserver, --kubeconfig names the API server)");
   cli.add_option("--node-name", options.node_name, "This node's name (default: the host name)");
   cli.add_option("--node-ip", options.node_ip,
@@ -102,6 +102,14 @@ int main(int argc, char** argv) {
   cli.add_option("--proxy-chain-prefix", options.proxy_chain_prefix,
                  "iptables chain prefix of kube-proxy, at most 10 characters (default MK8S-<hash "
                  "of the state folder>)");
+  cli.add_option("--kubelet-port", options.kubelet_port,
+                 "Port of the kubelet's HTTPS API (default 10250; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  std::vector<std::string> extended_resources;
+  cli.add_option("--node-extended-resource", extended_resources,
+                 "An extended resource this node offers, NAME=QUANTITY (e.g. nvidia.com/gpu=1; "
+                 "repeatable)")
+      ->type_name("NAME=QTY");
   bool proxy_cleanup = false;
   cli.add_flag("--proxy-cleanup", proxy_cleanup,
                "Remove this daemon's kube-proxy iptables rules (see --proxy-chain-prefix) and exit");
@@ -129,7 +137,8 @@ int main(int argc, char** argv) {
   }
   options.store_compaction_interval = std::chrono::seconds(compaction_seconds);
   if (proxy_cleanup) return mk8s::app::CleanUpProxyRules(options);
-  const std::set<std::string> known = {"apiserver", "controllers", "scheduler", "proxy"};
+  const std::set<std::string> known = {"apiserver", "controllers", "scheduler", "proxy",
+                                       "kubelet"};
   std::set<std::string> wanted;
   std::stringstream list(components);
   for (std::string part; std::getline(list, part, ',');) {
@@ -137,7 +146,7 @@ int main(int argc, char** argv) {
     if (known.count(part) == 0) {
       std::fprintf(stderr,
                    "mk8sd: unknown component '%s' in --components; use apiserver, controllers, "
-                   "scheduler or proxy.\n",
+                   "scheduler, kubelet or proxy.\n",
                    part.c_str());
       return 2;
     }
@@ -147,6 +156,17 @@ int main(int argc, char** argv) {
   options.run_controllers = wanted.count("controllers") != 0;
   options.run_scheduler = wanted.count("scheduler") != 0;
   options.run_proxy = wanted.count("proxy") != 0;
+  options.run_kubelet = wanted.count("kubelet") != 0;
+  for (const std::string& resource : extended_resources) {
+    const size_t equals = resource.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == resource.size()) {
+      std::fprintf(stderr, "mk8sd: --node-extended-resource '%s' is not NAME=QUANTITY (e.g. "
+                           "nvidia.com/gpu=1).\n", resource.c_str());
+      return 2;
+    }
+    options.node_extended_resources.emplace_back(resource.substr(0, equals),
+                                                  resource.substr(equals + 1));
+  }
   if (!options.run_apiserver && options.kubeconfig.empty()) {
     std::fprintf(stderr, "mk8sd: --components without apiserver needs --kubeconfig (and "
                          "optionally --server) to reach an API server.\n");

@@ -213,6 +213,7 @@ int Run(const DaemonOptions& options) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}, shutting down", strsignal(signal_number));
+  (*node_agent)->Shutdown();  // every pod, then containerd (a crash never gets here)
 
   (*control)->Shutdown();
   control->reset();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mk8s::app {
@@ -23,6 +24,7 @@ struct DaemonOptions {
   bool run_controllers = true;
   bool run_scheduler = true;
   bool run_proxy = false;  // kube-proxy (iptables mode; needs root): daemon/app/node_agent.h
+  bool run_kubelet = false;  // the kubelet and its bundled containerd: daemon/app/node_agent.h
   std::string server;
   std::string kubeconfig;
   // Leader election of the controller manager and the scheduler (upstream's flags).
@@ -36,6 +38,8 @@ struct DaemonOptions {
   // The node agent. Empty node_name: the host name; empty node_ip: the first non-loopback IPv4.
   std::string node_name;
   std::string node_ip;
+  int kubelet_port = 10250;  // 0 = any free port
+  std::vector<std::pair<std::string, std::string>> node_extended_resources;  // nvidia.com/gpu=1
   // iptables chain prefix of this daemon's kube-proxy (at most 10 characters). Empty:
   // "MK8S-" + 5 hex digits of the state folder's hash, so daemons side by side never share rules.
   std::string proxy_chain_prefix;
