@@ -4,7 +4,7 @@
 Prints JSON lines:
   {"bench":"pod_startup", "pods":50, "p50_ms", "p99_ms", "max_ms"}      create -> Running, one at a time
   {"bench":"deployment_ready", "replicas":100, "seconds"}              create -> 100 pods Ready
-  {"bench":"node_agent_idle", "pods":30, "mk8sd_rss_mb", "control_plane_only_rss_mb",
+  {"bench":"node_agent_idle", "pods":30, "mk8sd_rss_mb", "hollow_node_baseline_rss_mb",
    "kubelet_proxy_added_mb", "mk8sd_cpu_percent", "containerd_rss_mb", "shims_rss_mb", "shims"}
 
 Everything runs inside a network namespace this script creates (pods, CNI bridge, iptables rules),
@@ -73,21 +73,27 @@ def pids_with(text, comm=None):
 class Cluster:
     """One mk8sd in `ns` with the given components; kubectl inside the namespace."""
 
-    def __init__(self, ns, root, components, node=None, node_ip=None):
+    def __init__(self, ns, root, components, node=None, node_ip=None, extra_args=()):
         self.ns = ns
-        self.state = os.path.join(root, "state-" + components.replace(",", "-"))
+        # Short: unix socket paths under it (containerd's) must stay within 108 bytes.
+        self.state = os.path.join(root, "node" if node else "cp")
         self.kubeconfig = os.path.join(self.state, "credentials", "client.config")
         self.env = dict(os.environ, KUBECONFIG=self.kubeconfig,
                         KUBECACHEDIR=os.path.join(self.state, "kubectl-cache"))
         args = [MK8SD, "--state-dir", self.state, "--apiserver-port", "0",
-                f"--components={components}", "--no-log-stderr"]
+                f"--components={components}"]
         if node:
             args += ["--kubelet-port", "0", "--node-name", node, "--node-ip", node_ip]
-        self.proc = ns.popen(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args += list(extra_args)
+        os.makedirs(self.state, exist_ok=True)
+        self.output = os.path.join(self.state, "daemon.out")
+        with open(self.output, "w") as out:
+            self.proc = ns.popen(*args, stdout=out, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.kubeconfig) or self.proc.poll() is not None,
                  timeout=60, what="kubeconfig")
         if self.proc.poll() is not None:
-            raise RuntimeError(f"mk8sd exited with {self.proc.returncode}")
+            with open(self.output) as out:
+                raise RuntimeError(f"mk8sd exited with {self.proc.returncode}: {out.read()[-2000:]}")
         wait_for(lambda: self.kubectl("get", "ns", check=False).returncode == 0, timeout=60,
                  what="API server")
 
@@ -106,6 +112,14 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def node_ready(cluster, name):
+    result = cluster.kubectl("get", "node", name, "-o", "json", check=False)
+    if result.returncode != 0:
+        return False
+    conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def pod_manifest(name):
@@ -169,14 +183,32 @@ def bench_startup(cluster):
                       "max_ms": round(max(latencies))}), flush=True)
 
 
+def create_deployment(cluster, name, replicas):
+    """A Deployment of the bench image whose pods stop at once (busybox httpd as PID 1 ignores
+    SIGTERM, so the default 30 s grace would keep deleted pods around)."""
+    labels = {"app": name}
+    cluster.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"terminationGracePeriodSeconds": 1,
+                                       "containers": [{"name": "httpd", "image": IMAGE}]}}}}))
+
+
+def scale_to(cluster, name, replicas):
+    """Scales down and waits until only `replicas` pods exist (terminating ones gone too)."""
+    cluster.kubectl("scale", "deployment", name, f"--replicas={replicas}")
+    wait_for(lambda: len(cluster.get("pods", "-l", f"app={name}")["items"]) == replicas,
+             timeout=300, what=f"{replicas} {name} pods left", interval=0.5)
+
+
 def ready_replicas(cluster, name):
     return cluster.get("deployment", name).get("status", {}).get("readyReplicas", 0)
 
 
 def bench_deployment(cluster):
     started = time.monotonic()
-    cluster.kubectl("create", "deployment", "many", f"--image={IMAGE}",
-                    f"--replicas={DEPLOYMENT_REPLICAS}")
+    create_deployment(cluster, "many", DEPLOYMENT_REPLICAS)
     wait_for(lambda: ready_replicas(cluster, "many") == DEPLOYMENT_REPLICAS, timeout=600,
              what=f"{DEPLOYMENT_REPLICAS} replicas Ready", interval=0.2)
     print(json.dumps({"bench": "deployment_ready", "replicas": DEPLOYMENT_REPLICAS,
@@ -196,10 +228,7 @@ def settle_rss(pid):
 
 
 def bench_idle(cluster, ns, root, containerd_dir):
-    cluster.kubectl("scale", "deployment", "many", f"--replicas={IDLE_PODS}")
-    wait_for(lambda: len([p for p in cluster.get("pods", "-l", "app=many")["items"]
-                          if "deletionTimestamp" not in p["metadata"]]) == IDLE_PODS,
-             timeout=300, what=f"{IDLE_PODS} pods left", interval=0.5)
+    scale_to(cluster, "many", IDLE_PODS)
     wait_for(lambda: ready_replicas(cluster, "many") == IDLE_PODS, timeout=300, what="ready")
     mk8sd_rss = settle_rss(cluster.proc.pid)
     cpu_before, wall_before = cpu_seconds(cluster.proc.pid), time.monotonic()
@@ -209,19 +238,21 @@ def bench_idle(cluster, ns, root, containerd_dir):
     shims = pids_with(containerd_dir, comm="containerd-shim")
     containerd_rss = sum(rss_mb(p) for p in containerd)
     shims_rss = sum(rss_mb(p) for p in shims)
-    # The same API state (a deployment of IDLE_PODS, pods Pending) without a node agent.
-    baseline = Cluster(ns, root, "apiserver,controllers,scheduler")
+    # The baseline: the same API work (100 replicas Running, scaled to IDLE_PODS) done by one
+    # hollow node (a no-op kubelet that writes the same pod statuses) instead of the real kubelet
+    # and kube-proxy, so the difference is what the node agent itself holds.
+    baseline = Cluster(ns, root, "apiserver,controllers,scheduler", extra_args=["--hollow-nodes", "1"])
     try:
-        baseline.kubectl("create", "deployment", "many", f"--image={IMAGE}",
-                         f"--replicas={IDLE_PODS}")
-        wait_for(lambda: len(baseline.get("pods", "-l", "app=many")["items"]) == IDLE_PODS,
-                 timeout=120, what="baseline pods")
+        create_deployment(baseline, "many", DEPLOYMENT_REPLICAS)
+        wait_for(lambda: ready_replicas(baseline, "many") == DEPLOYMENT_REPLICAS, timeout=300,
+                 what="baseline replicas Ready", interval=0.5)
+        scale_to(baseline, "many", IDLE_PODS)
         baseline_rss = settle_rss(baseline.proc.pid)
     finally:
         baseline.stop()
     print(json.dumps({"bench": "node_agent_idle", "pods": IDLE_PODS,
                       "mk8sd_rss_mb": round(mk8sd_rss, 1),
-                      "control_plane_only_rss_mb": round(baseline_rss, 1),
+                      "hollow_node_baseline_rss_mb": round(baseline_rss, 1),
                       "kubelet_proxy_added_mb": round(mk8sd_rss - baseline_rss, 1),
                       "mk8sd_cpu_percent": round(cpu_percent, 2),
                       "containerd_rss_mb": round(containerd_rss, 1),
@@ -272,9 +303,7 @@ def main():
             cluster = Cluster(ns, root, "apiserver,controllers,scheduler,kubelet,proxy",
                               node="bench-node", node_ip=node_ip)
             containerd_dir = os.path.join(cluster.state, "containerd")
-            wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
-                                 cluster.get("node", "bench-node")["status"].get("conditions", [])),
-                     timeout=120, what="node Ready")
+            wait_for(lambda: node_ready(cluster, "bench-node"), timeout=120, what="node Ready")
             subprocess.run(["ctr", "-a", os.path.join(containerd_dir, "containerd.sock"), "-n",
                             "k8s.io", "images", "import", tar], check=True, capture_output=True)
             bench_startup(cluster)
