@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "apiserver/authenticator.h"
@@ -16,6 +17,7 @@
 #include "apiserver/discovery.h"
 #include "apiserver/http/http_server.h"
 #include "apiserver/openapi.h"
+#include "apiserver/proxy/kubelet_client.h"
 #include "apiserver/registry/admission.h"
 #include "apiserver/registry/rest_storage.h"
 #include "apiserver/registry/watch_cache.h"
@@ -24,6 +26,7 @@
 #include "common/version.h"
 #include "pki/cluster_pki.h"
 #include "pki/jwt.h"
+#include "pki/kubelet_certs.h"
 #include "pki/static_tokens.h"
 #include "store/store.h"
 
@@ -137,8 +140,9 @@ class ApiServerImpl final : public ApiServer {
     cache_ = std::move(*cache);
     admission_.LoadAllocations(*cache_);
     timers_ = std::make_unique<TimerQueue>();
+    if (Status status = StartKubeletClient(); !status.ok()) return status;
     storage_ = std::make_unique<RestStorage>(store_, cache_.get(), timers_.get(), &admission_,
-                                             jwt_signer_.get());
+                                             jwt_signer_.get(), kubelet_.get());
 
     http::ServerOptions http_options;
     http_options.bind_address = options_.bind_address;
@@ -195,6 +199,7 @@ class ApiServerImpl final : public ApiServer {
     if (stopped_) return;
     stopped_ = true;
     if (http_) http_->Stop();  // no new requests; connections closed
+    if (kubelet_) kubelet_->Stop();  // proxied log streams end
     timers_.reset();
     cache_.reset();            // ends watches
   }
@@ -258,6 +263,24 @@ class ApiServerImpl final : public ApiServer {
     storage_->Handle(std::move(rest), std::move(responder));
   }
 
+  // The client towards kubelets (pods/log), with the kube-apiserver-kubelet-client certificate.
+  Status StartKubeletClient() {
+    Result<pki::CertFiles> files = pki::LoadOrCreateKubeletClientCert(options_.credentials_dir);
+    if (!files.ok()) return files.status();
+    KubeletClientOptions kubelet_options;
+    std::ifstream cert(files->cert_file), key(files->key_file);
+    std::stringstream cert_text, key_text;
+    cert_text << cert.rdbuf();
+    key_text << key.rdbuf();
+    kubelet_options.client_cert_pem = cert_text.str();
+    kubelet_options.client_key_pem = key_text.str();
+    kubelet_options.ca_pem = pki_.ca().cert_pem;
+    auto client = KubeletClient::Create(kubelet_options);
+    if (!client.ok()) return client.status();
+    kubelet_ = std::move(*client);
+    return Status::Ok();
+  }
+
   // SelfSubjectAccessReview: every authenticated identity may do everything (MicroK8s's default
   // authorizer); RBAC objects are stored for when an RBAC authorizer is plugged in.
   void ServeReview(const RestRequest& request, http::Responder& responder) {
@@ -289,6 +312,7 @@ class ApiServerImpl final : public ApiServer {
   std::unique_ptr<Authenticator> authenticator_;
   std::unique_ptr<WatchCache> cache_;
   std::unique_ptr<TimerQueue> timers_;
+  std::unique_ptr<KubeletClient> kubelet_;
   std::unique_ptr<RestStorage> storage_;
   std::unique_ptr<Discovery> discovery_;
   std::unique_ptr<OpenApi> openapi_;

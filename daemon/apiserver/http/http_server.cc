@@ -86,6 +86,7 @@ class StreamImpl final : public ResponseStream {
   bool Write(std::string chunk) override;
   void Close() override;
   void OnClosed(std::function<void()> callback) override;
+  size_t buffered_bytes() const override { return backlog_bytes.load(); }
   // Strand only: the stream ended (client gone, error, or Close finished).
   void MarkEnded();
   std::atomic<size_t> backlog_bytes{0};
@@ -245,6 +246,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto chunk = std::make_shared<std::string>(std::move(chunks_.front()));
     chunks_.pop_front();
+    // Small queued chunks (proxied log data arrives a TLS record at a time) go out as one.
+    constexpr size_t kMaxCoalesced = 256 * 1024;
+    while (!chunks_.empty() && chunk->size() + chunks_.front().size() <= kMaxCoalesced) {
+      chunk->append(chunks_.front());
+      chunks_.pop_front();
+    }
     writing_ = true;
     net::async_write(stream_, bhttp::make_chunk(net::buffer(*chunk)),
                      [self = shared_from_this(), chunk](beast::error_code ec, size_t) {

@@ -2,6 +2,7 @@
 // No Beast/Asio here: this header is included widely.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,6 +54,9 @@ class ResponseStream {
   virtual bool Write(std::string chunk) = 0;
   // Ends the response (terminal chunk). Idempotent.
   virtual void Close() = 0;
+  // Bytes queued by Write and not yet sent to the client. Producers that can pace themselves
+  // (log streams) wait while this is high instead of tripping the server's backlog cap.
+  virtual size_t buffered_bytes() const { return 0; }
   // `callback` runs once, on a transport thread, when the stream ends for any reason. If the
   // stream already ended it runs immediately on the caller's thread.
   virtual void OnClosed(std::function<void()> callback) = 0;

@@ -19,9 +19,10 @@ json SuccessStatus() {
 }  // namespace
 
 RestStorage::RestStorage(store::Store* store, WatchCache* cache, TimerQueue* timers,
-                         Admission* admission, const pki::JwtSigner* token_signer)
+                         Admission* admission, const pki::JwtSigner* token_signer,
+                         KubeletClient* kubelet)
     : store_(store), cache_(cache), timers_(timers), admission_(admission),
-      token_signer_(token_signer) {}
+      token_signer_(token_signer), kubelet_(kubelet) {}
 
 void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> responder) {
   const ResourceInfo& resource = *request.resource;
@@ -36,17 +37,7 @@ void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> r
       return SendError(*responder, ApiError{404, "NotFound", "the server could not find the requested resource"});
     }
     if (sub == "log" || sub == "exec" || sub == "attach" || sub == "portforward" || sub == "proxy") {
-      // Streaming subresources go to the node's kubelet; a pod without a node has none.
-      Result<store::KeyValue> kv = store_->Get(Key(resource, request.info.namespace_, request.info.name));
-      if (!kv.ok()) return SendError(*responder, ApiError::NotFound(resource.group, resource.resource, request.info.name));
-      json pod = ParseStoredObject(kv->value, kv->mod_rev);
-      const std::string node = pod.value("/spec/nodeName"_json_pointer, std::string());
-      if (node.empty()) {
-        return SendError(*responder, ApiError::BadRequest("pod " + request.info.name +
-                                                          " does not have a host assigned"));
-      }
-      return SendError(*responder, ApiError::ServiceUnavailable(
-                                       "no kubelet serves node " + node + " yet"));
+      return ProxyToKubelet(request, responder);  // pod_proxy.cc
     }
     if (sub == "binding" && verb == "create") {
       json binding;

@@ -29,6 +29,7 @@ namespace mk8s::apiserver {
 class WatchCache;
 class TimerQueue;
 class Admission;
+class KubeletClient;
 
 struct UserInfo {
   std::string name;
@@ -53,8 +54,9 @@ void SendJson(http::Responder& responder, int status, const std::string& body);
 class RestStorage {
  public:
   // Pointers are not owned and must outlive this object.
+  // `kubelet` (may be null: pods/log then answers 503) proxies to kubelets.
   RestStorage(store::Store* store, WatchCache* cache, TimerQueue* timers, Admission* admission,
-              const pki::JwtSigner* token_signer);
+              const pki::JwtSigner* token_signer, KubeletClient* kubelet = nullptr);
 
   void Handle(RestRequest request, std::shared_ptr<http::Responder> responder);
 
@@ -75,6 +77,8 @@ class RestStorage {
   void ScaleSubresource(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   // serviceaccounts/<name>/token: a TokenRequest answered with a signed JWT.
   void CreateToken(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  // pods/log (proxied to the node's kubelet), exec, attach, portforward, proxy (pod_proxy.cc).
+  void ProxyToKubelet(const RestRequest& request, std::shared_ptr<http::Responder> responder);
 
   // A read-modify-write of one object: read it, `transform` it, then compare-and-swap it back;
   // on a CAS conflict the whole cycle runs again on a fresh read (bounded).
@@ -97,6 +101,7 @@ class RestStorage {
   TimerQueue* const timers_;
   Admission* const admission_;
   const pki::JwtSigner* const token_signer_;
+  KubeletClient* const kubelet_;
 };
 
 }  // namespace mk8s::apiserver

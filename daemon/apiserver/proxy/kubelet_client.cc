@@ -1,0 +1,252 @@
+#include "apiserver/proxy/kubelet_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/beast/http.hpp>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "apiserver/api_error.h"
+#include "apiserver/proxy/tls_dial.h"
+#include "common/version.h"
+
+namespace mk8s::apiserver {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+
+constexpr size_t kMaxErrorBody = 64 * 1024;
+// A client with this much unsent output makes the proxy pause reading from the kubelet.
+constexpr size_t kMaxBuffered = 1 << 20;
+
+void SendStatus(http::Responder& responder, const ApiError& error) {
+  responder.Send(http::Response{error.code, "application/json", {}, error.ToJson()});
+}
+
+std::string TrimNewlines(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+// The kubelet's non-2xx answer as the API server reports it (upstream's response checker).
+ApiError KubeletError(int code, std::string text, const std::string& address) {
+  text = TrimNewlines(std::move(text));
+  switch (code) {
+    case 400: return ApiError::BadRequest(text);
+    case 404: return ApiError{404, "NotFound", text};
+    case 401:
+    case 403:
+      return ApiError::Internal("the kubelet at " + address +
+                                " refused the API server's credentials: " + text);
+    case 503: return ApiError::ServiceUnavailable(text);
+    default:
+      return code >= 500 ? ApiError::Internal(text) : ApiError{code, "BadRequest", text};
+  }
+}
+
+// One proxied GET. Lives on its strand; owned by the pending asynchronous operations.
+class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
+ public:
+  ProxiedGet(net::any_io_executor strand, ssl::context& tls, const KubeletClientOptions& options,
+             std::string host, uint16_t port, std::string target,
+             std::shared_ptr<http::Responder> responder)
+      : strand_(std::move(strand)), tls_(tls), options_(options), host_(std::move(host)),
+        port_(port), target_(std::move(target)), responder_(std::move(responder)),
+        pace_(strand_) {
+    address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
+               std::to_string(port_);
+  }
+  ~ProxiedGet() {
+    if (out_) out_->Close();
+  }
+
+  void Start() {
+    proxy::DialTls(strand_, tls_, host_, port_, options_.dial_timeout,
+                   [self = shared_from_this()](std::string error,
+                                               std::shared_ptr<proxy::TlsStream> stream) {
+                     if (!error.empty()) return self->Fail(error);
+                     self->stream_ = std::move(stream);
+                     self->SendRequest();
+                   });
+  }
+
+ private:
+  std::string Url() const { return "https://" + address_ + target_; }
+
+  void Fail(const std::string& cause) {
+    spdlog::warn("kubelet proxy: Get {}: {}", Url(), cause);
+    SendStatus(*responder_, ApiError::Internal("Get \"" + Url() + "\": " + cause));
+    Close();
+  }
+
+  void SendRequest() {
+    request_.method(bhttp::verb::get);
+    request_.target(target_);
+    request_.version(11);
+    request_.set(bhttp::field::host, address_);
+    request_.set(bhttp::field::user_agent, std::string("mk8s-apiserver/") + kVersion);
+    request_.set(bhttp::field::connection, "close");
+    beast::get_lowest_layer(*stream_).expires_after(options_.response_timeout);
+    bhttp::async_write(*stream_, request_,
+                       [self = shared_from_this()](beast::error_code error, size_t) {
+                         if (error) return self->Fail("write: " + error.message());
+                         self->ReadHeader();
+                       });
+  }
+
+  void ReadHeader() {
+    parser_.body_limit(std::numeric_limits<std::uint64_t>::max());  // follow streams are endless
+    bhttp::async_read_header(*stream_, buffer_, parser_,
+                             [self = shared_from_this()](beast::error_code error, size_t) {
+                               if (error) return self->Fail("reading the response: " + error.message());
+                               self->OnHeader();
+                             });
+  }
+
+  void OnHeader() {
+    status_ = parser_.get().result_int();
+    if (status_ == 200) {
+      beast::get_lowest_layer(*stream_).expires_never();
+      const auto type = parser_.get()[bhttp::field::content_type];
+      out_ = responder_->StartStream(200, type.empty() ? "text/plain" : std::string(type));
+      std::weak_ptr<ProxiedGet> weak = shared_from_this();
+      out_->OnClosed([weak, strand = strand_] {
+        net::post(strand, [weak] {
+          if (auto self = weak.lock()) self->Close();
+        });
+      });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (closed_) return;
+    if (parser_.is_done()) return Finish();
+    if (out_ && out_->buffered_bytes() > kMaxBuffered) {
+      pace_.expires_after(std::chrono::milliseconds(20));
+      pace_.async_wait([self = shared_from_this()](beast::error_code) { self->ReadBody(); });
+      return;
+    }
+    parser_.get().body().data = chunk_;
+    parser_.get().body().size = sizeof(chunk_);
+    bhttp::async_read_some(*stream_, buffer_, parser_,
+                      [self = shared_from_this()](beast::error_code error, size_t) {
+                        self->OnBody(error);
+                      });
+  }
+
+  void OnBody(beast::error_code error) {
+    if (error == bhttp::error::need_buffer) error = {};
+    const size_t got = sizeof(chunk_) - parser_.get().body().size;
+    if (got > 0) {
+      if (out_) {
+        if (!out_->Write(std::string(chunk_, got))) return Close();
+      } else if (error_body_.size() < kMaxErrorBody) {
+        error_body_.append(chunk_, std::min(got, kMaxErrorBody - error_body_.size()));
+      }
+    }
+    if (error) {
+      if (!out_ && status_ != 200) return Finish();  // show what arrived of the error
+      return Close();
+    }
+    ReadBody();
+  }
+
+  void Finish() {
+    if (!out_) SendStatus(*responder_, KubeletError(status_, std::move(error_body_), address_));
+    Close();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    pace_.cancel();
+    if (out_) out_->Close();
+    if (stream_) {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(*stream_).socket().close(ignored);
+    }
+  }
+
+  net::any_io_executor strand_;
+  ssl::context& tls_;
+  const KubeletClientOptions& options_;
+  const std::string host_;
+  const uint16_t port_;
+  const std::string target_;
+  std::string address_;
+  std::shared_ptr<http::Responder> responder_;
+  std::shared_ptr<proxy::TlsStream> stream_;
+  bhttp::request<bhttp::empty_body> request_;
+  bhttp::response_parser<bhttp::buffer_body> parser_;
+  beast::flat_buffer buffer_;
+  net::steady_timer pace_;
+  std::shared_ptr<http::ResponseStream> out_;
+  std::string error_body_;
+  int status_ = 0;
+  bool closed_ = false;
+  char chunk_[64 * 1024];
+};
+
+class KubeletClientImpl final : public KubeletClient {
+ public:
+  explicit KubeletClientImpl(const KubeletClientOptions& options)
+      : options_(options), tls_(ssl::context::tls_client), work_(net::make_work_guard(io_)) {}
+  ~KubeletClientImpl() override { Stop(); }
+
+  Status Init() {
+    try {
+      tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1);
+      tls_.use_certificate_chain(net::buffer(options_.client_cert_pem));
+      tls_.use_private_key(net::buffer(options_.client_key_pem), ssl::context::pem);
+      tls_.add_certificate_authority(net::buffer(options_.ca_pem));
+    } catch (const boost::system::system_error& error) {
+      return Status(Code::kInvalidArgument,
+                    std::string("the API server's kubelet client certificate: ") + error.what());
+    }
+    thread_ = std::thread([this] { io_.run(); });
+    return Status::Ok();
+  }
+
+  void StreamGet(const std::string& host, uint16_t port, const std::string& target,
+                 std::shared_ptr<http::Responder> responder) override {
+    auto strand = net::make_strand(io_);
+    auto call = std::make_shared<ProxiedGet>(strand, tls_, options_, host, port, target,
+                                             std::move(responder));
+    net::post(strand, [call] { call->Start(); });
+  }
+
+  void Stop() override {
+    std::lock_guard lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    work_.reset();
+    io_.stop();  // pending calls are destroyed with the io_context: their responses end
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  const KubeletClientOptions options_;
+  ssl::context tls_;  // outlives io_: calls still pending when io_ is destroyed use it
+  net::io_context io_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::thread thread_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // GUARDED_BY(stop_mu_)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KubeletClient>> KubeletClient::Create(const KubeletClientOptions& options) {
+  auto client = std::make_unique<KubeletClientImpl>(options);
+  if (Status status = client->Init(); !status.ok()) return status;
+  return std::unique_ptr<KubeletClient>(std::move(client));
+}
+
+}  // namespace mk8s::apiserver
