@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""`kubectl exec` and `kubectl port-forward` end to end, with the real kubectl.
+
+kubectl -> mk8sd (pods/exec, pods/portforward proxied to the node's kubelet) -> the kubelet
+API with StreamingService (streaming_node_fixture) -> containerd's streaming server -> a
+busybox pod on a CNI bridge. Runs inside a network namespace of its own (in-netns.sh): all
+traffic stays on that namespace's loopback and bridge.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "integration"))
+import kubectl_test as kt  # noqa: E402  (Cluster, wait_for)
+
+FIXTURE = os.environ.get("STREAMING_NODE_FIXTURE", "streaming_node_fixture")
+SCRIPT = os.environ.get("OCI_IMAGE_SCRIPT", os.path.join(HERE, "..", "..", "..", "scripts",
+                                                          "oci-image.py"))
+NODE = "stream-node"
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+POD = "web"
+
+
+def skip_reason():
+    if os.geteuid() != 0:
+        return "needs root (containerd, runc, CNI)"
+    for path in ("/usr/bin/containerd", "/usr/lib/cni/bridge"):
+        if not os.access(path, os.X_OK):
+            return f"{path} is missing (scripts/install-deps.sh)"
+    if shutil.which("kubectl") is None:
+        return "kubectl is not installed"
+    # Network safety: a namespace of our own has nothing but loopback.
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    if [l.split(":")[1].strip() for l in links.splitlines()] != ["lo"]:
+        return "refusing to run outside a fresh network namespace: run it through in-netns.sh"
+    return None
+
+
+class KubectlStreamingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = kt.Cluster(extra_args=("--components", "apiserver"))
+        cls.work = tempfile.mkdtemp(prefix="mk8s-stream-e2e-")
+        cls.node = None
+        try:
+            cls.node = subprocess.Popen(
+                [FIXTURE, "--credentials-dir", os.path.join(cls.c.state, "credentials"),
+                 "--work-dir", cls.work, "--pod", POD, "--oci-image-script", SCRIPT],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            line = cls.node.stdout.readline()
+            assert line.startswith("port="), f"fixture said {line!r}"
+            port = int(line.strip().split("=", 1)[1])
+            cls.c.kubectl("create", "-f", "-", input=json.dumps(
+                {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}))
+            cls.c.kubectl("patch", "node", NODE, "--subresource=status", "--type=merge", "-p",
+                          json.dumps({"status": {
+                              "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                              "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}))
+            for name in (POD, "absent"):
+                cls.c.kubectl("create", "-f", "-", input=json.dumps(
+                    {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                     "spec": {"nodeName": NODE,
+                              "containers": [{"name": "main", "image": "busybox"}]}}))
+                cls.c.kubectl("patch", "pod", name, "--subresource=status", "--type=merge", "-p",
+                              json.dumps({"status": {"phase": "Running"}}))
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.node is not None:
+            cls.node.stdin.close()
+            try:
+                cls.node.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                cls.node.kill()
+                cls.node.wait()
+            cls.node.stdout.close()
+        cls.c.stop()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def k(self, *args, **kw):
+        return self.c.kubectl(*args, check=False, **kw)
+
+    def test_exec_echo(self):
+        r = self.k("exec", POD, "--", "echo", "hi")
+        self.assertEqual((r.returncode, r.stdout), (0, "hi\n"), r.stderr)
+
+    def test_exec_stdin_is_echoed_and_closed(self):
+        r = self.k("exec", "-i", POD, "--", "cat", input="hello-stdin\nsecond line\n")
+        self.assertEqual((r.returncode, r.stdout), (0, "hello-stdin\nsecond line\n"), r.stderr)
+
+    def test_exec_stdout_and_stderr(self):
+        r = self.k("exec", POD, "--", "sh", "-c", "echo out; echo err >&2")
+        self.assertEqual((r.returncode, r.stdout), (0, "out\n"), r.stderr)
+        self.assertIn("err\n", r.stderr)
+
+    def test_exec_exit_code(self):
+        r = self.k("exec", POD, "--", "sh", "-c", "exit 3")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("command terminated with exit code 3", r.stderr)
+
+    def test_exec_large_output(self):
+        r = self.k("exec", POD, "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout), 3000000)
+
+    def test_exec_errors(self):
+        r = self.k("exec", POD, "--", "/nonexistent")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no such file or directory", r.stderr)
+        r = self.k("exec", "absent", "--", "true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("is not running on this node", r.stderr)
+        r = self.k("exec", POD, "-c", "nope", "--", "true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("container nope is not valid", r.stderr)
+
+    def test_port_forward(self):
+        proc = subprocess.Popen(["kubectl", "port-forward", f"pod/{POD}", "18080:80"],
+                                env=self.c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            line = proc.stdout.readline()
+            self.assertIn("Forwarding from 127.0.0.1:18080 -> 80", line, proc.stderr.read()
+                          if proc.poll() is not None else "")
+            for _ in range(3):  # several connections over one session
+                with NO_PROXY.open("http://127.0.0.1:18080/", timeout=30) as response:
+                    self.assertEqual(response.read().decode(), "hello from the pod\n")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+if __name__ == "__main__":
+    reason = skip_reason()
+    if reason:
+        print("SKIP:", reason)
+        sys.exit(77)
+    unittest.main(verbosity=2)
