@@ -248,6 +248,21 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
     cancel_[id] = [raw_upstream] { raw_upstream->Shutdown(); };  // ends either bridge
   }
 
+  const char* kind_name = kind == Kind::kExec ? "exec" : kind == Kind::kAttach ? "attach" : "portforward";
+  spdlog::info("{} {}/{}{}{}: {} {}", kind_name, target.namespace_, target.pod,
+               target.container.empty() ? "" : "/", target.container,
+               client.websocket ? "WebSocket" : "SPDY/3.1", client.protocol);
+  const auto started = std::chrono::steady_clock::now();
+  struct LogEnd {
+    const char* kind;
+    std::chrono::steady_clock::time_point start;
+    ~LogEnd() {
+      spdlog::info("{} session ended after {} ms", kind,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start).count());
+    }
+  } log_end{kind_name, started};
+
   // 4. The client's 101, then the bridge until the session ends.
   std::vector<http::Header> reply;
   if (client.websocket) {

@@ -56,7 +56,7 @@ class KubectlStreamingTest(unittest.TestCase):
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             line = cls.node.stdout.readline()
             assert line.startswith("port="), f"fixture said {line!r}"
-            port = int(line.strip().split("=", 1)[1])
+            port = cls.kubelet_port = int(line.strip().split("=", 1)[1])
             cls.c.kubectl("create", "-f", "-", input=json.dumps(
                 {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}))
             cls.c.kubectl("patch", "node", NODE, "--subresource=status", "--type=merge", "-p",
@@ -90,6 +90,11 @@ class KubectlStreamingTest(unittest.TestCase):
     def k(self, *args, **kw):
         return self.c.kubectl(*args, check=False, **kw)
 
+    def spdy(self):
+        """kubectl's SPDY/3.1 path (its fallback when the WebSocket upgrade is refused)."""
+        return dict(self.c.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS="false",
+                    KUBECTL_PORT_FORWARD_WEBSOCKETS="false")
+
     def test_exec_echo(self):
         r = self.k("exec", POD, "--", "echo", "hi")
         self.assertEqual((r.returncode, r.stdout), (0, "hi\n"), r.stderr)
@@ -108,6 +113,15 @@ class KubectlStreamingTest(unittest.TestCase):
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("command terminated with exit code 3", r.stderr)
 
+    def test_exec_over_spdy(self):
+        r = self.k("exec", POD, "--", "echo", "hi", env=self.spdy())
+        self.assertEqual((r.returncode, r.stdout), (0, "hi\n"), r.stderr)
+        r = self.k("exec", "-i", POD, "--", "cat", input="over spdy\n", env=self.spdy())
+        self.assertEqual((r.returncode, r.stdout), (0, "over spdy\n"), r.stderr)
+        r = self.k("exec", POD, "--", "sh", "-c", "exit 4", env=self.spdy())
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("command terminated with exit code 4", r.stderr)
+
     def test_exec_large_output(self):
         r = self.k("exec", POD, "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -124,22 +138,65 @@ class KubectlStreamingTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("container nope is not valid", r.stderr)
 
-    def test_port_forward(self):
-        proc = subprocess.Popen(["kubectl", "port-forward", f"pod/{POD}", "18080:80"],
-                                env=self.c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    def port_forward(self, local_port, env):
+        proc = subprocess.Popen(["kubectl", "port-forward", f"pod/{POD}", f"{local_port}:80"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
             line = proc.stdout.readline()
-            self.assertIn("Forwarding from 127.0.0.1:18080 -> 80", line, proc.stderr.read()
-                          if proc.poll() is not None else "")
+            self.assertIn(f"Forwarding from 127.0.0.1:{local_port} -> 80", line,
+                          proc.stderr.read() if proc.poll() is not None else "")
             for _ in range(3):  # several connections over one session
-                with NO_PROXY.open("http://127.0.0.1:18080/", timeout=30) as response:
+                with NO_PROXY.open(f"http://127.0.0.1:{local_port}/", timeout=30) as response:
                     self.assertEqual(response.read().decode(), "hello from the pod\n")
+            # Concurrent connections.
+            import concurrent.futures
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                bodies = list(pool.map(
+                    lambda _: NO_PROXY.open(f"http://127.0.0.1:{local_port}/",
+                                            timeout=30).read().decode(), range(8)))
+            self.assertEqual(bodies, ["hello from the pod\n"] * 8)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
             proc.stdout.close()
             proc.stderr.close()
+
+    def test_port_forward(self):  # WebSocket tunnel (SPDY/3.1+portforward.k8s.io)
+        self.port_forward(18080, self.c.env)
+
+    def test_port_forward_over_spdy(self):
+        self.port_forward(18081, self.spdy())
+
+    def test_upgrade_required_and_bad_requests(self):
+        r = self.k("get", "--raw", f"/api/v1/namespaces/default/pods/{POD}/exec?command=true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Upgrade request required", r.stderr)
+        creds = os.path.join(self.c.state, "credentials")
+
+        def kubelet(path, *headers):
+            result = subprocess.run(
+                ["curl", "-sS", "--noproxy", "*", "--cacert", os.path.join(creds, "ca.crt"),
+                 "--cert", os.path.join(creds, "apiserver-kubelet-client.crt"),
+                 "--key", os.path.join(creds, "apiserver-kubelet-client.key"),
+                 "-o", "-", "-w", "\n%{http_code}", *sum((["-H", h] for h in headers), []),
+                 f"https://127.0.0.1:{self.kubelet_port}{path}"],
+                capture_output=True, text=True, timeout=60)
+            body, _, code = result.stdout.rpartition("\n")
+            return int(code or 0), body
+
+        code, body = kubelet(f"/exec/default/{POD}/main?command=true&stdout=1")
+        self.assertEqual(code, 400, body)
+        self.assertIn("missing upgrade headers", body)
+        code, body = kubelet(f"/exec/default/{POD}/main?command=true&stdout=1",
+                             "Connection: Upgrade", "Upgrade: websocket",
+                             "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                             "Sec-WebSocket-Protocol: base64.channel.k8s.io")
+        self.assertEqual(code, 403, body)
+        code, body = kubelet(f"/exec/default/{POD}?command=true")
+        self.assertEqual(code, 400, body)
+        code, body = kubelet(f"/exec/default/{POD}/main?stdout=1")
+        self.assertEqual((code, body), (400, "you must specify at least 1 command\n"))
 
 
 if __name__ == "__main__":
