@@ -213,6 +213,10 @@ class ProxiedUpgrade : public std::enable_shared_from_this<ProxiedUpgrade> {
                                                std::shared_ptr<proxy::TlsStream> stream) {
                      if (!error.empty()) return self->Fail(error);
                      self->stream_ = std::move(stream);
+                     // Small interactive frames (SPDY SYN_STREAMs, keystrokes): no Nagle delay.
+                     boost::system::error_code ignored;
+                     beast::get_lowest_layer(*self->stream_).socket().set_option(
+                         net::ip::tcp::no_delay(true), ignored);
                      self->SendRequest();
                    });
   }
