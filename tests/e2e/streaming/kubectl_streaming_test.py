@@ -67,7 +67,8 @@ class KubectlStreamingTest(unittest.TestCase):
                 cls.c.kubectl("create", "-f", "-", input=json.dumps(
                     {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
                      "spec": {"nodeName": NODE,
-                              "containers": [{"name": "main", "image": "busybox"}]}}))
+                              "containers": [{"name": "main", "image": "busybox"},
+                                             {"name": "ticker", "image": "busybox"}]}}))
                 cls.c.kubectl("patch", "pod", name, "--subresource=status", "--type=merge", "-p",
                               json.dumps({"status": {"phase": "Running"}}))
         except Exception:
@@ -137,6 +138,22 @@ class KubectlStreamingTest(unittest.TestCase):
         r = self.k("exec", POD, "-c", "nope", "--", "true")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("container nope is not valid", r.stderr)
+
+    def test_attach_streams_live_output(self):
+        for env in (self.c.env, self.spdy()):
+            proc = subprocess.Popen(["kubectl", "attach", POD, "-c", "ticker"], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                first = int(proc.stdout.readline().split()[1])
+                self.assertEqual(proc.stdout.readline(), f"tick {first + 1}\n")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+                proc.stdout.close()
+                proc.stderr.close()
+        # Detaching left the container running.
+        r = self.k("exec", POD, "-c", "ticker", "--", "echo", "still here")
+        self.assertEqual((r.returncode, r.stdout), (0, "still here\n"), r.stderr)
 
     def port_forward(self, local_port, env):
         proc = subprocess.Popen(["kubectl", "port-forward", f"pod/{POD}", f"{local_port}:80"],

@@ -1,7 +1,7 @@
 // streaming_node_fixture: a minimal node for the kubectl exec/port-forward e2e test. Inside
 // the caller's network namespace (in-netns.sh) it starts containerd through the supervisor,
-// runs one pod (namespace default, the given name, container "main": busybox httpd on :80 with
-// /www/index.html = "hello from the pod"), labelled like the kubelet labels pods, and serves
+// runs one pod (namespace default, the given name; container "main": busybox httpd on :80 with
+// /www/index.html = "hello from the pod"; container "ticker": "tick <n>" every 200 ms), labelled like the kubelet labels pods, and serves
 // the kubelet API (logs + /exec /attach /portforward through StreamingService) with the node's
 // serving certificate from the given credentials folder (whose cluster CA an mk8sd created).
 // Prints "port=<n>" once ready; tears everything down when stdin closes.
@@ -110,18 +110,25 @@ int main(int argc, char** argv) {
     auto id = cri_client->RunPodSandbox(sandbox);
     if (!id.ok()) return void(exit_code = Fail(id.status().ToString()));
     sandbox_id = *id;
-    cri::ContainerConfig container;
-    container.mutable_metadata()->set_name("main");
-    container.mutable_image()->set_image(image);
-    container.set_log_path("main/0.log");
-    container.set_stdin(true);  // for attach
-    for (const auto& [k, v] : labels) (*container.mutable_labels())[k] = v;
-    (*container.mutable_labels())["io.kubernetes.container.name"] = "main";
-    (*container.mutable_annotations())["io.kubernetes.container.restartCount"] = "0";
-    auto container_id = cri_client->CreateContainer(sandbox_id, container, sandbox);
-    if (!container_id.ok()) return void(exit_code = Fail(container_id.status().ToString()));
-    if (auto s = cri_client->StartContainer(*container_id); !s.ok())
-      return void(exit_code = Fail(s.ToString()));
+    // "main": httpd on :80; "ticker": prints a line every 200 ms (for attach).
+    for (const char* name : {"main", "ticker"}) {
+      cri::ContainerConfig container;
+      container.mutable_metadata()->set_name(name);
+      container.mutable_image()->set_image(image);
+      container.set_log_path(std::string(name) + "/0.log");
+      if (std::string(name) == "ticker") {
+        container.add_command("/bin/sh");
+        container.add_args("-c");
+        container.add_args("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done");
+      }
+      for (const auto& [k, v] : labels) (*container.mutable_labels())[k] = v;
+      (*container.mutable_labels())["io.kubernetes.container.name"] = name;
+      (*container.mutable_annotations())["io.kubernetes.container.restartCount"] = "0";
+      auto container_id = cri_client->CreateContainer(sandbox_id, container, sandbox);
+      if (!container_id.ok()) return void(exit_code = Fail(container_id.status().ToString()));
+      if (auto s = cri_client->StartContainer(*container_id); !s.ok())
+        return void(exit_code = Fail(s.ToString()));
+    }
 
     auto files = mk8s::pki::LoadOrCreateKubeletServingCert(credentials_dir, "stream-node",
                                                            {"127.0.0.1"});
