@@ -114,6 +114,23 @@ class KubectlStreamingTest(unittest.TestCase):
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("command terminated with exit code 3", r.stderr)
 
+    def test_exec_tty(self):
+        # kubectl -t needs a terminal: `script` gives it a pty of 100x30 (the resize channel
+        # carries that size to the container's tty; it may land just after the command
+        # starts, so the command waits for it, up to 5 s).
+        if shutil.which("script") is None:
+            self.skipTest("script (util-linux) is not installed")
+        for env in (self.c.env, self.spdy()):
+            r = subprocess.run(
+                ["script", "-qec", f"stty cols 100 rows 30; kubectl exec -it {POD} -- "
+                 "sh -c 'tty; for i in $(seq 50); do s=$(stty size 2>/dev/null); "
+                 "[ -n \"$s\" ] && [ \"$s\" != \"0 0\" ] && break; sleep 0.1; done; "
+                 "echo size $s; exit 5'", "/dev/null"],
+                env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            self.assertIn("/dev/pts/", r.stdout, r.stderr)
+            self.assertIn("size 30 100", r.stdout, r.stderr)
+            self.assertEqual(r.returncode, 5, r.stdout + r.stderr)
+
     def test_exec_over_spdy(self):
         r = self.k("exec", POD, "--", "echo", "hi", env=self.spdy())
         self.assertEqual((r.returncode, r.stdout), (0, "hi\n"), r.stderr)
