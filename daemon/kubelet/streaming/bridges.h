@@ -32,10 +32,9 @@ struct ExecStreams {
 // DATA, close -> end. Runtime -> client: stdout/stderr -> channels 1/2, the error stream's
 // Status JSON -> channel 3 (plain text is wrapped in a Failure Status), then close 1000.
 // Returns an error only when the streams cannot be opened (before the client is upgraded).
-Status RunWebSocketExec(std::unique_ptr<SpdyClient> upstream, const ExecStreams& streams,
-                        bool v5,
-                        const std::function<std::shared_ptr<apiserver::http::UpgradedConnection>()>&
-                            upgrade_client);
+Status RunWebSocketExec(
+    std::unique_ptr<SpdyClient> upstream, const ExecStreams& streams, bool v5,
+    const std::function<std::shared_ptr<apiserver::http::UpgradedConnection>()>& upgrade_client);
 
 // Byte relay: both ends already speak the same protocol (SPDY exec from a SPDY client, or
 // kubectl's port-forward SPDY session), so the bytes pass unchanged (the zlib contexts stay

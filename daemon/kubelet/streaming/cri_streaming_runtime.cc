@@ -51,9 +51,10 @@ class CriStreamingRuntime final : public StreamingRuntime {
       return Status(Code::kNotFound, "pod " + target.namespace_ + "/" + target.pod +
                                          " has no running sandbox on this node");
     }
-    const auto newest = std::max_element(
-        sandboxes->begin(), sandboxes->end(),
-        [](const cri::PodSandbox& a, const cri::PodSandbox& b) { return a.created_at() < b.created_at(); });
+    const auto newest = std::max_element(sandboxes->begin(), sandboxes->end(),
+                                         [](const cri::PodSandbox& a, const cri::PodSandbox& b) {
+                                           return a.created_at() < b.created_at();
+                                         });
     return cri_->PortForward(newest->id(), {});
   }
 
@@ -73,9 +74,10 @@ class CriStreamingRuntime final : public StreamingRuntime {
                                          target.namespace_ + "/" + target.pod +
                                          " is not running on this node");
     }
-    const auto newest = std::max_element(
-        containers->begin(), containers->end(),
-        [](const cri::Container& a, const cri::Container& b) { return a.created_at() < b.created_at(); });
+    const auto newest = std::max_element(containers->begin(), containers->end(),
+                                         [](const cri::Container& a, const cri::Container& b) {
+                                           return a.created_at() < b.created_at();
+                                         });
     return newest->id();
   }
 

@@ -99,10 +99,9 @@ struct ExecState {
 
 }  // namespace
 
-Status RunWebSocketExec(std::unique_ptr<SpdyClient> upstream, const ExecStreams& streams,
-                        bool v5,
-                        const std::function<std::shared_ptr<http::UpgradedConnection>()>&
-                            upgrade_client) {
+Status RunWebSocketExec(
+    std::unique_ptr<SpdyClient> upstream, const ExecStreams& streams, bool v5,
+    const std::function<std::shared_ptr<http::UpgradedConnection>()>& upgrade_client) {
   auto state = std::make_shared<ExecState>();
   state->upstream = std::move(upstream);
   state->v5 = v5;
@@ -132,12 +131,11 @@ Status RunWebSocketExec(std::unique_ptr<SpdyClient> upstream, const ExecStreams&
     return Status(Code::kInternal, "the transport cannot upgrade this connection");
   }
   // The callbacks hold `state`; on_closed drops the link by shutting the upstream down.
-  state->client->Start(
-      [state](std::string_view bytes) { state->OnClientBytes(bytes); },
-      [state] {
-        state->client_gone = true;
-        state->upstream->Shutdown();
-      });
+  state->client->Start([state](std::string_view bytes) { state->OnClientBytes(bytes); },
+                       [state] {
+                         state->client_gone = true;
+                         state->upstream->Shutdown();
+                       });
 
   std::string error_stream;
   (void)state->upstream->Run([&](const spdy::Frame& frame) {

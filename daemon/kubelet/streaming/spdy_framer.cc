@@ -96,7 +96,7 @@ std::string FrameEncoder::CompressHeaders(const HeaderList& headers) {
 std::string FrameEncoder::SynStream(uint32_t stream_id, const HeaderList& headers, uint8_t flags) {
   std::string payload;
   Put32(&payload, stream_id & 0x7fffffff);
-  Put32(&payload, 0);  // associated stream
+  Put32(&payload, 0);    // associated stream
   payload.push_back(0);  // priority
   payload.push_back(0);  // slot
   payload += CompressHeaders(headers);

@@ -62,13 +62,13 @@ struct Frame {
   // DATA, SYN_STREAM, SYN_REPLY, RST_STREAM, HEADERS, WINDOW_UPDATE: the stream;
   // GOAWAY: the last good stream id.
   uint32_t stream_id = 0;
-  uint32_t associated_id = 0;  // SYN_STREAM
-  uint8_t priority = 0;        // SYN_STREAM (3 bits)
-  uint32_t status = 0;         // RST_STREAM, GOAWAY
-  uint32_t value = 0;          // PING id, WINDOW_UPDATE delta
+  uint32_t associated_id = 0;                           // SYN_STREAM
+  uint8_t priority = 0;                                 // SYN_STREAM (3 bits)
+  uint32_t status = 0;                                  // RST_STREAM, GOAWAY
+  uint32_t value = 0;                                   // PING id, WINDOW_UPDATE delta
   std::vector<std::pair<uint32_t, uint32_t>> settings;  // SETTINGS: (id, value); flags dropped
-  HeaderList headers;          // SYN_STREAM, SYN_REPLY, HEADERS
-  std::string data;            // DATA payload
+  HeaderList headers;                                   // SYN_STREAM, SYN_REPLY, HEADERS
+  std::string data;                                     // DATA payload
   bool fin() const { return (flags & kFlagFin) != 0; }
 };
 

@@ -33,7 +33,8 @@ std::string QueryDecode(std::string_view in) {
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '+') {
       out.push_back(' ');
-    } else if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+    } else if (in[i] == '%' && i + 2 < in.size() &&
+               std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
                std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
       out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
       i += 2;
@@ -69,10 +70,14 @@ bool ParseTarget(const http::Request& request, Kind* kind, StreamTarget* target,
     if (!part.empty()) parts.push_back(part);
   }
   if (parts.empty()) return false;
-  if (parts[0] == "exec") *kind = Kind::kExec;
-  else if (parts[0] == "attach") *kind = Kind::kAttach;
-  else if (parts[0] == "portforward") *kind = Kind::kPortForward;
-  else return false;
+  if (parts[0] == "exec")
+    *kind = Kind::kExec;
+  else if (parts[0] == "attach")
+    *kind = Kind::kAttach;
+  else if (parts[0] == "portforward")
+    *kind = Kind::kPortForward;
+  else
+    return false;
   const size_t n = parts.size();
   if (*kind == Kind::kPortForward) {
     if (n != 3 && n != 4) {
@@ -100,11 +105,16 @@ bool ParseTarget(const http::Request& request, Kind* kind, StreamTarget* target,
     const size_t eq = item.find('=');
     const std::string key = QueryDecode(item.substr(0, eq));
     const std::string value = eq == std::string_view::npos ? "" : QueryDecode(item.substr(eq + 1));
-    if (key == "command") target->command.push_back(value);
-    else if (key == "stdin" || key == "input") target->in = Truthy(value);
-    else if (key == "stdout" || key == "output") target->out = Truthy(value);
-    else if (key == "stderr" || key == "error") target->err = Truthy(value);
-    else if (key == "tty") target->tty = Truthy(value);
+    if (key == "command")
+      target->command.push_back(value);
+    else if (key == "stdin" || key == "input")
+      target->in = Truthy(value);
+    else if (key == "stdout" || key == "output")
+      target->out = Truthy(value);
+    else if (key == "stderr" || key == "error")
+      target->err = Truthy(value);
+    else if (key == "tty")
+      target->tty = Truthy(value);
   }
   if (*kind == Kind::kExec && target->command.empty()) {
     *error = "you must specify at least 1 command";
@@ -116,15 +126,20 @@ bool ParseTarget(const http::Request& request, Kind* kind, StreamTarget* target,
 
 void SendText(http::Responder& responder, int status, const std::string& text,
               std::vector<http::Header> headers = {}) {
-  responder.Send(http::Response{status, "text/plain; charset=utf-8", std::move(headers), text + "\n"});
+  responder.Send(
+      http::Response{status, "text/plain; charset=utf-8", std::move(headers), text + "\n"});
 }
 
 int HttpCode(const Status& status) {
   switch (status.code()) {
-    case Code::kNotFound: return 404;
-    case Code::kInvalidArgument: return 400;
-    case Code::kUnavailable: return 503;
-    default: return 500;
+    case Code::kNotFound:
+      return 404;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -209,11 +224,12 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
     return SendText(*responder, 400, "unable to upgrade: missing upgrade headers in request");
   }
   if (client.protocol.empty()) {
-    return SendText(*responder, 403,
-                    std::string("unable to upgrade: unable to negotiate protocol: server accepts ") +
-                        (kind == Kind::kPortForward
-                             ? (client.websocket ? "[SPDY/3.1+portforward.k8s.io]" : "[portforward.k8s.io]")
-                             : "[v5.channel.k8s.io v4.channel.k8s.io] (WebSocket) or SPDY/3.1"));
+    return SendText(
+        *responder, 403,
+        std::string("unable to upgrade: unable to negotiate protocol: server accepts ") +
+            (kind == Kind::kPortForward
+                 ? (client.websocket ? "[SPDY/3.1+portforward.k8s.io]" : "[portforward.k8s.io]")
+                 : "[v5.channel.k8s.io v4.channel.k8s.io] (WebSocket) or SPDY/3.1"));
   }
 
   // 2. A one-shot URL from the runtime.
@@ -228,12 +244,14 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
   const std::string upstream_protocol =
       bridge_exec ? "v4.channel.k8s.io"
                   : (kind == Kind::kPortForward ? kPortForwardProtocol : client.protocol);
-  Result<std::unique_ptr<UpstreamSocket>> upstream = UpstreamSocket::Upgrade(
-      *url, "POST",
-      {{"Connection", "Upgrade"}, {"Upgrade", "SPDY/3.1"},
-       {"X-Stream-Protocol-Version", upstream_protocol}},
-      kUpstreamTimeout);
-  if (!upstream.ok()) return SendText(*responder, 502, "runtime streaming server: " + upstream.status().message());
+  Result<std::unique_ptr<UpstreamSocket>> upstream =
+      UpstreamSocket::Upgrade(*url, "POST",
+                              {{"Connection", "Upgrade"},
+                               {"Upgrade", "SPDY/3.1"},
+                               {"X-Stream-Protocol-Version", upstream_protocol}},
+                              kUpstreamTimeout);
+  if (!upstream.ok())
+    return SendText(*responder, 502, "runtime streaming server: " + upstream.status().message());
   const UpgradeResponse& answer = (*upstream)->response();
   if (answer.status != 101) {
     std::string body = answer.body;
@@ -248,7 +266,9 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
     cancel_[id] = [raw_upstream] { raw_upstream->Shutdown(); };  // ends either bridge
   }
 
-  const char* kind_name = kind == Kind::kExec ? "exec" : kind == Kind::kAttach ? "attach" : "portforward";
+  const char* kind_name = kind == Kind::kExec     ? "exec"
+                          : kind == Kind::kAttach ? "attach"
+                                                  : "portforward";
   spdlog::info("{} {}/{}{}{}: {} {}", kind_name, target.namespace_, target.pod,
                target.container.empty() ? "" : "/", target.container,
                client.websocket ? "WebSocket" : "SPDY/3.1", client.protocol);
@@ -259,25 +279,29 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
     ~LogEnd() {
       spdlog::info("{} session ended after {} ms", kind,
                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - start).count());
+                       std::chrono::steady_clock::now() - start)
+                       .count());
     }
   } log_end{kind_name, started};
 
   // 4. The client's 101, then the bridge until the session ends.
   std::vector<http::Header> reply;
   if (client.websocket) {
-    reply = {{"upgrade", "websocket"}, {"connection", "Upgrade"},
+    reply = {{"upgrade", "websocket"},
+             {"connection", "Upgrade"},
              {"sec-websocket-accept", ws::AcceptKey(client.ws_key)},
              {"sec-websocket-protocol", client.protocol}};
   } else {
-    reply = {{"connection", "Upgrade"}, {"upgrade", "SPDY/3.1"},
+    reply = {{"connection", "Upgrade"},
+             {"upgrade", "SPDY/3.1"},
              {"x-stream-protocol-version", answer.HeaderValue("x-stream-protocol-version")}};
   }
   if (bridge_exec) {
     ExecStreams streams{target.in, target.out, target.err, target.tty};
     auto spdy = std::make_unique<SpdyClient>(std::move(*upstream));
-    Status status = RunWebSocketExec(std::move(spdy), streams, client.protocol == "v5.channel.k8s.io",
-                                     [&] { return responder->Upgrade(reply); });
+    Status status =
+        RunWebSocketExec(std::move(spdy), streams, client.protocol == "v5.channel.k8s.io",
+                         [&] { return responder->Upgrade(reply); });
     if (!status.ok()) {
       spdlog::warn("exec {}/{}/{}: {}", target.namespace_, target.pod, target.container,
                    status.message());

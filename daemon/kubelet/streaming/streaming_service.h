@@ -35,8 +35,8 @@ namespace mk8s::kubelet {
 struct StreamTarget {
   std::string namespace_;
   std::string pod;
-  std::string uid;        // empty when the URL has none
-  std::string container;  // exec/attach
+  std::string uid;                   // empty when the URL has none
+  std::string container;             // exec/attach
   std::vector<std::string> command;  // exec
   bool in = false, out = false, err = false, tty = false;
 };

@@ -25,7 +25,8 @@ std::string Lower(std::string s) {
 
 std::string Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return std::string(s);
 }
 
@@ -68,7 +69,8 @@ Result<std::unique_ptr<UpstreamSocket>> UpstreamSocket::Upgrade(
     const size_t close = authority.find(']');
     if (close == std::string::npos) return Status(Code::kInvalidArgument, "bad URL " + url);
     host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
+    if (close + 1 < authority.size() && authority[close + 1] == ':')
+      port = authority.substr(close + 2);
     if (host == "::") host = "::1";
   } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
     host = authority.substr(0, colon);
@@ -118,7 +120,8 @@ Result<std::unique_ptr<UpstreamSocket>> UpstreamSocket::Upgrade(
     if (n > 0) {
       sent += static_cast<size_t>(n);
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!WaitFd(fd, POLLOUT, deadline)) return Status(Code::kUnavailable, "upgrade: write timed out");
+      if (!WaitFd(fd, POLLOUT, deadline))
+        return Status(Code::kUnavailable, "upgrade: write timed out");
     } else {
       return Status(Code::kUnavailable, std::string("upgrade: write: ") + std::strerror(errno));
     }
@@ -126,8 +129,10 @@ Result<std::unique_ptr<UpstreamSocket>> UpstreamSocket::Upgrade(
   std::string head;
   size_t end = std::string::npos;
   while ((end = head.find("\r\n\r\n")) == std::string::npos) {
-    if (head.size() > kMaxHead) return Status(Code::kUnavailable, "upgrade: response head too large");
-    if (!WaitFd(fd, POLLIN, deadline)) return Status(Code::kUnavailable, "upgrade: no response in time");
+    if (head.size() > kMaxHead)
+      return Status(Code::kUnavailable, "upgrade: response head too large");
+    if (!WaitFd(fd, POLLIN, deadline))
+      return Status(Code::kUnavailable, "upgrade: no response in time");
     char buf[4096];
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n == 0) return Status(Code::kUnavailable, "upgrade: connection closed before a response");
@@ -143,14 +148,15 @@ Result<std::unique_ptr<UpstreamSocket>> UpstreamSocket::Upgrade(
   size_t line_end = head.find("\r\n");
   const std::string status_line = head.substr(0, line_end);
   if (status_line.size() < 12 || status_line.compare(0, 5, "HTTP/") != 0) {
-    return Status(Code::kUnavailable, "upgrade: not an HTTP response: " + status_line.substr(0, 80));
+    return Status(Code::kUnavailable,
+                  "upgrade: not an HTTP response: " + status_line.substr(0, 80));
   }
   socket->response_.status = std::atoi(status_line.c_str() + status_line.find(' ') + 1);
   while (line_end != std::string::npos) {
     const size_t start = line_end + 2;
     line_end = head.find("\r\n", start);
-    const std::string line = head.substr(start, line_end == std::string::npos ? std::string::npos
-                                                                               : line_end - start);
+    const std::string line =
+        head.substr(start, line_end == std::string::npos ? std::string::npos : line_end - start);
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
     socket->response_.headers.emplace_back(Lower(Trim(line.substr(0, colon))),
@@ -159,8 +165,9 @@ Result<std::unique_ptr<UpstreamSocket>> UpstreamSocket::Upgrade(
   if (socket->response_.status != 101) {
     // Whatever of the (short) error body is already here, plus one more read.
     std::string body = std::move(socket->early_);
-    if (body.empty() && WaitFd(fd, POLLIN, std::min(deadline, std::chrono::steady_clock::now() +
-                                                                  std::chrono::milliseconds(200)))) {
+    if (body.empty() && WaitFd(fd, POLLIN,
+                               std::min(deadline, std::chrono::steady_clock::now() +
+                                                      std::chrono::milliseconds(200)))) {
       char buf[4096];
       const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
       if (n > 0) body.assign(buf, static_cast<size_t>(n));

@@ -19,7 +19,7 @@
 namespace mk8s::kubelet {
 
 struct UpgradeResponse {
-  int status = 0;                                         // 101 on success
+  int status = 0;                                            // 101 on success
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
   std::string body;  // for a non-101 answer: what arrived of the body (capped)
   std::string HeaderValue(std::string_view lower_name) const;

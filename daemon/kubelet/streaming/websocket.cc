@@ -75,8 +75,8 @@ Result<std::optional<Message>> FrameParser::Next() {
     size_t header = 2;
     if (length == 126) {
       if (in.size() < 4) return std::optional<Message>();
-      length = (static_cast<uint64_t>(static_cast<uint8_t>(in[2])) << 8) |
-               static_cast<uint8_t>(in[3]);
+      length =
+          (static_cast<uint64_t>(static_cast<uint8_t>(in[2])) << 8) | static_cast<uint8_t>(in[3]);
       header = 4;
     } else if (length == 127) {
       if (in.size() < 10) return std::optional<Message>();

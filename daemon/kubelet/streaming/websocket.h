@@ -17,7 +17,14 @@ namespace mk8s::kubelet::ws {
 
 constexpr size_t kMaxMessageBytes = 16 << 20;
 
-enum class Opcode : uint8_t { kContinuation = 0, kText = 1, kBinary = 2, kClose = 8, kPing = 9, kPong = 10 };
+enum class Opcode : uint8_t {
+  kContinuation = 0,
+  kText = 1,
+  kBinary = 2,
+  kClose = 8,
+  kPing = 9,
+  kPong = 10
+};
 
 // Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.
 std::string AcceptKey(std::string_view client_key);

@@ -1,16 +1,17 @@
 // streaming_node_fixture: a minimal node for the kubectl exec/port-forward e2e test. Inside
 // the caller's network namespace (in-netns.sh) it starts containerd through the supervisor,
 // runs one pod (namespace default, the given name; container "main": busybox httpd on :80 with
-// /www/index.html = "hello from the pod"; container "ticker": "tick <n>" every 200 ms), labelled like the kubelet labels pods, and serves
-// the kubelet API (logs + /exec /attach /portforward through StreamingService) with the node's
-// serving certificate from the given credentials folder (whose cluster CA an mk8sd created).
-// Prints "port=<n>" once ready; tears everything down when stdin closes.
+// /www/index.html = "hello from the pod"; container "ticker": "tick <n>" every 200 ms), labelled
+// like the kubelet labels pods, and serves the kubelet API (logs + /exec /attach /portforward
+// through StreamingService) with the node's serving certificate from the given credentials folder
+// (whose cluster CA an mk8sd created). Prints "port=<n>" once ready; tears everything down when
+// stdin closes.
 //
 //   streaming_node_fixture --credentials-dir DIR --work-dir DIR --pod NAME --oci-image-script P
 #include <poll.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -47,11 +48,16 @@ int main(int argc, char** argv) {
   std::string credentials_dir, work_dir, pod = "web", script;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--credentials-dir") credentials_dir = value;
-    else if (flag == "--work-dir") work_dir = value;
-    else if (flag == "--pod") pod = value;
-    else if (flag == "--oci-image-script") script = value;
-    else return Fail("unknown flag " + flag);
+    if (flag == "--credentials-dir")
+      credentials_dir = value;
+    else if (flag == "--work-dir")
+      work_dir = value;
+    else if (flag == "--pod")
+      pod = value;
+    else if (flag == "--oci-image-script")
+      script = value;
+    else
+      return Fail("unknown flag " + flag);
   }
   if (credentials_dir.empty() || work_dir.empty() || script.empty()) return Fail("missing flags");
   spdlog::set_default_logger(spdlog::stderr_color_mt("node"));  // stdout carries the port
@@ -73,7 +79,8 @@ int main(int argc, char** argv) {
   net.bridge_name = "mk8sst" + std::to_string(::getpid() % 100000);
   net.subnet = "10.1.9.0/24";
   net.ipam_data_dir = work_dir + "/cni/ipam";
-  if (auto s = rt::WriteCniConflist(work_dir + "/cni/net.d", net); !s.ok()) return Fail(s.ToString());
+  if (auto s = rt::WriteCniConflist(work_dir + "/cni/net.d", net); !s.ok())
+    return Fail(s.ToString());
   rt::ContainerdOptions options;
   options.state_dir = work_dir + "/containerd";
   options.cni_conf_dir = work_dir + "/cni/net.d";
@@ -88,8 +95,8 @@ int main(int argc, char** argv) {
   [&] {
     for (int i = 0; i < 200 && !cri_client->ConditionTrue("NetworkReady"); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto pause = rt::EnsurePauseImage(*cri_client, (*containerd)->socket(), *pause_tar,
-                                      rt::PauseImageRef());
+    auto pause =
+        rt::EnsurePauseImage(*cri_client, (*containerd)->socket(), *pause_tar, rt::PauseImageRef());
     if (!pause.ok()) return void(exit_code = Fail(pause.status().ToString()));
     auto imported = rt::ImportImage((*containerd)->socket(), work_dir + "/image.tar");
     if (!imported.ok()) return void(exit_code = Fail(imported.status().ToString()));
@@ -130,8 +137,8 @@ int main(int argc, char** argv) {
         return void(exit_code = Fail(s.ToString()));
     }
 
-    auto files = mk8s::pki::LoadOrCreateKubeletServingCert(credentials_dir, "stream-node",
-                                                           {"127.0.0.1"});
+    auto files =
+        mk8s::pki::LoadOrCreateKubeletServingCert(credentials_dir, "stream-node", {"127.0.0.1"});
     if (!files.ok()) return void(exit_code = Fail(files.status().ToString()));
     mk8s::kubelet::StreamingService streaming(
         mk8s::kubelet::MakeCriStreamingRuntime(cri_client.get()));

@@ -83,13 +83,13 @@ TEST(SpdyFramer, RoundTripsEveryFrameTypeAcrossOneCompressionContext) {
 // Bytes containerd 1.6 sent (two SYN_REPLYs sharing one zlib context, then DATA, RST, GOAWAY),
 // and the SYN_STREAM a zlib-level-9 client sent: the parser must read other encoders' output.
 TEST(SpdyFramer, ParsesBytesFromContainerdAndOtherEncoders) {
-  const std::string server = Hex(
-      "80030002000000140000000178f9e3c6a7c26260606000000000ffff"
-      "80030002 0000000c 00000003 026100000000ffff"
-      "00000003 00000003 68690a"
-      "00000003 01000000"
-      "80030003 00000008 00000001 00000005"
-      "80030007 00000008 00000003 00000000");
+  const std::string server =
+      Hex("80030002000000140000000178f9e3c6a7c26260606000000000ffff"
+          "80030002 0000000c 00000003 026100000000ffff"
+          "00000003 00000003 68690a"
+          "00000003 01000000"
+          "80030003 00000008 00000001 00000005"
+          "80030007 00000008 00000003 00000000");
   FrameParser parser;
   const std::vector<Frame> f = ParseAll(parser, server, 5);
   ASSERT_EQ(f.size(), 6u);
@@ -102,11 +102,11 @@ TEST(SpdyFramer, ParsesBytesFromContainerdAndOtherEncoders) {
   EXPECT_EQ(f[5].type, FrameType::kGoAway);
 
   FrameParser client;
-  const std::vector<Frame> c = ParseAll(
-      client,
-      Hex("800300010000002800000001000000000000"
-          "78f9e3c6a7c202a62346703a2b294a4dcc851625aca9a08006000000ffff"),
-      4096);
+  const std::vector<Frame> c =
+      ParseAll(client,
+               Hex("800300010000002800000001000000000000"
+                   "78f9e3c6a7c202a62346703a2b294a4dcc851625aca9a08006000000ffff"),
+               4096);
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(FindHeader(c[0].headers, "streamtype"), "error");
 }

@@ -30,7 +30,8 @@ TEST(WebSocket, AcceptKeyMatchesRfc6455Example) {
 }
 
 TEST(WebSocket, EncodesServerFramesUnmasked) {
-  EXPECT_EQ(EncodeFrame(Opcode::kBinary, std::string("\x01hi", 3)), std::string("\x82\x03\x01hi", 5));
+  EXPECT_EQ(EncodeFrame(Opcode::kBinary, std::string("\x01hi", 3)),
+            std::string("\x82\x03\x01hi", 5));
   EXPECT_EQ(EncodeFrame(Opcode::kBinary, std::string(300, 'x')).substr(0, 4),
             std::string("\x82\x7e\x01\x2c", 4));
   EXPECT_EQ(EncodeFrame(Opcode::kBinary, std::string(70000, 'x')).size(), 70000u + 10);
@@ -38,9 +39,9 @@ TEST(WebSocket, EncodesServerFramesUnmasked) {
 }
 
 TEST(WebSocket, ParsesMaskedFragmentedAndControlFramesByteByByte) {
-  std::string wire = ClientFrame(0x82, std::string("\x00hello\n", 7)) +
-                     ClientFrame(0x02, "frag") + ClientFrame(0x89, "ping!") +
-                     ClientFrame(0x80, "mented") + ClientFrame(0x82, std::string(70000, 'z')) +
+  std::string wire = ClientFrame(0x82, std::string("\x00hello\n", 7)) + ClientFrame(0x02, "frag") +
+                     ClientFrame(0x89, "ping!") + ClientFrame(0x80, "mented") +
+                     ClientFrame(0x82, std::string(70000, 'z')) +
                      ClientFrame(0x82, std::string("\xff\x00", 2)) + ClientFrame(0x88, "\x03\xe8");
   FrameParser parser;
   std::vector<Message> messages;
