@@ -37,13 +37,16 @@ std::string TrimNewlines(std::string text) {
 ApiError KubeletError(int code, std::string text, const std::string& address) {
   text = TrimNewlines(std::move(text));
   switch (code) {
-    case 400: return ApiError::BadRequest(text);
-    case 404: return ApiError{404, "NotFound", text};
+    case 400:
+      return ApiError::BadRequest(text);
+    case 404:
+      return ApiError{404, "NotFound", text};
     case 401:
     case 403:
       return ApiError::Internal("the kubelet at " + address +
                                 " refused the API server's credentials: " + text);
-    case 503: return ApiError::ServiceUnavailable(text);
+    case 503:
+      return ApiError::ServiceUnavailable(text);
     default:
       return code >= 500 ? ApiError::Internal(text) : ApiError{code, "BadRequest", text};
   }
@@ -55,8 +58,13 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
   ProxiedGet(net::any_io_executor strand, ssl::context& tls, const KubeletClientOptions& options,
              std::string host, uint16_t port, std::string target,
              std::shared_ptr<http::Responder> responder)
-      : strand_(std::move(strand)), tls_(tls), options_(options), host_(std::move(host)),
-        port_(port), target_(std::move(target)), responder_(std::move(responder)),
+      : strand_(std::move(strand)),
+        tls_(tls),
+        options_(options),
+        host_(std::move(host)),
+        port_(port),
+        target_(std::move(target)),
+        responder_(std::move(responder)),
         pace_(strand_) {
     address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
                std::to_string(port_);
@@ -66,13 +74,13 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
   }
 
   void Start() {
-    proxy::DialTls(strand_, tls_, host_, port_, options_.dial_timeout,
-                   [self = shared_from_this()](std::string error,
-                                               std::shared_ptr<proxy::TlsStream> stream) {
-                     if (!error.empty()) return self->Fail(error);
-                     self->stream_ = std::move(stream);
-                     self->SendRequest();
-                   });
+    proxy::DialTls(
+        strand_, tls_, host_, port_, options_.dial_timeout,
+        [self = shared_from_this()](std::string error, std::shared_ptr<proxy::TlsStream> stream) {
+          if (!error.empty()) return self->Fail(error);
+          self->stream_ = std::move(stream);
+          self->SendRequest();
+        });
   }
 
  private:
@@ -103,7 +111,8 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
     parser_.body_limit(std::numeric_limits<std::uint64_t>::max());  // follow streams are endless
     bhttp::async_read_header(*stream_, buffer_, parser_,
                              [self = shared_from_this()](beast::error_code error, size_t) {
-                               if (error) return self->Fail("reading the response: " + error.message());
+                               if (error)
+                                 return self->Fail("reading the response: " + error.message());
                                self->OnHeader();
                              });
   }
@@ -134,10 +143,9 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
     }
     parser_.get().body().data = chunk_;
     parser_.get().body().size = sizeof(chunk_);
-    bhttp::async_read_some(*stream_, buffer_, parser_,
-                      [self = shared_from_this()](beast::error_code error, size_t) {
-                        self->OnBody(error);
-                      });
+    bhttp::async_read_some(
+        *stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code error, size_t) { self->OnBody(error); });
   }
 
   void OnBody(beast::error_code error) {
@@ -197,28 +205,37 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
 // asynchronous operations and by the client connection's callbacks until either side closes.
 class ProxiedUpgrade : public std::enable_shared_from_this<ProxiedUpgrade> {
  public:
-  ProxiedUpgrade(net::any_io_executor strand, ssl::context& tls, const KubeletClientOptions& options,
-                 std::string host, uint16_t port, std::string method, std::string target,
-                 std::vector<http::Header> headers, std::shared_ptr<http::Responder> responder)
-      : strand_(std::move(strand)), tls_(tls), options_(options), host_(std::move(host)),
-        port_(port), method_(std::move(method)), target_(std::move(target)),
-        headers_(std::move(headers)), responder_(std::move(responder)), pace_(strand_) {
+  ProxiedUpgrade(net::any_io_executor strand, ssl::context& tls,
+                 const KubeletClientOptions& options, std::string host, uint16_t port,
+                 std::string method, std::string target, std::vector<http::Header> headers,
+                 std::shared_ptr<http::Responder> responder)
+      : strand_(std::move(strand)),
+        tls_(tls),
+        options_(options),
+        host_(std::move(host)),
+        port_(port),
+        method_(std::move(method)),
+        target_(std::move(target)),
+        headers_(std::move(headers)),
+        responder_(std::move(responder)),
+        pace_(strand_) {
     address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
                std::to_string(port_);
   }
 
   void Start() {
-    proxy::DialTls(strand_, tls_, host_, port_, options_.dial_timeout,
-                   [self = shared_from_this()](std::string error,
-                                               std::shared_ptr<proxy::TlsStream> stream) {
-                     if (!error.empty()) return self->Fail(error);
-                     self->stream_ = std::move(stream);
-                     // Small interactive frames (SPDY SYN_STREAMs, keystrokes): no Nagle delay.
-                     boost::system::error_code ignored;
-                     beast::get_lowest_layer(*self->stream_).socket().set_option(
-                         net::ip::tcp::no_delay(true), ignored);
-                     self->SendRequest();
-                   });
+    proxy::DialTls(
+        strand_, tls_, host_, port_, options_.dial_timeout,
+        [self = shared_from_this()](std::string error, std::shared_ptr<proxy::TlsStream> stream) {
+          if (!error.empty()) return self->Fail(error);
+          self->stream_ = std::move(stream);
+          // Small interactive frames (SPDY SYN_STREAMs, keystrokes): no Nagle delay.
+          boost::system::error_code ignored;
+          beast::get_lowest_layer(*self->stream_)
+              .socket()
+              .set_option(net::ip::tcp::no_delay(true), ignored);
+          self->SendRequest();
+        });
   }
 
  private:
@@ -243,15 +260,13 @@ class ProxiedUpgrade : public std::enable_shared_from_this<ProxiedUpgrade> {
       }
     }
     beast::get_lowest_layer(*stream_).expires_after(options_.response_timeout);
-    bhttp::async_write(*stream_, request_,
-                       [self = shared_from_this()](beast::error_code error, size_t) {
-                         if (error) return self->Fail("write: " + error.message());
-                         self->parser_.body_limit(kMaxErrorBody);
-                         bhttp::async_read(*self->stream_, self->buffer_, self->parser_,
-                                           [self](beast::error_code error, size_t) {
-                                             self->OnResponse(error);
-                                           });
-                       });
+    bhttp::async_write(
+        *stream_, request_, [self = shared_from_this()](beast::error_code error, size_t) {
+          if (error) return self->Fail("write: " + error.message());
+          self->parser_.body_limit(kMaxErrorBody);
+          bhttp::async_read(*self->stream_, self->buffer_, self->parser_,
+                            [self](beast::error_code error, size_t) { self->OnResponse(error); });
+        });
   }
 
   void OnResponse(beast::error_code error) {
@@ -366,8 +381,7 @@ class KubeletClientImpl final : public KubeletClient {
   Status Init() {
     try {
       tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1);
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
       tls_.use_certificate_chain(net::buffer(options_.client_cert_pem));
       tls_.use_private_key(net::buffer(options_.client_key_pem), ssl::context::pem);
       tls_.add_certificate_authority(net::buffer(options_.ca_pem));

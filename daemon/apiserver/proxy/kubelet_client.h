@@ -25,7 +25,7 @@ namespace mk8s::apiserver {
 struct KubeletClientOptions {
   std::string client_cert_pem;
   std::string client_key_pem;
-  std::string ca_pem;  // verifies kubelets' serving certificates
+  std::string ca_pem;                                 // verifies kubelets' serving certificates
   std::chrono::milliseconds dial_timeout{10000};      // TCP connect + TLS handshake
   std::chrono::milliseconds response_timeout{60000};  // until the response header arrives
 };

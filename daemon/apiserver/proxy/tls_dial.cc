@@ -21,8 +21,12 @@ bool IsIpLiteral(const std::string& host) {
 struct Dial : std::enable_shared_from_this<Dial> {
   Dial(net::any_io_executor executor, ssl::context& tls, std::string host_in, uint16_t port_in,
        std::chrono::milliseconds deadline_in, DialCallback done_in)
-      : resolver(executor), stream(std::make_shared<TlsStream>(executor, tls)),
-        host(std::move(host_in)), port(port_in), deadline(deadline_in), done(std::move(done_in)) {}
+      : resolver(executor),
+        stream(std::make_shared<TlsStream>(executor, tls)),
+        host(std::move(host_in)),
+        port(port_in),
+        deadline(deadline_in),
+        done(std::move(done_in)) {}
 
   std::string Address() const {
     return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
@@ -32,7 +36,8 @@ struct Dial : std::enable_shared_from_this<Dial> {
   void Fail(const std::string& what, const boost::system::error_code& error) {
     std::string reason = error == beast::error::timeout ? "i/o timeout" : error.message();
     // Lower-case like Go's messages ("connection refused").
-    if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
+    if (!reason.empty())
+      reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
     done("dial tcp " + Address() + ": " + what + ": " + reason, nullptr);
   }
 
@@ -52,8 +57,8 @@ struct Dial : std::enable_shared_from_this<Dial> {
 
   void Connect(tcp::resolver::results_type results) {
     beast::get_lowest_layer(*stream).async_connect(
-        results, [self = shared_from_this()](boost::system::error_code error,
-                                             const tcp::endpoint&) {
+        results,
+        [self = shared_from_this()](boost::system::error_code error, const tcp::endpoint&) {
           if (error) return self->Fail("connect", error);
           self->Handshake();
         });

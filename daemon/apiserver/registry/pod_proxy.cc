@@ -42,9 +42,8 @@ std::optional<ApiError> ChooseContainer(const json& pod, const std::string& name
     }
     return std::nullopt;
   }
-  const std::string annotated =
-      pod.value("/metadata/annotations"_json_pointer, json::object())
-          .value(kDefaultContainerAnnotation, std::string());
+  const std::string annotated = pod.value("/metadata/annotations"_json_pointer, json::object())
+                                    .value(kDefaultContainerAnnotation, std::string());
   if (!annotated.empty() && std::find(names.begin(), names.end(), annotated) != names.end()) {
     *container = annotated;
     return std::nullopt;
@@ -97,7 +96,8 @@ void RestStorage::ProxyToKubelet(const RestRequest& request,
   const ResourceInfo& resource = *request.resource;
   const std::string& name = request.info.name;
   Result<store::KeyValue> kv = store_->Get(Key(resource, request.info.namespace_, name));
-  if (!kv.ok()) return SendError(*responder, ApiError::NotFound(resource.group, resource.resource, name));
+  if (!kv.ok())
+    return SendError(*responder, ApiError::NotFound(resource.group, resource.resource, name));
   const json pod = ParseStoredObject(kv->value, kv->mod_rev);
   const std::string node_name = pod.value("/spec/nodeName"_json_pointer, std::string());
   if (node_name.empty()) {
@@ -107,15 +107,16 @@ void RestStorage::ProxyToKubelet(const RestRequest& request,
   const std::string& sub = request.info.subresource;
   const bool streaming = sub == "exec" || sub == "attach" || sub == "portforward";
   if ((sub != "log" && !streaming) || kubelet_ == nullptr) {
-    return SendError(*responder, ApiError::ServiceUnavailable("no kubelet serves node " +
-                                                              node_name + " yet"));
+    return SendError(*responder,
+                     ApiError::ServiceUnavailable("no kubelet serves node " + node_name + " yet"));
   }
   if (streaming && request.http.HeaderValue("upgrade").empty()) {
     return SendError(*responder, ApiError::BadRequest("Upgrade request required"));
   }
   if (!streaming && request.info.verb != "get") {
-    return SendError(*responder, ApiError::MethodNotAllowed(
-                                     "the server does not allow this method on the requested resource"));
+    return SendError(*responder,
+                     ApiError::MethodNotAllowed(
+                         "the server does not allow this method on the requested resource"));
   }
   std::string container = request.query.Get("container");
   if (sub != "portforward") {
@@ -136,8 +137,8 @@ void RestStorage::ProxyToKubelet(const RestRequest& request,
                                      " has no address in status.addresses: its kubelet cannot be "
                                      "reached"));
   }
-  int64_t port = node.value("/status/daemonEndpoints/kubeletEndpoint/Port"_json_pointer,
-                            int64_t{0});
+  int64_t port =
+      node.value("/status/daemonEndpoints/kubeletEndpoint/Port"_json_pointer, int64_t{0});
   if (port <= 0 || port > 65535) port = kDefaultKubeletPort;
   std::string target = "/" + (sub == "log" ? std::string("containerLogs") : sub) + "/" +
                        request.info.namespace_ + "/" + name;

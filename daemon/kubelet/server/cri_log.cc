@@ -45,7 +45,8 @@ std::string FormatRfc3339Nano(std::chrono::system_clock::time_point time) {
 }
 
 LogFormatter::LogFormatter(const LogOptions& options)
-    : timestamps_(options.timestamps), since_(options.since),
+    : timestamps_(options.timestamps),
+      since_(options.since),
       remaining_bytes_(options.limit_bytes) {}
 
 void LogFormatter::AddLine(std::string_view raw, std::string* out) {

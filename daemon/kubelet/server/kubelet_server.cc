@@ -16,9 +16,11 @@ namespace {
 namespace http = apiserver::http;
 
 Result<std::string> ReadPem(const std::string& path, const char* what) {
-  if (path.empty()) return Status(Code::kInvalidArgument, std::string("no ") + what + " file given");
+  if (path.empty())
+    return Status(Code::kInvalidArgument, std::string("no ") + what + " file given");
   std::ifstream in(path);
-  if (!in) return Status(Code::kInvalidArgument, std::string("cannot read the ") + what + " " + path);
+  if (!in)
+    return Status(Code::kInvalidArgument, std::string("cannot read the ") + what + " " + path);
   std::stringstream text;
   text << in.rdbuf();
   if (text.str().find("-----BEGIN") == std::string::npos)
@@ -27,7 +29,8 @@ Result<std::string> ReadPem(const std::string& path, const char* what) {
 }
 
 void SendText(http::Responder& responder, int status, std::string message) {
-  responder.Send(http::Response{status, "text/plain; charset=utf-8", {}, std::move(message) + "\n"});
+  responder.Send(
+      http::Response{status, "text/plain; charset=utf-8", {}, std::move(message) + "\n"});
 }
 
 // "/containerLogs/ns/pod/container" -> the three segments (already percent-decoded).
@@ -42,8 +45,7 @@ bool SplitLogPath(const std::string& path, std::vector<std::string>* parts) {
 class KubeletServerImpl final : public KubeletServer {
  public:
   explicit KubeletServerImpl(KubeletServerOptions options)
-      : options_(std::move(options)),
-        streamer_(options_.log_root, options_.pod_uid_lookup) {}
+      : options_(std::move(options)), streamer_(options_.log_root, options_.pod_uid_lookup) {}
   ~KubeletServerImpl() override { Stop(); }
 
   Status Start() {
@@ -69,8 +71,8 @@ class KubeletServerImpl final : public KubeletServer {
       return Status(server.status().code(), "kubelet server: " + server.status().message());
     }
     http_ = std::move(*server);
-    spdlog::info("kubelet server serving on https://{}:{} (logs under {})",
-                 options_.bind_address, http_->port(), options_.log_root);
+    spdlog::info("kubelet server serving on https://{}:{} (logs under {})", options_.bind_address,
+                 http_->port(), options_.log_root);
     return Status::Ok();
   }
 

@@ -66,9 +66,9 @@ Result<LogOptions> ParseLogOptions(std::string_view query,
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (part.empty()) continue;
     const size_t eq = part.find('=');
-    params.emplace_back(DecodeQueryComponent(part.substr(0, eq)),
-                        eq == std::string_view::npos ? std::string()
-                                                     : DecodeQueryComponent(part.substr(eq + 1)));
+    params.emplace_back(
+        DecodeQueryComponent(part.substr(0, eq)),
+        eq == std::string_view::npos ? std::string() : DecodeQueryComponent(part.substr(eq + 1)));
   }
   LogOptions options;
   std::optional<int64_t> since_seconds;
@@ -77,8 +77,9 @@ Result<LogOptions> ParseLogOptions(std::string_view query,
     if (key == "follow" || key == "previous" || key == "timestamps") {
       std::optional<bool> flag = ParseBool(value);
       if (!flag) return Invalid(key, "\"" + value + "\"", "must be a boolean");
-      (key == "follow" ? options.follow : key == "previous" ? options.previous
-                                                            : options.timestamps) = *flag;
+      (key == "follow"     ? options.follow
+       : key == "previous" ? options.previous
+                           : options.timestamps) = *flag;
     } else if (key == "tailLines" || key == "limitBytes" || key == "sinceSeconds") {
       std::optional<int64_t> number = ParseInt(value);
       if (!number) return Invalid(key, "\"" + value + "\"", "must be an integer");

@@ -14,9 +14,9 @@
 namespace mk8s::kubelet {
 
 struct LogOptions {
-  bool follow = false;      // keep streaming lines as they are written
-  bool previous = false;    // the log of the previous restartCount
-  bool timestamps = false;  // prefix each line with its RFC3339Nano time
+  bool follow = false;                 // keep streaming lines as they are written
+  bool previous = false;               // the log of the previous restartCount
+  bool timestamps = false;             // prefix each line with its RFC3339Nano time
   std::optional<int64_t> tail_lines;   // only the last N lines of the file
   std::optional<int64_t> limit_bytes;  // stop after N bytes of output
   std::optional<std::chrono::system_clock::time_point> since;  // skip older lines

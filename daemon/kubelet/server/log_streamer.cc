@@ -24,14 +24,18 @@ constexpr size_t kMaxBuffered = 1 << 20;
 constexpr size_t kMaxCarry = 1 << 20;
 
 void SendText(http::Responder& responder, int status, std::string message) {
-  responder.Send(http::Response{status, "text/plain; charset=utf-8", {}, std::move(message) + "\n"});
+  responder.Send(
+      http::Response{status, "text/plain; charset=utf-8", {}, std::move(message) + "\n"});
 }
 
 int HttpCode(const Status& status) {
   switch (status.code()) {
-    case Code::kNotFound: return 404;
-    case Code::kInvalidArgument: return 400;
-    default: return 500;
+    case Code::kNotFound:
+      return 404;
+    case Code::kInvalidArgument:
+      return 400;
+    default:
+      return 500;
   }
 }
 
@@ -60,16 +64,16 @@ struct LogStreamer::Session {
     if (stream->buffered_bytes() > kMaxBuffered) return Progress::kBlocked;
     ssize_t got = ::pread(fd, buffer, kReadBlock, offset);
     if (got == 0 && follow) {
-      struct stat info{};
+      struct stat info {};
       if (::fstat(fd, &info) == 0 && info.st_size < offset) {
         offset = 0;  // truncated in place: start over
         carry.clear();
         return Progress::kMore;
       }
       // A newer restart's file means this container instance is finished: drain, then end.
-      if (::access((log.container_dir + "/" + std::to_string(log.restart_count + 1) + ".log")
-                       .c_str(),
-                   F_OK) != 0) {
+      if (::access(
+              (log.container_dir + "/" + std::to_string(log.restart_count + 1) + ".log").c_str(),
+              F_OK) != 0) {
         return Progress::kIdle;
       }
       got = ::pread(fd, buffer, kReadBlock, offset);
@@ -175,11 +179,11 @@ std::unique_ptr<LogStreamer::Session> LogStreamer::Open(Job job) {
   auto session = std::make_unique<Session>(request.options);
   session->log = std::move(*log);
   session->fd = ::open(session->log.path.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat info{};
+  struct stat info {};
   if (session->fd < 0 || ::fstat(session->fd, &info) != 0) {
-    SendText(responder, errno == ENOENT ? 404 : 500,
-             "cannot open the log of container \"" + request.container + "\": " +
-                 std::strerror(errno));
+    SendText(
+        responder, errno == ENOENT ? 404 : 500,
+        "cannot open the log of container \"" + request.container + "\": " + std::strerror(errno));
     return nullptr;
   }
   if (request.options.tail_lines) {
@@ -215,8 +219,9 @@ void LogStreamer::Run() {
     }
     if (more) continue;
     std::unique_lock lock(mu_);
-    wake_.wait_for(lock, blocked ? std::min<std::chrono::milliseconds>(kBlockedRetry, poll_interval_)
-                                 : poll_interval_,
+    wake_.wait_for(lock,
+                   blocked ? std::min<std::chrono::milliseconds>(kBlockedRetry, poll_interval_)
+                           : poll_interval_,
                    [this] { return stopping_ || !jobs_.empty(); });
   }
   sessions_.clear();  // ends every response

@@ -63,8 +63,8 @@ class LogStreamer {
   const std::chrono::milliseconds poll_interval_;
   std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<Job> jobs_;   // GUARDED_BY(mu_)
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::deque<Job> jobs_;                            // GUARDED_BY(mu_)
+  bool stopping_ = false;                           // GUARDED_BY(mu_)
   std::vector<std::unique_ptr<Session>> sessions_;  // worker thread only
   std::vector<char> buffer_;                        // read scratch; worker thread only
   std::thread worker_;

@@ -243,6 +243,18 @@ class KubeletLogsTest(unittest.TestCase):
         self.assertIn(f"dial tcp 127.0.0.1:{dead_port}", result.stderr)
         self.assertLess(time.monotonic() - start, 30)
 
+    def test_kubelet_that_never_answers_the_handshake(self):
+        # The kernel completes the TCP handshake for the listen backlog; nobody speaks TLS.
+        import socket
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            port = silent.getsockname()[1]
+            self.register_node("silent-node", "127.0.0.1", port)
+            self.create_pod("unanswered", ["main"], "silent-node")
+            result = self.fails_with(("logs", "unanswered"), "tls handshake: i/o timeout")
+            self.assertIn(f"dial tcp 127.0.0.1:{port}", result.stderr)
+
     # --- the kubelet port itself -----------------------------------------------------------
     def curl_kubelet(self, path, *extra):
         ca = os.path.join(self.c.state, "credentials", "ca.crt")

@@ -5,9 +5,9 @@
 //
 //   kubelet_server_fixture --credentials-dir DIR --log-root DIR [--node-name N] [--port P]
 #include <poll.h>
+#include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,8 +59,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto files = mk8s::pki::LoadOrCreateKubeletServingCert(credentials_dir, node_name,
-                                                         {"127.0.0.1"});
+  auto files = mk8s::pki::LoadOrCreateKubeletServingCert(credentials_dir, node_name, {"127.0.0.1"});
   if (!files.ok()) return Usage(files.status().message().c_str());
   mk8s::kubelet::KubeletServerOptions options;
   options.bind_address = "127.0.0.1";
@@ -76,13 +75,17 @@ int main(int argc, char** argv) {
 
   // Wait for stdin to close or a stop signal.
   for (;;) {
-    struct pollfd input{STDIN_FILENO, POLLIN, 0};
+    struct pollfd input {
+      STDIN_FILENO, POLLIN, 0
+    };
     const int ready = poll(&input, 1, 200);
     if (ready > 0) {
       char buffer[256];
       if (read(STDIN_FILENO, buffer, sizeof(buffer)) <= 0) break;
     }
-    struct timespec zero{0, 0};
+    struct timespec zero {
+      0, 0
+    };
     if (sigtimedwait(&stop, nullptr, &zero) > 0) break;
   }
   (*server)->Stop();

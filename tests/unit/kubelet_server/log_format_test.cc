@@ -45,9 +45,9 @@ TEST(CriLogTest, ParsesFullPartialAndEmptyLines) {
 }
 
 TEST(CriLogTest, FormatterJoinsPartialsAndPrefixesTimestampsOncePerLine) {
-  const std::vector<std::string> lines = {
-      "2026-01-02T03:04:05.000000001Z stdout P ab", "2026-01-02T03:04:06Z stdout F cd",
-      "garbage is skipped", "2026-01-02T03:04:07Z stderr F ef"};
+  const std::vector<std::string> lines = {"2026-01-02T03:04:05.000000001Z stdout P ab",
+                                          "2026-01-02T03:04:06Z stdout F cd", "garbage is skipped",
+                                          "2026-01-02T03:04:07Z stderr F ef"};
   EXPECT_EQ(Render({}, lines), "abcd\nef\n");
   LogOptions stamped;
   stamped.timestamps = true;
@@ -150,8 +150,8 @@ TEST_F(LogFilesTest, FindsPodFoldersAndRestartCounts) {
   Write("default_web_uid-new/app/0.log", "x");
   // The old folder is older by an hour, whatever order the writes landed in.
   const std::string old_dir = dir_.path() + "/default_web_uid-old";
-  std::filesystem::last_write_time(old_dir, std::filesystem::last_write_time(old_dir) -
-                                                std::chrono::hours(1));
+  std::filesystem::last_write_time(
+      old_dir, std::filesystem::last_write_time(old_dir) - std::chrono::hours(1));
   Write("default_web_uid-new/app/2.log", "x");
   Write("default_web_uid-new/app/10.log", "x");
   Write("default_web_uid-new/app/junk.txt", "x");

@@ -43,9 +43,9 @@ TEST(KubeletCertsTest, ServingCertNamesTheNodeAndIsReused) {
   EXPECT_TRUE(Has(info->dns_names, "localhost"));
   EXPECT_TRUE(Has(info->ip_addresses, "192.168.1.10"));
   EXPECT_TRUE(Has(info->ip_addresses, "127.0.0.1"));
-  EXPECT_TRUE(VerifyCertificate(cert, pki->ca().cert_pem, std::chrono::system_clock::now(),
-                                Usage::kServer)
-                  .ok());
+  EXPECT_TRUE(
+      VerifyCertificate(cert, pki->ca().cert_pem, std::chrono::system_clock::now(), Usage::kServer)
+          .ok());
 
   // Same inputs: the same certificate; a new node IP: re-issued.
   ASSERT_TRUE(LoadOrCreateKubeletServingCert(dir, "node-1", {"192.168.1.10"}).ok());
