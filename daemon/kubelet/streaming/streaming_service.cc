@@ -1,6 +1,12 @@
 #include "kubelet/streaming/streaming_service.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
 
 #include <chrono>
 #include <sstream>
@@ -152,8 +158,26 @@ struct Negotiated {
 
 }  // namespace
 
+struct StreamingService::State {
+  explicit State(std::shared_ptr<StreamingRuntime> r) : runtime(std::move(r)) {}
+  const std::shared_ptr<StreamingRuntime> runtime;
+  std::mutex mu;
+  std::condition_variable idle;
+  bool stopping = false;           // GUARDED_BY(mu)
+  uint64_t next_id = 0;            // GUARDED_BY(mu)
+  std::map<uint64_t, int> cancel;  // GUARDED_BY(mu): live session -> dup'ed fd
+  int threads = 0;                 // GUARDED_BY(mu)
+};
+
+namespace {
+
+void RunSession(const std::shared_ptr<StreamingService::State>& state, http::Request request,
+                std::shared_ptr<http::Responder> responder, uint64_t id);
+
+}  // namespace
+
 StreamingService::StreamingService(std::shared_ptr<StreamingRuntime> runtime)
-    : runtime_(std::move(runtime)) {}
+    : state_(std::make_shared<State>(std::move(runtime))) {}
 
 StreamingService::~StreamingService() { Stop(); }
 
@@ -166,34 +190,36 @@ bool StreamingService::Serve(http::Request& request, std::shared_ptr<http::Respo
     SendText(*responder, 400, error);
     return true;
   }
-  std::unique_lock lock(mu_);
-  if (stopping_) {
+  std::unique_lock lock(state_->mu);
+  if (state_->stopping) {
     lock.unlock();
     SendText(*responder, 503, "the kubelet is shutting down");
     return true;
   }
-  const uint64_t id = ++next_id_;
-  ++threads_;
+  const uint64_t id = ++state_->next_id;
+  ++state_->threads;
   lock.unlock();
-  std::thread([this, request = std::move(request), responder = std::move(responder), id]() mutable {
-    RunSession(std::move(request), std::move(responder), id);
-    std::lock_guard done(mu_);
-    cancel_.erase(id);
-    --threads_;
-    idle_.notify_all();
+  std::thread([state = state_, request = std::move(request), responder = std::move(responder),
+               id]() mutable {
+    RunSession(state, std::move(request), std::move(responder), id);
+    std::lock_guard done(state->mu);
+    --state->threads;
+    state->idle.notify_all();
   }).detach();
   return true;
 }
 
 void StreamingService::Stop() {
-  std::unique_lock lock(mu_);
-  stopping_ = true;
-  for (auto& [id, cancel] : cancel_) cancel();
-  idle_.wait_for(lock, std::chrono::seconds(15), [this] { return threads_ == 0; });
+  std::unique_lock lock(state_->mu);
+  state_->stopping = true;
+  for (auto& [id, fd] : state_->cancel) ::shutdown(fd, SHUT_RDWR);  // ends either bridge
+  state_->idle.wait_for(lock, std::chrono::seconds(15), [this] { return state_->threads == 0; });
 }
 
-void StreamingService::RunSession(http::Request request, std::shared_ptr<http::Responder> responder,
-                                  uint64_t id) {
+namespace {
+
+void RunSession(const std::shared_ptr<StreamingService::State>& state, http::Request request,
+                std::shared_ptr<http::Responder> responder, uint64_t id) {
   Kind kind;
   StreamTarget target;
   std::string error;
@@ -233,9 +259,10 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
   }
 
   // 2. A one-shot URL from the runtime.
-  Result<std::string> url = kind == Kind::kExec     ? runtime_->ExecUrl(target)
-                            : kind == Kind::kAttach ? runtime_->AttachUrl(target)
-                                                    : runtime_->PortForwardUrl(target);
+  StreamingRuntime& runtime = *state->runtime;
+  Result<std::string> url = kind == Kind::kExec     ? runtime.ExecUrl(target)
+                            : kind == Kind::kAttach ? runtime.AttachUrl(target)
+                                                    : runtime.PortForwardUrl(target);
   if (!url.ok()) return SendText(*responder, HttpCode(url.status()), url.status().message());
 
   // 3. Upgrade to the runtime: SPDY/3.1 with v4 for a WebSocket exec (bridged here), else the
@@ -259,11 +286,24 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
     return SendText(*responder, answer.status >= 400 ? answer.status : 502,
                     body.empty() ? "the runtime refused the upgrade" : body);
   }
-  UpstreamSocket* raw_upstream = upstream->get();
+  // Stop() shuts the session's socket down through a duplicate descriptor, which stays valid
+  // (and is unregistered) until this function returns, whatever the bridge did with the socket.
+  struct Registration {
+    const std::shared_ptr<StreamingService::State>& state;
+    uint64_t id;
+    int fd;
+    ~Registration() {
+      {
+        std::lock_guard lock(state->mu);
+        state->cancel.erase(id);
+      }
+      if (fd >= 0) ::close(fd);
+    }
+  } registration{state, id, ::dup((*upstream)->fd())};
   {
-    std::lock_guard lock(mu_);
-    if (stopping_) return SendText(*responder, 503, "the kubelet is shutting down");
-    cancel_[id] = [raw_upstream] { raw_upstream->Shutdown(); };  // ends either bridge
+    std::lock_guard lock(state->mu);
+    if (state->stopping) return SendText(*responder, 503, "the kubelet is shutting down");
+    if (registration.fd >= 0) state->cancel[id] = registration.fd;
   }
 
   const char* kind_name = kind == Kind::kExec     ? "exec"
@@ -313,5 +353,7 @@ void StreamingService::RunSession(http::Request request, std::shared_ptr<http::R
   if (connection == nullptr) return;
   RunRelay(std::move(*upstream), std::move(connection), client.websocket);
 }
+
+}  // namespace
 
 }  // namespace mk8s::kubelet

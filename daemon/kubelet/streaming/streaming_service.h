@@ -14,16 +14,13 @@
 //
 // Threads: Serve() never blocks; each accepted request gets a session thread that asks the
 // runtime for a one-shot URL, dials and upgrades it, answers the client's 101 and then runs
-// the bridge (bridges.h). Stop() ends every session and waits for the threads.
+// the bridge (bridges.h). Stop() ends every session and waits (up to 15 s) for the threads;
+// the threads share the service's state, so a late one never touches a destroyed service.
 // Authentication is the caller's job (the kubelet server checks the client certificate).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,17 +60,12 @@ class StreamingService {
   // Ends every session (both sides closed) and waits for the session threads. Idempotent.
   void Stop();
 
- private:
-  void RunSession(apiserver::http::Request request,
-                  std::shared_ptr<apiserver::http::Responder> responder, uint64_t id);
+  // Internal (streaming_service.cc): shared with the session threads, which may outlive a
+  // Stop() that timed out.
+  struct State;
 
-  const std::shared_ptr<StreamingRuntime> runtime_;
-  std::mutex mu_;
-  std::condition_variable idle_;
-  bool stopping_ = false;                             // GUARDED_BY(mu_)
-  uint64_t next_id_ = 0;                              // GUARDED_BY(mu_)
-  std::map<uint64_t, std::function<void()>> cancel_;  // GUARDED_BY(mu_): live sessions
-  int threads_ = 0;                                   // GUARDED_BY(mu_)
+ private:
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace mk8s::kubelet

@@ -45,6 +45,8 @@ class UpstreamSocket {
   bool SendAll(std::string_view bytes);
   // Shuts the socket down both ways (wakes Read). Idempotent, any thread.
   void Shutdown();
+  // The descriptor (owned by this object; dup() it to keep a handle for shutdown()).
+  int fd() const { return fd_; }
 
  private:
   explicit UpstreamSocket(int fd) : fd_(fd) {}
