@@ -90,9 +90,29 @@ int main(int argc, char** argv) {
                  "Seconds between automatic datastore compactions")
       ->check(CLI::PositiveNumber);
   std::string components = "apiserver,controllers,scheduler";
+  if (const char* env = std::getenv("MK8S_COMPONENTS"); env != nullptr && *env != '\0') {
+    components = env;
+  }
   cli.add_option("--components", components,
-                 "Comma-separated parts to run: apiserver, controllers, scheduler, or none "
-                 "(default all; without apiserver, --kubeconfig names the API server)");
+                 "Comma-separated parts to run: apiserver, controllers, scheduler, kubelet, proxy, or none "
+                 "(default all, or $MK8S_COMPONENTS; without apiserver, --kubeconfig names the API server)");
+  cli.add_option("--node-name", options.node_name, "This node's name (default: the host name)");
+  cli.add_option("--node-ip", options.node_ip,
+                 "This node's IPv4 address (default: the first non-loopback address)");
+  cli.add_option("--proxy-chain-prefix", options.proxy_chain_prefix,
+                 "iptables chain prefix of kube-proxy, at most 10 characters (default MK8S-<hash "
+                 "of the state folder>)");
+  cli.add_option("--kubelet-port", options.kubelet_port,
+                 "Port of the kubelet's HTTPS API (default 10250; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  std::vector<std::string> extended_resources;
+  cli.add_option("--node-extended-resource", extended_resources,
+                 "An extended resource this node offers, NAME=QUANTITY (e.g. nvidia.com/gpu=1; "
+                 "repeatable)")
+      ->type_name("NAME=QTY");
+  bool proxy_cleanup = false;
+  cli.add_flag("--proxy-cleanup", proxy_cleanup,
+               "Remove this daemon's kube-proxy iptables rules (see --proxy-chain-prefix) and exit");
   cli.add_option("--server", options.server,
                  "API server URL for --components without apiserver (overrides the kubeconfig's)");
   cli.add_option("--kubeconfig", options.kubeconfig,
@@ -116,15 +136,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.store_compaction_interval = std::chrono::seconds(compaction_seconds);
-  const std::set<std::string> known = {"apiserver", "controllers", "scheduler"};
+  if (proxy_cleanup) return mk8s::app::CleanUpProxyRules(options);
+  const std::set<std::string> known = {"apiserver", "controllers", "scheduler", "proxy",
+                                       "kubelet"};
   std::set<std::string> wanted;
   std::stringstream list(components);
   for (std::string part; std::getline(list, part, ',');) {
     if (part.empty() || part == "none") continue;  // "none": e.g. only --hollow-nodes
     if (known.count(part) == 0) {
       std::fprintf(stderr,
-                   "mk8sd: unknown component '%s' in --components; use apiserver, controllers "
-                   "or scheduler.\n",
+                   "mk8sd: unknown component '%s' in --components; use apiserver, controllers, "
+                   "scheduler, kubelet or proxy.\n",
                    part.c_str());
       return 2;
     }
@@ -133,6 +155,18 @@ int main(int argc, char** argv) {
   options.run_apiserver = wanted.count("apiserver") != 0;
   options.run_controllers = wanted.count("controllers") != 0;
   options.run_scheduler = wanted.count("scheduler") != 0;
+  options.run_proxy = wanted.count("proxy") != 0;
+  options.run_kubelet = wanted.count("kubelet") != 0;
+  for (const std::string& resource : extended_resources) {
+    const size_t equals = resource.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == resource.size()) {
+      std::fprintf(stderr, "mk8sd: --node-extended-resource '%s' is not NAME=QUANTITY (e.g. "
+                           "nvidia.com/gpu=1).\n", resource.c_str());
+      return 2;
+    }
+    options.node_extended_resources.emplace_back(resource.substr(0, equals),
+                                                  resource.substr(equals + 1));
+  }
   if (!options.run_apiserver && options.kubeconfig.empty()) {
     std::fprintf(stderr, "mk8sd: --components without apiserver needs --kubeconfig (and "
                          "optionally --server) to reach an API server.\n");

@@ -13,6 +13,8 @@ packages=(
   dnsutils
   containerd runc containernetworking-plugins busybox-static iproute2 util-linux iptables libc6-dev
   bash-completion zsh fish python3-yaml dpkg-dev
+  # the node agent: bundled containerd, pod networking, kube-proxy, e2e test images
+  containerd runc containernetworking-plugins iptables iproute2 curl busybox-static conntrack
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(etcd-server etcd-client dnsperf)

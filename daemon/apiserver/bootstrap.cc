@@ -26,6 +26,30 @@ Status CreateIfMissing(store::Store* store, const std::string& key, const json& 
   return outcome.status;
 }
 
+// Creates `object` at `key`, or updates the stored one when any of `fields` differ (keeping its
+// metadata).
+Status KeepInLine(store::Store* store, const std::string& key, json object,
+                  const std::vector<std::string>& fields) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Result<store::KeyValue> existing = store->Get(key);
+    if (!existing.ok()) {
+      store::WriteOutcome created = store->Create(key, object.dump());
+      if (created.status.ok()) return Status::Ok();
+      if (created.status.code() != Code::kAlreadyExists) return created.status;
+      continue;
+    }
+    json current = json::parse(existing->value, nullptr, false);
+    bool same = current.is_object();
+    for (const std::string& field : fields) same = same && current[field] == object[field];
+    if (same) return Status::Ok();
+    if (current.is_object()) object["metadata"] = current["metadata"];
+    store::WriteOutcome updated = store->Update(key, object.dump(), existing->mod_rev);
+    if (updated.status.ok()) return Status::Ok();
+    if (updated.status.code() != Code::kConflict) return updated.status;
+  }
+  return Status(Code::kInternal, "cannot update " + key + ": too many conflicts");
+}
+
 }  // namespace
 
 Status Bootstrap(store::Store* store, Admission* admission, const std::vector<std::string>& node_ips,
@@ -73,23 +97,24 @@ Status Bootstrap(store::Store* store, Admission* admission, const std::vector<st
                                                                       {"port", port},
                                                                       {"protocol", "TCP"}}})}}})}};
   endpoints["metadata"]["labels"] = {{"endpointslice.kubernetes.io/skip-mirror", "true"}};
-  const std::string key = "/registry/endpoints/default/kubernetes";
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    Result<store::KeyValue> existing = store->Get(key);
-    if (!existing.ok()) {
-      store::WriteOutcome created = store->Create(key, endpoints.dump());
-      if (created.status.ok()) return Status::Ok();
-      if (created.status.code() != Code::kAlreadyExists) return created.status;
-      continue;
-    }
-    json current = json::parse(existing->value, nullptr, false);
-    if (current.is_object() && current["subsets"] == endpoints["subsets"]) return Status::Ok();
-    if (current.is_object()) endpoints["metadata"] = current["metadata"];
-    store::WriteOutcome updated = store->Update(key, endpoints.dump(), existing->mod_rev);
-    if (updated.status.ok()) return Status::Ok();
-    if (updated.status.code() != Code::kConflict) return updated.status;
+  if (Status status = KeepInLine(store, "/registry/endpoints/default/kubernetes", endpoints, {"subsets"});
+      !status.ok()) {
+    return status;
   }
-  return Status(Code::kInternal, "cannot update the kubernetes endpoints: too many conflicts");
+  // The same addresses as an EndpointSlice, which is what kube-proxy reads (upstream's
+  // apiserver writes both too; the Endpoints carry skip-mirror so nothing else copies them).
+  json slice_endpoints = json::array();
+  for (const std::string& ip : node_ips) {
+    slice_endpoints.push_back({{"addresses", {ip}}, {"conditions", {{"ready", true}}}});
+  }
+  json slice = {{"apiVersion", "discovery.k8s.io/v1"},
+                {"kind", "EndpointSlice"},
+                {"metadata", Metadata("kubernetes", "default")},
+                {"addressType", "IPv4"},
+                {"endpoints", slice_endpoints},
+                {"ports", json::array({{{"name", "https"}, {"port", port}, {"protocol", "TCP"}}})}};
+  slice["metadata"]["labels"] = {{"kubernetes.io/service-name", "kubernetes"}};
+  return KeepInLine(store, "/registry/endpointslices/default/kubernetes", slice, {"endpoints", "ports"});
 }
 
 }  // namespace mk8s::apiserver

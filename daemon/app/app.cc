@@ -17,6 +17,7 @@
 #include "apiserver/api_server.h"
 #include "app/components.h"
 #include "app/logging.h"
+#include "app/node_agent.h"
 #include "client/client.h"
 #include "client/https_transport.h"
 #include "client/in_process_transport.h"
@@ -159,6 +160,11 @@ int Run(const DaemonOptions& options) {
       ControlPlaneComponents::Start(std::move(components), &health);
   if (!control_plane.ok()) return Fail(control_plane.status());
 
+  NodeAgentOptions node = NodeAgentOptionsFor(options, paths.state_dir);
+  node.transport_for = transport_for;
+  Result<std::unique_ptr<NodeAgent>> node_agent = NodeAgent::Start(std::move(node), &health);
+  if (!node_agent.ok()) return Fail(node_agent.status());
+
   std::unique_ptr<hollownode::HollowNodes> hollow_nodes;
   if (options.hollow_nodes > 0) {
     hollownode::HollowNodeOptions hollow;
@@ -207,11 +213,13 @@ int Run(const DaemonOptions& options) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   spdlog::info("received {}, shutting down", strsignal(signal_number));
+  (*node_agent)->Shutdown();  // every pod, then containerd (a crash never gets here)
 
   (*control)->Shutdown();
   control->reset();
   addons->reset();  // addons stop (on_stop) and unload while the API still serves them
   hollow_nodes.reset();
+  node_agent->reset();
   control_plane->reset();  // controllers and scheduler stop, then their Leases are released
   if (api) api->Stop();    // no new requests; watches end
   store.reset();  // waits for in-flight writes to become durable (their replies are dropped)

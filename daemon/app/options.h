@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mk8s::app {
@@ -22,6 +23,8 @@ struct DaemonOptions {
   bool run_apiserver = true;
   bool run_controllers = true;
   bool run_scheduler = true;
+  bool run_proxy = false;  // kube-proxy (iptables mode; needs root): daemon/app/node_agent.h
+  bool run_kubelet = false;  // the kubelet and its bundled containerd: daemon/app/node_agent.h
   std::string server;
   std::string kubeconfig;
   // Leader election of the controller manager and the scheduler (upstream's flags).
@@ -32,6 +35,14 @@ struct DaemonOptions {
   std::chrono::milliseconds leader_elect_retry_period{2000};
   // A node silent this long turns NotReady (Unknown) and is tainted unreachable.
   int node_monitor_grace_period_seconds = 50;
+  // The node agent. Empty node_name: the host name; empty node_ip: the first non-loopback IPv4.
+  std::string node_name;
+  std::string node_ip;
+  int kubelet_port = 10250;  // 0 = any free port
+  std::vector<std::pair<std::string, std::string>> node_extended_resources;  // nvidia.com/gpu=1
+  // iptables chain prefix of this daemon's kube-proxy (at most 10 characters). Empty:
+  // "MK8S-" + 5 hex digits of the state folder's hash, so daemons side by side never share rules.
+  std::string proxy_chain_prefix;
   // Hollow nodes (tests and benchmarks): fake kubelets registered in-process.
   int hollow_nodes = 0;
   int hollow_pod_start_delay_ms = 200;

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 
 #include "apiserver/registry/batch_admission.h"
+#include "apiserver/registry/core_admission.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/resources.h"
 
@@ -419,6 +420,7 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
     DefaultPodSpec(object["spec"]);
     object["spec"]["serviceAccountName"] = object["spec"].value("serviceAccountName", "default");
     object["spec"]["serviceAccount"] = object["spec"]["serviceAccountName"];
+    MountServiceAccountToken(object["spec"]);
     SetDefault(object["spec"], "priority", 0);
     // DefaultTolerationSeconds, as upstream admits pods: 300 s on not-ready/unreachable nodes.
     json& tolerations = object["spec"]["tolerations"];
@@ -440,6 +442,7 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
     return AdmitService(object, nullptr);
   } else if (r == "secrets") {
     SetDefault(object, "type", "Opaque");
+    FoldSecretStringData(object, &causes);
   } else if (r == "deployments" || r == "replicasets" || r == "statefulsets" ||
              r == "daemonsets" || r == "jobs" || r == "cronjobs") {
     DefaultWorkload(r, object);
@@ -460,7 +463,9 @@ std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, jso
   std::vector<StatusCause> causes;
   const std::string name = object["metadata"].value("name", "");
   if (r == "services") return AdmitService(object, &old);
-  if (r == "pods") {
+  if (r == "secrets") {
+    FoldSecretStringData(object, &causes);
+  } else if (r == "pods") {
     DefaultPodSpec(object["spec"]);
     ValidatePodSpec(object["spec"], "spec", &causes);
   } else if (r == "deployments" || r == "replicasets" || r == "statefulsets" ||

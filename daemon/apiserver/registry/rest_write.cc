@@ -246,8 +246,12 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
     }
   }
   // An object being deleted whose last finalizer is gone leaves the store.
+  // A pod in graceful deletion (deletionGracePeriodSeconds > 0) stays until its kubelet has
+  // stopped it and deletes it with grace 0.
+  const bool graceful_pod = updated.value("kind", "") == "Pod" &&
+                            updated["metadata"].value("deletionGracePeriodSeconds", int64_t{0}) > 0;
   const bool finished = updated.contains("/metadata/deletionTimestamp"_json_pointer) &&
-                        !FinalizersPending(updated);
+                        !FinalizersPending(updated) && !graceful_pod;
   if (finished) {
     store_->DeleteAsync(m->key, current_revision,
                         [this, m, updated](store::WriteOutcome outcome) mutable {

@@ -1,0 +1,232 @@
+#include "app/node_agent.h"
+
+#include "app/app.h"
+#include "common/paths.h"
+
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <filesystem>
+#include <fstream>
+
+#include "apiserver/api_server.h"
+#include "client/client.h"
+#include "kubelet/kubelet.h"
+#include "kubelet/server/kubelet_server.h"
+#include "kubelet/streaming/cri_streaming_runtime.h"
+#include "kubelet/streaming/streaming_service.h"
+#include "pki/kubelet_certs.h"
+#include "proxy/kube_proxy.h"
+#include "runtime/containerd.h"
+#include "runtime/containerd_config.h"
+#include "runtime/cri_client.h"
+#include "runtime/images.h"
+
+namespace mk8s::app {
+
+std::string DefaultProxyChainPrefix(const std::string& state_dir) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : state_dir) hash = (hash ^ c) * 1099511628211ULL;
+  char buffer[16];
+  std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx",
+                static_cast<unsigned long long>(hash >> 44));
+  return buffer;
+}
+
+NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::string& state_dir) {
+  NodeAgentOptions node;
+  node.proxy = options.run_proxy;
+  node.node_name = options.node_name;
+  if (node.node_name.empty()) {
+    char name[256] = {};
+    node.node_name =
+        gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0' ? name : "localhost";
+  }
+  node.node_ips = options.node_ip.empty() ? apiserver::DetectNodeIps()
+                                          : std::vector<std::string>{options.node_ip};
+  node.proxy_chain_prefix = options.proxy_chain_prefix.empty() ? DefaultProxyChainPrefix(state_dir)
+                                                               : options.proxy_chain_prefix;
+  node.kubelet = options.run_kubelet;
+  node.state_dir = state_dir;
+  node.kubelet_port = options.kubelet_port;
+  node.extended_resources = options.node_extended_resources;
+  return node;
+}
+
+std::string DefaultBridgeName(const std::string& state_dir) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : state_dir) hash = (hash ^ c) * 1099511628211ULL;
+  char buffer[16];
+  std::snprintf(buffer, sizeof(buffer), "mk8s%04llx", static_cast<unsigned long long>(hash >> 48));
+  return buffer;
+}
+
+namespace {
+
+// Writes `text` to `path` through a temporary file and a rename (containerd watches the folder).
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    if (!out.good()) return Status(Code::kInternal, "cannot write " + temporary);
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) return Status(Code::kInternal, "cannot rename " + temporary + ": " + error.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* health) {
+  health->Set("kubelet", false, "starting containerd");
+  const std::string state = options.state_dir;
+  const std::string cni_conf_dir = state + "/cni/net.d";
+  std::error_code error;
+  std::filesystem::create_directories(cni_conf_dir, error);
+  runtime::ContainerdOptions containerd_options;
+  containerd_options.state_dir = state + "/containerd";
+  containerd_options.cni_conf_dir = cni_conf_dir;
+  containerd_options.sandbox_image = runtime::PauseImageRef();
+  auto containerd = runtime::Containerd::Start(containerd_options);
+  if (!containerd.ok()) return containerd.status();
+  containerd_ = std::move(*containerd);
+  auto cri = runtime::CriClient::Connect(containerd_->socket());
+  if (!cri.ok()) return cri.status();
+  cri_ = std::move(*cri);
+  auto tarball = runtime::FindPauseImageTarball();
+  if (!tarball.ok()) return tarball.status();
+  auto imported = runtime::EnsurePauseImage(*cri_, containerd_->socket(), *tarball,
+                                            runtime::PauseImageRef());
+  if (!imported.ok()) return imported.status();
+
+  // The kubelet's HTTPS API (logs, exec, attach, port-forward), when this daemon holds the
+  // cluster CA.
+  const StatePaths paths(state);
+  int kubelet_port = options.kubelet_port;
+  if (std::filesystem::exists(paths.credentials_dir + "/ca.key")) {
+    auto files = pki::LoadOrCreateKubeletServingCert(paths.credentials_dir, options.node_name,
+                                                     options.node_ips);
+    if (!files.ok()) return files.status();
+    kubelet::KubeletServerOptions server_options;
+    server_options.port = static_cast<uint16_t>(options.kubelet_port);
+    server_options.log_root = state + "/kubelet/logs";
+    server_options.cert_file = files->cert_file;
+    server_options.key_file = files->key_file;
+    server_options.client_ca_file = files->ca_file;
+    server_options.pod_uid_lookup = [this](const std::string& ns, const std::string& name)
+        -> std::optional<std::string> {
+      kubelet::Kubelet* k = kubelet_ptr_.load();
+      return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
+    };
+    streaming_ = std::make_unique<kubelet::StreamingService>(
+        kubelet::MakeCriStreamingRuntime(cri_.get()));
+    server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
+      return streaming->Serve(request, responder);
+    };
+    auto server = kubelet::KubeletServer::Start(std::move(server_options));
+    if (!server.ok()) return server.status();
+    kubelet_server_ = std::move(*server);
+    kubelet_port = kubelet_server_->port();
+  } else {
+    spdlog::warn("kubelet: no cluster CA in {}: the kubelet API (logs) is not served",
+                 paths.credentials_dir);
+  }
+
+  kubelet::KubeletOptions kubelet_options;
+  kubelet_options.node.node_name = options.node_name;
+  kubelet_options.node.node_ips = options.node_ips;
+  kubelet_options.node.kubelet_port = kubelet_port == 0 ? 10250 : kubelet_port;
+  kubelet_options.node.state_dir = state;
+  kubelet_options.node.extended_resources = options.extended_resources;
+  kubelet_options.root_dir = state + "/kubelet";
+  const std::string bridge = DefaultBridgeName(state);
+  kubelet_options.on_pod_cidr = [cni_conf_dir, bridge, state](const std::string& cidr) -> Status {
+    runtime::CniNetworkOptions network;
+    network.bridge_name = bridge;
+    network.subnet = cidr;
+    network.ipam_data_dir = state + "/cni/ipam";
+    auto conflist = runtime::CniConflist(network);
+    if (!conflist.ok()) return conflist.status();
+    return WriteFileAtomically(cni_conf_dir + "/10-mk8s.conflist", *conflist);
+  };
+  auto client = std::make_shared<client::Client>(
+      options.transport_for("system:node:" + options.node_name));
+  health->Set("kubelet", false, "registering node " + options.node_name);
+  auto started = kubelet::Kubelet::Start(std::move(kubelet_options), client, cri_);
+  if (!started.ok()) return started.status();
+  kubelet_ = std::move(*started);
+  kubelet_ptr_ = kubelet_.get();
+  health->Set("kubelet", true, "node " + options.node_name + ", containerd " + containerd_->socket());
+  return Status::Ok();
+}
+
+void NodeAgent::Shutdown() {
+  if (kubelet_server_) kubelet_server_->Stop();
+  if (streaming_) streaming_->Stop();  // open exec / port-forward sessions end
+  if (kubelet_) kubelet_->Stop(/*stop_pods=*/true);
+  if (containerd_) {
+    if (Status stopped = containerd_->Stop(); !stopped.ok()) {
+      spdlog::warn("stopping containerd: {}", stopped.message());
+    }
+  }
+}
+
+Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
+                                                    HealthRegistry* health) {
+  std::unique_ptr<NodeAgent> agent(new NodeAgent());
+  if (options.proxy) {
+    health->Set("proxy", false, "starting");
+    proxy::ProxyOptions proxy_options;
+    proxy_options.node_name = options.node_name;
+    proxy_options.node_ips = options.node_ips;
+    proxy_options.rules.chain_prefix = options.proxy_chain_prefix;
+    proxy_options.on_sync = [health](bool ok, const std::string& message) {
+      health->Set("proxy", ok, message);
+    };
+    auto started = proxy::KubeProxy::Start(
+        proxy_options, std::make_shared<client::Client>(options.transport_for("system:kube-proxy")));
+    if (!started.ok()) {
+      health->Set("proxy", false, started.status().message());
+      return started.status();
+    }
+    agent->proxy_ = std::move(*started);
+    health->Set("proxy", false, "waiting for the first sync");
+  }
+  if (options.kubelet) {
+    if (Status status = agent->StartKubelet(options, health); !status.ok()) {
+      health->Set("kubelet", false, status.message());
+      return Status(status.code(), "kubelet: " + status.message());
+    }
+  }
+  return agent;
+}
+
+NodeAgent::~NodeAgent() {
+  if (kubelet_server_) kubelet_server_->Stop();
+  if (streaming_) streaming_->Stop();
+  kubelet_ptr_ = nullptr;
+  kubelet_.reset();     // stops its loops; pods keep running unless Shutdown() ran
+  containerd_.reset();  // ends the monitor; containerd keeps running unless stopped
+  if (proxy_) proxy_->Stop();
+}
+
+int CleanUpProxyRules(const DaemonOptions& options) {
+  proxy::RuleOptions rules;
+  rules.chain_prefix = options.proxy_chain_prefix.empty()
+                           ? DefaultProxyChainPrefix(StatePaths(options.state_dir).state_dir)
+                           : options.proxy_chain_prefix;
+  if (Status status = proxy::CleanUp(rules, proxy::IptablesPaths{}); !status.ok()) {
+    std::fprintf(stderr, "mk8sd: cleaning up kube-proxy rules %s-*: %s\n",
+                 rules.chain_prefix.c_str(), status.message().c_str());
+    return 1;
+  }
+  std::printf("removed the kube-proxy rules %s-*\n", rules.chain_prefix.c_str());
+  return 0;
+}
+
+}  // namespace mk8s::app

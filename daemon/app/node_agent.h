@@ -1,0 +1,84 @@
+// NodeAgent: the per-node components of mk8sd that are API clients acting for this node:
+// kube-proxy (daemon/proxy, identity system:kube-proxy) and the kubelet (daemon/kubelet,
+// identity system:node:<name>) with its bundled containerd (daemon/runtime) under
+// <state>/containerd, CNI config in <state>/cni/net.d, host-local IPAM data in <state>/cni/ipam.
+//
+// Start() returns once each enabled component has started (kube-proxy then syncs on its own
+// thread; the kubelet has registered its node). Shutdown() is the `mk8s stop` path: every pod
+// is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd and
+// the pods running, for the next start to adopt. Destruction must happen while the transports'
+// server is still up. Health is reported as "proxy" and "kubelet".
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "app/options.h"
+#include "common/health.h"
+#include "common/status.h"
+
+namespace mk8s::client {
+class Transport;
+}  // namespace mk8s::client
+namespace mk8s::proxy {
+class KubeProxy;
+}  // namespace mk8s::proxy
+namespace mk8s::kubelet {
+class Kubelet;
+class KubeletServer;
+class StreamingService;
+}  // namespace mk8s::kubelet
+namespace mk8s::runtime {
+class Containerd;
+class CriClient;
+}  // namespace mk8s::runtime
+
+namespace mk8s::app {
+
+struct NodeAgentOptions {
+  bool proxy = false;
+  std::string node_name;
+  std::vector<std::string> node_ips;
+  std::string proxy_chain_prefix;
+  bool kubelet = false;
+  std::string state_dir;
+  int kubelet_port = 10250;
+  std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
+  // A transport acting as `user` (system:kube-proxy).
+  std::function<std::shared_ptr<client::Transport>(const std::string& user)> transport_for;
+};
+
+class NodeAgent {
+ public:
+  static Result<std::unique_ptr<NodeAgent>> Start(NodeAgentOptions options, HealthRegistry* health);
+  ~NodeAgent();
+  // Stops every pod and then containerd (mk8sd is stopping for good). Idempotent.
+  void Shutdown();
+
+ private:
+  NodeAgent() = default;
+  Status StartKubelet(const NodeAgentOptions& options, HealthRegistry* health);
+  std::unique_ptr<proxy::KubeProxy> proxy_;
+  std::unique_ptr<runtime::Containerd> containerd_;
+  std::shared_ptr<runtime::CriClient> cri_;
+  // exec / attach / port-forward behind the kubelet server; declared after cri_ (it uses it).
+  std::unique_ptr<kubelet::StreamingService> streaming_;
+  std::unique_ptr<kubelet::KubeletServer> kubelet_server_;  // :10250 (logs, exec, port-forward)
+  std::unique_ptr<kubelet::Kubelet> kubelet_;
+  std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
+};
+
+// "mk8s" + 4 hex digits of the state folder's hash: this daemon's Linux bridge for pods.
+std::string DefaultBridgeName(const std::string& state_dir);
+// The node agent's part of the daemon's options, with defaults filled in: the host name, the
+// first non-loopback IPv4 address, DefaultProxyChainPrefix(state_dir). No transport yet.
+NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::string& state_dir);
+
+// "MK8S-" + 5 hex digits of the state folder's hash: unique per daemon, stable across restarts.
+std::string DefaultProxyChainPrefix(const std::string& state_dir);
+
+}  // namespace mk8s::app

@@ -1,0 +1,98 @@
+// Kubelet: the node agent on real containerd. It registers and heartbeats the Node
+// (node_status.h), watches the pods bound to it, and runs each through PodSync on a work queue
+// with N workers (pods sync concurrently, each pod serially). A relist every second (upstream's
+// PLEG) notices container state changes and CRI sandboxes of pods gone from the API; a resync
+// every 30 s re-checks every pod.
+//
+// Adoption: nothing is kept in memory across restarts. Sandboxes and containers carry the pod's
+// labels and the restart count annotation, so a restarted mk8sd finds running pods by their uid
+// and leaves them running (same container IDs, no restart counted).
+//
+// Threads: `workers` queue workers, one relist thread, the node status thread, the informer's
+// dispatch thread. Stop() joins them all.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "kubelet/node_status.h"
+#include "kubelet/pod_sync.h"
+
+namespace mk8s::client {
+class Client;
+class Informer;
+class WorkQueue;
+}  // namespace mk8s::client
+namespace mk8s::runtime {
+class CriClient;
+}
+
+namespace mk8s::kubelet {
+
+class VolumeManager;
+
+struct KubeletOptions {
+  NodeOptions node;
+  std::string root_dir;  // <state>/kubelet
+  int workers = 8;
+  std::chrono::milliseconds relist_period{1000};
+  std::chrono::seconds resync_period{30};
+  NodeStatusManager::PodCidrHook on_pod_cidr;  // writes the CNI config for the pod subnet
+  // Volumes and env; members left empty use the VolumeManager (volumes/) and ResolveEnv.
+  PodHooks hooks;
+};
+
+class Kubelet {
+ public:
+  // Registers the node, waits for the pod informer's first list (up to 60 s), then starts.
+  static Result<std::unique_ptr<Kubelet>> Start(KubeletOptions options,
+                                                std::shared_ptr<client::Client> client,
+                                                std::shared_ptr<runtime::CriClient> cri);
+  ~Kubelet();  // Stop(false)
+  // Stops the loops; with stop_pods, also stops every container (with its grace period) and
+  // sandbox (mk8s stop). Idempotent.
+  void Stop(bool stop_pods);
+  const std::string& node_name() const { return options_.node.node_name; }
+  // The uid of the pod ns/name bound to this node, from the informer (any thread).
+  std::optional<std::string> PodUid(const std::string& ns, const std::string& name) const;
+
+ private:
+  Kubelet(KubeletOptions options, std::shared_ptr<client::Client> client,
+          std::shared_ptr<runtime::CriClient> cri);
+  void InstallDefaultHooks(PodHooks* hooks);
+  void Work();
+  void RelistLoop();
+  void Relist();
+  RuntimeReadiness ProbeRuntime();
+
+  const KubeletOptions options_;
+  std::shared_ptr<client::Client> client_;
+  std::shared_ptr<runtime::CriClient> cri_;
+  std::unique_ptr<NodeStatusManager> node_;
+  std::unique_ptr<PodSync> sync_;
+  std::unique_ptr<client::Informer> pods_;
+  std::unique_ptr<client::Informer> services_;  // for the containers' service variables
+  std::unique_ptr<VolumeManager> volumes_;
+  std::unique_ptr<client::WorkQueue> queue_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  // Grace periods of pods deleted from the API (their last object said), for CleanUpOrphan.
+  std::map<std::string, int64_t> orphan_grace_;  // GUARDED_BY(mu_)
+  // Relist thread only: pod uid -> signature of its sandboxes' and containers' states.
+  std::map<std::string, std::string> last_seen_;
+  std::chrono::steady_clock::time_point last_resync_{};
+};
+
+}  // namespace mk8s::kubelet

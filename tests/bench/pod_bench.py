@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Pods on real containerd: startup latency, a 100-replica rollout, and the node agent's idle cost.
+
+Prints JSON lines:
+  {"bench":"pod_startup", "pods":50, "p50_ms", "p99_ms", "max_ms"}      create -> Running, one at a time
+  {"bench":"deployment_ready", "replicas":100, "seconds"}              create -> 100 pods Ready
+  {"bench":"node_agent_idle", "pods":30, "mk8sd_rss_mb", "control_plane_only_rss_mb",
+   "kubelet_proxy_added_mb", "mk8sd_cpu_percent", "containerd_rss_mb", "shims_rss_mb", "shims"}
+
+Everything runs inside a network namespace this script creates (pods, CNI bridge, iptables rules),
+with no route off the machine; the namespace, daemons, containerd and the temp folder are removed
+at the end. Needs root, containerd, kubectl and busybox-static (skips with a JSON "skipped" line).
+Usage: MK8SD_BIN=build/daemon/mk8sd tests/bench/pod_bench.py
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e", "support"))
+from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+
+MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
+IMAGE = "localhost/mk8s-bench/httpd:1"
+STARTUP_PODS = 50
+DEPLOYMENT_REPLICAS = 100
+IDLE_PODS = 30
+IDLE_SECONDS = 20
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_with(text, comm=None):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if text in cmdline and (comm is None or name == comm):
+            found.append(int(entry))
+    return found
+
+
+class Cluster:
+    """One mk8sd in `ns` with the given components; kubectl inside the namespace."""
+
+    def __init__(self, ns, root, components, node=None, node_ip=None):
+        self.ns = ns
+        self.state = os.path.join(root, "state-" + components.replace(",", "-"))
+        self.kubeconfig = os.path.join(self.state, "credentials", "client.config")
+        self.env = dict(os.environ, KUBECONFIG=self.kubeconfig,
+                        KUBECACHEDIR=os.path.join(self.state, "kubectl-cache"))
+        args = [MK8SD, "--state-dir", self.state, "--apiserver-port", "0",
+                f"--components={components}", "--no-log-stderr"]
+        if node:
+            args += ["--kubelet-port", "0", "--node-name", node, "--node-ip", node_ip]
+        self.proc = ns.popen(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(self.kubeconfig) or self.proc.poll() is not None,
+                 timeout=60, what="kubeconfig")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"mk8sd exited with {self.proc.returncode}")
+        wait_for(lambda: self.kubectl("get", "ns", check=False).returncode == 0, timeout=60,
+                 what="API server")
+
+    def kubectl(self, *args, check=True, input=None, timeout=120):
+        return self.ns.run("kubectl", *args, check=check, input=input, env=self.env,
+                           timeout=timeout)
+
+    def get(self, *args):
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def pod_manifest(name):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "startup"}},
+            "spec": {"terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "httpd", "image": IMAGE, "imagePullPolicy": "Never"}]}}
+
+
+def running_times(cluster, names, results, stop):
+    """Watches pods (kubectl get -w) and records when each first reports phase Running."""
+    watch = subprocess.Popen(
+        [*cluster.ns.prefix(), "kubectl", "get", "pods", "-l", "bench=startup", "-w",
+         "--output-watch-events", "-o", "json"], stdout=subprocess.PIPE, text=True, env=cluster.env)
+    decoder = json.JSONDecoder()
+    buffer = ""
+    while not stop.is_set():
+        line = watch.stdout.readline()
+        if not line:
+            break
+        buffer += line
+        try:
+            event, end = decoder.raw_decode(buffer.lstrip())
+        except ValueError:
+            continue
+        buffer = buffer.lstrip()[end:]
+        pod = event.get("object", {})
+        name = pod.get("metadata", {}).get("name")
+        if name in names and name not in results and pod.get("status", {}).get("phase") == "Running":
+            results[name] = time.monotonic()
+    watch.terminate()
+    watch.wait()
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def bench_startup(cluster):
+    names = [f"startup-{i}" for i in range(STARTUP_PODS)]
+    running, stop = {}, threading.Event()
+    watcher = threading.Thread(target=running_times, args=(cluster, set(names), running, stop))
+    watcher.start()
+    time.sleep(1)  # lets the watch establish before the first create (a benchmark, not a test)
+    latencies = []
+    try:
+        for name in names:
+            created = time.monotonic()
+            cluster.kubectl("create", "-f", "-", input=json.dumps(pod_manifest(name)))
+            wait_for(lambda: name in running, timeout=120, what=f"{name} Running", interval=0.01)
+            latencies.append((running[name] - created) * 1000)
+    finally:
+        stop.set()
+        cluster.kubectl("delete", "pods", "-l", "bench=startup", "--wait=false", check=False)
+        watcher.join(timeout=10)
+    wait_for(lambda: not cluster.get("pods", "-l", "bench=startup")["items"], timeout=300,
+             what="startup pods deleted", interval=0.5)
+    print(json.dumps({"bench": "pod_startup", "pods": STARTUP_PODS,
+                      "p50_ms": round(percentile(latencies, 0.5)),
+                      "p99_ms": round(percentile(latencies, 0.99)),
+                      "max_ms": round(max(latencies))}), flush=True)
+
+
+def ready_replicas(cluster, name):
+    return cluster.get("deployment", name).get("status", {}).get("readyReplicas", 0)
+
+
+def bench_deployment(cluster):
+    started = time.monotonic()
+    cluster.kubectl("create", "deployment", "many", f"--image={IMAGE}",
+                    f"--replicas={DEPLOYMENT_REPLICAS}")
+    wait_for(lambda: ready_replicas(cluster, "many") == DEPLOYMENT_REPLICAS, timeout=600,
+             what=f"{DEPLOYMENT_REPLICAS} replicas Ready", interval=0.2)
+    print(json.dumps({"bench": "deployment_ready", "replicas": DEPLOYMENT_REPLICAS,
+                      "seconds": round(time.monotonic() - started, 2)}), flush=True)
+
+
+def settle_rss(pid):
+    """RSS once it stops growing for a few seconds (or after 30 s)."""
+    last, end = rss_mb(pid), time.monotonic() + 30
+    while time.monotonic() < end:
+        time.sleep(3)  # sampling interval
+        now = rss_mb(pid)
+        if abs(now - last) < 0.5:
+            return now
+        last = now
+    return last
+
+
+def bench_idle(cluster, ns, root, containerd_dir):
+    cluster.kubectl("scale", "deployment", "many", f"--replicas={IDLE_PODS}")
+    wait_for(lambda: len([p for p in cluster.get("pods", "-l", "app=many")["items"]
+                          if "deletionTimestamp" not in p["metadata"]]) == IDLE_PODS,
+             timeout=300, what=f"{IDLE_PODS} pods left", interval=0.5)
+    wait_for(lambda: ready_replicas(cluster, "many") == IDLE_PODS, timeout=300, what="ready")
+    mk8sd_rss = settle_rss(cluster.proc.pid)
+    cpu_before, wall_before = cpu_seconds(cluster.proc.pid), time.monotonic()
+    time.sleep(IDLE_SECONDS)  # the idle window being measured
+    cpu_percent = 100 * (cpu_seconds(cluster.proc.pid) - cpu_before) / (time.monotonic() - wall_before)
+    containerd = pids_with(containerd_dir, comm="containerd")
+    shims = pids_with(containerd_dir, comm="containerd-shim")
+    containerd_rss = sum(rss_mb(p) for p in containerd)
+    shims_rss = sum(rss_mb(p) for p in shims)
+    # The same API state (a deployment of IDLE_PODS, pods Pending) without a node agent.
+    baseline = Cluster(ns, root, "apiserver,controllers,scheduler")
+    try:
+        baseline.kubectl("create", "deployment", "many", f"--image={IMAGE}",
+                         f"--replicas={IDLE_PODS}")
+        wait_for(lambda: len(baseline.get("pods", "-l", "app=many")["items"]) == IDLE_PODS,
+                 timeout=120, what="baseline pods")
+        baseline_rss = settle_rss(baseline.proc.pid)
+    finally:
+        baseline.stop()
+    print(json.dumps({"bench": "node_agent_idle", "pods": IDLE_PODS,
+                      "mk8sd_rss_mb": round(mk8sd_rss, 1),
+                      "control_plane_only_rss_mb": round(baseline_rss, 1),
+                      "kubelet_proxy_added_mb": round(mk8sd_rss - baseline_rss, 1),
+                      "mk8sd_cpu_percent": round(cpu_percent, 2),
+                      "containerd_rss_mb": round(containerd_rss, 1),
+                      "shims_rss_mb": round(shims_rss, 1), "shims": len(shims)}), flush=True)
+
+
+def build_image(root):
+    page = os.path.join(root, "index.html")
+    with open(page, "w") as f:
+        f.write("bench\n")
+    tar = os.path.join(root, "httpd.tar")
+    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "oci-image.py"), "--name", IMAGE,
+                    "--busybox", "--file", f"{page}:/www/index.html", "--entrypoint",
+                    "httpd -f -p 80 -h /www", "-o", tar], check=True)
+    return tar
+
+
+def cleanup(cluster, root, containerd_dir):
+    if cluster is not None:
+        cluster.stop()  # SIGTERM stops the pods and containerd
+    for pid in pids_with(containerd_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if root in line.split()[1]]
+    for mount in reversed(mounts):
+        subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr", "iptables"))
+    if not reason and not os.path.exists("/usr/bin/containerd"):
+        reason = "containerd is not installed"
+    if reason:
+        print(json.dumps({"bench": "pod_startup", "skipped": reason}))
+        return 0
+    root = tempfile.mkdtemp(prefix="mk8s-pod-bench-")
+    node_ip = f"10.200.{random.randrange(1, 250)}.1"
+    cluster = None
+    containerd_dir = ""
+    with NetNS("podbench") as ns:
+        try:
+            ns.add_dummy("node0", [node_ip + "/24"])
+            tar = build_image(root)
+            cluster = Cluster(ns, root, "apiserver,controllers,scheduler,kubelet,proxy",
+                              node="bench-node", node_ip=node_ip)
+            containerd_dir = os.path.join(cluster.state, "containerd")
+            wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
+                                 cluster.get("node", "bench-node")["status"].get("conditions", [])),
+                     timeout=120, what="node Ready")
+            subprocess.run(["ctr", "-a", os.path.join(containerd_dir, "containerd.sock"), "-n",
+                            "k8s.io", "images", "import", tar], check=True, capture_output=True)
+            bench_startup(cluster)
+            bench_deployment(cluster)
+            bench_idle(cluster, ns, root, containerd_dir)
+        finally:
+            cleanup(cluster, root, containerd_dir or root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
