@@ -97,6 +97,10 @@ class LimitedResponder final : public http::Responder {
     Done();  // long-running requests do not hold a slot
     return inner_->StartStream(status, std::move(content_type), std::move(headers));
   }
+  std::shared_ptr<http::UpgradedConnection> Upgrade(std::vector<http::Header> headers) override {
+    Done();  // exec / port-forward sessions do not hold a slot either
+    return inner_->Upgrade(std::move(headers));
+  }
 
  private:
   void Done() {

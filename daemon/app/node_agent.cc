@@ -16,6 +16,8 @@
 #include "client/client.h"
 #include "kubelet/kubelet.h"
 #include "kubelet/server/kubelet_server.h"
+#include "kubelet/streaming/cri_streaming_runtime.h"
+#include "kubelet/streaming/streaming_service.h"
 #include "pki/kubelet_certs.h"
 #include "proxy/kube_proxy.h"
 #include "runtime/containerd.h"
@@ -102,7 +104,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
                                             runtime::PauseImageRef());
   if (!imported.ok()) return imported.status();
 
-  // The kubelet's HTTPS API (logs), when this daemon holds the cluster CA.
+  // The kubelet's HTTPS API (logs, exec, attach, port-forward), when this daemon holds the
+  // cluster CA.
   const StatePaths paths(state);
   int kubelet_port = options.kubelet_port;
   if (std::filesystem::exists(paths.credentials_dir + "/ca.key")) {
@@ -119,6 +122,11 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
         -> std::optional<std::string> {
       kubelet::Kubelet* k = kubelet_ptr_.load();
       return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
+    };
+    streaming_ = std::make_unique<kubelet::StreamingService>(
+        kubelet::MakeCriStreamingRuntime(cri_.get()));
+    server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
+      return streaming->Serve(request, responder);
     };
     auto server = kubelet::KubeletServer::Start(std::move(server_options));
     if (!server.ok()) return server.status();
@@ -159,6 +167,7 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
 
 void NodeAgent::Shutdown() {
   if (kubelet_server_) kubelet_server_->Stop();
+  if (streaming_) streaming_->Stop();  // open exec / port-forward sessions end
   if (kubelet_) kubelet_->Stop(/*stop_pods=*/true);
   if (containerd_) {
     if (Status stopped = containerd_->Stop(); !stopped.ok()) {
@@ -199,6 +208,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
 
 NodeAgent::~NodeAgent() {
   if (kubelet_server_) kubelet_server_->Stop();
+  if (streaming_) streaming_->Stop();
   kubelet_ptr_ = nullptr;
   kubelet_.reset();     // stops its loops; pods keep running unless Shutdown() ran
   containerd_.reset();  // ends the monitor; containerd keeps running unless stopped

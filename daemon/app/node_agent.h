@@ -30,6 +30,7 @@ class KubeProxy;
 namespace mk8s::kubelet {
 class Kubelet;
 class KubeletServer;
+class StreamingService;
 }  // namespace mk8s::kubelet
 namespace mk8s::runtime {
 class Containerd;
@@ -64,7 +65,9 @@ class NodeAgent {
   std::unique_ptr<proxy::KubeProxy> proxy_;
   std::unique_ptr<runtime::Containerd> containerd_;
   std::shared_ptr<runtime::CriClient> cri_;
-  std::unique_ptr<kubelet::KubeletServer> kubelet_server_;  // :10250 (container logs)
+  // exec / attach / port-forward behind the kubelet server; declared after cri_ (it uses it).
+  std::unique_ptr<kubelet::StreamingService> streaming_;
+  std::unique_ptr<kubelet::KubeletServer> kubelet_server_;  // :10250 (logs, exec, port-forward)
   std::unique_ptr<kubelet::Kubelet> kubelet_;
   std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
 };

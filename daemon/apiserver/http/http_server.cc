@@ -99,6 +99,25 @@ class StreamImpl final : public ResponseStream {
   std::function<void()> on_closed_;          // GUARDED_BY(mu_)
 };
 
+// The client side of an upgraded connection; the state lives in Session (on its strand).
+class UpgradeImpl final : public UpgradedConnection {
+ public:
+  UpgradeImpl(std::shared_ptr<Session> session, size_t max_backlog)
+      : session_(std::move(session)), max_backlog_(max_backlog) {}
+  void Start(std::function<void(std::string_view)> on_data,
+             std::function<void()> on_closed) override;
+  bool Write(std::string bytes) override;
+  size_t buffered_bytes() const override { return backlog_bytes.load(); }
+  void Close() override;
+  void MarkEnded() { ended_ = true; }
+  std::atomic<size_t> backlog_bytes{0};
+
+ private:
+  std::shared_ptr<Session> session_;
+  const size_t max_backlog_;
+  std::atomic<bool> ended_{false};
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ssl::context& tls, const ServerOptions& options,
@@ -177,6 +196,49 @@ class Session : public std::enable_shared_from_this<Session> {
     if (stream_ended_) return;
     finish_requested_ = true;
     FlushChunks();
+  }
+
+  // --- upgraded connections (strand) ---
+  void BeginUpgrade(std::shared_ptr<UpgradeImpl> upgrade, std::vector<Header> headers) {
+    upgrade_ = std::move(upgrade);
+    beast::get_lowest_layer(stream_).expires_never();
+    auto head = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    head->version(11);
+    head->result(bhttp::status::switching_protocols);
+    for (const auto& header : headers) head->set(header.name, header.value);
+    auto serializer = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
+    writing_ = true;
+    bhttp::async_write_header(
+        stream_, *serializer,
+        [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
+          self->writing_ = false;
+          if (ec) return self->EndUpgrade();
+          self->upgraded_ = true;
+          self->MaybeReadUpgraded();
+          self->FlushUpgraded();
+        });
+  }
+
+  void StartUpgraded(std::function<void(std::string_view)> on_data,
+                     std::function<void()> on_closed) {
+    if (upgrade_ended_) {
+      if (on_closed) on_closed();
+      return;
+    }
+    on_data_ = std::move(on_data);
+    on_closed_ = std::move(on_closed);
+    MaybeReadUpgraded();
+  }
+
+  void QueueUpgraded(std::string bytes) {
+    if (upgrade_ended_) return;
+    chunks_.push_back(std::move(bytes));
+    FlushUpgraded();
+  }
+
+  void CloseUpgraded() {
+    upgrade_close_requested_ = true;
+    FlushUpgraded();
   }
 
  private:
@@ -293,6 +355,66 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  void MaybeReadUpgraded() {
+    if (!upgraded_ || !on_data_ || upgrade_reading_ || upgrade_ended_) return;
+    upgrade_reading_ = true;
+    if (buffer_.size() > 0) {  // bytes that came right behind the request
+      const auto data = buffer_.data();
+      std::string early(static_cast<const char*>(data.data()), data.size());
+      buffer_.consume(buffer_.size());
+      on_data_(early);
+    }
+    ReadUpgraded();
+  }
+
+  void ReadUpgraded() {
+    if (upgrade_ended_) return;
+    stream_.async_read_some(net::buffer(hangup_probe_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->EndUpgrade();
+                              if (self->on_data_) {
+                                self->on_data_(std::string_view(self->hangup_probe_, n));
+                              }
+                              self->ReadUpgraded();
+                            });
+  }
+
+  void FlushUpgraded() {
+    if (writing_ || !upgraded_ || upgrade_ended_) return;
+    if (chunks_.empty()) {
+      if (upgrade_close_requested_) EndUpgrade();
+      return;
+    }
+    auto chunk = std::make_shared<std::string>(std::move(chunks_.front()));
+    chunks_.pop_front();
+    constexpr size_t kMaxCoalesced = 256 * 1024;
+    while (!chunks_.empty() && chunk->size() + chunks_.front().size() <= kMaxCoalesced) {
+      chunk->append(chunks_.front());
+      chunks_.pop_front();
+    }
+    writing_ = true;
+    net::async_write(stream_, net::buffer(*chunk),
+                     [self = shared_from_this(), chunk](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       if (self->upgrade_) self->upgrade_->backlog_bytes -= chunk->size();
+                       if (ec) return self->EndUpgrade();
+                       self->FlushUpgraded();
+                     });
+  }
+
+  void EndUpgrade() {
+    if (upgrade_ended_) return;
+    upgrade_ended_ = true;
+    chunks_.clear();
+    if (upgrade_) upgrade_->MarkEnded();
+    upgrade_.reset();
+    on_data_ = nullptr;
+    std::function<void()> on_closed = std::move(on_closed_);
+    on_closed_ = nullptr;
+    if (on_closed) on_closed();
+    Shutdown();
+  }
+
   void Shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
@@ -319,7 +441,15 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool finish_requested_ = false;
   bool stream_ended_ = false;
-  char hangup_probe_[16384];  // hang-up detection and draining
+  // Upgraded state (strand only); chunks_ and writing_ are shared with streaming.
+  std::shared_ptr<UpgradeImpl> upgrade_;
+  std::function<void(std::string_view)> on_data_;
+  std::function<void()> on_closed_;
+  bool upgraded_ = false;  // the 101 is written
+  bool upgrade_reading_ = false;
+  bool upgrade_close_requested_ = false;
+  bool upgrade_ended_ = false;
+  char hangup_probe_[16384];  // hang-up detection, draining, upgraded reads
 };
 
 bool StreamImpl::Write(std::string chunk) {
@@ -364,6 +494,34 @@ void StreamImpl::MarkEnded() {
   if (callback) callback();
 }
 
+void UpgradeImpl::Start(std::function<void(std::string_view)> on_data,
+                        std::function<void()> on_closed) {
+  session_->Post([session = session_, on_data = std::move(on_data),
+                  on_closed = std::move(on_closed)]() mutable {
+    session->StartUpgraded(std::move(on_data), std::move(on_closed));
+  });
+}
+
+bool UpgradeImpl::Write(std::string bytes) {
+  if (ended_) return false;
+  if (bytes.empty()) return true;
+  if (backlog_bytes.load() + bytes.size() > max_backlog_) {
+    spdlog::warn("closing an upgraded connection whose client is {} bytes behind",
+                 backlog_bytes.load());
+    Close();
+    return false;
+  }
+  backlog_bytes += bytes.size();
+  session_->Post([session = session_, bytes = std::move(bytes)]() mutable {
+    session->QueueUpgraded(std::move(bytes));
+  });
+  return true;
+}
+
+void UpgradeImpl::Close() {
+  session_->Post([session = session_] { session->CloseUpgraded(); });
+}
+
 // Completes one request; an unanswered request gets a 500 rather than a hung connection.
 class ResponderImpl final : public Responder {
  public:
@@ -397,6 +555,15 @@ class ResponderImpl final : public Responder {
       session->BeginStream(stream, status, std::move(content_type), std::move(headers));
     });
     return stream;
+  }
+
+  std::shared_ptr<UpgradedConnection> Upgrade(std::vector<Header> headers) override {
+    if (answered_.exchange(true)) return nullptr;
+    auto upgrade = std::make_shared<UpgradeImpl>(session_, max_backlog_);
+    session_->Post([session = session_, upgrade, headers = std::move(headers)]() mutable {
+      session->BeginUpgrade(std::move(upgrade), std::move(headers));
+    });
+    return upgrade;
   }
 
  private:

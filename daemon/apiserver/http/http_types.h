@@ -62,6 +62,25 @@ class ResponseStream {
   virtual void OnClosed(std::function<void()> callback) = 0;
 };
 
+// A connection switched to another protocol after a 101 (WebSocket, SPDY): raw bytes both ways.
+// Thread-safe: any thread may Write or Close.
+class UpgradedConnection {
+ public:
+  virtual ~UpgradedConnection() = default;
+  // Starts delivering received bytes: `on_data` runs on a transport thread for each chunk, in
+  // order, and must not block for long; `on_closed` runs once when the connection ends (peer
+  // closed, error, or Close done). Bytes the client sent right after its request come first.
+  // Call once.
+  virtual void Start(std::function<void(std::string_view)> on_data,
+                     std::function<void()> on_closed) = 0;
+  // Queues bytes. Returns false once the connection has ended.
+  virtual bool Write(std::string bytes) = 0;
+  // Bytes queued by Write and not yet sent (producers pace themselves on it).
+  virtual size_t buffered_bytes() const = 0;
+  // Sends what is queued, then closes. Idempotent.
+  virtual void Close() = 0;
+};
+
 // Completes one request, exactly once, from any thread.
 class Responder {
  public:
@@ -70,6 +89,12 @@ class Responder {
   // Starts a chunked response with this status and content type.
   virtual std::shared_ptr<ResponseStream> StartStream(int status, std::string content_type,
                                                       std::vector<Header> headers = {}) = 0;
+  // Answers "101 Switching Protocols" with `headers` (Upgrade, Connection, Sec-WebSocket-Accept
+  // ...) and hands the connection over. nullptr when this transport cannot upgrade.
+  virtual std::shared_ptr<UpgradedConnection> Upgrade(std::vector<Header> headers) {
+    (void)headers;
+    return nullptr;
+  }
 };
 
 // Called on a transport thread for each request; must not block. It may answer at once or keep

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/beast/http.hpp>
+#include <deque>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -200,6 +201,177 @@ class ProxiedGet : public std::enable_shared_from_this<ProxiedGet> {
   char chunk_[64 * 1024];
 };
 
+// One proxied upgrade (exec, attach, port-forward). Lives on its strand; owned by the pending
+// asynchronous operations and by the client connection's callbacks until either side closes.
+class ProxiedUpgrade : public std::enable_shared_from_this<ProxiedUpgrade> {
+ public:
+  ProxiedUpgrade(net::any_io_executor strand, ssl::context& tls,
+                 const KubeletClientOptions& options, std::string host, uint16_t port,
+                 std::string method, std::string target, std::vector<http::Header> headers,
+                 std::shared_ptr<http::Responder> responder)
+      : strand_(std::move(strand)),
+        tls_(tls),
+        options_(options),
+        host_(std::move(host)),
+        port_(port),
+        method_(std::move(method)),
+        target_(std::move(target)),
+        headers_(std::move(headers)),
+        responder_(std::move(responder)),
+        pace_(strand_) {
+    address_ = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" +
+               std::to_string(port_);
+  }
+
+  void Start() {
+    proxy::DialTls(
+        strand_, tls_, host_, port_, options_.dial_timeout,
+        [self = shared_from_this()](std::string error, std::shared_ptr<proxy::TlsStream> stream) {
+          if (!error.empty()) return self->Fail(error);
+          self->stream_ = std::move(stream);
+          // Small interactive frames (SPDY SYN_STREAMs, keystrokes): no Nagle delay.
+          boost::system::error_code ignored;
+          beast::get_lowest_layer(*self->stream_)
+              .socket()
+              .set_option(net::ip::tcp::no_delay(true), ignored);
+          self->SendRequest();
+        });
+  }
+
+ private:
+  void Fail(const std::string& cause) {
+    const std::string url = "https://" + address_ + target_;
+    spdlog::warn("kubelet proxy: upgrade {}: {}", url, cause);
+    SendStatus(*responder_, ApiError::Internal("error dialing backend: " + cause));
+    Close();
+  }
+
+  void SendRequest() {
+    request_.method_string(method_);
+    request_.target(target_);
+    request_.version(11);
+    request_.set(bhttp::field::host, address_);
+    request_.set(bhttp::field::user_agent, std::string("mk8s-apiserver/") + kVersion);
+    for (const auto& header : headers_) {
+      const std::string& n = header.name;
+      if (n == "upgrade" || n == "connection" || n == "x-stream-protocol-version" ||
+          n.rfind("sec-websocket-", 0) == 0) {
+        request_.insert(n, header.value);
+      }
+    }
+    beast::get_lowest_layer(*stream_).expires_after(options_.response_timeout);
+    bhttp::async_write(
+        *stream_, request_, [self = shared_from_this()](beast::error_code error, size_t) {
+          if (error) return self->Fail("write: " + error.message());
+          self->parser_.body_limit(kMaxErrorBody);
+          bhttp::async_read(*self->stream_, self->buffer_, self->parser_,
+                            [self](beast::error_code error, size_t) { self->OnResponse(error); });
+        });
+  }
+
+  void OnResponse(beast::error_code error) {
+    if (error && !parser_.is_header_done()) return Fail("reading the response: " + error.message());
+    const auto& response = parser_.get();
+    if (response.result_int() != 101) {
+      SendStatus(*responder_, KubeletError(response.result_int(), response.body(), address_));
+      return Close();
+    }
+    beast::get_lowest_layer(*stream_).expires_never();
+    std::vector<http::Header> reply;
+    for (const auto& field : response) {
+      std::string name(field.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "content-length" || name == "date") continue;
+      reply.push_back(http::Header{name, std::string(field.value())});
+    }
+    client_ = responder_->Upgrade(std::move(reply));
+    if (client_ == nullptr) return Close();
+    if (buffer_.size() > 0) {  // bytes the kubelet sent right behind its 101
+      const auto data = buffer_.data();
+      client_->Write(std::string(static_cast<const char*>(data.data()), data.size()));
+      buffer_.consume(buffer_.size());
+    }
+    std::weak_ptr<ProxiedUpgrade> weak = shared_from_this();
+    client_->Start(
+        [weak, strand = strand_](std::string_view bytes) {
+          net::post(strand, [weak, bytes = std::string(bytes)]() mutable {
+            if (auto self = weak.lock()) self->ToKubelet(std::move(bytes));
+          });
+        },
+        [self = shared_from_this(), strand = strand_] {
+          net::post(strand, [self] { self->Close(); });
+        });
+    ReadKubelet();
+  }
+
+  void ToKubelet(std::string bytes) {
+    if (closed_) return;
+    outbox_.push_back(std::move(bytes));
+    if (!writing_) WriteKubelet();
+  }
+
+  void WriteKubelet() {
+    if (closed_ || outbox_.empty()) return;
+    writing_ = true;
+    auto chunk = std::make_shared<std::string>(std::move(outbox_.front()));
+    outbox_.pop_front();
+    net::async_write(*stream_, net::buffer(*chunk),
+                     [self = shared_from_this(), chunk](beast::error_code error, size_t) {
+                       self->writing_ = false;
+                       if (error) return self->Close();
+                       self->WriteKubelet();
+                     });
+  }
+
+  void ReadKubelet() {
+    if (closed_) return;
+    if (client_->buffered_bytes() > kMaxBuffered) {
+      pace_.expires_after(std::chrono::milliseconds(5));
+      pace_.async_wait([self = shared_from_this()](beast::error_code) { self->ReadKubelet(); });
+      return;
+    }
+    stream_->async_read_some(net::buffer(chunk_),
+                             [self = shared_from_this()](beast::error_code error, size_t n) {
+                               if (n > 0 && !self->client_->Write(std::string(self->chunk_, n)))
+                                 return self->Close();
+                               if (error) return self->Close();
+                               self->ReadKubelet();
+                             });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    pace_.cancel();
+    if (client_) client_->Close();
+    if (stream_) {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(*stream_).socket().close(ignored);
+    }
+  }
+
+  net::any_io_executor strand_;
+  ssl::context& tls_;
+  const KubeletClientOptions& options_;
+  const std::string host_;
+  const uint16_t port_;
+  const std::string method_;
+  const std::string target_;
+  const std::vector<http::Header> headers_;
+  std::string address_;
+  std::shared_ptr<http::Responder> responder_;
+  std::shared_ptr<proxy::TlsStream> stream_;
+  std::shared_ptr<http::UpgradedConnection> client_;
+  bhttp::request<bhttp::empty_body> request_;
+  bhttp::response_parser<bhttp::string_body> parser_;
+  beast::flat_buffer buffer_;
+  net::steady_timer pace_;
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  bool closed_ = false;
+  char chunk_[64 * 1024];
+};
+
 class KubeletClientImpl final : public KubeletClient {
  public:
   explicit KubeletClientImpl(const KubeletClientOptions& options)
@@ -226,6 +398,15 @@ class KubeletClientImpl final : public KubeletClient {
     auto strand = net::make_strand(io_);
     auto call = std::make_shared<ProxiedGet>(strand, tls_, options_, host, port, target,
                                              std::move(responder));
+    net::post(strand, [call] { call->Start(); });
+  }
+
+  void ProxyUpgrade(const std::string& host, uint16_t port, const std::string& method,
+                    const std::string& target, const std::vector<http::Header>& headers,
+                    std::shared_ptr<http::Responder> responder) override {
+    auto strand = net::make_strand(io_);
+    auto call = std::make_shared<ProxiedUpgrade>(strand, tls_, options_, host, port, method, target,
+                                                 headers, std::move(responder));
     net::post(strand, [call] { call->Start(); });
   }
 

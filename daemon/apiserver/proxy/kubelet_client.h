@@ -1,6 +1,6 @@
 // KubeletClient: the API server's HTTPS client towards kubelets (upstream's
 // --kubelet-client-certificate). It proxies pods/log today; exec, attach and port-forward will
-// reuse its dial + TLS part (tls_dial.h).
+// reuse its dial + TLS part (tls_dial.h); ProxyUpgrade carries them.
 //
 // TLS: the API server's kubelet-client certificate (pki/kubelet_certs.h), and the kubelet's
 // serving certificate is verified against the cluster CA and the dialled host.
@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "apiserver/http/http_types.h"
 #include "common/status.h"
@@ -41,6 +42,14 @@ class KubeletClient {
   // connection is closed.
   virtual void StreamGet(const std::string& host, uint16_t port, const std::string& target,
                          std::shared_ptr<http::Responder> responder) = 0;
+  // Proxies an upgrade request (exec, attach, port-forward: WebSocket or SPDY/3.1) to
+  // https://<host>:<port><target> with the client's method and its upgrade headers
+  // (Upgrade, Connection, Sec-WebSocket-*, X-Stream-Protocol-Version). A 101 is passed to the
+  // client (Responder::Upgrade) and then bytes flow both ways until either side closes; any
+  // other answer becomes a metav1.Status as for StreamGet.
+  virtual void ProxyUpgrade(const std::string& host, uint16_t port, const std::string& method,
+                            const std::string& target, const std::vector<http::Header>& headers,
+                            std::shared_ptr<http::Responder> responder) = 0;
   // Ends every proxied response and joins the I/O thread. Idempotent.
   virtual void Stop() = 0;
 };

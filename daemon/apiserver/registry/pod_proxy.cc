@@ -1,5 +1,6 @@
 // Pod subresources served by the pod's kubelet: pods/log is proxied to the node's
-// /containerLogs endpoint; exec, attach, portforward and proxy are not served yet.
+// /containerLogs endpoint; exec, attach and portforward (upgrade requests: WebSocket or
+// SPDY/3.1) to /exec, /attach and /portforward; proxy is not served yet.
 #include <nlohmann/json.hpp>
 
 #include "apiserver/proxy/kubelet_client.h"
@@ -103,17 +104,24 @@ void RestStorage::ProxyToKubelet(const RestRequest& request,
     return SendError(*responder,
                      ApiError::BadRequest("pod " + name + " does not have a host assigned"));
   }
-  if (request.info.subresource != "log" || kubelet_ == nullptr) {
+  const std::string& sub = request.info.subresource;
+  const bool streaming = sub == "exec" || sub == "attach" || sub == "portforward";
+  if ((sub != "log" && !streaming) || kubelet_ == nullptr) {
     return SendError(*responder,
                      ApiError::ServiceUnavailable("no kubelet serves node " + node_name + " yet"));
   }
-  if (request.info.verb != "get") {
+  if (streaming && request.http.HeaderValue("upgrade").empty()) {
+    return SendError(*responder, ApiError::BadRequest("Upgrade request required"));
+  }
+  if (!streaming && request.info.verb != "get") {
     return SendError(*responder,
                      ApiError::MethodNotAllowed(
                          "the server does not allow this method on the requested resource"));
   }
   std::string container = request.query.Get("container");
-  if (auto error = ChooseContainer(pod, name, &container)) return SendError(*responder, *error);
+  if (sub != "portforward") {
+    if (auto error = ChooseContainer(pod, name, &container)) return SendError(*responder, *error);
+  }
 
   Result<store::KeyValue> node_kv = store_->Get("/registry/nodes/" + node_name);
   if (!node_kv.ok()) {
@@ -132,8 +140,14 @@ void RestStorage::ProxyToKubelet(const RestRequest& request,
   int64_t port =
       node.value("/status/daemonEndpoints/kubeletEndpoint/Port"_json_pointer, int64_t{0});
   if (port <= 0 || port > 65535) port = kDefaultKubeletPort;
-  std::string target = "/containerLogs/" + request.info.namespace_ + "/" + name + "/" + container;
+  std::string target = "/" + (sub == "log" ? std::string("containerLogs") : sub) + "/" +
+                       request.info.namespace_ + "/" + name;
+  if (sub != "portforward") target += "/" + container;
   if (std::string query = KubeletQuery(request.http.query); !query.empty()) target += "?" + query;
+  if (streaming) {
+    return kubelet_->ProxyUpgrade(host, static_cast<uint16_t>(port), request.http.method, target,
+                                  request.http.headers, std::move(responder));
+  }
   kubelet_->StreamGet(host, static_cast<uint16_t>(port), target, std::move(responder));
 }
 

@@ -91,6 +91,7 @@ class KubeletServerImpl final : public KubeletServer {
   void Serve(http::Request request, std::shared_ptr<http::Responder> responder) {
     if (request.path == "/healthz") return SendText(*responder, 200, "ok");
     if (!request.peer.verified) return SendText(*responder, 401, "Unauthorized");
+    if (options_.streaming && options_.streaming(request, responder)) return;
     std::vector<std::string> parts;
     if (!SplitLogPath(request.path, &parts)) return SendText(*responder, 404, "404 page not found");
     if (request.method != "GET") return SendText(*responder, 405, "405: Method Not Allowed");

@@ -1,6 +1,7 @@
 // KubeletServer: the kubelet's HTTPS API (upstream's :10250) — container logs for now.
 //
 //   GET /healthz                                         "ok" (no authentication)
+//   /exec/..., /attach/..., /portforward/...             options.streaming (upgrades)
 //   GET /containerLogs/{namespace}/{pod}/{container}     raw log text; query as upstream's
 //       PodLogOptions: follow, previous, timestamps, tailLines, limitBytes, sinceSeconds,
 //       sinceTime. Errors are plain text with 400/404, as upstream's kubelet answers.
@@ -15,9 +16,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "apiserver/http/http_types.h"
 #include "common/status.h"
 #include "kubelet/server/log_streamer.h"
 
@@ -36,6 +39,11 @@ struct KubeletServerOptions {
   // Optional: the pod's uid by namespace/name. Without it (or when it returns nullopt) the
   // newest folder <namespace>_<pod>_* is read.
   PodUidLookup pod_uid_lookup;
+  // Optional: /exec, /attach and /portforward (kubelet/streaming/streaming_service.h,
+  // StreamingService::Serve). Called on a transport thread for authenticated requests; returns
+  // true when it took the request. Must not block.
+  std::function<bool(apiserver::http::Request&, std::shared_ptr<apiserver::http::Responder>&)>
+      streaming;
   int threads = 2;
 };
 

@@ -4,7 +4,7 @@ inside a network namespace of its own, driven with the real kubectl.
 
 Covers: node registration and readiness, a Deployment's pods Running with IPs of the node's pod
 CIDR and serving HTTP, a killed container restarted (restartCount 1), CrashLoopBackOff, a
-configMap volume and a secret env var, deletion releasing the sandbox and IP, adoption after
+configMap volume and a secret env var, kubectl exec (stdin, exit code) and port-forward, deletion releasing the sandbox and IP, adoption after
 kill -9 of mk8sd (same container IDs, no restart counted), and `mk8s stop` (SIGTERM) stopping
 every pod and containerd. Needs root, containerd, ctr, kubectl and nsenter (skips otherwise)."""
 import ipaddress
@@ -260,6 +260,29 @@ class KubeletE2E(unittest.TestCase):
             body = wait_for(lambda: self.http_get(str(ip)) == PAGE, timeout=30,
                             what=f"HTTP from {ip}")
             self.assertTrue(body)
+
+    def test_1b_exec_and_port_forward(self):
+        # kubectl -> API server (pods/exec, pods/portforward) -> kubelet :10250 -> containerd.
+        pod = self.pods("app=web")[0]["metadata"]["name"]
+        started = time.monotonic()
+        r = self.kubectl("exec", pod, "--", "echo", "hi")
+        self.figures["kubectl exec echo hi (s)"] = round(time.monotonic() - started, 2)
+        self.assertEqual(r.stdout, "hi\n")
+        r = self.kubectl("exec", "-i", pod, "--", "cat", input="stdin through exec\n")
+        self.assertEqual(r.stdout, "stdin through exec\n")
+        r = self.kubectl("exec", pod, "--", "sh", "-c", "exit 3", check=False)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("command terminated with exit code 3", r.stderr)
+        forward = self.ns.popen("kubectl", "port-forward", f"pod/{pod}", "18080:80", env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("Forwarding from 127.0.0.1:18080", forward.stdout.readline())
+            self.assertEqual(self.http_get("127.0.0.1:18080"), PAGE)
+        finally:
+            forward.terminate()
+            forward.wait(timeout=30)
+            forward.stdout.close()
+            forward.stderr.close()
 
     def test_2_killed_container_restarts(self):
         pod = self.pods("app=web")[0]
