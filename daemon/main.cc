@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   cli.add_option("--store-compaction-interval", compaction_seconds,
                  "Seconds between automatic datastore compactions")
       ->check(CLI::PositiveNumber);
-  std::string components = "apiserver,controllers,scheduler";
+  std::string components = "apiserver,controllers,scheduler,kubelet,proxy";
   if (const char* env = std::getenv("MK8S_COMPONENTS"); env != nullptr && *env != '\0') {
     components = env;
   }
