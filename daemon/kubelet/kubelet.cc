@@ -109,6 +109,9 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   sync_options.root_dir = k->options_.root_dir;
   sync_options.host_ips = k->options_.node.node_ips;
   sync_options.memory_capacity_bytes = facts.memory_bytes;
+  sync_options.enqueue = [self](const std::string& key) {
+    if (self->queue_) self->queue_->Add(key);
+  };
   k->sync_ = std::make_unique<PodSync>(sync_options, k->client_, k->cri_, std::move(hooks));
 
   client::RateLimiterOptions limits;
@@ -167,6 +170,7 @@ void Kubelet::Stop(bool stop_pods) {
   threads_.clear();
   if (pods_) pods_->Stop();
   if (services_) services_->Stop();
+  if (sync_) sync_->StopProbes();
   if (node_) node_->Stop();
   if (stop_pods && sync_) {
     spdlog::info("kubelet: stopping every pod on {}", options_.node.node_name);

@@ -24,7 +24,8 @@ json Terminated(const ContainerInfo& c) {
 
 // One entry of containerStatuses / initContainerStatuses.
 json ContainerStatus(const json& spec_container, const PodRuntimeState& runtime,
-                     const std::map<std::string, Waiting>& waiting, const std::string& default_wait) {
+                     const std::map<std::string, Waiting>& waiting, const std::string& default_wait,
+                     const std::map<std::string, ProbeResults>& probes) {
   const std::string name = spec_container.value("name", "");
   json status = {{"name", name},
                  {"image", spec_container.value("image", "")},
@@ -53,9 +54,16 @@ json ContainerStatus(const json& spec_container, const PodRuntimeState& runtime,
   switch (latest->state) {
     case ContainerState::kRunning:
       status["state"] = {{"running", {{"startedAt", FormatNanos(latest->started_at_ns)}}}};
-      status["ready"] = true;  // no readiness probes yet: running is ready
-      status["started"] = true;
+    {
+      // Without probes running means started and ready; a readiness probe starts out false.
+      ProbeResults results;
+      if (auto it = probes.find(latest->id); it != probes.end()) results = it->second;
+      const bool started = results.started.value_or(!spec_container.contains("startupProbe"));
+      const bool ready = started && results.ready.value_or(!spec_container.contains("readinessProbe"));
+      status["ready"] = ready;
+      status["started"] = started;
       break;
+    }
     case ContainerState::kExited:
       if (override_it != waiting.end()) {
         json state = {{"reason", override_it->second.reason}};
@@ -157,7 +165,7 @@ json ComputePodStatus(const StatusInputs& in) {
   bool init_done = true;
   std::vector<std::string> incomplete;
   for (const json& c : spec.value("initContainers", json::array())) {
-    json s = ContainerStatus(c, runtime, in.waiting, "PodInitializing");
+    json s = ContainerStatus(c, runtime, in.waiting, "PodInitializing", in.probes);
     const bool done = s["state"].contains("terminated") &&
                       s["state"]["terminated"].value("exitCode", 1) == 0;
     if (!done) {
@@ -169,7 +177,8 @@ json ComputePodStatus(const StatusInputs& in) {
   json statuses = json::array();
   std::vector<std::string> unready;
   for (const json& c : spec.value("containers", json::array())) {
-    json s = ContainerStatus(c, runtime, in.waiting, init_done ? "ContainerCreating" : "PodInitializing");
+    json s = ContainerStatus(c, runtime, in.waiting, init_done ? "ContainerCreating" : "PodInitializing",
+                             in.probes);
     if (!s.value("ready", false)) unready.push_back(c.value("name", ""));
     statuses.push_back(std::move(s));
   }

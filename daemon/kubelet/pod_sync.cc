@@ -47,7 +47,11 @@ PodSync::PodSync(PodSyncOptions options, std::shared_ptr<client::Client> client,
       cri_(std::move(cri)),
       hooks_(std::move(hooks)),
       recorder_(client, "kubelet"),
-      pull_backoff_(std::chrono::seconds(10), std::chrono::minutes(5)) {}
+      pull_backoff_(std::chrono::seconds(10), std::chrono::minutes(5)) {
+  prober_ = std::make_unique<Prober>(cri_, &recorder_, options_.enqueue);
+}
+
+void PodSync::StopProbes() { prober_->Stop(); }
 
 SandboxParams PodSync::SandboxParamsFor(uint32_t attempt) {
   SandboxParams params;
@@ -124,6 +128,7 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     for (const ContainerInfo& c : state.containers) {
       if (c.state == ContainerState::kRunning) running.push_back(&c);
     }
+    prober_->ForgetPod(uid);
     StopContainers(running, GracePeriod(pod), &pod);
     for (const SandboxInfo& s : state.sandboxes) {
       if (s.ready) (void)cri_->StopPodSandbox(s.id);
@@ -206,6 +211,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     auto reread = ReadPodState(*cri_, uid);
     if (reread.ok()) state = std::move(*reread);
     RemoveOldInstances(pod, state);
+    const SandboxInfo* current = state.Newest();
+    prober_->Update(pod, state, current != nullptr && !current->ips.empty() ? current->ips[0] : "");
   }
   if (Status written = WriteStatus(pod, state); !written.ok()) return written;
   return outcome;
@@ -228,6 +235,9 @@ Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state) {
   StatusInputs inputs;
   inputs.runtime = &state;
   inputs.waiting = WaitingFor(uid);
+  for (const ContainerInfo& c : state.containers) {
+    if (c.state == ContainerState::kRunning) inputs.probes[c.id] = prober_->Results(c.id);
+  }
   inputs.host_ips = options_.host_ips;
   inputs.now = NowRfc3339();
   json current = pod;
@@ -279,6 +289,7 @@ std::map<std::string, Waiting> PodSync::WaitingFor(const std::string& uid) {
 }
 
 void PodSync::Forget(const std::string& uid) {
+  prober_->ForgetPod(uid);
   crash_backoff_.ForgetPrefix(uid + "/");
   pull_backoff_.ForgetPrefix(uid + "/");
   std::lock_guard lock(mu_);

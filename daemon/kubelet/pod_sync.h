@@ -29,6 +29,7 @@
 #include "kubelet/backoff.h"
 #include "kubelet/container_config.h"
 #include "kubelet/pod_status.h"
+#include "kubelet/prober.h"
 #include "kubelet/runtime_state.h"
 
 namespace mk8s::runtime {
@@ -53,6 +54,8 @@ struct PodSyncOptions {
   std::vector<std::string> host_ips;
   int64_t memory_capacity_bytes = 0;
   std::string host_resolv_conf = "/etc/resolv.conf";
+  // Asks for a sync of the pod "ns/name" (probe results changed).
+  std::function<void(const std::string& pod_key)> enqueue;
 };
 
 // What a sync asks of its caller.
@@ -74,8 +77,10 @@ class PodSync {
   Status CleanUpOrphan(const std::string& pod_uid, std::optional<int64_t> grace = std::nullopt);
   // Stops every container (with its grace period) and sandbox on the runtime (mk8sd stopping).
   void StopAll();
-  // Forgets the in-memory state of a pod (back-off, waiting reasons, last status).
+  // Forgets the in-memory state of a pod (back-off, waiting reasons, last status, probes).
   void Forget(const std::string& pod_uid);
+  // Ends every probe worker (before StopAll on shutdown).
+  void StopProbes();
 
  private:
   // Starts one container instance; on failure records the waiting reason and returns false.
@@ -104,6 +109,7 @@ class PodSync {
   std::shared_ptr<runtime::CriClient> cri_;
   PodHooks hooks_;
   client::EventRecorder recorder_;
+  std::unique_ptr<Prober> prober_;
   Backoff crash_backoff_;
   Backoff pull_backoff_;
 

@@ -183,3 +183,32 @@ TEST(QosTest, Classes) {
 
 }  // namespace
 }  // namespace mk8s::kubelet
+
+namespace mk8s::kubelet {
+namespace {
+
+TEST(PodStatusProbesTest, ReadinessProbeGatesReady) {
+  json pod = Pod();
+  pod["spec"]["containers"][0]["readinessProbe"] = {{"httpGet", {{"port", 80}}}};
+  const auto runtime = Runtime({Instance("a", 0, ContainerState::kRunning)});
+  StatusInputs in;
+  in.pod = &pod;
+  in.runtime = &runtime;
+  in.now = "T";
+  json status = ComputePodStatus(in);
+  EXPECT_FALSE(status["containerStatuses"][0]["ready"]);  // no result yet
+  EXPECT_TRUE(status["containerStatuses"][0]["started"]);
+  EXPECT_EQ(Conditions(status)["Ready"], "False");
+  in.probes["a0"].ready = true;
+  status = ComputePodStatus(in);
+  EXPECT_TRUE(status["containerStatuses"][0]["ready"]);
+  EXPECT_EQ(Conditions(status)["Ready"], "True");
+  pod["spec"]["containers"][0]["startupProbe"] = {{"exec", {{"command", {"true"}}}}};
+  in.probes["a0"].started = false;
+  status = ComputePodStatus(in);
+  EXPECT_FALSE(status["containerStatuses"][0]["started"]);
+  EXPECT_FALSE(status["containerStatuses"][0]["ready"]);
+}
+
+}  // namespace
+}  // namespace mk8s::kubelet
