@@ -173,8 +173,10 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
       init_done = false;
       if (last == nullptr || last->sandbox_id != *sandbox_id) {
         // Not run in this sandbox yet: a new sandbox runs the init containers again.
-        StartContainer(pod, c, last == nullptr ? 0 : last->restart_count + 1, *sandbox_id,
-                       sandbox_config, pod_ip);
+        if (!StartContainer(pod, c, last == nullptr ? 0 : last->restart_count + 1, *sandbox_id,
+                            sandbox_config, pod_ip)) {
+          remember(std::chrono::milliseconds(5000));
+        }
         break;
       }
       if (last->state == ContainerState::kRunning) break;
@@ -194,7 +196,10 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
         auto instances = state.Instances(c.value("name", ""));
         const ContainerInfo* last = instances.empty() ? nullptr : instances[0];
         if (last == nullptr) {
-          StartContainer(pod, c, 0, *sandbox_id, sandbox_config, pod_ip);
+          // A failed start (image pull, config) is retried soon; the pull back-off paces pulls.
+          if (!StartContainer(pod, c, 0, *sandbox_id, sandbox_config, pod_ip)) {
+            remember(std::chrono::milliseconds(5000));
+          }
         } else if (last->sandbox_id != *sandbox_id) {
           remember(Restart(pod, c, *last, *sandbox_id, sandbox_config, pod_ip));
         } else if (last->state == ContainerState::kCreated) {

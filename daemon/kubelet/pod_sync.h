@@ -75,7 +75,8 @@ class PodSync {
   // A pod gone from the API whose sandboxes remain: stop (with `grace`, else each container's
   // own terminationGracePeriodSeconds) and remove them.
   Status CleanUpOrphan(const std::string& pod_uid, std::optional<int64_t> grace = std::nullopt);
-  // Stops every container (with its grace period) and sandbox on the runtime (mk8sd stopping).
+  // Stops every container (with its grace period, at most 30 s) and sandbox on the runtime
+  // (mk8sd stopping).
   void StopAll();
   // Forgets the in-memory state of a pod (back-off, waiting reasons, last status, probes).
   void Forget(const std::string& pod_uid);

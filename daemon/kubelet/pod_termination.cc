@@ -1,6 +1,7 @@
 // PodSync: stopping pods (deletion, orphans, daemon shutdown).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 
@@ -13,6 +14,8 @@ namespace mk8s::kubelet {
 namespace {
 
 using nlohmann::json;
+
+constexpr int64_t kShutdownGraceCapSeconds = 30;
 
 int64_t GraceFromAnnotation(const cri::Container& c) {
   auto it = c.annotations().find(kGracePeriodAnnotation);
@@ -113,7 +116,8 @@ void PodSync::StopAll() {
     for (const cri::Container& c : *containers) {
       if (c.state() != cri::CONTAINER_RUNNING) continue;
       const std::string id = c.id();
-      const int64_t grace = GraceFromAnnotation(c);
+      // Capped so `mk8s stop` (120 s) and systemd (TimeoutStopSec=90) outlast it.
+      const int64_t grace = std::min<int64_t>(GraceFromAnnotation(c), kShutdownGraceCapSeconds);
       stops.push_back(std::async(std::launch::async, [this, id, grace] {
         (void)cri_->StopContainer(id, grace);
       }));

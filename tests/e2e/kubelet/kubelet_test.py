@@ -370,6 +370,22 @@ class KubeletE2E(unittest.TestCase):
         self.assertIn("Killing", reasons)
         self.kubectl("delete", "pod", "ready-ok", "ready-404", "live-fail", "--wait=false")
 
+    def test_4c_image_pull_errors(self):
+        self.kubectl("run", "never", "--image=localhost/mk8s-test/absent:1",
+                     "--image-pull-policy=Never")
+        self.kubectl("run", "unpullable", "--image=127.0.0.1:9/mk8s-test/absent:1")
+
+        def waiting(name):
+            s = self.container_status(name)
+            return s["state"].get("waiting", {}).get("reason") if s else None
+        wait_for(lambda: waiting("never") == "ErrImageNeverPull", timeout=60, what="ErrImageNeverPull")
+        self.assertIn("ErrImageNeverPull", self.kubectl("get", "pod", "never").stdout)
+        wait_for(lambda: waiting("unpullable") in ("ErrImagePull", "ImagePullBackOff"), timeout=60,
+                 what="ErrImagePull")
+        wait_for(lambda: waiting("unpullable") == "ImagePullBackOff", timeout=60,
+                 what="ImagePullBackOff")
+        self.kubectl("delete", "pod", "never", "unpullable", "--wait=false")
+
     def test_5_deleted_pod_is_gone_from_the_runtime(self):
         pod = self.get("pod", "cfgpod")
         uid = pod["metadata"]["uid"]
