@@ -176,6 +176,9 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
     proxy_options.node_name = options.node_name;
     proxy_options.node_ips = options.node_ips;
     proxy_options.rules.chain_prefix = options.proxy_chain_prefix;
+    proxy_options.on_sync = [health](bool ok, const std::string& message) {
+      health->Set("proxy", ok, message);
+    };
     auto started = proxy::KubeProxy::Start(
         proxy_options, std::make_shared<client::Client>(options.transport_for("system:kube-proxy")));
     if (!started.ok()) {
@@ -183,7 +186,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
       return started.status();
     }
     agent->proxy_ = std::move(*started);
-    health->Set("proxy", true, "iptables, chains " + options.proxy_chain_prefix + "-*");
+    health->Set("proxy", false, "waiting for the first sync");
   }
   if (options.kubelet) {
     if (Status status = agent->StartKubelet(options, health); !status.ok()) {

@@ -1,5 +1,5 @@
 // Iptables: runs the iptables tools (iptables-restore, iptables-save, iptables) as child
-// processes: fork/exec with an argv (never a shell), stdin fed from a string, stdout/stderr
+// processes: posix_spawn with an argv (never a shell), stdin fed from a string, stdout/stderr
 // captured, a deadline after which the child is killed.
 //
 // Thread-safe (no shared state); each call blocks until its child exits. The tools take the

@@ -137,6 +137,17 @@ void KubeProxy::Run() {
     last_start = now;
     lock.unlock();
     const Status status = Sync(full);
+    if (options_.on_sync) {
+      if (status.ok()) {
+        const SyncStats now_stats = stats();
+        options_.on_sync(true, fmt::format("iptables, chains {}-*, {} service ports, last sync "
+                                           "{:.1f} ms",
+                                           options_.rules.chain_prefix, now_stats.service_ports,
+                                           now_stats.last_duration.count() / 1000.0));
+      } else {
+        options_.on_sync(false, "sync failed: " + status.message());
+      }
+    }
     lock.lock();
     next_periodic = Clock::now() + options_.sync_period;
     if (status.ok()) {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,9 @@ struct ProxyOptions {
   std::chrono::milliseconds min_sync_interval{100};
   std::chrono::milliseconds sync_period{30000};
   std::chrono::milliseconds retry_interval{1000};
+  // Called on the sync thread after every sync attempt, with no lock held (keep it quick):
+  // whether it worked and a one-line summary or the error. Optional.
+  std::function<void(bool ok, const std::string& message)> on_sync;
   // Informers to share (their owner starts and stops them); null: KubeProxy makes its own.
   client::SharedInformerFactory* shared_informers = nullptr;
 };

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -187,15 +189,33 @@ TEST_F(KubeProxyTest, ChangesReachTheRulesAndRemovedEndpointsLeave) {
       << "the removed endpoint's chain is deleted";
 }
 
-TEST_F(KubeProxyTest, FailedSyncIsRetried) {
+TEST_F(KubeProxyTest, FailedSyncIsRetriedAndReported) {
   Write("fail", "");
-  StartProxy(Options());
+  // What a health registry would show (on_sync runs on the sync thread).
+  std::mutex mu;
+  std::optional<std::pair<bool, std::string>> reported;
+  ProxyOptions options = Options();
+  options.on_sync = [&](bool ok, const std::string& message) {
+    std::lock_guard lock(mu);
+    reported.emplace(ok, message);
+  };
+  auto last_report = [&] {
+    std::lock_guard lock(mu);
+    return reported;
+  };
+  StartProxy(options);
   ASSERT_TRUE(WaitFor([&] { return proxy_->stats().failures >= 2; }, "failed syncs"));
   EXPECT_NE(proxy_->stats().last_error.find("iptables-restore failed"), std::string::npos);
   EXPECT_EQ(Restores(), 0);
+  ASSERT_TRUE(WaitFor([&] { return last_report().has_value(); }, "a report"));
+  EXPECT_FALSE(last_report()->first);
+  EXPECT_NE(last_report()->second.find("iptables-restore failed"), std::string::npos);
   fs::remove(fake_dir_ + "/fail");
   ASSERT_TRUE(WaitFor([&] { return Restores() >= 1; }, "a restore after the failure"));
   EXPECT_NE(Read("restore-1").find("10.152.183.1/32"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return last_report() && last_report()->first; }, "a good report"));
+  EXPECT_NE(last_report()->second.find("chains T9-*"), std::string::npos) << last_report()->second;
+  proxy_->Stop();  // before `reported` goes out of scope
 }
 
 TEST_F(KubeProxyTest, StopKeepsRulesCleanUpRemovesThem) {

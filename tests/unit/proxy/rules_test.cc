@@ -1,6 +1,8 @@
 // GenerateRules: the iptables-restore text for a snapshot (upstream kube-proxy's layout).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
 #include <regex>
 #include <sstream>
 
@@ -246,6 +248,28 @@ TEST(ExternalIpRulesTest, ExternalIpsGoThroughTheExternalChainOrAreRejected) {
                   {"-A T1-EXTERNAL-SERVICES", "-d 192.0.2.2/32 -p tcp -m tcp --dport 80 -j REJECT"})
                 .size(),
             1u);
+}
+
+// Prints how long building and generating take for 1000 services (a figure, not an assertion).
+TEST(RulesScaleTest, ThousandServicesPrintsGenerationTime) {
+  Objects services, slices;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string name = "svc-" + std::to_string(i);
+    const std::string ip = "10.152." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    services.push_back(Service(name, ip, {Port(80, 8080)}));
+    slices.push_back(Slice(
+        name,
+        {Ep("10.1." + std::to_string(i % 250) + ".2"), Ep("10.1." + std::to_string(i % 250) + ".3"),
+         Ep("10.1." + std::to_string(i % 250) + ".4")},
+        {SlicePort(8080)}));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const RuleSet rules = GenerateRules(BuildSnapshot(services, slices), Options(), {});
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  std::printf("snapshot + rules for 1000 services x 3 endpoints: %.1f ms, %zu bytes, %zu chains\n",
+              took.count() / 1000.0, rules.text.size(), rules.chains.nat.size());
+  EXPECT_EQ(rules.chains.nat.size(), 4u + 1000u * 4u);  // base + SVC + 3 SEP each
 }
 
 TEST(RuleOptionsTest, ValidationAndNameLengths) {
