@@ -46,9 +46,10 @@ void Kubelet::InstallDefaultHooks(PodHooks* hooks) {
       if (!mounts.ok()) return mounts.status();
       std::vector<MountSpec> specs;
       for (const Mount& m : *mounts) {
-        const int propagation = m.propagation == "HostToContainer" ? cri::PROPAGATION_HOST_TO_CONTAINER
+        const int propagation = m.propagation == "HostToContainer"
+                                    ? cri::PROPAGATION_HOST_TO_CONTAINER
                                 : m.propagation == "Bidirectional" ? cri::PROPAGATION_BIDIRECTIONAL
-                                                                    : cri::PROPAGATION_PRIVATE;
+                                                                   : cri::PROPAGATION_PRIVATE;
         specs.push_back(MountSpec{m.container_path, m.host_path, m.read_only, propagation});
       }
       return specs;
@@ -124,7 +125,9 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   k->pods_->SetIndex("uid", [](const json& pod) {
     return std::vector<std::string>{pod.value("/metadata/uid"_json_pointer, std::string())};
   });
-  auto enqueue = [self](const client::ObjectPtr& pod) { self->queue_->Add(client::ObjectKey(*pod)); };
+  auto enqueue = [self](const client::ObjectPtr& pod) {
+    self->queue_->Add(client::ObjectKey(*pod));
+  };
   k->pods_->AddEventHandler(
       {enqueue, [enqueue](const client::ObjectPtr&, const client::ObjectPtr& pod) { enqueue(pod); },
        [self](const client::ObjectPtr& pod) {
@@ -132,7 +135,8 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
          // grace period its deletion asked for.
          const std::string uid = (*pod).value("/metadata/uid"_json_pointer, std::string());
          const json& meta = (*pod)["metadata"];
-         if (meta.contains("deletionGracePeriodSeconds") && meta["deletionGracePeriodSeconds"].is_number()) {
+         if (meta.contains("deletionGracePeriodSeconds") &&
+             meta["deletionGracePeriodSeconds"].is_number()) {
            std::lock_guard lock(self->mu_);
            self->orphan_grace_[uid] = meta["deletionGracePeriodSeconds"].get<int64_t>();
          }

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,12 +27,12 @@ struct ProbeResults {
 };
 
 struct StatusInputs {
-  const nlohmann::json* pod = nullptr;          // the API object (spec + current status)
+  const nlohmann::json* pod = nullptr;  // the API object (spec + current status)
   const PodRuntimeState* runtime = nullptr;
-  std::map<std::string, Waiting> waiting;       // container name -> reason
-  std::map<std::string, ProbeResults> probes;   // container id -> results
-  std::vector<std::string> host_ips;            // the node's InternalIPs
-  std::string now;                              // RFC 3339, for new transition times
+  std::map<std::string, Waiting> waiting;      // container name -> reason
+  std::map<std::string, ProbeResults> probes;  // container id -> results
+  std::vector<std::string> host_ips;           // the node's InternalIPs
+  std::string now;                             // RFC 3339, for new transition times
 };
 
 // The status to write. Conditions keep their lastTransitionTime while their status is unchanged;

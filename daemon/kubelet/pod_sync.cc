@@ -29,12 +29,14 @@ bool IsTerminal(const std::string& phase) { return phase == "Succeeded" || phase
 
 std::string PodDescription(const json& pod) {
   const json& meta = pod["metadata"];
-  return meta.value("name", "") + "_" + meta.value("namespace", "") + "(" + meta.value("uid", "") + ")";
+  return meta.value("name", "") + "_" + meta.value("namespace", "") + "(" + meta.value("uid", "") +
+         ")";
 }
 
 int64_t GracePeriod(const json& pod) {
   const json& meta = pod["metadata"];
-  if (meta.contains("deletionGracePeriodSeconds") && meta["deletionGracePeriodSeconds"].is_number()) {
+  if (meta.contains("deletionGracePeriodSeconds") &&
+      meta["deletionGracePeriodSeconds"].is_number()) {
     return meta["deletionGracePeriodSeconds"].get<int64_t>();
   }
   return pod.value("/spec/terminationGracePeriodSeconds"_json_pointer, int64_t{30});
@@ -79,7 +81,8 @@ Result<std::string> PodSync::EnsureSandbox(const json& pod, PodRuntimeState* sta
   // A new sandbox: whatever still runs in the old one goes first.
   std::vector<const ContainerInfo*> running;
   for (const ContainerInfo& c : state->containers) {
-    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated) running.push_back(&c);
+    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
+      running.push_back(&c);
   }
   StopContainers(running, GracePeriod(pod), &pod);
   for (size_t i = 0; i < state->sandboxes.size(); ++i) {
@@ -103,9 +106,11 @@ Result<std::string> PodSync::EnsureSandbox(const json& pod, PodRuntimeState* sta
   spdlog::info("kubelet: pod {} sandbox {} (attempt {}) in {} ms", PodDescription(pod),
                id->substr(0, 12), attempt,
                std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - started).count());
+                   std::chrono::steady_clock::now() - started)
+                   .count());
   if (newest != nullptr) {
-    recorder_.Record(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
+    recorder_.Record(pod, "Normal", "SandboxChanged",
+                     "Pod sandbox changed, it will be killed and re-created.");
   }
   auto reread = ReadPodState(*cri_, uid);
   if (!reread.ok()) return reread.status();
@@ -138,7 +143,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
 
   // A sandbox that died with restartPolicy Never and every container finished: the pod is done.
   bool done = false;
-  if (const SandboxInfo* newest = state.Newest(); newest != nullptr && !newest->ready && policy == "Never") {
+  if (const SandboxInfo* newest = state.Newest();
+      newest != nullptr && !newest->ready && policy == "Never") {
     done = true;
     for (const json& c : spec.value("containers", json::array())) {
       auto instances = state.Instances(c.value("name", ""));
@@ -148,7 +154,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
   if (!done && hooks_.set_up_volumes) {
     // Every sync: new ConfigMap/Secret contents and token renewals reach running pods.
     if (Status status = hooks_.set_up_volumes(pod); !status.ok()) {
-      recorder_.Record(pod, "Warning", "FailedMount", "MountVolume.SetUp failed: " + status.message());
+      recorder_.Record(pod, "Warning", "FailedMount",
+                       "MountVolume.SetUp failed: " + status.message());
       (void)WriteStatus(pod, state);
       return status;
     }
@@ -163,7 +170,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     const SandboxInfo* sandbox = state.Newest();
     const std::string pod_ip = sandbox != nullptr && !sandbox->ips.empty() ? sandbox->ips[0] : "";
     auto remember = [&](std::optional<std::chrono::milliseconds> wait) {
-      if (wait && (!outcome.requeue_after || *wait < *outcome.requeue_after)) outcome.requeue_after = wait;
+      if (wait && (!outcome.requeue_after || *wait < *outcome.requeue_after))
+        outcome.requeue_after = wait;
     };
 
     bool init_done = true;

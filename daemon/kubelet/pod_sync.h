@@ -42,7 +42,9 @@ namespace mk8s::kubelet {
 // literal env values only.
 struct PodHooks {
   std::function<Status(const nlohmann::json& pod)> set_up_volumes;
-  std::function<Result<std::vector<MountSpec>>(const nlohmann::json& pod, const nlohmann::json& container)> mounts_for;
+  std::function<Result<std::vector<MountSpec>>(const nlohmann::json& pod,
+                                               const nlohmann::json& container)>
+      mounts_for;
   std::function<void(const std::string& pod_uid)> tear_down_volumes;
   std::function<Result<std::vector<std::pair<std::string, std::string>>>(
       const nlohmann::json& pod, const nlohmann::json& container, const std::string& pod_ip)>
@@ -50,7 +52,7 @@ struct PodHooks {
 };
 
 struct PodSyncOptions {
-  std::string root_dir;   // <state>/kubelet (logs/, pods/)
+  std::string root_dir;  // <state>/kubelet (logs/, pods/)
   std::vector<std::string> host_ips;
   int64_t memory_capacity_bytes = 0;
   std::string host_resolv_conf = "/etc/resolv.conf";
@@ -85,15 +87,18 @@ class PodSync {
 
  private:
   // Starts one container instance; on failure records the waiting reason and returns false.
-  bool StartContainer(const nlohmann::json& pod, const nlohmann::json& container,
-                      int restart_count, const std::string& sandbox_id,
-                      const cri::PodSandboxConfig& sandbox_config, const std::string& pod_ip);
+  bool StartContainer(const nlohmann::json& pod, const nlohmann::json& container, int restart_count,
+                      const std::string& sandbox_id, const cri::PodSandboxConfig& sandbox_config,
+                      const std::string& pod_ip);
   bool EnsureImage(const nlohmann::json& pod, const nlohmann::json& container,
                    const cri::PodSandboxConfig& sandbox_config);
   // Restarts an exited instance unless backing off. Returns the remaining back-off if any.
-  std::optional<std::chrono::milliseconds> Restart(const nlohmann::json& pod, const nlohmann::json& container,
-                                   const ContainerInfo& last, const std::string& sandbox_id,
-                                   const cri::PodSandboxConfig& sandbox_config, const std::string& pod_ip);
+  std::optional<std::chrono::milliseconds> Restart(const nlohmann::json& pod,
+                                                   const nlohmann::json& container,
+                                                   const ContainerInfo& last,
+                                                   const std::string& sandbox_id,
+                                                   const cri::PodSandboxConfig& sandbox_config,
+                                                   const std::string& pod_ip);
   Result<std::string> EnsureSandbox(const nlohmann::json& pod, PodRuntimeState* state,
                                     cri::PodSandboxConfig* config);
   SandboxParams SandboxParamsFor(uint32_t attempt);
@@ -115,8 +120,9 @@ class PodSync {
   Backoff pull_backoff_;
 
   std::mutex mu_;
-  std::map<std::string, std::map<std::string, Waiting>> waiting_;  // uid -> name -> why. GUARDED_BY(mu_)
-  std::map<std::string, nlohmann::json> last_status_;              // uid -> written. GUARDED_BY(mu_)
+  std::map<std::string, std::map<std::string, Waiting>>
+      waiting_;                                        // uid -> name -> why. GUARDED_BY(mu_)
+  std::map<std::string, nlohmann::json> last_status_;  // uid -> written. GUARDED_BY(mu_)
 };
 
 // "name_namespace(uid)" as upstream's format.Pod.

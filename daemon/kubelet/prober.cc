@@ -23,7 +23,8 @@ using nlohmann::json;
 
 int Seconds(const json& probe, const char* field, int fallback) {
   auto it = probe.find(field);
-  return it != probe.end() && it->is_number_integer() && it->get<int>() > 0 ? it->get<int>() : fallback;
+  return it != probe.end() && it->is_number_integer() && it->get<int>() > 0 ? it->get<int>()
+                                                                            : fallback;
 }
 
 // A named or numbered port of the container.
@@ -53,7 +54,8 @@ int Connect(const std::string& ip, int port, int timeout_ms, std::string* output
   }
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 &&
+      errno != EINPROGRESS) {
     *output = "dial tcp " + ip + ":" + std::to_string(port) + ": " + std::strerror(errno);
     close(fd);
     return -1;
@@ -61,7 +63,8 @@ int Connect(const std::string& ip, int port, int timeout_ms, std::string* output
   pollfd p{fd, POLLOUT, 0};
   int error = 0;
   socklen_t length = sizeof(error);
-  if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
+  if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 ||
+      error != 0) {
     *output = "dial tcp " + ip + ":" + std::to_string(port) + ": " +
               (error != 0 ? std::strerror(error) : "i/o timeout");
     close(fd);
@@ -89,7 +92,8 @@ bool HttpGet(const json& http, const json& container, const std::string& pod_ip,
   size_t sent = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          deadline - std::chrono::steady_clock::now()).count());
+                                          deadline - std::chrono::steady_clock::now())
+                                          .count());
     pollfd p{fd, static_cast<short>(sent < request.size() ? POLLOUT : POLLIN), 0};
     if (poll(&p, 1, std::max(left, 1)) != 1) break;
     if (sent < request.size()) {
@@ -138,13 +142,15 @@ bool RunProbe(runtime::CriClient& cri, const json& probe, const std::string& con
     return false;
   }
   if (probe.contains("httpGet")) {
-    return HttpGet(probe["httpGet"], probe.value("container", json::object()), pod_ip, timeout * 1000, output);
+    return HttpGet(probe["httpGet"], probe.value("container", json::object()), pod_ip,
+                   timeout * 1000, output);
   }
   if (probe.contains("tcpSocket")) {
     const json& tcp = probe["tcpSocket"];
-    const int fd = Connect(tcp.value("host", pod_ip),
-                           ResolvePort(tcp.value("port", json(0)), probe.value("container", json::object())),
-                           timeout * 1000, output);
+    const int fd =
+        Connect(tcp.value("host", pod_ip),
+                ResolvePort(tcp.value("port", json(0)), probe.value("container", json::object())),
+                timeout * 1000, output);
     if (fd < 0) return false;
     close(fd);
     return true;
@@ -182,7 +188,8 @@ void Prober::Stop() {
 
 void Prober::Update(const json& pod, const PodRuntimeState& state, const std::string& pod_ip) {
   const std::string uid = pod["metadata"].value("uid", "");
-  const std::string pod_key = pod["metadata"].value("namespace", "") + "/" + pod["metadata"].value("name", "");
+  const std::string pod_key =
+      pod["metadata"].value("namespace", "") + "/" + pod["metadata"].value("name", "");
   std::set<std::string> wanted;
   std::vector<std::shared_ptr<Worker>> start;
   std::vector<std::thread> finished;
@@ -288,7 +295,8 @@ void Prober::Run(std::shared_ptr<Worker> worker) {
       const bool ok = RunProbe(*cri_, probe, worker->container_id, worker->pod_ip, &output);
       if (ok) {
         failures = 0;
-        if (++successes >= success_threshold && worker->kind != "liveness") SetResult(*worker, true);
+        if (++successes >= success_threshold && worker->kind != "liveness")
+          SetResult(*worker, true);
         if (worker->kind == "startup" && successes >= success_threshold) return;  // done for good
       } else {
         successes = 0;
@@ -308,7 +316,8 @@ void Prober::Run(std::shared_ptr<Worker> worker) {
                                 "Container " + worker->container_name + " failed " + worker->kind +
                                     " probe, will be restarted");
             }
-            const int64_t grace = worker->pod.value("/spec/terminationGracePeriodSeconds"_json_pointer, int64_t{30});
+            const int64_t grace =
+                worker->pod.value("/spec/terminationGracePeriodSeconds"_json_pointer, int64_t{30});
             (void)cri_->StopContainer(worker->container_id, grace);
             if (on_change_) on_change_(worker->pod_key);
             return;

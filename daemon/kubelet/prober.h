@@ -45,7 +45,8 @@ bool RunProbe(runtime::CriClient& cri, const nlohmann::json& probe, const std::s
 class Prober {
  public:
   using OnChange = std::function<void(const std::string& pod_key)>;
-  Prober(std::shared_ptr<runtime::CriClient> cri, client::EventRecorder* recorder, OnChange on_change);
+  Prober(std::shared_ptr<runtime::CriClient> cri, client::EventRecorder* recorder,
+         OnChange on_change);
   ~Prober();  // Stop()
   // Makes the probe workers of `pod` match its running containers. Any thread.
   void Update(const nlohmann::json& pod, const PodRuntimeState& state, const std::string& pod_ip);
@@ -64,10 +65,10 @@ class Prober {
   OnChange on_change_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                                    // GUARDED_BY(mu_)
-  std::map<std::string, std::shared_ptr<Worker>> workers_;   // "<id>/<kind>". GUARDED_BY(mu_)
-  std::map<std::string, ProbeResults> results_;              // by container id. GUARDED_BY(mu_)
-  std::map<std::string, std::thread> threads_;               // GUARDED_BY(mu_)
+  bool stopping_ = false;                                   // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<Worker>> workers_;  // "<id>/<kind>". GUARDED_BY(mu_)
+  std::map<std::string, ProbeResults> results_;             // by container id. GUARDED_BY(mu_)
+  std::map<std::string, std::thread> threads_;              // GUARDED_BY(mu_)
 };
 
 }  // namespace mk8s::kubelet
