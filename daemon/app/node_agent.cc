@@ -31,8 +31,7 @@ std::string DefaultProxyChainPrefix(const std::string& state_dir) {
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a
   for (unsigned char c : state_dir) hash = (hash ^ c) * 1099511628211ULL;
   char buffer[16];
-  std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx",
-                static_cast<unsigned long long>(hash >> 44));
+  std::snprintf(buffer, sizeof(buffer), "MK8S-%05llx", static_cast<unsigned long long>(hash >> 44));
   return buffer;
 }
 
@@ -100,8 +99,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   cri_ = std::move(*cri);
   auto tarball = runtime::FindPauseImageTarball();
   if (!tarball.ok()) return tarball.status();
-  auto imported = runtime::EnsurePauseImage(*cri_, containerd_->socket(), *tarball,
-                                            runtime::PauseImageRef());
+  auto imported =
+      runtime::EnsurePauseImage(*cri_, containerd_->socket(), *tarball, runtime::PauseImageRef());
   if (!imported.ok()) return imported.status();
 
   // The kubelet's HTTPS API (logs, exec, attach, port-forward), when this daemon holds the
@@ -118,8 +117,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
     server_options.cert_file = files->cert_file;
     server_options.key_file = files->key_file;
     server_options.client_ca_file = files->ca_file;
-    server_options.pod_uid_lookup = [this](const std::string& ns, const std::string& name)
-        -> std::optional<std::string> {
+    server_options.pod_uid_lookup = [this](const std::string& ns,
+                                           const std::string& name) -> std::optional<std::string> {
       kubelet::Kubelet* k = kubelet_ptr_.load();
       return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
     };
@@ -154,14 +153,15 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
     if (!conflist.ok()) return conflist.status();
     return WriteFileAtomically(cni_conf_dir + "/10-mk8s.conflist", *conflist);
   };
-  auto client = std::make_shared<client::Client>(
-      options.transport_for("system:node:" + options.node_name));
+  auto client =
+      std::make_shared<client::Client>(options.transport_for("system:node:" + options.node_name));
   health->Set("kubelet", false, "registering node " + options.node_name);
   auto started = kubelet::Kubelet::Start(std::move(kubelet_options), client, cri_);
   if (!started.ok()) return started.status();
   kubelet_ = std::move(*started);
   kubelet_ptr_ = kubelet_.get();
-  health->Set("kubelet", true, "node " + options.node_name + ", containerd " + containerd_->socket());
+  health->Set("kubelet", true,
+              "node " + options.node_name + ", containerd " + containerd_->socket());
   return Status::Ok();
 }
 
@@ -189,7 +189,8 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
       health->Set("proxy", ok, message);
     };
     auto started = proxy::KubeProxy::Start(
-        proxy_options, std::make_shared<client::Client>(options.transport_for("system:kube-proxy")));
+        proxy_options,
+        std::make_shared<client::Client>(options.transport_for("system:kube-proxy")));
     if (!started.ok()) {
       health->Set("proxy", false, started.status().message());
       return started.status();

@@ -7,7 +7,8 @@
 // thread; the kubelet has registered its node). Shutdown() is the `mk8s stop` path: every pod
 // is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd and
 // the pods running, for the next start to adopt. Destruction must happen while the transports'
-// server is still up. Health is reported as "proxy" and "kubelet".
+// server is still up. Health is reported as "proxy" (ready after each successful sync,
+// not ready after a failed one) and "kubelet".
 #pragma once
 
 #include <atomic>

@@ -48,7 +48,8 @@ std::string FormatGoDuration(Backoff::Duration duration) {
   const long long total = std::chrono::duration_cast<std::chrono::seconds>(duration).count();
   const long long hours = total / 3600, minutes = (total % 3600) / 60, seconds = total % 60;
   if (hours > 0) {
-    return std::to_string(hours) + "h" + std::to_string(minutes) + "m" + std::to_string(seconds) + "s";
+    return std::to_string(hours) + "h" + std::to_string(minutes) + "m" + std::to_string(seconds) +
+           "s";
   }
   if (minutes > 0) return std::to_string(minutes) + "m" + std::to_string(seconds) + "s";
   return std::to_string(seconds) + "s";

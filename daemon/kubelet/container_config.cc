@@ -35,9 +35,9 @@ void AddUnique(std::vector<std::string>* list, const std::string& value) {
 cri::NamespaceOption Namespaces(const json& spec) {
   cri::NamespaceOption options;
   options.set_network(spec.value("hostNetwork", false) ? cri::NODE : cri::POD);
-  options.set_pid(spec.value("hostPID", false)                  ? cri::NODE
+  options.set_pid(spec.value("hostPID", false)                 ? cri::NODE
                   : spec.value("shareProcessNamespace", false) ? cri::POD
-                                                                : cri::CONTAINER);
+                                                               : cri::CONTAINER);
   options.set_ipc(spec.value("hostIPC", false) ? cri::NODE : cri::POD);
   return options;
 }
@@ -141,7 +141,8 @@ cri::PodSandboxConfig BuildSandboxConfig(const json& pod, const SandboxParams& p
     std::string hostname = Str(spec, "hostname");
     if (hostname.empty()) hostname = Str(meta, "name");
     if (hostname.size() > 63) hostname.resize(63);
-    while (!hostname.empty() && (hostname.back() == '-' || hostname.back() == '.')) hostname.pop_back();
+    while (!hostname.empty() && (hostname.back() == '-' || hostname.back() == '.'))
+      hostname.pop_back();
     config.set_hostname(hostname);
   }
   config.set_log_directory(PodLogDirectory(params.log_root, pod));
@@ -156,7 +157,9 @@ cri::PodSandboxConfig BuildSandboxConfig(const json& pod, const SandboxParams& p
       if (host_port <= 0) continue;
       auto* mapping = config.add_port_mappings();
       const std::string protocol = port.value("protocol", "TCP");
-      mapping->set_protocol(protocol == "UDP" ? cri::UDP : protocol == "SCTP" ? cri::SCTP : cri::TCP);
+      mapping->set_protocol(protocol == "UDP"    ? cri::UDP
+                            : protocol == "SCTP" ? cri::SCTP
+                                                 : cri::TCP);
       mapping->set_container_port(port.value("containerPort", 0));
       mapping->set_host_port(host_port);
       mapping->set_host_ip(Str(port, "hostIP"));
@@ -292,13 +295,14 @@ cri::ContainerConfig BuildContainerConfig(const json& pod, const json& container
     if (c.is_string()) security->mutable_capabilities()->add_add_capabilities(c.get<std::string>());
   }
   for (const json& c : Arr(caps, "drop")) {
-    if (c.is_string()) security->mutable_capabilities()->add_drop_capabilities(c.get<std::string>());
+    if (c.is_string())
+      security->mutable_capabilities()->add_drop_capabilities(c.get<std::string>());
   }
   if (!security->privileged()) {
     // The runtime's default masked and read-only /proc paths (upstream's defaults).
-    for (const char* path : {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-                             "/proc/scsi", "/sys/firmware"}) {
+    for (const char* path :
+         {"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+          "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"}) {
       security->add_masked_paths(path);
     }
     for (const char* path : {"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",

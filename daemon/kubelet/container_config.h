@@ -33,10 +33,10 @@ struct DnsSettings {
 };
 
 struct SandboxParams {
-  std::string log_root;                // <state>/kubelet/logs
+  std::string log_root;                    // <state>/kubelet/logs
   std::optional<std::string> cluster_dns;  // the cluster DNS service IP, if the addon runs
   std::string cluster_domain = "cluster.local";
-  DnsSettings host_dns;                // the node's resolv.conf
+  DnsSettings host_dns;  // the node's resolv.conf
   uint32_t attempt = 0;
 };
 
@@ -62,7 +62,8 @@ std::string ContainerLogPath(const std::string& container, int restart_count);
 DnsSettings PodDns(const nlohmann::json& pod, const SandboxParams& params);
 
 cri::PodSandboxConfig BuildSandboxConfig(const nlohmann::json& pod, const SandboxParams& params);
-cri::ContainerConfig BuildContainerConfig(const nlohmann::json& pod, const nlohmann::json& container,
+cri::ContainerConfig BuildContainerConfig(const nlohmann::json& pod,
+                                          const nlohmann::json& container,
                                           const ContainerParams& params);
 // cpu shares / quota / period, memory limit and OOM score adjustment for one container.
 cri::LinuxContainerResources ContainerResources(const nlohmann::json& pod,

@@ -68,7 +68,8 @@ bool PodSync::EnsureImage(const json& pod, const json& container,
   auto pulled = cri_->PullImage(image, nullptr, &sandbox_config);
   if (!pulled.ok()) {
     pull_backoff_.Next(key, std::chrono::steady_clock::now());
-    const std::string message = "Failed to pull image \"" + image + "\": " + pulled.status().message();
+    const std::string message =
+        "Failed to pull image \"" + image + "\": " + pulled.status().message();
     SetWaiting(uid, name, {"ErrImagePull", message});
     recorder_.Record(pod, "Warning", "Failed", message);
     recorder_.Record(pod, "Warning", "Failed", "Error: ErrImagePull");
@@ -82,7 +83,8 @@ bool PodSync::EnsureImage(const json& pod, const json& container,
 
 bool PodSync::StartContainer(const json& pod, const json& container, int restart_count,
                              const std::string& sandbox_id,
-                             const cri::PodSandboxConfig& sandbox_config, const std::string& pod_ip) {
+                             const cri::PodSandboxConfig& sandbox_config,
+                             const std::string& pod_ip) {
   const std::string uid = pod["metadata"].value("uid", "");
   const std::string name = container.value("name", "");
   if (!EnsureImage(pod, container, sandbox_config)) return false;
@@ -156,10 +158,12 @@ std::optional<std::chrono::milliseconds> PodSync::Restart(
   if (crash_backoff_.IsInBackOffSince(key, finished, now)) {
     const auto delay = crash_backoff_.Get(key);
     const std::string message = "back-off " + FormatGoDuration(delay) +
-                                " restarting failed container=" + name + " pod=" + PodDescription(pod);
+                                " restarting failed container=" + name +
+                                " pod=" + PodDescription(pod);
     SetWaiting(uid, name, {"CrashLoopBackOff", message});
-    recorder_.Record(pod, "Warning", "BackOff",
-                     "Back-off restarting failed container " + name + " in pod " + PodDescription(pod));
+    recorder_.Record(
+        pod, "Warning", "BackOff",
+        "Back-off restarting failed container " + name + " in pod " + PodDescription(pod));
     return std::chrono::duration_cast<std::chrono::milliseconds>(finished + delay - now) +
            std::chrono::milliseconds(50);
   }

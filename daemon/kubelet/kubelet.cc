@@ -46,9 +46,10 @@ void Kubelet::InstallDefaultHooks(PodHooks* hooks) {
       if (!mounts.ok()) return mounts.status();
       std::vector<MountSpec> specs;
       for (const Mount& m : *mounts) {
-        const int propagation = m.propagation == "HostToContainer" ? cri::PROPAGATION_HOST_TO_CONTAINER
+        const int propagation = m.propagation == "HostToContainer"
+                                    ? cri::PROPAGATION_HOST_TO_CONTAINER
                                 : m.propagation == "Bidirectional" ? cri::PROPAGATION_BIDIRECTIONAL
-                                                                    : cri::PROPAGATION_PRIVATE;
+                                                                   : cri::PROPAGATION_PRIVATE;
         specs.push_back(MountSpec{m.container_path, m.host_path, m.read_only, propagation});
       }
       return specs;
@@ -109,6 +110,9 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   sync_options.root_dir = k->options_.root_dir;
   sync_options.host_ips = k->options_.node.node_ips;
   sync_options.memory_capacity_bytes = facts.memory_bytes;
+  sync_options.enqueue = [self](const std::string& key) {
+    if (self->queue_) self->queue_->Add(key);
+  };
   k->sync_ = std::make_unique<PodSync>(sync_options, k->client_, k->cri_, std::move(hooks));
 
   client::RateLimiterOptions limits;
@@ -121,7 +125,9 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   k->pods_->SetIndex("uid", [](const json& pod) {
     return std::vector<std::string>{pod.value("/metadata/uid"_json_pointer, std::string())};
   });
-  auto enqueue = [self](const client::ObjectPtr& pod) { self->queue_->Add(client::ObjectKey(*pod)); };
+  auto enqueue = [self](const client::ObjectPtr& pod) {
+    self->queue_->Add(client::ObjectKey(*pod));
+  };
   k->pods_->AddEventHandler(
       {enqueue, [enqueue](const client::ObjectPtr&, const client::ObjectPtr& pod) { enqueue(pod); },
        [self](const client::ObjectPtr& pod) {
@@ -129,7 +135,8 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
          // grace period its deletion asked for.
          const std::string uid = (*pod).value("/metadata/uid"_json_pointer, std::string());
          const json& meta = (*pod)["metadata"];
-         if (meta.contains("deletionGracePeriodSeconds") && meta["deletionGracePeriodSeconds"].is_number()) {
+         if (meta.contains("deletionGracePeriodSeconds") &&
+             meta["deletionGracePeriodSeconds"].is_number()) {
            std::lock_guard lock(self->mu_);
            self->orphan_grace_[uid] = meta["deletionGracePeriodSeconds"].get<int64_t>();
          }
@@ -167,6 +174,7 @@ void Kubelet::Stop(bool stop_pods) {
   threads_.clear();
   if (pods_) pods_->Stop();
   if (services_) services_->Stop();
+  if (sync_) sync_->StopProbes();
   if (node_) node_->Stop();
   if (stop_pods && sync_) {
     spdlog::info("kubelet: stopping every pod on {}", options_.node.node_name);

@@ -2,7 +2,7 @@
 // (node_status.h), watches the pods bound to it, and runs each through PodSync on a work queue
 // with N workers (pods sync concurrently, each pod serially). A relist every second (upstream's
 // PLEG) notices container state changes and CRI sandboxes of pods gone from the API; a resync
-// every 30 s re-checks every pod.
+// every 30 s re-checks every pod. Probes run in prober.h.
 //
 // Adoption: nothing is kept in memory across restarts. Sandboxes and containers carry the pod's
 // labels and the restart count annotation, so a restarted mk8sd finds running pods by their uid

@@ -39,12 +39,9 @@ std::string OsImage() {
 
 json Condition(const std::string& type, bool value, const std::string& reason,
                const std::string& message, const json& old_status, const std::string& now) {
-  json c = {{"type", type},
-            {"status", value ? "True" : "False"},
-            {"reason", reason},
-            {"message", message},
-            {"lastHeartbeatTime", now},
-            {"lastTransitionTime", now}};
+  json c = {
+      {"type", type},       {"status", value ? "True" : "False"}, {"reason", reason},
+      {"message", message}, {"lastHeartbeatTime", now},           {"lastTransitionTime", now}};
   for (const json& o : old_status.value("conditions", json::array())) {
     if (o.value("type", "") == type && o.value("status", "") == c["status"] &&
         o.contains("lastTransitionTime")) {
@@ -80,7 +77,8 @@ MachineFacts MachineFacts::Detect(const std::string& state_dir) {
   }
   struct statvfs fs {};
   if (statvfs(state_dir.c_str(), &fs) == 0) {
-    facts.ephemeral_storage_bytes = static_cast<int64_t>(fs.f_blocks) * static_cast<int64_t>(fs.f_frsize);
+    facts.ephemeral_storage_bytes =
+        static_cast<int64_t>(fs.f_blocks) * static_cast<int64_t>(fs.f_frsize);
   }
   struct utsname name {};
   if (uname(&name) == 0) {
@@ -112,10 +110,11 @@ json NewNodeObject(const NodeOptions& options) {
 json BuildNodeStatus(const NodeOptions& options, const MachineFacts& facts,
                      const RuntimeReadiness& runtime, bool has_pod_cidr, const json& old_status,
                      const std::string& now) {
-  json capacity = {{"cpu", std::to_string(facts.cpus)},
-                   {"memory", std::to_string(facts.memory_bytes / 1024) + "Ki"},
-                   {"pods", "110"},
-                   {"ephemeral-storage", std::to_string(facts.ephemeral_storage_bytes / 1024) + "Ki"}};
+  json capacity = {
+      {"cpu", std::to_string(facts.cpus)},
+      {"memory", std::to_string(facts.memory_bytes / 1024) + "Ki"},
+      {"pods", "110"},
+      {"ephemeral-storage", std::to_string(facts.ephemeral_storage_bytes / 1024) + "Ki"}};
   for (const auto& [name, value] : options.extended_resources) capacity[name] = value;
   json addresses = json::array();
   for (const std::string& ip : options.node_ips) {
@@ -131,22 +130,23 @@ json BuildNodeStatus(const NodeOptions& options, const MachineFacts& facts,
               (runtime.message.empty() ? std::string() : ": " + runtime.message);
   } else if (!has_pod_cidr) {
     ready = false;
-    message = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
-              "message:Network plugin returns error: network plugin not ready: no pod CIDR";
+    message =
+        "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+        "message:Network plugin returns error: network plugin not ready: no pod CIDR";
   } else if (!runtime.network_ready) {
     ready = false;
     message = "container runtime network not ready: NetworkReady=false" +
               (runtime.message.empty() ? std::string() : ": " + runtime.message);
   }
-  json conditions = json::array(
-      {Condition("MemoryPressure", false, "KubeletHasSufficientMemory",
-                 "kubelet has sufficient memory available", old_status, now),
-       Condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure",
-                 old_status, now),
-       Condition("PIDPressure", false, "KubeletHasSufficientPID",
-                 "kubelet has sufficient PID available", old_status, now),
-       Condition("Ready", ready, ready ? "KubeletReady" : "KubeletNotReady", message, old_status,
-                 now)});
+  json conditions =
+      json::array({Condition("MemoryPressure", false, "KubeletHasSufficientMemory",
+                             "kubelet has sufficient memory available", old_status, now),
+                   Condition("DiskPressure", false, "KubeletHasNoDiskPressure",
+                             "kubelet has no disk pressure", old_status, now),
+                   Condition("PIDPressure", false, "KubeletHasSufficientPID",
+                             "kubelet has sufficient PID available", old_status, now),
+                   Condition("Ready", ready, ready ? "KubeletReady" : "KubeletNotReady", message,
+                             old_status, now)});
   return {{"capacity", capacity},
           {"allocatable", capacity},
           {"conditions", conditions},
@@ -245,7 +245,8 @@ void NodeStatusManager::SyncStatus(bool force) {
     auto current = client_->Get(client::kNodes, "", options_.node_name);
     if (!current.ok()) {
       if (client::IsNotFound(current.error())) {
-        (void)client_->Create(client::kNodes, "", NewNodeObject(options_));  // deleted: register again
+        (void)client_->Create(client::kNodes, "",
+                              NewNodeObject(options_));  // deleted: register again
         continue;
       }
       spdlog::warn("kubelet: reading node {}: {}", options_.node_name, current.error().ToString());
@@ -266,7 +267,8 @@ void NodeStatusManager::SyncStatus(bool force) {
     json status = BuildNodeStatus(options_, facts_, runtime, !pod_cidr().empty(),
                                   (*current).value("status", json::object()), NowRfc3339());
     const json comparable = WithoutHeartbeats(status);
-    const bool due = std::chrono::steady_clock::now() - last_write_ >= options_.force_write_interval;
+    const bool due =
+        std::chrono::steady_clock::now() - last_write_ >= options_.force_write_interval;
     if (!force && !due && comparable == last_written_) return;
     json updated = *current;
     updated["status"] = status;
@@ -288,8 +290,8 @@ void NodeStatusManager::RenewLease() {
   json spec = {{"holderIdentity", name},
                {"leaseDurationSeconds", options_.lease_duration.count()},
                {"renewTime", NowRfc3339Micro()}};
-  auto patched = client_->Patch(client::kLeases, "kube-node-lease", name,
-                                client::PatchType::kMerge, {{"spec", spec}});
+  auto patched = client_->Patch(client::kLeases, "kube-node-lease", name, client::PatchType::kMerge,
+                                {{"spec", spec}});
   if (!patched.ok() && client::IsNotFound(patched.error())) {
     json lease = {{"apiVersion", "coordination.k8s.io/v1"},
                   {"kind", "Lease"},

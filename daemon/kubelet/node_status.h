@@ -90,11 +90,11 @@ class NodeStatusManager {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;            // GUARDED_BY(mu_)
-  std::string pod_cidr_;             // once the hook succeeded. GUARDED_BY(mu_)
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::string pod_cidr_;   // once the hook succeeded. GUARDED_BY(mu_)
   std::thread thread_;
   // Loop thread only:
-  nlohmann::json last_written_;      // status without heartbeat times
+  nlohmann::json last_written_;  // status without heartbeat times
   std::chrono::steady_clock::time_point last_write_{};
 };
 

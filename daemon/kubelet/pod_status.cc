@@ -24,7 +24,8 @@ json Terminated(const ContainerInfo& c) {
 
 // One entry of containerStatuses / initContainerStatuses.
 json ContainerStatus(const json& spec_container, const PodRuntimeState& runtime,
-                     const std::map<std::string, Waiting>& waiting, const std::string& default_wait) {
+                     const std::map<std::string, Waiting>& waiting, const std::string& default_wait,
+                     const std::map<std::string, ProbeResults>& probes) {
   const std::string name = spec_container.value("name", "");
   json status = {{"name", name},
                  {"image", spec_container.value("image", "")},
@@ -38,7 +39,8 @@ json ContainerStatus(const json& spec_container, const PodRuntimeState& runtime,
   const ContainerInfo* previous = instances.size() > 1 ? instances[1] : nullptr;
   auto override_it = waiting.find(name);
   if (latest == nullptr) {
-    const Waiting w = override_it != waiting.end() ? override_it->second : Waiting{default_wait, ""};
+    const Waiting w =
+        override_it != waiting.end() ? override_it->second : Waiting{default_wait, ""};
     json state = {{"reason", w.reason}};
     if (!w.message.empty()) state["message"] = w.message;
     status["state"] = {{"waiting", state}};
@@ -53,9 +55,17 @@ json ContainerStatus(const json& spec_container, const PodRuntimeState& runtime,
   switch (latest->state) {
     case ContainerState::kRunning:
       status["state"] = {{"running", {{"startedAt", FormatNanos(latest->started_at_ns)}}}};
-      status["ready"] = true;  // no readiness probes yet: running is ready
-      status["started"] = true;
-      break;
+      {
+        // Without probes running means started and ready; a readiness probe starts out false.
+        ProbeResults results;
+        if (auto it = probes.find(latest->id); it != probes.end()) results = it->second;
+        const bool started = results.started.value_or(!spec_container.contains("startupProbe"));
+        const bool ready =
+            started && results.ready.value_or(!spec_container.contains("readinessProbe"));
+        status["ready"] = ready;
+        status["started"] = started;
+        break;
+      }
     case ContainerState::kExited:
       if (override_it != waiting.end()) {
         json state = {{"reason", override_it->second.reason}};
@@ -157,9 +167,9 @@ json ComputePodStatus(const StatusInputs& in) {
   bool init_done = true;
   std::vector<std::string> incomplete;
   for (const json& c : spec.value("initContainers", json::array())) {
-    json s = ContainerStatus(c, runtime, in.waiting, "PodInitializing");
-    const bool done = s["state"].contains("terminated") &&
-                      s["state"]["terminated"].value("exitCode", 1) == 0;
+    json s = ContainerStatus(c, runtime, in.waiting, "PodInitializing", in.probes);
+    const bool done =
+        s["state"].contains("terminated") && s["state"]["terminated"].value("exitCode", 1) == 0;
     if (!done) {
       init_done = false;
       incomplete.push_back(c.value("name", ""));
@@ -169,7 +179,8 @@ json ComputePodStatus(const StatusInputs& in) {
   json statuses = json::array();
   std::vector<std::string> unready;
   for (const json& c : spec.value("containers", json::array())) {
-    json s = ContainerStatus(c, runtime, in.waiting, init_done ? "ContainerCreating" : "PodInitializing");
+    json s = ContainerStatus(c, runtime, in.waiting,
+                             init_done ? "ContainerCreating" : "PodInitializing", in.probes);
     if (!s.value("ready", false)) unready.push_back(c.value("name", ""));
     statuses.push_back(std::move(s));
   }
@@ -184,17 +195,19 @@ json ComputePodStatus(const StatusInputs& in) {
   const SandboxInfo* sandbox = runtime.Newest();
   const bool host_network = spec.value("hostNetwork", false);
   json conditions = json::array();
-  conditions.push_back(Condition("PodReadyToStartContainers",
-                                 sandbox != nullptr && sandbox->ready, "", ""));
-  conditions.push_back(init_done ? Condition("Initialized", true, terminal ? "PodCompleted" : "", "")
-                                 : Condition("Initialized", false, "ContainersNotInitialized",
-                                             "containers with incomplete status: " + NameList(incomplete)));
+  conditions.push_back(
+      Condition("PodReadyToStartContainers", sandbox != nullptr && sandbox->ready, "", ""));
+  conditions.push_back(
+      init_done ? Condition("Initialized", true, terminal ? "PodCompleted" : "", "")
+                : Condition("Initialized", false, "ContainersNotInitialized",
+                            "containers with incomplete status: " + NameList(incomplete)));
   const bool ready = unready.empty() && init_done && !terminal;
   const std::string not_ready_reason = terminal ? "PodCompleted" : "ContainersNotReady";
   const std::string not_ready_message =
       terminal ? "" : "containers with unready status: " + NameList(unready);
-  conditions.push_back(ready ? Condition("ContainersReady", true, "", "")
-                             : Condition("ContainersReady", false, not_ready_reason, not_ready_message));
+  conditions.push_back(
+      ready ? Condition("ContainersReady", true, "", "")
+            : Condition("ContainersReady", false, not_ready_reason, not_ready_message));
   conditions.push_back(ready ? Condition("Ready", true, "", "")
                              : Condition("Ready", false, not_ready_reason, not_ready_message));
   json scheduled;

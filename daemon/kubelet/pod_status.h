@@ -5,6 +5,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,12 +20,19 @@ struct Waiting {
   std::string message;
 };
 
+// Probe results of one container instance (prober.h).
+struct ProbeResults {
+  std::optional<bool> ready;    // readiness result; nullopt: no readiness probe
+  std::optional<bool> started;  // startup result; nullopt: no startup probe
+};
+
 struct StatusInputs {
-  const nlohmann::json* pod = nullptr;          // the API object (spec + current status)
+  const nlohmann::json* pod = nullptr;  // the API object (spec + current status)
   const PodRuntimeState* runtime = nullptr;
-  std::map<std::string, Waiting> waiting;       // container name -> reason
-  std::vector<std::string> host_ips;            // the node's InternalIPs
-  std::string now;                              // RFC 3339, for new transition times
+  std::map<std::string, Waiting> waiting;      // container name -> reason
+  std::map<std::string, ProbeResults> probes;  // container id -> results
+  std::vector<std::string> host_ips;           // the node's InternalIPs
+  std::string now;                             // RFC 3339, for new transition times
 };
 
 // The status to write. Conditions keep their lastTransitionTime while their status is unchanged;

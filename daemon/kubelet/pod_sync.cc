@@ -29,12 +29,14 @@ bool IsTerminal(const std::string& phase) { return phase == "Succeeded" || phase
 
 std::string PodDescription(const json& pod) {
   const json& meta = pod["metadata"];
-  return meta.value("name", "") + "_" + meta.value("namespace", "") + "(" + meta.value("uid", "") + ")";
+  return meta.value("name", "") + "_" + meta.value("namespace", "") + "(" + meta.value("uid", "") +
+         ")";
 }
 
 int64_t GracePeriod(const json& pod) {
   const json& meta = pod["metadata"];
-  if (meta.contains("deletionGracePeriodSeconds") && meta["deletionGracePeriodSeconds"].is_number()) {
+  if (meta.contains("deletionGracePeriodSeconds") &&
+      meta["deletionGracePeriodSeconds"].is_number()) {
     return meta["deletionGracePeriodSeconds"].get<int64_t>();
   }
   return pod.value("/spec/terminationGracePeriodSeconds"_json_pointer, int64_t{30});
@@ -47,7 +49,11 @@ PodSync::PodSync(PodSyncOptions options, std::shared_ptr<client::Client> client,
       cri_(std::move(cri)),
       hooks_(std::move(hooks)),
       recorder_(client, "kubelet"),
-      pull_backoff_(std::chrono::seconds(10), std::chrono::minutes(5)) {}
+      pull_backoff_(std::chrono::seconds(10), std::chrono::minutes(5)) {
+  prober_ = std::make_unique<Prober>(cri_, &recorder_, options_.enqueue);
+}
+
+void PodSync::StopProbes() { prober_->Stop(); }
 
 SandboxParams PodSync::SandboxParamsFor(uint32_t attempt) {
   SandboxParams params;
@@ -75,7 +81,8 @@ Result<std::string> PodSync::EnsureSandbox(const json& pod, PodRuntimeState* sta
   // A new sandbox: whatever still runs in the old one goes first.
   std::vector<const ContainerInfo*> running;
   for (const ContainerInfo& c : state->containers) {
-    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated) running.push_back(&c);
+    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
+      running.push_back(&c);
   }
   StopContainers(running, GracePeriod(pod), &pod);
   for (size_t i = 0; i < state->sandboxes.size(); ++i) {
@@ -99,9 +106,11 @@ Result<std::string> PodSync::EnsureSandbox(const json& pod, PodRuntimeState* sta
   spdlog::info("kubelet: pod {} sandbox {} (attempt {}) in {} ms", PodDescription(pod),
                id->substr(0, 12), attempt,
                std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - started).count());
+                   std::chrono::steady_clock::now() - started)
+                   .count());
   if (newest != nullptr) {
-    recorder_.Record(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
+    recorder_.Record(pod, "Normal", "SandboxChanged",
+                     "Pod sandbox changed, it will be killed and re-created.");
   }
   auto reread = ReadPodState(*cri_, uid);
   if (!reread.ok()) return reread.status();
@@ -124,6 +133,7 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     for (const ContainerInfo& c : state.containers) {
       if (c.state == ContainerState::kRunning) running.push_back(&c);
     }
+    prober_->ForgetPod(uid);
     StopContainers(running, GracePeriod(pod), &pod);
     for (const SandboxInfo& s : state.sandboxes) {
       if (s.ready) (void)cri_->StopPodSandbox(s.id);
@@ -133,7 +143,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
 
   // A sandbox that died with restartPolicy Never and every container finished: the pod is done.
   bool done = false;
-  if (const SandboxInfo* newest = state.Newest(); newest != nullptr && !newest->ready && policy == "Never") {
+  if (const SandboxInfo* newest = state.Newest();
+      newest != nullptr && !newest->ready && policy == "Never") {
     done = true;
     for (const json& c : spec.value("containers", json::array())) {
       auto instances = state.Instances(c.value("name", ""));
@@ -143,7 +154,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
   if (!done && hooks_.set_up_volumes) {
     // Every sync: new ConfigMap/Secret contents and token renewals reach running pods.
     if (Status status = hooks_.set_up_volumes(pod); !status.ok()) {
-      recorder_.Record(pod, "Warning", "FailedMount", "MountVolume.SetUp failed: " + status.message());
+      recorder_.Record(pod, "Warning", "FailedMount",
+                       "MountVolume.SetUp failed: " + status.message());
       (void)WriteStatus(pod, state);
       return status;
     }
@@ -158,7 +170,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     const SandboxInfo* sandbox = state.Newest();
     const std::string pod_ip = sandbox != nullptr && !sandbox->ips.empty() ? sandbox->ips[0] : "";
     auto remember = [&](std::optional<std::chrono::milliseconds> wait) {
-      if (wait && (!outcome.requeue_after || *wait < *outcome.requeue_after)) outcome.requeue_after = wait;
+      if (wait && (!outcome.requeue_after || *wait < *outcome.requeue_after))
+        outcome.requeue_after = wait;
     };
 
     bool init_done = true;
@@ -168,8 +181,10 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
       init_done = false;
       if (last == nullptr || last->sandbox_id != *sandbox_id) {
         // Not run in this sandbox yet: a new sandbox runs the init containers again.
-        StartContainer(pod, c, last == nullptr ? 0 : last->restart_count + 1, *sandbox_id,
-                       sandbox_config, pod_ip);
+        if (!StartContainer(pod, c, last == nullptr ? 0 : last->restart_count + 1, *sandbox_id,
+                            sandbox_config, pod_ip)) {
+          remember(std::chrono::milliseconds(5000));
+        }
         break;
       }
       if (last->state == ContainerState::kRunning) break;
@@ -189,7 +204,10 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
         auto instances = state.Instances(c.value("name", ""));
         const ContainerInfo* last = instances.empty() ? nullptr : instances[0];
         if (last == nullptr) {
-          StartContainer(pod, c, 0, *sandbox_id, sandbox_config, pod_ip);
+          // A failed start (image pull, config) is retried soon; the pull back-off paces pulls.
+          if (!StartContainer(pod, c, 0, *sandbox_id, sandbox_config, pod_ip)) {
+            remember(std::chrono::milliseconds(5000));
+          }
         } else if (last->sandbox_id != *sandbox_id) {
           remember(Restart(pod, c, *last, *sandbox_id, sandbox_config, pod_ip));
         } else if (last->state == ContainerState::kCreated) {
@@ -206,6 +224,8 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
     auto reread = ReadPodState(*cri_, uid);
     if (reread.ok()) state = std::move(*reread);
     RemoveOldInstances(pod, state);
+    const SandboxInfo* current = state.Newest();
+    prober_->Update(pod, state, current != nullptr && !current->ips.empty() ? current->ips[0] : "");
   }
   if (Status written = WriteStatus(pod, state); !written.ok()) return written;
   return outcome;
@@ -228,6 +248,9 @@ Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state) {
   StatusInputs inputs;
   inputs.runtime = &state;
   inputs.waiting = WaitingFor(uid);
+  for (const ContainerInfo& c : state.containers) {
+    if (c.state == ContainerState::kRunning) inputs.probes[c.id] = prober_->Results(c.id);
+  }
   inputs.host_ips = options_.host_ips;
   inputs.now = NowRfc3339();
   json current = pod;
@@ -279,6 +302,7 @@ std::map<std::string, Waiting> PodSync::WaitingFor(const std::string& uid) {
 }
 
 void PodSync::Forget(const std::string& uid) {
+  prober_->ForgetPod(uid);
   crash_backoff_.ForgetPrefix(uid + "/");
   pull_backoff_.ForgetPrefix(uid + "/");
   std::lock_guard lock(mu_);

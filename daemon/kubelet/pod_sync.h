@@ -29,6 +29,7 @@
 #include "kubelet/backoff.h"
 #include "kubelet/container_config.h"
 #include "kubelet/pod_status.h"
+#include "kubelet/prober.h"
 #include "kubelet/runtime_state.h"
 
 namespace mk8s::runtime {
@@ -41,7 +42,9 @@ namespace mk8s::kubelet {
 // literal env values only.
 struct PodHooks {
   std::function<Status(const nlohmann::json& pod)> set_up_volumes;
-  std::function<Result<std::vector<MountSpec>>(const nlohmann::json& pod, const nlohmann::json& container)> mounts_for;
+  std::function<Result<std::vector<MountSpec>>(const nlohmann::json& pod,
+                                               const nlohmann::json& container)>
+      mounts_for;
   std::function<void(const std::string& pod_uid)> tear_down_volumes;
   std::function<Result<std::vector<std::pair<std::string, std::string>>>(
       const nlohmann::json& pod, const nlohmann::json& container, const std::string& pod_ip)>
@@ -49,10 +52,12 @@ struct PodHooks {
 };
 
 struct PodSyncOptions {
-  std::string root_dir;   // <state>/kubelet (logs/, pods/)
+  std::string root_dir;  // <state>/kubelet (logs/, pods/)
   std::vector<std::string> host_ips;
   int64_t memory_capacity_bytes = 0;
   std::string host_resolv_conf = "/etc/resolv.conf";
+  // Asks for a sync of the pod "ns/name" (probe results changed).
+  std::function<void(const std::string& pod_key)> enqueue;
 };
 
 // What a sync asks of its caller.
@@ -72,22 +77,28 @@ class PodSync {
   // A pod gone from the API whose sandboxes remain: stop (with `grace`, else each container's
   // own terminationGracePeriodSeconds) and remove them.
   Status CleanUpOrphan(const std::string& pod_uid, std::optional<int64_t> grace = std::nullopt);
-  // Stops every container (with its grace period) and sandbox on the runtime (mk8sd stopping).
+  // Stops every container (with its grace period, at most 30 s) and sandbox on the runtime
+  // (mk8sd stopping).
   void StopAll();
-  // Forgets the in-memory state of a pod (back-off, waiting reasons, last status).
+  // Forgets the in-memory state of a pod (back-off, waiting reasons, last status, probes).
   void Forget(const std::string& pod_uid);
+  // Ends every probe worker (before StopAll on shutdown).
+  void StopProbes();
 
  private:
   // Starts one container instance; on failure records the waiting reason and returns false.
-  bool StartContainer(const nlohmann::json& pod, const nlohmann::json& container,
-                      int restart_count, const std::string& sandbox_id,
-                      const cri::PodSandboxConfig& sandbox_config, const std::string& pod_ip);
+  bool StartContainer(const nlohmann::json& pod, const nlohmann::json& container, int restart_count,
+                      const std::string& sandbox_id, const cri::PodSandboxConfig& sandbox_config,
+                      const std::string& pod_ip);
   bool EnsureImage(const nlohmann::json& pod, const nlohmann::json& container,
                    const cri::PodSandboxConfig& sandbox_config);
   // Restarts an exited instance unless backing off. Returns the remaining back-off if any.
-  std::optional<std::chrono::milliseconds> Restart(const nlohmann::json& pod, const nlohmann::json& container,
-                                   const ContainerInfo& last, const std::string& sandbox_id,
-                                   const cri::PodSandboxConfig& sandbox_config, const std::string& pod_ip);
+  std::optional<std::chrono::milliseconds> Restart(const nlohmann::json& pod,
+                                                   const nlohmann::json& container,
+                                                   const ContainerInfo& last,
+                                                   const std::string& sandbox_id,
+                                                   const cri::PodSandboxConfig& sandbox_config,
+                                                   const std::string& pod_ip);
   Result<std::string> EnsureSandbox(const nlohmann::json& pod, PodRuntimeState* state,
                                     cri::PodSandboxConfig* config);
   SandboxParams SandboxParamsFor(uint32_t attempt);
@@ -104,12 +115,14 @@ class PodSync {
   std::shared_ptr<runtime::CriClient> cri_;
   PodHooks hooks_;
   client::EventRecorder recorder_;
+  std::unique_ptr<Prober> prober_;
   Backoff crash_backoff_;
   Backoff pull_backoff_;
 
   std::mutex mu_;
-  std::map<std::string, std::map<std::string, Waiting>> waiting_;  // uid -> name -> why. GUARDED_BY(mu_)
-  std::map<std::string, nlohmann::json> last_status_;              // uid -> written. GUARDED_BY(mu_)
+  std::map<std::string, std::map<std::string, Waiting>>
+      waiting_;                                        // uid -> name -> why. GUARDED_BY(mu_)
+  std::map<std::string, nlohmann::json> last_status_;  // uid -> written. GUARDED_BY(mu_)
 };
 
 // "name_namespace(uid)" as upstream's format.Pod.

@@ -1,6 +1,7 @@
 // PodSync: stopping pods (deletion, orphans, daemon shutdown).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 
@@ -13,6 +14,8 @@ namespace mk8s::kubelet {
 namespace {
 
 using nlohmann::json;
+
+constexpr int64_t kShutdownGraceCapSeconds = 30;
 
 int64_t GraceFromAnnotation(const cri::Container& c) {
   auto it = c.annotations().find(kGracePeriodAnnotation);
@@ -31,7 +34,8 @@ void PodSync::StopContainers(const std::vector<const ContainerInfo*>& containers
   // In parallel, as upstream: each container gets the whole grace period.
   std::vector<std::future<void>> stops;
   for (const ContainerInfo* c : containers) {
-    if (pod != nullptr) recorder_.Record(*pod, "Normal", "Killing", "Stopping container " + c->name);
+    if (pod != nullptr)
+      recorder_.Record(*pod, "Normal", "Killing", "Stopping container " + c->name);
     const std::string id = c->id;
     stops.push_back(std::async(std::launch::async, [this, id, grace] {
       if (Status stopped = cri_->StopContainer(id, grace); !stopped.ok()) {
@@ -48,7 +52,8 @@ Status PodSync::Terminate(const json& pod) {
   if (!read.ok()) return read.status();
   std::vector<const ContainerInfo*> running;
   for (const ContainerInfo& c : read->containers) {
-    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated) running.push_back(&c);
+    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
+      running.push_back(&c);
   }
   const auto started = std::chrono::steady_clock::now();
   StopContainers(running, GracePeriod(pod), &pod);
@@ -64,14 +69,16 @@ Status PodSync::Terminate(const json& pod) {
   options.precondition_uid = uid;
   auto deleted = client_->Delete(client::kPods, pod["metadata"].value("namespace", ""),
                                  pod["metadata"].value("name", ""), options);
-  if (!deleted.ok() && !client::IsNotFound(deleted.error()) && !client::IsConflict(deleted.error())) {
+  if (!deleted.ok() && !client::IsNotFound(deleted.error()) &&
+      !client::IsConflict(deleted.error())) {
     return deleted.status();
   }
   Forget(uid);
   spdlog::info("kubelet: pod {} terminated (grace {} s) in {} ms", PodDescription(pod),
                GracePeriod(pod),
                std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now() - started).count());
+                   std::chrono::steady_clock::now() - started)
+                   .count());
   return Status::Ok();
 }
 
@@ -85,9 +92,8 @@ Status PodSync::CleanUpOrphan(const std::string& uid, std::optional<int64_t> kno
     if (c.state() != cri::CONTAINER_RUNNING) continue;
     const std::string id = c.id();
     const int64_t grace = known_grace ? *known_grace : GraceFromAnnotation(c);
-    stops.push_back(std::async(std::launch::async, [this, id, grace] {
-      (void)cri_->StopContainer(id, grace);
-    }));
+    stops.push_back(std::async(std::launch::async,
+                               [this, id, grace] { (void)cri_->StopContainer(id, grace); }));
   }
   for (auto& stop : stops) stop.wait();
   cri::PodSandboxFilter sandbox_filter;
@@ -113,10 +119,10 @@ void PodSync::StopAll() {
     for (const cri::Container& c : *containers) {
       if (c.state() != cri::CONTAINER_RUNNING) continue;
       const std::string id = c.id();
-      const int64_t grace = GraceFromAnnotation(c);
-      stops.push_back(std::async(std::launch::async, [this, id, grace] {
-        (void)cri_->StopContainer(id, grace);
-      }));
+      // Capped so `mk8s stop` (120 s) and systemd (TimeoutStopSec=90) outlast it.
+      const int64_t grace = std::min<int64_t>(GraceFromAnnotation(c), kShutdownGraceCapSeconds);
+      stops.push_back(std::async(std::launch::async,
+                                 [this, id, grace] { (void)cri_->StopContainer(id, grace); }));
     }
     for (auto& stop : stops) stop.wait();
   }

@@ -15,14 +15,14 @@ enum class ContainerState { kCreated, kRunning, kExited, kUnknown };
 struct ContainerInfo {
   std::string id;
   std::string sandbox_id;
-  std::string name;          // label io.kubernetes.container.name
-  int restart_count = 0;     // annotation io.kubernetes.container.restartCount
+  std::string name;       // label io.kubernetes.container.name
+  int restart_count = 0;  // annotation io.kubernetes.container.restartCount
   ContainerState state = ContainerState::kUnknown;
   int64_t created_at_ns = 0;
   int64_t started_at_ns = 0;
   int64_t finished_at_ns = 0;
   int exit_code = 0;
-  std::string reason;   // CRI's: "Completed", "Error", "OOMKilled"
+  std::string reason;  // CRI's: "Completed", "Error", "OOMKilled"
   std::string message;
   std::string image;      // as asked for
   std::string image_ref;  // the resolved image id
@@ -38,8 +38,8 @@ struct SandboxInfo {
 };
 
 struct PodRuntimeState {
-  std::vector<SandboxInfo> sandboxes;      // newest first
-  std::vector<ContainerInfo> containers;   // every instance, any order
+  std::vector<SandboxInfo> sandboxes;     // newest first
+  std::vector<ContainerInfo> containers;  // every instance, any order
 
   // The newest sandbox, or nullptr.
   const SandboxInfo* Newest() const { return sandboxes.empty() ? nullptr : &sandboxes.front(); }

@@ -10,10 +10,14 @@ namespace {
 
 ContainerState FromCri(cri::ContainerState state) {
   switch (state) {
-    case cri::CONTAINER_CREATED: return ContainerState::kCreated;
-    case cri::CONTAINER_RUNNING: return ContainerState::kRunning;
-    case cri::CONTAINER_EXITED: return ContainerState::kExited;
-    default: return ContainerState::kUnknown;
+    case cri::CONTAINER_CREATED:
+      return ContainerState::kCreated;
+    case cri::CONTAINER_RUNNING:
+      return ContainerState::kRunning;
+    case cri::CONTAINER_EXITED:
+      return ContainerState::kExited;
+    default:
+      return ContainerState::kUnknown;
   }
 }
 
@@ -53,7 +57,8 @@ Result<PodRuntimeState> ReadPodState(runtime::CriClient& cri, const std::string&
     if (status.ok()) {
       const auto& network = status->status().network();
       if (!network.ip().empty()) state.sandboxes.front().ips.push_back(network.ip());
-      for (const auto& ip : network.additional_ips()) state.sandboxes.front().ips.push_back(ip.ip());
+      for (const auto& ip : network.additional_ips())
+        state.sandboxes.front().ips.push_back(ip.ip());
       state.sandboxes.front().ready = status->status().state() == cri::SANDBOX_READY;
     }
   }

@@ -357,6 +357,58 @@ class KubeletE2E(unittest.TestCase):
         logs = self.kubectl("logs", "cfgpod").stdout
         self.assertEqual(logs.splitlines()[:2], ["hello-config", "s3cret"])
 
+    def test_4b_probes(self):
+        def pod(name, image, container_extra):
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                    "spec": {"terminationGracePeriodSeconds": 1,
+                             "containers": [dict({"name": "main", "image": image}, **container_extra)]}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(pod("ready-ok", HTTPD_IMAGE, {
+            "readinessProbe": {"httpGet": {"path": "/index.html", "port": 80}, "periodSeconds": 1}})))
+        self.kubectl("apply", "-f", "-", input=json.dumps(pod("ready-404", HTTPD_IMAGE, {
+            "readinessProbe": {"httpGet": {"path": "/missing", "port": 80}, "periodSeconds": 1}})))
+        self.kubectl("apply", "-f", "-", input=json.dumps(pod("live-fail", SLEEP_IMAGE, {
+            "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+                              "failureThreshold": 2}})))
+
+        def ready(name):
+            s = self.container_status(name)
+            return s is not None and s["ready"]
+        wait_for(lambda: ready("ready-ok"), timeout=60, what="ready-ok Ready")
+        conditions = {c["type"]: c["status"] for c in self.get("pod", "ready-ok")["status"]["conditions"]}
+        self.assertEqual(conditions["Ready"], "True")
+
+        def restarted():
+            s = self.container_status("live-fail")
+            return s if s and s["restartCount"] >= 1 else None
+        s = wait_for(restarted, timeout=90, what="live-fail restarted by its liveness probe")
+        self.assertIn("terminated", s["lastState"])
+        # The 404 pod runs but never turns ready.
+        s = self.container_status("ready-404")
+        self.assertIn("running", s["state"])
+        self.assertFalse(s["ready"])
+        events = self.kubectl("get", "events", "--field-selector", "involvedObject.name=live-fail",
+                              "-o", "json").stdout
+        reasons = {e["reason"] for e in json.loads(events)["items"]}
+        self.assertIn("Unhealthy", reasons)
+        self.assertIn("Killing", reasons)
+        self.kubectl("delete", "pod", "ready-ok", "ready-404", "live-fail", "--wait=false")
+
+    def test_4c_image_pull_errors(self):
+        self.kubectl("run", "never", "--image=localhost/mk8s-test/absent:1",
+                     "--image-pull-policy=Never")
+        self.kubectl("run", "unpullable", "--image=127.0.0.1:9/mk8s-test/absent:1")
+
+        def waiting(name):
+            s = self.container_status(name)
+            return s["state"].get("waiting", {}).get("reason") if s else None
+        wait_for(lambda: waiting("never") == "ErrImageNeverPull", timeout=60, what="ErrImageNeverPull")
+        self.assertIn("ErrImageNeverPull", self.kubectl("get", "pod", "never").stdout)
+        wait_for(lambda: waiting("unpullable") in ("ErrImagePull", "ImagePullBackOff"), timeout=60,
+                 what="ErrImagePull")
+        wait_for(lambda: waiting("unpullable") == "ImagePullBackOff", timeout=60,
+                 what="ImagePullBackOff")
+        self.kubectl("delete", "pod", "never", "unpullable", "--wait=false")
+
     def test_5_deleted_pod_is_gone_from_the_runtime(self):
         pod = self.get("pod", "cfgpod")
         uid = pod["metadata"]["uid"]

@@ -70,7 +70,8 @@ TEST(ContainerConfigTest, DnsPolicies) {
   pod["spec"]["dnsPolicy"] = "ClusterFirstWithHostNet";
   EXPECT_EQ(PodDns(pod, params).servers, std::vector<std::string>{"10.152.183.10"});
   pod["spec"]["dnsPolicy"] = "None";
-  pod["spec"]["dnsConfig"] = {{"nameservers", {"9.9.9.9"}}, {"searches", {"a.example"}},
+  pod["spec"]["dnsConfig"] = {{"nameservers", {"9.9.9.9"}},
+                              {"searches", {"a.example"}},
                               {"options", {{{"name", "ndots"}, {"value", "2"}}}}};
   dns = PodDns(pod, params);
   EXPECT_EQ(dns.servers, std::vector<std::string>{"9.9.9.9"});
@@ -96,7 +97,8 @@ TEST(ContainerConfigTest, ContainerConfig) {
   params.env = {{"A", "1"}};
   params.mounts = {MountSpec{"/etc/config", "/state/pods/u-1/volumes/x", true, 0}};
   params.memory_capacity_bytes = 1LL << 30;
-  const cri::ContainerConfig config = BuildContainerConfig(pod, pod["spec"]["containers"][0], params);
+  const cri::ContainerConfig config =
+      BuildContainerConfig(pod, pod["spec"]["containers"][0], params);
   EXPECT_EQ(config.metadata().name(), "main");
   EXPECT_EQ(config.metadata().attempt(), 3u);
   EXPECT_EQ(config.image().image(), "localhost/web:1");
@@ -136,8 +138,10 @@ TEST(ContainerConfigTest, MinimalResources) {
 }
 
 TEST(ContainerConfigTest, LiteralEnvSkipsValueFrom) {
-  const json container = {{"env", {{{"name", "A"}, {"value", "x"}},
-                                   {{"name", "B"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}}}};
+  const json container = {
+      {"env",
+       {{{"name", "A"}, {"value", "x"}},
+        {{"name", "B"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}}}};
   const auto env = LiteralEnv(container);
   ASSERT_EQ(env.size(), 1u);
   EXPECT_EQ(env[0].first, "A");

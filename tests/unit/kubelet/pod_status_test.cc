@@ -11,13 +11,18 @@ using nlohmann::json;
 
 json Pod(const std::string& policy = "Always") {
   return {{"metadata", {{"name", "p"}, {"namespace", "ns"}, {"uid", "u1"}}},
-          {"spec", {{"restartPolicy", policy}, {"containers", json::array({{{"name", "a"}, {"image", "img:1"}}})}}},
-          {"status", {{"phase", "Pending"},
-                      {"conditions", json::array({{{"type", "PodScheduled"}, {"status", "True"},
-                                                   {"lastTransitionTime", "2026-01-01T00:00:00Z"}}})}}}};
+          {"spec",
+           {{"restartPolicy", policy},
+            {"containers", json::array({{{"name", "a"}, {"image", "img:1"}}})}}},
+          {"status",
+           {{"phase", "Pending"},
+            {"conditions", json::array({{{"type", "PodScheduled"},
+                                         {"status", "True"},
+                                         {"lastTransitionTime", "2026-01-01T00:00:00Z"}}})}}}};
 }
 
-ContainerInfo Instance(const std::string& name, int restarts, ContainerState state, int exit_code = 0) {
+ContainerInfo Instance(const std::string& name, int restarts, ContainerState state,
+                       int exit_code = 0) {
   ContainerInfo c;
   c.id = name + std::to_string(restarts);
   c.sandbox_id = "s1";
@@ -43,7 +48,8 @@ PodRuntimeState Runtime(std::vector<ContainerInfo> containers) {
   return state;
 }
 
-json Compute(const json& pod, const PodRuntimeState& runtime, std::map<std::string, Waiting> waiting = {}) {
+json Compute(const json& pod, const PodRuntimeState& runtime,
+             std::map<std::string, Waiting> waiting = {}) {
   StatusInputs in;
   in.pod = &pod;
   in.runtime = &runtime;
@@ -95,9 +101,11 @@ TEST(PodStatusTest, NoInstanceYetIsContainerCreating) {
 
 TEST(PodStatusTest, CrashLoopShowsWaitingWithLastTerminated) {
   const json pod = Pod();
-  const json status = Compute(pod, Runtime({Instance("a", 0, ContainerState::kExited, 1),
-                                             Instance("a", 1, ContainerState::kExited, 1)}),
-                              {{"a", {"CrashLoopBackOff", "back-off 10s restarting failed container=a pod=p_ns(u1)"}}});
+  const json status = Compute(
+      pod,
+      Runtime({Instance("a", 0, ContainerState::kExited, 1),
+               Instance("a", 1, ContainerState::kExited, 1)}),
+      {{"a", {"CrashLoopBackOff", "back-off 10s restarting failed container=a pod=p_ns(u1)"}}});
   const json& cs = status["containerStatuses"][0];
   EXPECT_EQ(cs["state"]["waiting"]["reason"], "CrashLoopBackOff");
   EXPECT_EQ(cs["lastState"]["terminated"]["exitCode"], 1);
@@ -118,18 +126,23 @@ TEST(PodStatusTest, RestartedContainerCarriesLastState) {
 
 TEST(PodStatusTest, PhaseRules) {
   json ok_exit = Pod("Never");
-  EXPECT_EQ(Compute(ok_exit, Runtime({Instance("a", 0, ContainerState::kExited, 0)}))["phase"], "Succeeded");
-  EXPECT_EQ(Compute(ok_exit, Runtime({Instance("a", 0, ContainerState::kExited, 2)}))["phase"], "Failed");
+  EXPECT_EQ(Compute(ok_exit, Runtime({Instance("a", 0, ContainerState::kExited, 0)}))["phase"],
+            "Succeeded");
+  EXPECT_EQ(Compute(ok_exit, Runtime({Instance("a", 0, ContainerState::kExited, 2)}))["phase"],
+            "Failed");
   json on_failure = Pod("OnFailure");
-  EXPECT_EQ(Compute(on_failure, Runtime({Instance("a", 0, ContainerState::kExited, 0)}))["phase"], "Succeeded");
-  EXPECT_EQ(Compute(on_failure, Runtime({Instance("a", 0, ContainerState::kExited, 2)}))["phase"], "Running");
+  EXPECT_EQ(Compute(on_failure, Runtime({Instance("a", 0, ContainerState::kExited, 0)}))["phase"],
+            "Succeeded");
+  EXPECT_EQ(Compute(on_failure, Runtime({Instance("a", 0, ContainerState::kExited, 2)}))["phase"],
+            "Running");
   const json terminated = Compute(ok_exit, Runtime({Instance("a", 0, ContainerState::kExited, 0)}));
   EXPECT_EQ(terminated["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
   EXPECT_EQ(Conditions(terminated)["Ready"], "False");
   // A terminal phase never goes back.
   json finished = Pod("Always");
   finished["status"]["phase"] = "Failed";
-  EXPECT_EQ(Compute(finished, Runtime({Instance("a", 0, ContainerState::kRunning)}))["phase"], "Failed");
+  EXPECT_EQ(Compute(finished, Runtime({Instance("a", 0, ContainerState::kRunning)}))["phase"],
+            "Failed");
 }
 
 TEST(PodStatusTest, InitContainersGateThePod) {
@@ -179,6 +192,35 @@ TEST(QosTest, Classes) {
   EXPECT_EQ(OomScoreAdj(pod, pod["spec"]["containers"][0], 8LL << 30), -997);
   pod["spec"]["containers"][0]["resources"] = {{"requests", {{"memory", "4Gi"}}}};
   EXPECT_EQ(OomScoreAdj(pod, pod["spec"]["containers"][0], 8LL << 30), 500);
+}
+
+}  // namespace
+}  // namespace mk8s::kubelet
+
+namespace mk8s::kubelet {
+namespace {
+
+TEST(PodStatusProbesTest, ReadinessProbeGatesReady) {
+  json pod = Pod();
+  pod["spec"]["containers"][0]["readinessProbe"] = {{"httpGet", {{"port", 80}}}};
+  const auto runtime = Runtime({Instance("a", 0, ContainerState::kRunning)});
+  StatusInputs in;
+  in.pod = &pod;
+  in.runtime = &runtime;
+  in.now = "T";
+  json status = ComputePodStatus(in);
+  EXPECT_FALSE(status["containerStatuses"][0]["ready"]);  // no result yet
+  EXPECT_TRUE(status["containerStatuses"][0]["started"]);
+  EXPECT_EQ(Conditions(status)["Ready"], "False");
+  in.probes["a0"].ready = true;
+  status = ComputePodStatus(in);
+  EXPECT_TRUE(status["containerStatuses"][0]["ready"]);
+  EXPECT_EQ(Conditions(status)["Ready"], "True");
+  pod["spec"]["containers"][0]["startupProbe"] = {{"exec", {{"command", {"true"}}}}};
+  in.probes["a0"].started = false;
+  status = ComputePodStatus(in);
+  EXPECT_FALSE(status["containerStatuses"][0]["started"]);
+  EXPECT_FALSE(status["containerStatuses"][0]["ready"]);
 }
 
 }  // namespace
