@@ -1,12 +1,14 @@
 #include "server.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace mk8s::dns {
@@ -45,6 +47,8 @@ void Server::Start() {
   }
   const int buffer = 1 << 20;  // absorb bursts (benchmarks, many clients)
   setsockopt(udp_fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer));
+  const int on = 1;
+  setsockopt(udp_fd_, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));  // see UdpPeer
   running_threads_ = options_.udp_threads + options_.forward_threads + 1;
   for (int i = 0; i < options_.udp_threads; ++i) threads_.emplace_back([this] { UdpLoop(); });
   for (int i = 0; i < options_.forward_threads; ++i) {
@@ -87,26 +91,69 @@ bool Server::Wait(int fd, short events, int timeout_ms) const {
   }
 }
 
+ssize_t Server::ReceiveUdp(std::vector<uint8_t>& buffer, UdpPeer* peer) {
+  iovec data{buffer.data(), buffer.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+  msghdr message{};
+  message.msg_name = &peer->client;
+  message.msg_namelen = sizeof(peer->client);
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  const ssize_t n = recvmsg(udp_fd_, &message, MSG_DONTWAIT);
+  if (n < 0) return n;
+  peer->has_local = false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info{};
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      peer->local = info.ipi_addr;
+      peer->has_local = true;
+    }
+  }
+  return n;
+}
+
+void Server::SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer) {
+  iovec data{const_cast<uint8_t*>(reply.data()), reply.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+  msghdr message{};
+  message.msg_name = const_cast<sockaddr_in*>(&peer.client);
+  message.msg_namelen = sizeof(peer.client);
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  if (peer.has_local) {
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo info{};
+    info.ipi_spec_dst = peer.local;  // the source address of the reply
+    std::memcpy(CMSG_DATA(c), &info, sizeof(info));
+  }
+  sendmsg(udp_fd_, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void Server::UdpLoop() {
   Running running(running_threads_);
   std::vector<uint8_t> buffer(65535);
   while (!stopping_.load()) {
     if (!Wait(udp_fd_, POLLIN, -1)) continue;
     while (true) {  // drain what is there
-      sockaddr_in client{};
-      socklen_t length = sizeof(client);
-      const ssize_t n = recvfrom(udp_fd_, buffer.data(), buffer.size(), MSG_DONTWAIT,
-                                 reinterpret_cast<sockaddr*>(&client), &length);
+      UdpPeer peer;
+      const ssize_t n = ReceiveUdp(buffer, &peer);
       if (n < 0) break;  // EAGAIN (drained), EINTR, or a transient error: back to poll
       const std::span<const uint8_t> query(buffer.data(), static_cast<size_t>(n));
       Resolver::Outcome outcome = resolver_.Answer(query, Resolver::Transport::kUdp);
       if (outcome.kind == Resolver::Outcome::kReply) {
-        sendto(udp_fd_, outcome.reply.data(), outcome.reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-               reinterpret_cast<const sockaddr*>(&client), length);
+        SendUdp(outcome.reply, peer);
       } else if (outcome.kind == Resolver::Outcome::kForward) {
         std::lock_guard lock(queue_mu_);
         if (queue_.size() < options_.forward_queue) {
-          queue_.push_back(Pending{std::vector<uint8_t>(query.begin(), query.end()), client});
+          queue_.push_back(Pending{std::vector<uint8_t>(query.begin(), query.end()), peer});
           queue_cv_.notify_one();
         }
       }
@@ -127,8 +174,7 @@ void Server::ForwardLoop() {
     }
     const std::vector<uint8_t> reply = resolver_.Forward(pending.query, Resolver::Transport::kUdp);
     if (reply.empty() || stopping_.load()) continue;
-    sendto(udp_fd_, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-           reinterpret_cast<const sockaddr*>(&pending.client), sizeof(pending.client));
+    SendUdp(reply, pending.peer);
   }
 }
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <span>
 #include <vector>
 
 #include "resolver.h"
@@ -55,9 +56,18 @@ class Server {
   size_t tcp_connections() const { return tcp_connections_.load(); }
 
  private:
+  // Where a UDP query came from and which local address it was sent to. Replies leave from
+  // that address (IP_PKTINFO): a query DNATed by kube-proxy from the Service IP to a node IP must
+  // be answered from the node IP, or conntrack cannot map the reply back and the client (a pod
+  // on a bridge whose own address the kernel would pick) drops it.
+  struct UdpPeer {
+    sockaddr_in client{};
+    in_addr local{};
+    bool has_local = false;
+  };
   struct Pending {
     std::vector<uint8_t> query;
-    sockaddr_in client{};
+    UdpPeer peer;
   };
   struct Connection {
     int fd = -1;
@@ -65,6 +75,9 @@ class Server {
     std::atomic<bool> done{false};
   };
 
+  // recvmsg with the destination address; -1 when nothing (more) is there.
+  ssize_t ReceiveUdp(std::vector<uint8_t>& buffer, UdpPeer* peer);
+  void SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer);
   void UdpLoop();
   void ForwardLoop();
   void AcceptLoop();

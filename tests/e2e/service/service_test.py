@@ -5,7 +5,8 @@ its own, driven with the real kubectl.
 Covers: a 3-replica Deployment exposed as a ClusterIP Service answers from the node's namespace
 and from another pod, with every backend answering over repeated requests; a NodePort answers on
 the node IP; a pod failing its readiness probe stays out of the endpoints and the rotation; a
-memory limit exceeded is reported as OOMKilled. Needs root, containerd, ctr, kubectl, curl and
+memory limit exceeded is reported as OOMKilled; with the dns addon enabled, a new pod gets the
+cluster DNS settings, nslookup answers the Service's ClusterIP and wget reaches it by short name. Needs root, containerd, ctr, kubectl, curl and
 nsenter (skips with the reason otherwise)."""
 import json
 import os
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from netns import NetNS, missing_requirements, wait_for  # noqa: E402
 
 MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
+MK8S = os.environ.get("MK8S_BIN", "mk8s")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 WHOAMI_IMAGE = "localhost/mk8s-test/whoami:1"   # httpd answering with the pod's hostname
 SLEEP_IMAGE = "localhost/mk8s-test/sleep:1"
@@ -175,9 +177,9 @@ class ServiceE2E(unittest.TestCase):
     def answers(self, url, rounds=30):
         return {self.curl(url) for _ in range(rounds)} - {""}
 
-    def ready_addresses(self, service):
+    def ready_addresses(self, service, namespace="default"):
         addresses = set()
-        for endpoint_slice in self.get("endpointslices", "-l",
+        for endpoint_slice in self.get("endpointslices", "-n", namespace, "-l",
                                        f"kubernetes.io/service-name={service}")["items"]:
             for endpoint in endpoint_slice.get("endpoints") or []:
                 if endpoint.get("conditions", {}).get("ready"):
@@ -255,6 +257,38 @@ class ServiceE2E(unittest.TestCase):
         state = wait_for(terminated, timeout=120, what="hog terminated", interval=0.5)
         self.assertEqual(state["reason"], "OOMKilled", state)
         self.assertEqual(self.get("pod", "hog")["status"]["phase"], "Failed")
+
+    def test_5_pods_resolve_services_through_the_dns_addon(self):
+        # Upstream: a closed port on the namespace's loopback, so nothing is ever forwarded off
+        # the machine (forwarding itself is tested in tests/addons/dns against an upstream of
+        # its own).
+        enabled = subprocess.run([MK8S, "--state-dir", self.state, "enable",
+                                  "dns:upstream=127.0.0.1:9"], capture_output=True, text=True,
+                                 timeout=120)
+        self.assertEqual(enabled.returncode, 0, enabled.stdout + enabled.stderr)
+        wait_for(lambda: self.ready_addresses("kube-dns", "kube-system"), timeout=60,
+                 what="kube-dns endpoints")
+        # Pods created from now on get the cluster DNS settings.
+        self.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dns-client"},
+                    "spec": {"terminationGracePeriodSeconds": 1,
+                             "containers": [{"name": "c", "image": SLEEP_IMAGE}]}})
+        wait_for(lambda: self.get("pod", "dns-client")["status"].get("phase") == "Running",
+                 timeout=120, what="dns-client Running")
+        resolv = self.kubectl("exec", "dns-client", "--", "cat", "/etc/resolv.conf").stdout
+        self.assertIn("nameserver 10.152.183.10", resolv)
+        self.assertIn("search default.svc.cluster.local svc.cluster.local cluster.local", resolv)
+        self.assertIn("ndots:5", resolv)
+        ip = self.get("service", "web")["spec"]["clusterIP"]
+        looked_up = wait_for(
+            lambda: ip in (out := self.kubectl("exec", "dns-client", "--", "nslookup",
+                                               "web.default.svc.cluster.local",
+                                               check=False).stdout) and out,
+            timeout=30, what="nslookup of the web Service from a pod", interval=0.5)
+        self.assertIn(ip, looked_up)
+        names = {p["metadata"]["name"] for p in self.get("pods", "-l", "app=web")["items"]}
+        page = self.kubectl("exec", "dns-client", "--", "wget", "-q", "-O", "-",
+                            "http://web:80/", check=False)
+        self.assertIn(page.stdout.strip(), names, page.stderr)
 
 
 if __name__ == "__main__":
