@@ -1,11 +1,11 @@
 #include "apiserver/authenticator.h"
 
 #include "pki/jwt.h"
-#include "pki/static_tokens.h"
+#include "pki/token_file.h"
 
 namespace mk8s::apiserver {
 
-Authenticator::Authenticator(const pki::StaticTokens* tokens,
+Authenticator::Authenticator(const pki::TokenFile* tokens,
                              const pki::JwtVerifier* service_accounts)
     : tokens_(tokens), service_accounts_(service_accounts) {}
 
