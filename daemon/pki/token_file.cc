@@ -67,7 +67,11 @@ std::optional<UserInfo> TokenFile::Lookup(std::string_view token) const {
     }
     tokens = tokens_;
   }
-  return tokens->Lookup(token);
+  if (auto found = tokens->Lookup(token)) return found;
+  // A miss (rare: a rejected request) checks the file at once, so a token just added works.
+  std::lock_guard<std::mutex> lock(mu_);
+  (void)ReloadLocked();
+  return tokens_->Lookup(token);
 }
 
 }  // namespace mk8s::pki
