@@ -8,7 +8,8 @@ Covers: both nodes Ready with distinct podCIDRs and the routes to each other; po
 both nodes; cp pod -> worker pod IP (kubectl exec) and worker pod -> cp pod IP (the worker pod's
 own log, read from the worker's state folder: the worker serves no kubelet API without the
 cluster CA key); a ClusterIP Service spanning both nodes answered by every backend from both
-node namespaces. The worker authenticates with a static token added to known_tokens.csv while
+node namespaces; a 4-replica Deployment with a topologySpreadConstraint scheduled 2+2 and
+answering through its Service from the worker. The worker authenticates with a static token added to known_tokens.csv while
 the control plane runs. Needs root, containerd, ctr, kubectl, curl and nsenter."""
 import base64
 import glob
@@ -294,6 +295,42 @@ class TwoNodeE2E(unittest.TestCase):
                 return everyone <= seen
             wait_for(all_answer, timeout=90, what=f"all of {sorted(everyone)} on {ip} from "
                      f"{ns.name} (seen {seen})", interval=0.5)
+
+    def test_4_scheduler_spreads_a_deployment(self):
+        labels = {"app": "spread"}
+        self.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "spread"},
+                    "spec": {"replicas": 4, "selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels}, "spec": {
+                                 "terminationGracePeriodSeconds": 1,
+                                 "topologySpreadConstraints": [{
+                                     "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                     "whenUnsatisfiable": "DoNotSchedule",
+                                     "labelSelector": {"matchLabels": labels}}],
+                                 "containers": [{"name": "main", "image": WHOAMI_IMAGE}]}}}})
+
+        def spread():
+            pods = [p for p in self.get("pods", "-l", "app=spread")["items"]
+                    if "deletionTimestamp" not in p["metadata"]]
+            ready = [p for p in pods if p["status"].get("phase") == "Running" and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", []))]
+            return ready if len(pods) == 4 and len(ready) == 4 else None
+        pods = wait_for(spread, timeout=120, what="4 spread pods Running", interval=0.3)
+        per_node = {}
+        for p in pods:
+            per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+        self.assertEqual(per_node, {"cp": 2, "worker": 2})
+        self.kubectl("expose", "deployment", "spread", "--port=80")
+        ip = self.get("service", "spread")["spec"]["clusterIP"]
+        names = {p["metadata"]["name"] for p in pods}
+        seen = set()
+
+        def all_answer():
+            for _ in range(20):
+                seen.add(self.curl(self.wk_ns, f"http://{ip}/"))
+            return names <= seen
+        wait_for(all_answer, timeout=90, what=f"all spread pods on {ip} from the worker",
+                 interval=0.5)
 
 
 if __name__ == "__main__":
