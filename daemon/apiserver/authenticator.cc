@@ -5,8 +5,7 @@
 
 namespace mk8s::apiserver {
 
-Authenticator::Authenticator(const pki::TokenFile* tokens,
-                             const pki::JwtVerifier* service_accounts)
+Authenticator::Authenticator(const pki::TokenFile* tokens, const pki::JwtVerifier* service_accounts)
     : tokens_(tokens), service_accounts_(service_accounts) {}
 
 AuthOutcome Authenticator::Authenticate(const http::Request& request, UserInfo* user) const {

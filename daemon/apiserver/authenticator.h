@@ -1,6 +1,6 @@
 // Who is calling: x509 client certificates (verified against the cluster CA by the TLS layer),
-// static bearer tokens (known_tokens.csv, re-read when it changes) and ServiceAccount JWTs signed by the API server.
-// Immutable after construction (the token file reloads itself); thread-safe.
+// static bearer tokens (known_tokens.csv, re-read when it changes) and ServiceAccount JWTs signed
+// by the API server. Immutable after construction (the token file reloads itself); thread-safe.
 #pragma once
 
 #include <memory>

@@ -124,8 +124,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
       kubelet::Kubelet* k = kubelet_ptr_.load();
       return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
     };
-    streaming_ = std::make_unique<kubelet::StreamingService>(
-        kubelet::MakeCriStreamingRuntime(cri_.get()));
+    streaming_ =
+        std::make_unique<kubelet::StreamingService>(kubelet::MakeCriStreamingRuntime(cri_.get()));
     server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
       return streaming->Serve(request, responder);
     };
@@ -165,8 +165,7 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
 
   kubelet::PodRoutesOptions routes_options;
   routes_options.node_name = options.node_name;
-  routes_options.run =
-      [](const std::vector<std::string>& argv) -> Result<kubelet::CommandOutput> {
+  routes_options.run = [](const std::vector<std::string>& argv) -> Result<kubelet::CommandOutput> {
     auto ran = proxy::RunProcess(argv, "", std::chrono::seconds(10));
     if (!ran.ok()) return ran.status();
     return kubelet::CommandOutput{ran->exit_code, ran->out, ran->err};

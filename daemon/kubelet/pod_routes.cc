@@ -4,8 +4,8 @@
 
 #include <sstream>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "client/informer.h"
 #include "client/resources.h"
@@ -207,8 +207,8 @@ bool PodRoutes::SyncOnce() {
     }
     auto result = options_.run({options_.ip, "-4", "route", "del", cidr, "via", via});
     // Already gone counts as removed.
-    if (result.ok() && (result->exit_code == 0 || result->err.find("No such process") !=
-                                                      std::string::npos)) {
+    if (result.ok() &&
+        (result->exit_code == 0 || result->err.find("No such process") != std::string::npos)) {
       spdlog::info("pod routes: removed {} via {}", cidr, via);
       std::lock_guard<std::mutex> lock(mu_);
       applied_.erase(cidr);

@@ -2,8 +2,9 @@
 // while the API server runs (e.g. a new node's credential) is accepted without a restart.
 //
 // Lookup() checks the file's modification time and size at most once per `check_interval`, and
-// on every miss (a token just added is accepted at once); a changed file is parsed and replaces the tokens. A file that fails to parse or is missing keeps
-// the last good set (the error is returned once by Reload() and kept in last_error()).
+// on every miss (so a token just added is accepted at once); a changed file is parsed and
+// replaces the tokens. A file that fails to parse or is missing keeps the last good set (the
+// error is returned by Reload() and kept in last_error()).
 // Thread-safe: one mutex guards the snapshot pointer; lookups run on a snapshot.
 #pragma once
 

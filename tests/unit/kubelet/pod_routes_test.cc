@@ -34,20 +34,21 @@ TEST(PodRoutesTest, PodRangeAcceptsOnlySubnetsOfTheClusterRange) {
 }
 
 TEST(PodRoutesTest, DesiredRoutesSkipSelfAndIncompleteNodes) {
-  const std::vector<nlohmann::json> nodes = {
-      Node("cp", "10.1.0.0/24", "10.202.1.1"),      Node("worker", "10.1.1.0/24", "10.202.1.2"),
-      Node("no-cidr", "", "10.202.1.3"),            Node("no-ip", "10.1.3.0/24", ""),
-      Node("outside", "192.168.0.0/24", "10.202.1.5"), nlohmann::json("not an object"),
-      Node("bad-ip", "10.1.6.0/24", "not-an-ip")};
+  const std::vector<nlohmann::json> nodes = {Node("cp", "10.1.0.0/24", "10.202.1.1"),
+                                             Node("worker", "10.1.1.0/24", "10.202.1.2"),
+                                             Node("no-cidr", "", "10.202.1.3"),
+                                             Node("no-ip", "10.1.3.0/24", ""),
+                                             Node("outside", "192.168.0.0/24", "10.202.1.5"),
+                                             nlohmann::json("not an object"),
+                                             Node("bad-ip", "10.1.6.0/24", "not-an-ip")};
   const RouteTable desired = DesiredPodRoutes(nodes, "cp");
   EXPECT_EQ(desired, (RouteTable{{"10.1.1.0/24", "10.202.1.2"}}));
   EXPECT_EQ(DesiredPodRoutes(nodes, "worker"), (RouteTable{{"10.1.0.0/24", "10.202.1.1"}}));
 }
 
 TEST(PodRoutesTest, DiffReplacesMissingAndChangedAndRemovesGone) {
-  const RouteTable current = {{"10.1.1.0/24", "10.202.1.2"},
-                              {"10.1.2.0/24", "10.202.1.3"},
-                              {"10.1.3.0/24", "10.202.1.4"}};
+  const RouteTable current = {
+      {"10.1.1.0/24", "10.202.1.2"}, {"10.1.2.0/24", "10.202.1.3"}, {"10.1.3.0/24", "10.202.1.4"}};
   const RouteTable desired = {{"10.1.1.0/24", "10.202.1.2"},   // unchanged
                               {"10.1.2.0/24", "10.202.1.9"},   // moved
                               {"10.1.4.0/24", "10.202.1.5"}};  // new
