@@ -28,6 +28,7 @@
 #include "pki/jwt.h"
 #include "pki/kubelet_certs.h"
 #include "pki/static_tokens.h"
+#include "pki/token_file.h"
 #include "store/store.h"
 
 namespace mk8s::apiserver {
@@ -124,13 +125,13 @@ class ApiServerImpl final : public ApiServer {
     Result<pki::ClusterPki> pki = pki::ClusterPki::LoadOrCreate(options_.credentials_dir, sans);
     if (!pki.ok()) return pki.status();
     pki_ = std::move(*pki);
-    auto tokens = pki::StaticTokens::Load(pki_.Path(pki::ClusterPki::kTokenFile));
+    auto tokens = pki::TokenFile::Open(pki_.Path(pki::ClusterPki::kTokenFile));
     if (!tokens.ok()) return tokens.status();
     tokens_ = std::move(*tokens);
     auto verifier = pki::JwtVerifier::Create({pki_.service_account_public_key_pem()});
     if (!verifier.ok()) return verifier.status();
     jwt_verifier_ = std::move(*verifier);
-    authenticator_ = std::make_unique<Authenticator>(&tokens_, jwt_verifier_.get());
+    authenticator_ = std::make_unique<Authenticator>(tokens_.get(), jwt_verifier_.get());
     auto signer = pki::JwtSigner::Create(pki_.service_account_key_pem());
     if (!signer.ok()) return signer.status();
     jwt_signer_ = std::move(*signer);
@@ -310,7 +311,7 @@ class ApiServerImpl final : public ApiServer {
   const ResourceRegistry& registry_;
   Admission admission_;
   pki::ClusterPki pki_;
-  pki::StaticTokens tokens_;
+  std::unique_ptr<pki::TokenFile> tokens_;  // known_tokens.csv, re-read when it changes
   std::unique_ptr<pki::JwtVerifier> jwt_verifier_;
   std::unique_ptr<pki::JwtSigner> jwt_signer_;
   std::unique_ptr<Authenticator> authenticator_;

@@ -1,12 +1,11 @@
 #include "apiserver/authenticator.h"
 
 #include "pki/jwt.h"
-#include "pki/static_tokens.h"
+#include "pki/token_file.h"
 
 namespace mk8s::apiserver {
 
-Authenticator::Authenticator(const pki::StaticTokens* tokens,
-                             const pki::JwtVerifier* service_accounts)
+Authenticator::Authenticator(const pki::TokenFile* tokens, const pki::JwtVerifier* service_accounts)
     : tokens_(tokens), service_accounts_(service_accounts) {}
 
 AuthOutcome Authenticator::Authenticate(const http::Request& request, UserInfo* user) const {

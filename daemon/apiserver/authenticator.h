@@ -1,6 +1,6 @@
 // Who is calling: x509 client certificates (verified against the cluster CA by the TLS layer),
-// static bearer tokens (known_tokens.csv) and ServiceAccount JWTs signed by the API server.
-// Immutable after construction; thread-safe.
+// static bearer tokens (known_tokens.csv, re-read when it changes) and ServiceAccount JWTs signed
+// by the API server. Immutable after construction (the token file reloads itself); thread-safe.
 #pragma once
 
 #include <memory>
@@ -11,7 +11,7 @@
 #include "apiserver/registry/rest_storage.h"
 
 namespace mk8s::pki {
-class StaticTokens;
+class TokenFile;
 class JwtVerifier;
 }  // namespace mk8s::pki
 
@@ -22,13 +22,13 @@ enum class AuthOutcome { kAuthenticated, kAnonymous, kRejected };
 class Authenticator {
  public:
   // Pointers are not owned and must outlive the authenticator; either may be null.
-  Authenticator(const pki::StaticTokens* tokens, const pki::JwtVerifier* service_accounts);
+  Authenticator(const pki::TokenFile* tokens, const pki::JwtVerifier* service_accounts);
 
   // kRejected when a bearer token is present but invalid or expired (a 401, never anonymous).
   AuthOutcome Authenticate(const http::Request& request, UserInfo* user) const;
 
  private:
-  const pki::StaticTokens* tokens_;
+  const pki::TokenFile* tokens_;
   const pki::JwtVerifier* service_accounts_;
 };
 

@@ -15,10 +15,12 @@
 #include "apiserver/api_server.h"
 #include "client/client.h"
 #include "kubelet/kubelet.h"
+#include "kubelet/pod_routes.h"
 #include "kubelet/server/kubelet_server.h"
 #include "kubelet/streaming/cri_streaming_runtime.h"
 #include "kubelet/streaming/streaming_service.h"
 #include "pki/kubelet_certs.h"
+#include "proxy/iptables.h"
 #include "proxy/kube_proxy.h"
 #include "runtime/containerd.h"
 #include "runtime/containerd_config.h"
@@ -122,8 +124,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
       kubelet::Kubelet* k = kubelet_ptr_.load();
       return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
     };
-    streaming_ = std::make_unique<kubelet::StreamingService>(
-        kubelet::MakeCriStreamingRuntime(cri_.get()));
+    streaming_ =
+        std::make_unique<kubelet::StreamingService>(kubelet::MakeCriStreamingRuntime(cri_.get()));
     server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
       return streaming->Serve(request, responder);
     };
@@ -160,6 +162,17 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   if (!started.ok()) return started.status();
   kubelet_ = std::move(*started);
   kubelet_ptr_ = kubelet_.get();
+
+  kubelet::PodRoutesOptions routes_options;
+  routes_options.node_name = options.node_name;
+  routes_options.run = [](const std::vector<std::string>& argv) -> Result<kubelet::CommandOutput> {
+    auto ran = proxy::RunProcess(argv, "", std::chrono::seconds(10));
+    if (!ran.ok()) return ran.status();
+    return kubelet::CommandOutput{ran->exit_code, ran->out, ran->err};
+  };
+  auto routes = kubelet::PodRoutes::Start(std::move(routes_options), client);
+  if (!routes.ok()) return routes.status();
+  pod_routes_ = std::move(*routes);
   health->Set("kubelet", true,
               "node " + options.node_name + ", containerd " + containerd_->socket());
   return Status::Ok();
@@ -168,6 +181,7 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
 void NodeAgent::Shutdown() {
   if (kubelet_server_) kubelet_server_->Stop();
   if (streaming_) streaming_->Stop();  // open exec / port-forward sessions end
+  if (pod_routes_) pod_routes_->Stop();
   if (kubelet_) kubelet_->Stop(/*stop_pods=*/true);
   if (containerd_) {
     if (Status stopped = containerd_->Stop(); !stopped.ok()) {
@@ -211,6 +225,7 @@ NodeAgent::~NodeAgent() {
   if (kubelet_server_) kubelet_server_->Stop();
   if (streaming_) streaming_->Stop();
   kubelet_ptr_ = nullptr;
+  pod_routes_.reset();
   kubelet_.reset();     // stops its loops; pods keep running unless Shutdown() ran
   containerd_.reset();  // ends the monitor; containerd keeps running unless stopped
   if (proxy_) proxy_->Stop();

@@ -8,7 +8,8 @@
 // is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd and
 // the pods running, for the next start to adopt. Destruction must happen while the transports'
 // server is still up. Health is reported as "proxy" (ready after each successful sync,
-// not ready after a failed one) and "kubelet".
+// not ready after a failed one) and "kubelet". With the kubelet, PodRoutes keeps a route to each
+// other node's podCIDR via its InternalIP (host-gw), so pods reach pods on every node.
 #pragma once
 
 #include <atomic>
@@ -31,6 +32,7 @@ class KubeProxy;
 namespace mk8s::kubelet {
 class Kubelet;
 class KubeletServer;
+class PodRoutes;
 class StreamingService;
 }  // namespace mk8s::kubelet
 namespace mk8s::runtime {
@@ -70,6 +72,8 @@ class NodeAgent {
   std::unique_ptr<kubelet::StreamingService> streaming_;
   std::unique_ptr<kubelet::KubeletServer> kubelet_server_;  // :10250 (logs, exec, port-forward)
   std::unique_ptr<kubelet::Kubelet> kubelet_;
+  // host-gw routes to the other nodes' pod CIDRs (with the kubelet).
+  std::unique_ptr<kubelet::PodRoutes> pod_routes_;
   std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
 };
 

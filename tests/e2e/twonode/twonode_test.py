@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Two nodes on one machine: a control plane (mk8sd with every component, node "cp") and a
+worker (mk8sd --components=kubelet,proxy against the remote API server, node "worker"), each in a
+network namespace of its own, joined by a veth pair. Pods reach pods on the other node through
+the host-gw routes the kubelets keep (<peer podCIDR> via <peer node IP>).
+
+Covers: both nodes Ready with distinct podCIDRs and the routes to each other; pods pinned on
+both nodes; cp pod -> worker pod IP (kubectl exec) and worker pod -> cp pod IP (the worker pod's
+own log, read from the worker's state folder: the worker serves no kubelet API without the
+cluster CA key); a ClusterIP Service spanning both nodes answered by every backend from both
+node namespaces; a 4-replica Deployment with a topologySpreadConstraint scheduled 2+2 and
+answering through its Service from the worker. The worker authenticates with a static token added to known_tokens.csv while
+the control plane runs. Needs root, containerd, ctr, kubectl, curl and nsenter."""
+import base64
+import glob
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+
+MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+WHOAMI_IMAGE = "localhost/mk8s-test/whoami:1"   # httpd answering with the pod's hostname
+SLEEP_IMAGE = "localhost/mk8s-test/sleep:1"
+SERVICE_CIDR = "10.152.183.0/24"
+
+
+def why_skip():
+    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr", "curl", "iptables"))
+    if reason:
+        return reason
+    if not os.path.exists("/usr/bin/containerd"):
+        return "needs containerd (/usr/bin/containerd)"
+    if not os.path.exists("/bin/busybox"):
+        return "needs busybox-static for the test images"
+    return ""
+
+
+def pod(name, node, image, labels=None, command=None):
+    container = {"name": "main", "image": image}
+    if command:
+        container["command"] = command
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                     "containers": [container]}}
+
+
+class TwoNodeE2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        reason = why_skip()
+        if reason:
+            print(f"SKIP twonode e2e: {reason}", flush=True)
+            raise unittest.SkipTest(reason)
+        cls.dir = tempfile.mkdtemp(prefix="mk8s-2node-e2e-")
+        cls.cp_state = os.path.join(cls.dir, "cp")
+        cls.wk_state = os.path.join(cls.dir, "worker")
+        cls.kubeconfig = os.path.join(cls.cp_state, "credentials", "client.config")
+        cls.env = dict(os.environ, KUBECONFIG=cls.kubeconfig,
+                       KUBECACHEDIR=os.path.join(cls.dir, "cache"))
+        subnet = random.randrange(1, 250)
+        cls.cp_ip, cls.wk_ip = f"10.202.{subnet}.1", f"10.202.{subnet}.2"
+        cls.procs, cls.logs = [], []
+        cls.cp_ns = cls.wk_ns = None
+        try:
+            cls.cp_ns = NetNS("2n-cp")
+            cls.wk_ns = NetNS("2n-wk")
+            cls.cp_ns.run("ip", "link", "add", "tn0", "type", "veth", "peer", "name", "tn1")
+            cls.cp_ns.run("ip", "link", "set", "tn1", "netns", cls.wk_ns.name)
+            for ns, ifname, ip in ((cls.cp_ns, "tn0", cls.cp_ip), (cls.wk_ns, "tn1", cls.wk_ip)):
+                ns.run("ip", "addr", "add", ip + "/24", "dev", ifname)
+                ns.run("ip", "link", "set", ifname, "up")
+                # Service IPs lead to the veth; only the proxy's DNAT makes them live. No
+                # default route.
+                ns.run("ip", "route", "add", SERVICE_CIDR, "dev", ifname)
+            images = cls.build_images()
+            cls.cp = cls.start(cls.cp_ns, "cp.out", "--state-dir", cls.cp_state,
+                               "--apiserver-port", "0",
+                               "--components=apiserver,controllers,scheduler,kubelet,proxy",
+                               "--kubelet-port", "0", "--node-name", "cp", "--node-ip", cls.cp_ip)
+            wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.cp.poll() is not None,
+                     what="kubeconfig")
+            cls.check_alive()
+            worker_config = cls.join_worker()
+            cls.wk = cls.start(cls.wk_ns, "worker.out", "--state-dir", cls.wk_state,
+                               "--components=kubelet,proxy", "--kubeconfig", worker_config,
+                               "--server", cls.server, "--kubelet-port", "0",
+                               "--node-name", "worker", "--node-ip", cls.wk_ip)
+            wait_for(lambda: cls.check_alive() and cls.node_ready("cp") and
+                     cls.node_ready("worker"), timeout=120, what="both nodes Ready",
+                     interval=0.5)
+            for state in (cls.cp_state, cls.wk_state):
+                sock = os.path.join(state, "containerd", "containerd.sock")
+                for tar in images:
+                    subprocess.run(["ctr", "-a", sock, "-n", "k8s.io", "images", "import", tar],
+                                   check=True, capture_output=True, timeout=120)
+        except BaseException:
+            cls.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cleanup()
+
+    # --- helpers -----------------------------------------------------------------------------
+    @classmethod
+    def start(cls, ns, log_name, *args):
+        log = open(os.path.join(cls.dir, log_name), "w")
+        cls.logs.append(log)
+        proc = ns.popen(MK8SD, *args, stdout=log, stderr=subprocess.STDOUT)
+        cls.procs.append(proc)
+        return proc
+
+    @classmethod
+    def check_alive(cls):
+        for proc, name in zip(cls.procs, ("cp.out", "worker.out")):
+            if proc.poll() is not None:
+                raise AssertionError(f"mk8sd ({name}) exited ({proc.returncode}):\n"
+                                     f"{cls.daemon_log(name)}")
+        return True
+
+    @classmethod
+    def join_worker(cls):
+        """The manual join: a static token for system:node:worker (group system:nodes) added to
+        the control plane's known_tokens.csv, and a kubeconfig with it and the cluster CA."""
+        with open(cls.kubeconfig) as f:
+            admin = f.read()
+        ca = re.search(r"certificate-authority-data:\s*(\S+)", admin).group(1)
+        port = re.search(r"server:\s*\"?https://[^:/\"]+:(\d+)", admin).group(1)
+        cls.server = f"https://{cls.cp_ip}:{port}"
+        base64.b64decode(ca)  # well-formed
+        token = secrets.token_hex(16)
+        with open(os.path.join(cls.cp_state, "credentials", "known_tokens.csv"), "a") as f:
+            f.write(f'{token},system:node:worker,worker,"system:nodes"\n')
+        path = os.path.join(cls.dir, "worker.config")
+        with open(path, "w") as f:
+            f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: mk8s\n  cluster:\n"
+                    f"    certificate-authority-data: {ca}\n    server: {cls.server}\n"
+                    "users:\n- name: worker\n  user:\n"
+                    f"    token: {token}\n"
+                    "contexts:\n- name: mk8s\n  context:\n    cluster: mk8s\n    user: worker\n"
+                    "current-context: mk8s\n")
+        os.chmod(path, 0o600)
+        return path
+
+    @classmethod
+    def build_images(cls):
+        oci = os.path.join(REPO, "scripts", "oci-image.py")
+        whoami = os.path.join(cls.dir, "whoami.tar")
+        sleep = os.path.join(cls.dir, "sleep.tar")
+        subprocess.run([sys.executable, oci, "--name", WHOAMI_IMAGE, "--busybox", "--entrypoint",
+                        "sh -c 'mkdir -p /www && hostname > /www/index.html && "
+                        "exec httpd -f -p 80 -h /www'", "-o", whoami], check=True)
+        subprocess.run([sys.executable, oci, "--name", SLEEP_IMAGE, "--busybox", "--entrypoint",
+                        "sleep 3600", "-o", sleep], check=True)
+        return [whoami, sleep]
+
+    @classmethod
+    def daemon_log(cls, name):
+        for log in cls.logs:
+            log.flush()
+        with open(os.path.join(cls.dir, name)) as f:
+            return f.read()[-6000:]
+
+    @classmethod
+    def kubectl(cls, *args, check=True, input=None):
+        return cls.cp_ns.run("kubectl", *args, check=check, input=input, env=cls.env)
+
+    @classmethod
+    def get(cls, *args):
+        return json.loads(cls.kubectl("get", *args, "-o", "json").stdout)
+
+    @classmethod
+    def node_ready(cls, name):
+        result = cls.kubectl("get", "node", name, "-o", "json", check=False)
+        if result.returncode != 0:
+            return False
+        return any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in json.loads(result.stdout)["status"].get("conditions", []))
+
+    @classmethod
+    def cleanup(cls):
+        """Leaves nothing behind: both mk8sd (SIGTERM stops pods and containerd), stray
+        containerd, mounts, the namespaces and the folder. Runs even after a failed setup."""
+        for proc in reversed(cls.procs):  # the worker first, while its API server still runs
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=90)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if cls.dir.encode() in f.read():
+                        os.kill(int(entry), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1] for line in f if cls.dir in line.split()[1]]
+        for mount in reversed(mounts):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        for ns in (cls.wk_ns, cls.cp_ns):
+            if ns is not None:
+                ns.close()
+        for log in cls.logs:
+            log.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def apply(self, obj):
+        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+    def running(self, name):
+        p = self.get("pod", name)
+        ready = p["status"].get("phase") == "Running" and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", []))
+        return p if ready else None
+
+    def curl(self, ns, url):
+        return ns.run("curl", "-s", "--max-time", "3", url, check=False).stdout.strip()
+
+    # --- tests, in order ---------------------------------------------------------------------
+    def test_1_nodes_and_routes(self):
+        cidrs = {n: self.get("node", n)["spec"].get("podCIDR") for n in ("cp", "worker")}
+        self.assertTrue(all(c and c.startswith("10.1.") for c in cidrs.values()), cidrs)
+        self.assertNotEqual(cidrs["cp"], cidrs["worker"])
+        # Each node routes the other's pod CIDR via the other's node IP.
+        for ns, peer, via in ((self.cp_ns, "worker", self.wk_ip),
+                              (self.wk_ns, "cp", self.cp_ip)):
+            wait_for(lambda: f"{cidrs[peer]} via {via} " in
+                     ns.run("ip", "-4", "route", "show").stdout + " ",
+                     timeout=30, what=f"route {cidrs[peer]} via {via} in {ns.name}",
+                     interval=0.2)
+
+    def test_2_pods_on_both_nodes_reach_each_other(self):
+        names = {"web-cp-0": "cp", "web-cp-1": "cp", "web-wk-0": "worker", "web-wk-1": "worker"}
+        for name, node in names.items():
+            self.apply(pod(name, node, WHOAMI_IMAGE, labels={"app": "web"}))
+        pods = {n: wait_for(lambda n=n: self.running(n), timeout=120, what=f"{n} Running",
+                            interval=0.3) for n in names}
+        for n, p in pods.items():
+            self.assertEqual(p["spec"]["nodeName"], names[n])
+        wk_ip = pods["web-wk-0"]["status"]["podIP"]
+        cp_ip = pods["web-cp-0"]["status"]["podIP"]
+        # cp pod -> worker pod (explicit port, no -T: busybox-static's wget crashes otherwise).
+        wait_for(lambda: self.kubectl("exec", "web-cp-0", "--", "wget", "-q", "-O", "-",
+                                      f"http://{wk_ip}:80/", check=False).stdout.strip()
+                 == "web-wk-0", timeout=60, what=f"web-cp-0 -> {wk_ip}", interval=0.5)
+        # worker pod -> cp pod: the worker serves no kubelet API, so the pod prints the answer
+        # to its log, read from the worker's state folder.
+        self.apply(pod("probe-wk", "worker", SLEEP_IMAGE, command=[
+            "sh", "-c", f"for i in $(seq 1 60); do wget -q -O - http://{cp_ip}:80/ && break; "
+                        "sleep 1; done; exec sleep 3600"]))
+        uid = wait_for(lambda: self.running("probe-wk"), timeout=120, what="probe-wk Running",
+                       interval=0.3)["metadata"]["uid"]
+        pattern = os.path.join(self.wk_state, "kubelet", "logs",
+                               f"default_probe-wk_{uid}", "main", "*.log")
+
+        def logged():
+            for path in glob.glob(pattern):
+                with open(path) as f:
+                    if any(line.rstrip().endswith(" web-cp-0") for line in f):
+                        return True
+            return False
+        wait_for(logged, timeout=90, what=f"probe-wk -> {cp_ip} in {pattern}", interval=0.5)
+
+    def test_3_service_spans_both_nodes(self):
+        self.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                    "spec": {"selector": {"app": "web"},
+                             "ports": [{"port": 80, "targetPort": 80}]}})
+        ip = self.get("service", "web")["spec"]["clusterIP"]
+        self.assertTrue(ip.startswith("10.152.183."), ip)
+        everyone = {"web-cp-0", "web-cp-1", "web-wk-0", "web-wk-1"}
+        for ns in (self.cp_ns, self.wk_ns):
+            seen = set()
+
+            def all_answer(ns=ns, seen=seen):
+                for _ in range(20):
+                    seen.add(self.curl(ns, f"http://{ip}/"))
+                return everyone <= seen
+            wait_for(all_answer, timeout=90, what=f"all of {sorted(everyone)} on {ip} from "
+                     f"{ns.name} (seen {seen})", interval=0.5)
+
+    def test_4_scheduler_spreads_a_deployment(self):
+        labels = {"app": "spread"}
+        self.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "spread"},
+                    "spec": {"replicas": 4, "selector": {"matchLabels": labels},
+                             "template": {"metadata": {"labels": labels}, "spec": {
+                                 "terminationGracePeriodSeconds": 1,
+                                 "topologySpreadConstraints": [{
+                                     "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                                     "whenUnsatisfiable": "DoNotSchedule",
+                                     "labelSelector": {"matchLabels": labels}}],
+                                 "containers": [{"name": "main", "image": WHOAMI_IMAGE}]}}}})
+
+        def spread():
+            pods = [p for p in self.get("pods", "-l", "app=spread")["items"]
+                    if "deletionTimestamp" not in p["metadata"]]
+            ready = [p for p in pods if p["status"].get("phase") == "Running" and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", []))]
+            return ready if len(pods) == 4 and len(ready) == 4 else None
+        pods = wait_for(spread, timeout=120, what="4 spread pods Running", interval=0.3)
+        per_node = {}
+        for p in pods:
+            per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+        self.assertEqual(per_node, {"cp": 2, "worker": 2})
+        self.kubectl("expose", "deployment", "spread", "--port=80")
+        ip = self.get("service", "spread")["spec"]["clusterIP"]
+        names = {p["metadata"]["name"] for p in pods}
+        seen = set()
+
+        def all_answer():
+            for _ in range(20):
+                seen.add(self.curl(self.wk_ns, f"http://{ip}/"))
+            return names <= seen
+        wait_for(all_answer, timeout=90, what=f"all spread pods on {ip} from the worker",
+                 interval=0.5)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
