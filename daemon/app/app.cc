@@ -201,6 +201,7 @@ int Run(const DaemonOptions& options) {
   context.request_stop = [] { kill(getpid(), SIGTERM); };  // the main thread's sigwait picks it up
   context.state_dir = paths.state_dir;
   context.addons = addons->get();
+  context.containerd_socket = (*node_agent)->containerd_socket();  // `mk8s images`
   context.datastore_path = options.run_apiserver ? paths.datastore_db : "";
   context.kubeconfig_path = options.run_apiserver ? paths.kubeconfig : options.kubeconfig;
   const std::string socket = options.socket.empty() ? paths.socket : options.socket;

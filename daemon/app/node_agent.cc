@@ -178,6 +178,10 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   return Status::Ok();
 }
 
+std::string NodeAgent::containerd_socket() const {
+  return containerd_ ? containerd_->socket() : std::string();
+}
+
 void NodeAgent::Shutdown() {
   if (kubelet_server_) kubelet_server_->Stop();
   if (streaming_) streaming_->Stop();  // open exec / port-forward sessions end

@@ -61,6 +61,8 @@ class NodeAgent {
   ~NodeAgent();
   // Stops every pod and then containerd (mk8sd is stopping for good). Idempotent.
   void Shutdown();
+  // The bundled containerd's socket ("" without the kubelet), for `mk8s images`.
+  std::string containerd_socket() const;
 
  private:
   NodeAgent() = default;

@@ -85,9 +85,16 @@ class ServiceE2E(unittest.TestCase):
             if cls.proc.poll() is not None:
                 raise AssertionError(f"mk8sd exited ({cls.proc.returncode}):\n{cls.daemon_log()}")
             wait_for(cls.node_ready, timeout=90, what="node Ready", interval=0.2)
-            for tar in images:
-                subprocess.run(["ctr", "-a", cls.sock, "-n", "k8s.io", "images", "import", tar],
-                               check=True, capture_output=True, timeout=120)
+            # Through the CLI and the daemon's control socket, as a user would.
+            imported = subprocess.run([MK8S, "--state-dir", cls.state, "images", "import", *images],
+                                      capture_output=True, text=True, timeout=120)
+            if imported.returncode != 0:
+                raise AssertionError(f"mk8s images import: {imported.stdout}{imported.stderr}")
+            listed = subprocess.run([MK8S, "--state-dir", cls.state, "images", "ls"],
+                                    capture_output=True, text=True, timeout=60).stdout
+            for name in (WHOAMI_IMAGE, SLEEP_IMAGE):
+                if name not in listed:
+                    raise AssertionError(f"{name} missing from `mk8s images ls`:\n{listed}")
         except BaseException:
             cls.cleanup()
             raise
