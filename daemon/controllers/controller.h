@@ -31,6 +31,12 @@ struct ControllerContext {
   // long turns Unknown and is tainted unreachable (Kubernetes 1.32 default: 50 s).
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
   std::chrono::milliseconds node_monitor_period{std::chrono::seconds(5)};
+  // Pod GC: how many terminated (Succeeded/Failed) pods may exist before the oldest are deleted
+  // (<= 0: never; upstream --terminated-pod-gc-threshold, default 12500), how often it sweeps,
+  // and how long a pod's missing node must stay missing before the pod is deleted.
+  int64_t terminated_pod_gc_threshold = 12500;
+  std::chrono::milliseconds pod_gc_period{std::chrono::seconds(20)};
+  std::chrono::milliseconds pod_gc_quarantine{std::chrono::seconds(40)};
 };
 
 class Controller {

@@ -11,6 +11,7 @@
 #include "controllers/namespace/namespace_controller.h"
 #include "controllers/nodeipam/node_ipam_controller.h"
 #include "controllers/nodelifecycle/node_lifecycle_controller.h"
+#include "controllers/podgc/pod_gc_controller.h"
 #include "controllers/replicaset/replicaset_controller.h"
 #include "controllers/rootca/root_ca_controller.h"
 #include "controllers/serviceaccount/serviceaccount_controller.h"
@@ -40,6 +41,7 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("endpoints", Make<EndpointsController>());
     built->Register("node-ipam", Make<NodeIpamController>());
     built->Register("node-lifecycle", Make<NodeLifecycleController>());
+    built->Register("pod-garbage-collector", Make<PodGcController>());
     return built;
   }();
   return *registry;
@@ -78,6 +80,8 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
   context.node_monitor_grace_period = options.node_monitor_grace_period;
   context.node_monitor_period =
       std::min(context.node_monitor_period, options.node_monitor_grace_period / 5);
+  context.terminated_pod_gc_threshold = options.terminated_pod_gc_threshold;
+  context.pod_gc_quarantine = options.pod_gc_quarantine;
 
   const std::vector<std::string> names = options.enabled.empty() ? registry.Names() : options.enabled;
   // Record the handlers the controllers add, to remove them from shared informers at Stop().

@@ -32,6 +32,10 @@ struct ControllerManagerOptions {
   int workers_per_controller = 2;
   std::chrono::milliseconds sync_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
+  // Pod GC (see ControllerContext): terminated pods kept; <= 0 = never delete them.
+  int64_t terminated_pod_gc_threshold = 12500;
+  // How long a pod's node must stay missing before the pod GC deletes the pod.
+  std::chrono::milliseconds pod_gc_quarantine{std::chrono::seconds(40)};
   // The controllers' time seam (not owned; must outlive the manager). nullptr = the real clock.
   client::Clock* clock = nullptr;
   // Informers shared with other components of the process (not owned; must outlive the
