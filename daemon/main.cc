@@ -73,6 +73,14 @@ int main(int argc, char** argv) {
   cli.add_option("--node-monitor-grace-period", options.node_monitor_grace_period_seconds,
                  "Seconds without a heartbeat before a node is NotReady (default 50)")
       ->check(CLI::Range(1, 86400));
+  cli.add_option("--terminated-pod-gc-threshold", options.terminated_pod_gc_threshold,
+                 "Terminated pods kept before the pod GC deletes the oldest "
+                 "(default 12500; 0 = never)")
+      ->check(CLI::Range(0, 100000000));
+  cli.add_option("--pod-gc-quarantine", options.pod_gc_quarantine_seconds,
+                 "Seconds a pod's node must stay missing before the pod GC deletes the pod "
+                 "(default 40)")
+      ->check(CLI::Range(1, 86400));
   cli.add_option("--hollow-nodes", options.hollow_nodes,
                  "Register N hollow nodes with fake kubelets (testing and benchmarks)")
       ->check(CLI::Range(0, 100000));

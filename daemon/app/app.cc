@@ -149,6 +149,8 @@ int Run(const DaemonOptions& options) {
   components.cluster_ca_pem = cluster_ca;
   components.node_monitor_grace_period =
       std::chrono::seconds(options.node_monitor_grace_period_seconds);
+  components.terminated_pod_gc_threshold = options.terminated_pod_gc_threshold;
+  components.pod_gc_quarantine = std::chrono::seconds(options.pod_gc_quarantine_seconds);
   components.leader_elect = options.leader_elect;
   components.identity = options.leader_elect_identity.empty()
                             ? client::DefaultLeaderIdentity(StateFolderHash(paths.state_dir))

@@ -122,6 +122,8 @@ void ControlPlaneComponents::RunControllers() {
       lock.unlock();
       controllers::ControllerManagerOptions manager_options;
       manager_options.node_monitor_grace_period = options_.node_monitor_grace_period;
+      manager_options.terminated_pod_gc_threshold = options_.terminated_pod_gc_threshold;
+      manager_options.pod_gc_quarantine = options_.pod_gc_quarantine;
       manager_options.shared_informers = informers_.get();
       auto started = controllers::ControllerManager::Start(manager_options, controller_client_,
                                                            options_.cluster_ca_pem);

@@ -49,6 +49,8 @@ struct ComponentOptions {
   std::function<std::shared_ptr<client::Transport>(const std::string& user)> transport_for;
   std::string cluster_ca_pem;
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
+  int64_t terminated_pod_gc_threshold = 12500;
+  std::chrono::milliseconds pod_gc_quarantine{std::chrono::seconds(40)};
   // Leader election (upstream's flags and defaults).
   bool leader_elect = true;
   std::string identity;

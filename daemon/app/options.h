@@ -35,6 +35,9 @@ struct DaemonOptions {
   std::chrono::milliseconds leader_elect_retry_period{2000};
   // A node silent this long turns NotReady (Unknown) and is tainted unreachable.
   int node_monitor_grace_period_seconds = 50;
+  // Pod GC: terminated pods kept (0 = never delete), and how long a missing node is waited for.
+  int64_t terminated_pod_gc_threshold = 12500;
+  int pod_gc_quarantine_seconds = 40;
   // The node agent. Empty node_name: the host name; empty node_ip: the first non-loopback IPv4.
   std::string node_name;
   std::string node_ip;

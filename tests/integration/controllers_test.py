@@ -282,6 +282,49 @@ class HollowNodesTest(ClusterTestCase):
         self.assertEqual(images, {"nginx:1.27"})
 
 
+class PodGcTest(ClusterTestCase):
+    """The pod garbage collector on hollow nodes, with the orphan quarantine shortened to 1 s and
+    the terminated-pod threshold lowered to 2."""
+
+    CLUSTER_ARGS = ("--hollow-nodes", "2", "--hollow-pod-start-delay-ms", "50",
+                    "--pod-gc-quarantine", "1", "--terminated-pod-gc-threshold", "2")
+
+    def pod(self, name, node, annotations=None, restart="Always"):
+        self.k("create", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"test": "podgc"},
+                         "annotations": annotations or {}},
+            "spec": {"nodeName": node, "restartPolicy": restart,
+                     "containers": [{"name": "c", "image": "busybox:1.36"}]}}))
+
+    def phases(self, selector):
+        return {p["metadata"]["name"]: p.get("status", {}).get("phase") for p in json.loads(
+            self.k("get", "pods", "-l", selector, "-o", "json").stdout)["items"]}
+
+    def test_pods_of_a_deleted_node_go_away(self):
+        for name, node in (("on-doomed-a", "hollow-node-1"), ("on-doomed-b", "hollow-node-1"),
+                           ("on-kept", "hollow-node-0")):
+            self.pod(name, node)
+        wait_for(lambda: set(self.phases("test=podgc").values()) == {"Running"},
+                 what="3 pods Running on hollow nodes")
+        self.k("delete", "node", "hollow-node-1")
+        wait_for(lambda: list(self.phases("test=podgc")) == ["on-kept"],
+                 what="the deleted node's pods force-deleted")
+        self.assertEqual(self.phases("test=podgc"), {"on-kept": "Running"})
+
+    def test_terminated_pods_over_the_threshold_are_deleted_oldest_first(self):
+        done = {"hollow.mk8s.io/exit-code": "0", "hollow.mk8s.io/run-ms": "50"}
+        for name in ("done-1", "done-2", "done-3"):
+            self.pod(name, "hollow-node-0", done, restart="Never")
+            wait_for(lambda: self.phases("test=podgc").get(name) == "Succeeded",
+                     what=f"{name} Succeeded")
+        # The GC sweeps every 20 s.
+        wait_for(lambda: "done-1" not in self.phases("test=podgc"), timeout=60,
+                 what="the oldest terminated pod deleted")
+        left = {n: p for n, p in self.phases("test=podgc").items() if n.startswith("done")}
+        self.assertEqual(left, {"done-2": "Succeeded", "done-3": "Succeeded"})
+
+
 class BatchAndDaemonSetTest(ClusterTestCase):
     """Jobs, CronJobs and DaemonSets on hollow nodes. Job pods finish through the hollow runtime's
     knobs (hollow.mk8s.io/exit-code, hollow.mk8s.io/run-ms); schedules firing on time is covered

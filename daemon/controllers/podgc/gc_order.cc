@@ -17,8 +17,7 @@ bool Evicted(const json& pod) {
 
 // A pod without a parsable creationTimestamp sorts as the oldest: it is the odd one out.
 std::chrono::system_clock::time_point Created(const json& pod) {
-  auto parsed =
-      ParseRfc3339(pod.value("/metadata/creationTimestamp"_json_pointer, std::string()));
+  auto parsed = ParseRfc3339(pod.value("/metadata/creationTimestamp"_json_pointer, std::string()));
   return parsed.value_or(std::chrono::system_clock::time_point{});
 }
 
@@ -40,10 +39,9 @@ bool DeleteBefore(const json& a, const json& b) {
 }
 
 void SortForDeletion(std::vector<client::ObjectPtr>* pods) {
-  std::stable_sort(pods->begin(), pods->end(),
-                   [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
-                     return DeleteBefore(*a, *b);
-                   });
+  std::stable_sort(
+      pods->begin(), pods->end(),
+      [](const client::ObjectPtr& a, const client::ObjectPtr& b) { return DeleteBefore(*a, *b); });
 }
 
 }  // namespace mk8s::controllers::podgc

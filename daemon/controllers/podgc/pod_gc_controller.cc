@@ -69,11 +69,9 @@ PodGcController::~PodGcController() {
 void PodGcController::Setup() {
   pods_ = context_.informers->For(client::kPods);
   nodes_ = context_.informers->For(client::kNodes);
-  pods_->AddEventHandler({[this](const client::ObjectPtr& pod) { OnPod(pod); },
-                          [this](const client::ObjectPtr&, const client::ObjectPtr& pod) {
-                            OnPod(pod);
-                          },
-                          nullptr});
+  pods_->AddEventHandler(
+      {[this](const client::ObjectPtr& pod) { OnPod(pod); },
+       [this](const client::ObjectPtr&, const client::ObjectPtr& pod) { OnPod(pod); }, nullptr});
   nodes_->AddEventHandler(
       {[this](const client::ObjectPtr& node) { OnNode(node); },
        [this](const client::ObjectPtr&, const client::ObjectPtr& node) { OnNode(node); },

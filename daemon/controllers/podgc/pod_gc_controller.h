@@ -44,8 +44,7 @@ class PodGcController final : public Controller {
   Status CollectTerminated(const std::vector<client::ObjectPtr>& pods);
   // Marks the pod Failed (with `condition` if not null) unless it already ended, then deletes it
   // with grace period 0 and its UID as precondition. NotFound and a UID mismatch are success.
-  Status ForceDelete(const nlohmann::json& pod, const nlohmann::json* condition,
-                     const char* why);
+  Status ForceDelete(const nlohmann::json& pod, const nlohmann::json* condition, const char* why);
   // Queues the quarantine check of `node_name` unless the node is cached.
   void QuarantineIfMissing(const std::string& node_name);
   // Informer handlers (dispatch thread): quick cache lookups and queueing only.

@@ -17,12 +17,15 @@ class PodGcTest : public ControllerTest {
   // A node with a Ready condition of `ready` ("True"/"False").
   void CreateNode(const std::string& name, const std::string& ready) {
     Create(client::kNodes, MakeNode(name));
-    Mutate(client::kNodes, name, [&](json& node) {
-      node["status"]["conditions"] = json::array({{{"type", "Ready"},
-                                                   {"status", ready},
-                                                   {"lastHeartbeatTime", Timestamp()},
-                                                   {"lastTransitionTime", Timestamp()}}});
-    }, /*status=*/true);
+    Mutate(
+        client::kNodes, name,
+        [&](json& node) {
+          node["status"]["conditions"] = json::array({{{"type", "Ready"},
+                                                       {"status", ready},
+                                                       {"lastHeartbeatTime", Timestamp()},
+                                                       {"lastTransitionTime", Timestamp()}}});
+        },
+        /*status=*/true);
   }
   json CreatePod(const std::string& name, const std::string& node, bool hold = false) {
     json pod = MakePod(name, {{"app", "gc"}}, node);
@@ -30,10 +33,13 @@ class PodGcTest : public ControllerTest {
     return Create(client::kPods, pod);
   }
   json SetPhase(const std::string& name, const std::string& phase, const std::string& reason = "") {
-    return Mutate(client::kPods, name, [&](json& pod) {
-      pod["status"]["phase"] = phase;
-      if (!reason.empty()) pod["status"]["reason"] = reason;
-    }, /*status=*/true);
+    return Mutate(
+        client::kPods, name,
+        [&](json& pod) {
+          pod["status"]["phase"] = phase;
+          if (!reason.empty()) pod["status"]["reason"] = reason;
+        },
+        /*status=*/true);
   }
   void Release(const std::string& name) {
     Mutate(client::kPods, name, [](json& pod) { pod["metadata"]["finalizers"] = json::array(); });
@@ -120,7 +126,8 @@ TEST_F(PodGcTest, TerminatingPodsOnOutOfServiceNotReadyNodeAreForceDeleted) {
     ASSERT_TRUE(Delete(client::kPods, name));
     ASSERT_TRUE(Terminating(name)) << name << ": a bound pod ends gracefully";
   }
-  const json taint = {{"key", "node.kubernetes.io/out-of-service"}, {"effect", "NoExecute"},
+  const json taint = {{"key", "node.kubernetes.io/out-of-service"},
+                      {"effect", "NoExecute"},
                       {"value", "nodeshutdown"}};
   Patch(client::kNodes, "up", {{"spec", {{"taints", json::array({taint})}}}});
   Patch(client::kNodes, "down", {{"spec", {{"taints", json::array({taint})}}}});
