@@ -169,6 +169,19 @@ TEST_F(PodGcTest, TerminatedPodsBeyondThresholdGoEvictedThenOldestFirst) {
   EXPECT_FALSE(Gone("running"));
 }
 
+TEST_F(PodGcTest, ThresholdZeroKeepsEveryTerminatedPod) {
+  context().terminated_pod_gc_threshold = 0;
+  StartGc();
+  CreateNode("n", "True");
+  for (const char* name : {"s1", "s2", "s3"}) {
+    CreatePod(name, "n");
+    SetPhase(name, "Succeeded");
+  }
+  Advance(20s);
+  ASSERT_NO_FATAL_FAILURE(AwaitSweep());
+  for (const char* name : {"s1", "s2", "s3"}) EXPECT_FALSE(Gone(name)) << name;
+}
+
 TEST_F(PodGcTest, PodOnExistingNodeIsLeftAlone) {
   StartGc();
   CreateNode("healthy", "True");
