@@ -17,7 +17,7 @@ packages=(
   containerd runc containernetworking-plugins iptables iproute2 curl busybox-static conntrack
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(etcd-server etcd-client dnsperf)
+  packages+=(etcd-server etcd-client dnsperf knot)  # knot: the dns benchmark's peer
 fi
 
 missing=()

@@ -90,6 +90,8 @@ class ClusterRecords {
   // `qname` is the lookup key (LookupKey: lowercase, no trailing dot).
   LookupResult Lookup(const std::string& qname, uint16_t qtype) const;
 
+  // The SOA serial: it changes (grows) on every change of the records.
+  uint32_t serial() const { return serial_.load(); }
   size_t service_count() const;
   size_t slice_count() const;
   const ZoneConfig& config() const { return config_; }

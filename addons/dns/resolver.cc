@@ -100,6 +100,17 @@ Resolver::Resolver(const ClusterRecords& records, std::unique_ptr<Forwarder> for
 Resolver::Outcome Resolver::Answer(std::span<const uint8_t> query, Transport transport) {
   ++stats_.queries;
   Outcome outcome;
+  // Read before the lookup: a change racing it leaves an entry that is never served.
+  const uint32_t serial = records_.serial();
+  if (transport == Transport::kUdp && query.size() > 2 && (query[2] & 0x80) == 0) {
+    if (auto cached = answers_.Get(query, serial)) {
+      ++stats_.local;
+      ++stats_.local_cached;
+      outcome.kind = Outcome::kReply;
+      outcome.reply = std::move(*cached);
+      return outcome;
+    }
+  }
   std::optional<Header> header;
   const std::optional<Message> message = Parse(query, nullptr, &header);
   if (!header || header->qr()) {
@@ -140,6 +151,7 @@ Resolver::Outcome Resolver::Answer(std::span<const uint8_t> query, Transport tra
         outcome.reply = EncodeError(*header, question, kRefused, message->edns);
       } else {
         outcome.reply = EncodeAnswer(*message, result, limit);
+        if (transport == Transport::kUdp) answers_.Put(query, serial, outcome.reply);
       }
       return outcome;
     }

@@ -7,7 +7,8 @@
 //   not exactly one question              FORMERR
 //   EDNS version > 0                      BADVERS
 //   AXFR/IXFR in our zone                 REFUSED
-//   cluster names                         authoritative answer (ClusterRecords::Lookup)
+//   cluster names                         authoritative answer (ClusterRecords::Lookup); over
+//                                         UDP the finished reply is kept in an AnswerCache
 //   anything else                         cache, else forward (SERVFAIL when no upstream answers)
 // UDP replies larger than the client's limit (512, or its EDNS size capped at 1232) are sent
 // truncated (TC, question only) so the client retries over TCP.
@@ -22,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "answer_cache.h"
 #include "dns_wire.h"
 #include "records.h"
 #include "upstream.h"
@@ -32,7 +34,8 @@ constexpr uint16_t kOurUdpSize = 1232;  // the EDNS payload size we advertise an
 
 struct ResolverStats {
   std::atomic<uint64_t> queries{0};
-  std::atomic<uint64_t> local{0};  // answered from the cluster records
+  std::atomic<uint64_t> local{0};         // answered from the cluster records
+  std::atomic<uint64_t> local_cached{0};  // of those, a finished reply from the answer cache
   std::atomic<uint64_t> cache_hits{0};
   std::atomic<uint64_t> forwarded{0};  // sent upstream
   std::atomic<uint64_t> servfail{0};   // no upstream answered
@@ -62,6 +65,7 @@ class Resolver {
   const ClusterRecords& records_;
   const std::unique_ptr<Forwarder> forwarder_;
   ResponseCache cache_;
+  AnswerCache answers_;  // UDP replies to cluster names (see answer_cache.h)
   ResolverStats stats_;
 };
 

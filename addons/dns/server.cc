@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -91,42 +92,38 @@ bool Server::Wait(int fd, short events, int timeout_ms) const {
   }
 }
 
-ssize_t Server::ReceiveUdp(std::vector<uint8_t>& buffer, UdpPeer* peer) {
-  iovec data{buffer.data(), buffer.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
-  msghdr message{};
-  message.msg_name = &peer->client;
-  message.msg_namelen = sizeof(peer->client);
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof(control);
-  const ssize_t n = recvmsg(udp_fd_, &message, MSG_DONTWAIT);
-  if (n < 0) return n;
-  peer->has_local = false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+namespace {
+
+// The local address a datagram was sent to (IP_PKTINFO), if the kernel said.
+bool LocalAddress(msghdr* message, in_addr* local) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(message); c != nullptr; c = CMSG_NXTHDR(message, c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo info{};
       std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-      peer->local = info.ipi_addr;
-      peer->has_local = true;
+      *local = info.ipi_addr;
+      return true;
     }
   }
-  return n;
+  return false;
 }
 
-void Server::SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer) {
-  iovec data{const_cast<uint8_t*>(reply.data()), reply.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
-  msghdr message{};
-  message.msg_name = const_cast<sockaddr_in*>(&peer.client);
-  message.msg_namelen = sizeof(peer.client);
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  if (peer.has_local) {
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&message);
+constexpr size_t kPktinfoSpace = CMSG_SPACE(sizeof(in_pktinfo));
+
+}  // namespace
+
+void Server::PrepareSend(std::span<const uint8_t> reply, const UdpPeer& peer, msghdr* message,
+                         iovec* iov, char* control, size_t control_size) {
+  *iov = iovec{const_cast<uint8_t*>(reply.data()), reply.size()};
+  *message = msghdr{};
+  message->msg_name = const_cast<sockaddr_in*>(&peer.client);
+  message->msg_namelen = sizeof(peer.client);
+  message->msg_iov = iov;
+  message->msg_iovlen = 1;
+  if (peer.has_local && control_size >= kPktinfoSpace) {
+    std::memset(control, 0, kPktinfoSpace);
+    message->msg_control = control;
+    message->msg_controllen = kPktinfoSpace;
+    cmsghdr* c = CMSG_FIRSTHDR(message);
     c->cmsg_level = IPPROTO_IP;
     c->cmsg_type = IP_PKTINFO;
     c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
@@ -134,27 +131,80 @@ void Server::SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer) {
     info.ipi_spec_dst = peer.local;  // the source address of the reply
     std::memcpy(CMSG_DATA(c), &info, sizeof(info));
   }
+}
+
+void Server::SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer) {
+  msghdr message;
+  iovec iov;
+  alignas(cmsghdr) char control[kPktinfoSpace];
+  PrepareSend(reply, peer, &message, &iov, control, sizeof(control));
   sendmsg(udp_fd_, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void Server::UdpLoop() {
   Running running(running_threads_);
-  std::vector<uint8_t> buffer(65535);
+  // One batch's buffers, reused: queries in, then replies out.
+  std::vector<uint8_t> buffers(kUdpBatch * kUdpMaxQuery);
+  std::array<UdpPeer, kUdpBatch> peers;
+  std::array<iovec, kUdpBatch> in_iov;
+  std::array<mmsghdr, kUdpBatch> in;
+  struct alignas(cmsghdr) Control {
+    char bytes[kPktinfoSpace];
+  };
+  std::array<Control, kUdpBatch> controls;
+  std::array<std::vector<uint8_t>, kUdpBatch> replies;
+  std::array<UdpPeer*, kUdpBatch> reply_peers;
+  std::array<iovec, kUdpBatch> out_iov;
+  std::array<mmsghdr, kUdpBatch> out;
   while (!stopping_.load()) {
     if (!Wait(udp_fd_, POLLIN, -1)) continue;
-    while (true) {  // drain what is there
-      UdpPeer peer;
-      const ssize_t n = ReceiveUdp(buffer, &peer);
-      if (n < 0) break;  // EAGAIN (drained), EINTR, or a transient error: back to poll
-      const std::span<const uint8_t> query(buffer.data(), static_cast<size_t>(n));
-      Resolver::Outcome outcome = resolver_.Answer(query, Resolver::Transport::kUdp);
-      if (outcome.kind == Resolver::Outcome::kReply) {
-        SendUdp(outcome.reply, peer);
-      } else if (outcome.kind == Resolver::Outcome::kForward) {
-        std::lock_guard lock(queue_mu_);
-        if (queue_.size() < options_.forward_queue) {
-          queue_.push_back(Pending{std::vector<uint8_t>(query.begin(), query.end()), peer});
-          queue_cv_.notify_one();
+    while (true) {  // drain what is there, a batch at a time
+      for (size_t i = 0; i < kUdpBatch; ++i) {
+        in_iov[i] = iovec{buffers.data() + i * kUdpMaxQuery, kUdpMaxQuery};
+        in[i] = mmsghdr{};
+        in[i].msg_hdr.msg_name = &peers[i].client;
+        in[i].msg_hdr.msg_namelen = sizeof(peers[i].client);
+        in[i].msg_hdr.msg_iov = &in_iov[i];
+        in[i].msg_hdr.msg_iovlen = 1;
+        in[i].msg_hdr.msg_control = controls[i].bytes;
+        in[i].msg_hdr.msg_controllen = sizeof(controls[i].bytes);
+      }
+      const int received = recvmmsg(udp_fd_, in.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
+      if (received <= 0) break;  // EAGAIN (drained), EINTR, or a transient error: back to poll
+      size_t answered = 0;
+      for (int i = 0; i < received; ++i) {
+        UdpPeer& peer = peers[i];
+        peer.has_local = LocalAddress(&in[i].msg_hdr, &peer.local);
+        if ((in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) continue;  // longer than any query
+        const std::span<const uint8_t> query(buffers.data() + i * kUdpMaxQuery, in[i].msg_len);
+        Resolver::Outcome outcome = resolver_.Answer(query, Resolver::Transport::kUdp);
+        if (outcome.kind == Resolver::Outcome::kReply) {
+          replies[answered] = std::move(outcome.reply);
+          reply_peers[answered] = &peer;
+          ++answered;
+        } else if (outcome.kind == Resolver::Outcome::kForward) {
+          std::lock_guard lock(queue_mu_);
+          if (queue_.size() < options_.forward_queue) {
+            queue_.push_back(Pending{std::vector<uint8_t>(query.begin(), query.end()), peer});
+            queue_cv_.notify_one();
+          }
+        }
+      }
+      // The query buffers' control space is free again: reuse it for the replies' pktinfo.
+      for (size_t i = 0; i < answered; ++i) {
+        out[i] = mmsghdr{};
+        PrepareSend(replies[i], *reply_peers[i], &out[i].msg_hdr, &out_iov[i], controls[i].bytes,
+                    sizeof(controls[i].bytes));
+      }
+      for (size_t sent = 0; sent < answered;) {
+        const int n = sendmmsg(udp_fd_, out.data() + sent, static_cast<unsigned>(answered - sent),
+                               MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+          sent += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else {
+          ++sent;  // this datagram cannot be sent (full buffer, unreachable): drop it, go on
         }
       }
     }

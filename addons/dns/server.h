@@ -1,9 +1,10 @@
 // The DNS server's sockets and threads.
 //
 // Threads (all started by Start, all joined by Stop):
-//   - `udp_threads` UDP workers share the UDP socket: they drain it, answer cluster and cached
-//     names inline, and queue the rest for the forward workers (bounded; a full queue drops the
-//     query, the client retries).
+//   - `udp_threads` UDP workers share the UDP socket: they drain it in batches (recvmmsg, up to
+//     kUdpBatch datagrams of at most kUdpMaxQuery bytes; longer ones are dropped), answer cluster
+//     and cached names inline, send the batch's replies with one sendmmsg, and queue the rest for
+//     the forward workers (bounded; a full queue drops the query, the client retries).
 //   - `forward_threads` forward workers block on upstreams and send the answers back.
 //   - one TCP acceptor; each connection gets its own thread (at most max_tcp_connections; more
 //     are closed at once), which serves length-prefixed queries until the client closes, an
@@ -23,8 +24,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "resolver.h"
@@ -75,8 +76,13 @@ class Server {
     std::atomic<bool> done{false};
   };
 
-  // recvmsg with the destination address; -1 when nothing (more) is there.
-  ssize_t ReceiveUdp(std::vector<uint8_t>& buffer, UdpPeer* peer);
+  static constexpr size_t kUdpBatch = 32;
+  static constexpr size_t kUdpMaxQuery = 4096;  // a DNS query is far smaller
+
+  // Fills `message` for a sendmsg/sendmmsg of `reply` to `peer` (from peer.local when known);
+  // `iov` and `control` must outlive the send.
+  static void PrepareSend(std::span<const uint8_t> reply, const UdpPeer& peer, msghdr* message,
+                          iovec* iov, char* control, size_t control_size);
   void SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer);
   void UdpLoop();
   void ForwardLoop();

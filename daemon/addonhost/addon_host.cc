@@ -61,6 +61,7 @@ AddonHost::AddonHost(AddonHostOptions options)
   load_options_.make_client = options_.make_client;
   load_options_.data_root = data_root_;
   load_options_.call_timeout = options_.call_timeout;
+  load_options_.http_routes = options_.http_routes;
 }
 
 AddonHost::~AddonHost() { Shutdown(); }

@@ -29,6 +29,8 @@
 
 namespace mk8s::addonhost {
 
+class HttpRoutes;  // addonhost/http_routes.h
+
 struct AddonHostOptions {
   // Folders searched for *.so, in order; on a name clash the earlier folder wins.
   std::vector<std::string> addon_dirs;
@@ -38,6 +40,9 @@ struct AddonHostOptions {
   std::chrono::milliseconds call_timeout{60000};   // enable, disable, start, stop, init
   std::chrono::milliseconds status_timeout{5000};  // mk8s_on_status
   bool is_root = false;                            // whether mk8sd runs as root (needs_root addons)
+  // Where the addons' HTTP routes go (served by the API server); nullptr: the daemon runs no
+  // API server and mk8s_host_serve_http answers MK8S_ERR_UNAVAILABLE.
+  std::shared_ptr<HttpRoutes> http_routes;
 };
 
 // The default folders: extra ones first, then <state>/addons, the folder next to the binary

@@ -14,6 +14,7 @@
 #include <future>
 
 #include "addonhost/addon_thread.h"
+#include "addonhost/http_routes.h"
 #include "addonhost/manifest_apply.h"
 #include "client/client.h"
 #include "client/informer.h"
@@ -315,6 +316,47 @@ struct HostFunctions {
     }
   }
 
+  static mk8s_status_t ServeHttp(mk8s_host_ctx* ctx, const mk8s_http_route_v1* route,
+                                 mk8s_message_out* error) {
+    try {
+      HostContext* self = Self(ctx);
+      if (route == nullptr || route->struct_size < MK8S_HTTP_ROUTE_V1_MIN_SIZE ||
+          route->prefix == nullptr) {
+        SetMessage(error, "serve_http needs a route (prefix, handler) of ABI 1.1 or later");
+        return MK8S_ERR_INVALID_ARGUMENT;
+      }
+      std::shared_ptr<HttpRoutes> routes;
+      {
+        std::lock_guard lock(self->mu_);
+        if (!self->closed_) routes = self->http_routes_;
+      }
+      if (routes == nullptr) {
+        SetMessage(error, "this mk8sd serves no addon HTTP routes (it runs no API server)");
+        return MK8S_ERR_UNAVAILABLE;
+      }
+      const Status added = routes->Add(self->addon_name_, self->thread_, route->prefix,
+                                       route->on_request, route->user_data);
+      if (!added.ok()) {
+        SetMessage(error, added.message());
+        return MK8S_ERR_INVALID_ARGUMENT;
+      }
+      spdlog::info("addon {}: serving HTTP under {}{}{}", self->label_, HttpRoutes::kRoot,
+                   self->addon_name_, std::string(route->prefix) == "/" ? "" : route->prefix);
+      return MK8S_OK;
+    } catch (const std::exception& e) {
+      SetMessage(error, e.what());
+      return MK8S_ERR_INTERNAL;
+    }
+  }
+
+  static void HttpWrite(mk8s_host_ctx*, mk8s_http_writer* body, mk8s_borrowed_str bytes) {
+    if (body == nullptr || bytes.len == 0 || bytes.ptr == nullptr) return;
+    try {
+      reinterpret_cast<std::string*>(body)->append(bytes.ptr, bytes.len);
+    } catch (...) {  // out of memory: the body stays short
+    }
+  }
+
   static mk8s_status_t Listen(mk8s_host_ctx*, mk8s_socket_type_t type, const char* address,
                               uint16_t port, int* fd_out, uint16_t* bound_port,
                               mk8s_message_out* error) {
@@ -384,6 +426,8 @@ HostContext::HostContext(const HostSettings& settings, ClientFactory make_client
   api_.mk8s_host_watch = &HostFunctions::StartWatch;
   api_.mk8s_host_watch_cancel = &HostFunctions::CancelWatch;
   api_.mk8s_host_listen = &HostFunctions::Listen;
+  api_.mk8s_host_serve_http = &HostFunctions::ServeHttp;
+  api_.mk8s_host_http_write = &HostFunctions::HttpWrite;
 }
 
 HostContext::~HostContext() { Close(); }
@@ -394,6 +438,26 @@ void HostContext::SetIdentity(const std::string& name, const std::string& state_
   label_ = name;
   config_.addon_name = addon_name_.c_str();
   config_.state_dir = state_dir_.c_str();
+}
+
+void HostContext::SetHttpRoutes(std::shared_ptr<HttpRoutes> routes) {
+  std::lock_guard lock(mu_);
+  http_routes_ = std::move(routes);
+}
+
+void HostContext::DropRoutes(std::chrono::milliseconds timeout) {
+  std::shared_ptr<HttpRoutes> routes;
+  {
+    std::lock_guard lock(mu_);
+    routes = http_routes_;
+  }
+  if (routes == nullptr || routes->size(addon_name_) == 0) return;
+  const std::string name = addon_name_;
+  // On the addon's thread: after it, no posted request can reach a handler. A hung thread runs
+  // nothing more, so dropping directly is then just as safe.
+  if (!thread_->Call([routes, name] { routes->RemoveAll(name); }, timeout).ok()) {
+    routes->RemoveAll(name);
+  }
 }
 
 void HostContext::SetFaultHandler(std::function<void(const std::string&)> on_fault) {

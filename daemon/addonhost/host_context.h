@@ -14,6 +14,7 @@
 #include <mk8s/abi.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@ class Client;
 namespace mk8s::addonhost {
 
 class AddonThread;
+class HttpRoutes;
 
 // Cluster values every addon sees (mk8s_host_config_v1).
 struct HostSettings {
@@ -56,6 +58,12 @@ class HostContext {
   // Names the addon once its manifest is known (before any lifecycle call; the config's
   // addon_name and state_dir are "" during mk8s_addon_init). Not thread-safe with addon calls.
   void SetIdentity(const std::string& name, const std::string& state_dir);
+  // Where mk8s_host_serve_http registers routes; unset (the default): the call answers
+  // MK8S_ERR_UNAVAILABLE. Set before the first addon call.
+  void SetHttpRoutes(std::shared_ptr<HttpRoutes> routes);
+  // Drops the addon's HTTP routes, on its AddonThread (inline when called there), so that no
+  // handler of it runs once this returns. Call before mk8s_on_stop / on_disable / on_unload.
+  void DropRoutes(std::chrono::milliseconds timeout);
   // Called (on whatever thread) when an addon callback threw through the ABI.
   void SetFaultHandler(std::function<void(const std::string&)> on_fault);
   // Cancels the watches the addon left open. Safe from any thread but the addon's own.
@@ -83,6 +91,7 @@ class HostContext {
   std::shared_ptr<client::Client> client_;            // GUARDED_BY(mu_)
   std::set<std::shared_ptr<Watch>> watches_;          // GUARDED_BY(mu_)
   std::function<void(const std::string&)> on_fault_;  // set before the first call
+  std::shared_ptr<HttpRoutes> http_routes_;           // set before the first call
 };
 
 }  // namespace mk8s::addonhost

@@ -105,6 +105,7 @@ Result<std::unique_ptr<LoadedAddon>> LoadedAddon::Load(const std::string& path,
       std::make_unique<HostContext>(options.settings, options.make_client, addon->thread_, label);
   addon->host_->SetFaultHandler(
       [raw = addon.get()](const std::string& why) { raw->SetFault(why); });
+  addon->host_->SetHttpRoutes(options.http_routes);
   addon->library_ = std::move(library);
 
   // Captures by value only: a task abandoned by a timeout must not touch this stack frame.
@@ -156,6 +157,7 @@ Result<std::unique_ptr<LoadedAddon>> LoadedAddon::Load(const std::string& path,
 }
 
 LoadedAddon::~LoadedAddon() {
+  if (host_ != nullptr) host_->DropRoutes(call_timeout_);
   const std::string why = fault();
   if (why.empty() && addon_ != nullptr && addon_->mk8s_on_unload != nullptr) {
     const auto unload = addon_->mk8s_on_unload;
@@ -271,6 +273,7 @@ Status LoadedAddon::Enable(const ValidatedArgs& args) {
 }
 
 Status LoadedAddon::Disable() {
+  host_->DropRoutes(call_timeout_);
   const auto disable = addon_->mk8s_on_disable;
   void* ctx = addon_->addon_ctx;
   return Invoke(
@@ -288,6 +291,7 @@ Status LoadedAddon::Start() {
 }
 
 void LoadedAddon::Stop() {
+  host_->DropRoutes(call_timeout_);
   if (const auto stop = addon_->mk8s_on_stop; stop != nullptr) {
     void* ctx = addon_->addon_ctx;
     (void)Invoke(

@@ -37,6 +37,7 @@ struct LoadOptions {
   ClientFactory make_client;
   std::string data_root;  // each addon's state folder is <data_root>/<name>
   std::chrono::milliseconds call_timeout{60000};
+  std::shared_ptr<HttpRoutes> http_routes;  // where addons' HTTP routes go; nullptr: none
 };
 
 struct AddonHealth {

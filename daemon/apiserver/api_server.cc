@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <nlohmann/json.hpp>
 
@@ -200,6 +201,12 @@ class ApiServerImpl final : public ApiServer {
     };
   }
 
+  void SetExtension(std::string prefix, ExtensionHandler handler) override {
+    std::lock_guard lock(extension_mu_);
+    extension_prefix_ = std::move(prefix);
+    extension_ = std::make_shared<const ExtensionHandler>(std::move(handler));
+  }
+
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
@@ -226,6 +233,9 @@ class ApiServerImpl final : public ApiServer {
       case AuthOutcome::kAnonymous:
       case AuthOutcome::kRejected:
         return SendError(*responder, ApiError::Unauthorized());
+    }
+    if (auto extension = ExtensionFor(path)) {
+      return (*extension)(request, user.name, std::move(responder));
     }
     RequestInfo info = ParseRequestInfo(request.method, request.path, request.query);
     if (!info.is_resource_request) {
@@ -324,6 +334,15 @@ class ApiServerImpl final : public ApiServer {
   InflightLimiter readonly_limiter_{400};
   InflightLimiter mutating_limiter_{200};
   std::atomic<bool> stopped_{false};
+
+  std::shared_ptr<const ExtensionHandler> ExtensionFor(const std::string& path) const {
+    std::lock_guard lock(extension_mu_);
+    if (extension_ == nullptr || path.rfind(extension_prefix_, 0) != 0) return nullptr;
+    return extension_;
+  }
+  mutable std::mutex extension_mu_;
+  std::string extension_prefix_;                       // GUARDED_BY(extension_mu_)
+  std::shared_ptr<const ExtensionHandler> extension_;  // GUARDED_BY(extension_mu_)
 };
 
 }  // namespace

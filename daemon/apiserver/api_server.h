@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,14 @@ class ApiServer {
   // Components inside mk8sd use it as their API transport. The handler may be called from any
   // thread until Stop(); it must not be called after the server is destroyed.
   virtual http::Handler InProcessHandler(std::string user, std::vector<std::string> groups) = 0;
+  // Extra routes outside the Kubernetes API: every request whose path starts with `prefix`
+  // (e.g. "/addons/") goes, once authenticated (anonymous ones get 401), to `handler` with the
+  // user's name. The addons' HTTP routes use it. Thread-safe; `handler` may be called from any
+  // transport thread until Stop() and must not block.
+  using ExtensionHandler =
+      std::function<void(const http::Request& request, const std::string& user,
+                         std::shared_ptr<http::Responder> responder)>;
+  virtual void SetExtension(std::string prefix, ExtensionHandler handler) = 0;
   // Stops serving: closes connections and watches. Idempotent.
   virtual void Stop() = 0;
 };

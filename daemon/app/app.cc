@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "addonhost/addon_host.h"
+#include "addonhost/http_routes.h"
 #include "apiserver/api_server.h"
 #include "app/components.h"
 #include "app/logging.h"
@@ -191,6 +192,15 @@ int Run(const DaemonOptions& options) {
     return std::make_shared<client::Client>(transport_for("system:addon:" + name));
   };
   addon_options.is_root = geteuid() == 0;
+  if (api) {  // the addons' HTTP routes: /addons/<name>/... on the API server, authenticated
+    auto routes = std::make_shared<addonhost::HttpRoutes>();
+    api->SetExtension(addonhost::HttpRoutes::kRoot,
+                      [routes](const apiserver::http::Request& request, const std::string& user,
+                               std::shared_ptr<apiserver::http::Responder> responder) {
+                        routes->Serve(request, user, std::move(responder));
+                      });
+    addon_options.http_routes = routes;
+  }
   Result<std::unique_ptr<addonhost::AddonHost>> addons =
       addonhost::AddonHost::Start(std::move(addon_options));
   if (!addons.ok()) return Fail(addons.status());

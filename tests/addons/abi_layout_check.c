@@ -22,7 +22,17 @@ PIN(mk8s_api_response_v1, body, 16);
 PIN(mk8s_watch_request_v1, user_data, 48);
 PIN(mk8s_host_api_v1, mk8s_host_log, 24);
 PIN(mk8s_host_api_v1, mk8s_host_listen, 80);
-SIZE(mk8s_host_api_v1, 88);
+PIN(mk8s_host_api_v1, mk8s_host_serve_http, 88); /* 1.1 */
+PIN(mk8s_host_api_v1, mk8s_host_http_write, 96);  /* 1.1 */
+SIZE(mk8s_host_api_v1, 104);
+PIN(mk8s_http_request_v1, user, 72);
+SIZE(mk8s_http_request_v1, 88);
+PIN(mk8s_http_response_v1, content_type, 16);
+PIN(mk8s_http_response_v1, body, 40);
+SIZE(mk8s_http_response_v1, 48);
+PIN(mk8s_http_route_v1, user_data, 24);
+SIZE(mk8s_http_route_v1, 32);
+_Static_assert(MK8S_HOST_API_V1_MIN_SIZE == 88, "the 1.0 minimum of mk8s_host_api_v1 is fixed");
 PIN(mk8s_addon_v1, mk8s_on_enable, 24);
 PIN(mk8s_addon_v1, mk8s_on_unload, 64);
 SIZE(mk8s_addon_v1, 72);

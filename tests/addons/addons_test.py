@@ -16,6 +16,7 @@ MK8S_FIXTURES_DIR. Every daemon gets its own temporary state folder and a free A
 go side by side. Waits poll with deadlines; nothing sleeps blindly.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -199,6 +200,7 @@ class SdkExampleTest(unittest.TestCase):
         status = d.mk8s("status").stdout
         self.assertIn("example: enabled, healthy: message 'hi there' served", status)
         self.assertIn("enabled, healthy", d.mk8s("addons", "list").stdout)
+        self.check_http_routes(d)
 
         # Its watch sees a second labelled ConfigMap.
         d.kubectl("create", "configmap", "watched-too", "-n", "default")
@@ -224,6 +226,35 @@ class SdkExampleTest(unittest.TestCase):
         self.assertIsNone(self.configmap())
         self.assertEqual(d.addon_state("example"), "disabled")
         self.assertIn("already disabled", d.mk8s("disable", "example").stdout)
+        # Its routes went with it.
+        gone = d.kubectl("get", "--raw", "/addons/example/hello", check=False)
+        self.assertNotEqual(gone.returncode, 0)
+        self.assertIn("NotFound", gone.stderr)
+
+    def check_http_routes(self, d):
+        """The addon's HTTP routes (ABI 1.1) on the API server, behind its authentication."""
+        hello = json.loads(d.kubectl("get", "--raw", "/addons/example/hello").stdout)
+        self.assertEqual(hello["message"], "hi there")
+        self.assertEqual(hello["path"], "/hello")
+        self.assertTrue(hello["user"])  # the kubeconfig's identity, as the API server saw it
+        deeper = json.loads(d.kubectl("get", "--raw", "/addons/example/hello/a/b?x=1").stdout)
+        self.assertEqual(deeper["path"], "/hello/a/b")
+        # A handler that throws: 500 with its message; no route: 404; the addon keeps serving.
+        failed = d.kubectl("get", "--raw", "/addons/example/fail", check=False)
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertIn("the example fails on purpose", failed.stderr)
+        for path in ("/addons/example/nothing", "/addons/example/hellox", "/addons/nobody/hello"):
+            missing = d.kubectl("get", "--raw", path, check=False)
+            self.assertIn("NotFound", missing.stderr, path)
+        self.assertEqual(json.loads(d.kubectl("get", "--raw", "/addons/example/hello").stdout)
+                         ["message"], "hi there")
+        # Anonymous callers are refused like any API request.
+        with open(d.kubeconfig) as config:
+            server = next(line.split()[-1].strip("\"'") for line in config if "server:" in line)
+        anonymous = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                    server + "/addons/example/hello"],
+                                   capture_output=True, text=True, timeout=30)
+        self.assertEqual(anonymous.stdout, "401")
 
 
 class FixturesTest(unittest.TestCase):

@@ -1,11 +1,22 @@
 #!/usr/bin/python3
-"""The dns addon's query rate: Debian's dnsperf against the addon inside its own mk8sd.
+"""The dns addon's query rate beside a Debian peer (Knot DNS) on the same names, in one run.
 
 Usage: MK8SD_BIN=... MK8S_BIN=... tests/bench/dns_bench.py [SECONDS=5] [SERVICES=100]
+
 Starts mk8sd on a temp state folder, enables dns on a free 127.0.0.1 port (its upstream is a
-closed port: only cluster names are asked), creates SERVICES Services, and runs dnsperf at 1 and
-16 clients over A queries for them. Prints one JSON object per line; the goal from issue 6 is
->= 50,000 qps. The side-by-side peer (unbound/knot on the same zone) is not run yet.
+closed port: only cluster names are asked), creates SERVICES Services, reads their ClusterIPs
+back, and starts knotd (tests/bench/dns_peer.py says why Knot) on another free 127.0.0.1 port
+with a zone of exactly those A records, the addon's SOA/NS and TTL. Then Debian's dnsperf runs
+at 1 and 16 clients over the same query file against each server in turn (addon, peer, addon,
+peer: both see the same machine load). Everything is loopback-only and torn down at the end.
+
+Prints one JSON object per line:
+  {"bench": "dns_cluster_names", "server": "mk8s"|"knot", "clients": N, "qps": ...,
+   "cpu_us_per_query": ..., ...}   per run; cpu_us_per_query is the server process's
+   utime+stime over the run divided by the answered queries (robust on a loaded machine).
+  {"bench": "dns_vs_peer", "clients": N, "ratio": mk8s_qps / knot_qps, "goal_qps": 50000,
+   "goal_ratio": 1.0, "met_qps": ..., "met_ratio": ..., "cpu_ratio": knot_cpu / mk8s_cpu}
+Goals from issue 6: >= 50,000 qps and >= 1.0x the peer.
 """
 
 import json
@@ -17,24 +28,67 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dns_peer import KNOTD, KnotPeer, cpu_seconds, wait_for  # noqa: E402
 
 MK8S = os.environ.get("MK8S_BIN", "build/cli/mk8s")
 MK8SD = os.environ.get("MK8SD_BIN", "build/daemon/mk8sd")
-
-
-def wait_for(condition, what, timeout=60):
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= end:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)  # poll interval
+GOAL_QPS = 50000
+GOAL_RATIO = 1.0
 
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", 0))
         return udp.getsockname()[1]
+
+
+def dig_short(port, name):
+    return subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1", "+tries=1",
+                           name], capture_output=True, text=True).stdout.strip()
+
+
+def dnsperf_run(dnsperf, port, queries, clients, seconds, pid):
+    """One dnsperf run; returns the parsed figures and the server's CPU seconds used."""
+    before = cpu_seconds(pid)
+    run = subprocess.run([dnsperf, "-s", "127.0.0.1", "-p", str(port), "-d", queries,
+                          "-c", str(clients), "-T", str(min(clients, 4)), "-l", str(seconds),
+                          "-q", str(max(100, clients * 20))], capture_output=True, text=True)
+    used = cpu_seconds(pid) - before
+
+    def number(pattern, cast=float, default=-1):
+        found = re.search(pattern, run.stdout)
+        return cast(found.group(1)) if found else default
+
+    completed = number(r"Queries completed:\s+(\d+)", int, 0)
+    return {"qps": number(r"Queries per second:\s+([\d.]+)", float, 0.0),
+            "completed": completed,
+            "lost": number(r"Queries lost:\s+(\d+)", int),
+            "avg_latency_ms": round(number(r"Average Latency \(s\):\s+([\d.]+)") * 1000, 3),
+            "server_cpu_s": round(used, 3),
+            "cpu_us_per_query": round(used * 1e6 / completed, 3) if completed else -1,
+            "dnsperf_rc": run.returncode}
+
+
+def create_services(mk8s, root, services):
+    kubeconfig = os.path.join(root, "kubeconfig")
+    with open(kubeconfig, "w") as out:
+        out.write(mk8s("config").stdout)
+    env = dict(os.environ, KUBECONFIG=kubeconfig)
+    items = [{"apiVersion": "v1", "kind": "Service",
+              "metadata": {"name": f"svc{i}", "namespace": "default"},
+              "spec": {"ports": [{"port": 80}]}} for i in range(services)]
+    created = subprocess.run(["kubectl", "create", "--validate=false", "-f", "-"],
+                             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+                             env=env, capture_output=True, text=True)
+    if created.returncode != 0:
+        raise SystemExit(f"creating the Services failed: {created.stderr}")
+    listed = subprocess.run(["kubectl", "get", "services", "-n", "default", "-o", "json"],
+                            env=env, capture_output=True, text=True, check=True)
+    ips = {item["metadata"]["name"]: item["spec"]["clusterIP"]
+           for item in json.loads(listed.stdout)["items"]}
+    return [(f"svc{i}.default.svc.cluster.local", ips[f"svc{i}"]) for i in range(services)]
 
 
 def main():
@@ -48,49 +102,60 @@ def main():
     state = os.path.join(root, "state")
     log = open(os.path.join(root, "daemon.out"), "w")
     proc = subprocess.Popen([MK8SD, "--state-dir", state, "--apiserver-port", "0",
-                             "--apiserver-bind-address", "127.0.0.1", "--no-log-stderr"],
+                             "--apiserver-bind-address", "127.0.0.1", "--no-log-stderr",
+                             "--components", "apiserver,controllers,scheduler"],
                             stdout=log, stderr=subprocess.STDOUT)
     mk8s = lambda *a: subprocess.run([MK8S, "--state-dir", state, *a], capture_output=True,
                                      text=True, stdin=subprocess.DEVNULL)
+    peer = None
     try:
         wait_for(lambda: mk8s("status").returncode == 0, "mk8sd")
         port = free_port()
         enabled = mk8s("enable", f"dns:port={port};address=127.0.0.1;upstream=127.0.0.1:{free_port()}")
         if enabled.returncode != 0:
             raise SystemExit(enabled.stderr)
-        kubeconfig = os.path.join(root, "kubeconfig")
-        with open(kubeconfig, "w") as out:
-            out.write(mk8s("config").stdout)
-        items = [{"apiVersion": "v1", "kind": "Service",
-                  "metadata": {"name": f"svc{i}", "namespace": "default"},
-                  "spec": {"ports": [{"port": 80}]}} for i in range(services)]
-        created = subprocess.run(["kubectl", "create", "--validate=false", "-f", "-"], input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
-                       env=dict(os.environ, KUBECONFIG=kubeconfig), capture_output=True, text=True)
-        if created.returncode != 0:
-            raise SystemExit(f"creating the Services failed: {created.stderr}")
+        records = create_services(mk8s, root, services)
         queries = os.path.join(root, "queries")
         with open(queries, "w") as out:
-            for i in range(services):
-                out.write(f"svc{i}.default.svc.cluster.local A\n")
-        last = f"svc{services - 1}.default.svc.cluster.local"
-        wait_for(lambda: subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", last],
-                                        capture_output=True, text=True).stdout.strip() != "",
-                 "the last Service in DNS")
+            for name, _ in records:
+                out.write(f"{name} A\n")
+        last_name, last_ip = records[-1]
+        wait_for(lambda: dig_short(port, last_name) == last_ip, "the last Service in DNS")
+        servers = [("mk8s", port, proc.pid)]
+        if KNOTD is None:
+            print(json.dumps({"bench": "dns_peer", "skipped": "knotd not installed (install-deps.sh --bench)"}))
+        else:
+            peer_port = free_port()
+            peer = KnotPeer(os.path.join(root, "knot"), peer_port, records)
+            peer_pid = peer.start()
+            wait_for(lambda: dig_short(peer_port, last_name) == last_ip or not peer.alive(),
+                     "knotd to answer")
+            if not peer.alive():
+                raise SystemExit(f"knotd exited: {peer.output()}")
+            servers.append(("knot", peer_port, peer_pid))
         for clients in (1, 16):
-            run = subprocess.run([dnsperf, "-s", "127.0.0.1", "-p", str(port), "-d", queries,
-                                  "-c", str(clients), "-T", str(min(clients, 4)), "-l", str(seconds),
-                                  "-q", str(max(100, clients * 20))],
-                                 capture_output=True, text=True)
-            qps = re.search(r"Queries per second:\s+([\d.]+)", run.stdout)
-            lost = re.search(r"Queries lost:\s+(\d+)", run.stdout)
-            latency = re.search(r"Average Latency \(s\):\s+([\d.]+)", run.stdout)
-            value = float(qps.group(1)) if qps else 0.0
-            print(json.dumps({"bench": "dns_cluster_names", "clients": clients, "seconds": seconds,
-                              "qps": round(value), "lost": int(lost.group(1)) if lost else -1,
-                              "avg_latency_ms": round(float(latency.group(1)) * 1000, 3) if latency else -1,
-                              "goal_qps": 50000, "met": value >= 50000}), flush=True)
-        print(json.dumps({"bench": "dns_peer", "skipped": "unbound/knot comparison not implemented yet"}))
+            results = {}
+            for server, server_port, pid in servers:
+                result = dnsperf_run(dnsperf, server_port, queries, clients, seconds, pid)
+                results[server] = result
+                print(json.dumps({"bench": "dns_cluster_names", "server": server,
+                                  "clients": clients, "seconds": seconds, "names": services,
+                                  **result, "goal_qps": GOAL_QPS,
+                                  "met": result["qps"] >= GOAL_QPS}), flush=True)
+            if "knot" in results:
+                ours, theirs = results["mk8s"], results["knot"]
+                ratio = ours["qps"] / theirs["qps"] if theirs["qps"] else 0.0
+                cpu_ratio = (theirs["cpu_us_per_query"] / ours["cpu_us_per_query"]
+                             if ours["cpu_us_per_query"] > 0 else 0.0)
+                print(json.dumps({"bench": "dns_vs_peer", "peer": "knot", "clients": clients,
+                                  "mk8s_qps": round(ours["qps"]), "peer_qps": round(theirs["qps"]),
+                                  "ratio": round(ratio, 3), "cpu_ratio": round(cpu_ratio, 3),
+                                  "goal_qps": GOAL_QPS, "goal_ratio": GOAL_RATIO,
+                                  "met_qps": ours["qps"] >= GOAL_QPS,
+                                  "met_ratio": ratio >= GOAL_RATIO}), flush=True)
     finally:
+        if peer is not None:
+            peer.stop()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)

@@ -61,6 +61,7 @@ footprint = next((r for r in rows if r["bench"] == "footprint"), {})
 pod_startup = next((r for r in rows if r["bench"] == "pod_startup"), {})
 deployment = next((r for r in rows if r["bench"] == "deployment_ready"), {})
 node_agent = next((r for r in rows if r["bench"] == "node_agent_idle"), {})
+dns = {r["clients"]: r for r in rows if r["bench"] == "dns_vs_peer"}
 if etcd:
     print(json.dumps({"bench": "ratio_vs_etcd",
                       "store_64_writers": round(store64.get("writes_per_sec", 0) / etcd, 2),
@@ -76,7 +77,11 @@ for metric, measured, goal, higher_is_better in [
         ("footprint_10000_pods_rss_mb", footprint.get("mk8sd_rss_settled_mb"), 300, False),
         ("pod_startup_p99_ms", pod_startup.get("p99_ms"), 1000, False),
         ("deployment_100_ready_seconds", deployment.get("seconds"), 30, False),
-        ("kubelet_proxy_added_rss_mb", node_agent.get("kubelet_proxy_added_mb"), 15, False)]:
+        ("kubelet_proxy_added_rss_mb", node_agent.get("kubelet_proxy_added_mb"), 15, False),
+        ("dns_1_client_qps", dns.get(1, {}).get("mk8s_qps"), 50000, True),
+        ("dns_16_clients_qps", dns.get(16, {}).get("mk8s_qps"), 50000, True),
+        ("dns_1_client_ratio_vs_knot", dns.get(1, {}).get("ratio"), 1.0, True),
+        ("dns_16_clients_ratio_vs_knot", dns.get(16, {}).get("ratio"), 1.0, True)]:
     if measured is None:
         print(json.dumps({"bench": "goal", "metric": metric, "goal": goal, "measured": None}))
         continue

@@ -38,7 +38,7 @@ extern "C" {
 /* ---------------------------------------------------------------- versions */
 
 #define MK8S_ABI_VERSION_MAJOR 1u
-#define MK8S_ABI_VERSION_MINOR 0u
+#define MK8S_ABI_VERSION_MINOR 1u
 #define MK8S_ABI_VERSION ((MK8S_ABI_VERSION_MAJOR << 16) | MK8S_ABI_VERSION_MINOR)
 #define MK8S_ABI_MAJOR_OF(version) ((uint32_t)(version) >> 16)
 
@@ -221,6 +221,55 @@ typedef int32_t mk8s_socket_type_t;
 #define MK8S_SOCKET_TCP 1
 #define MK8S_SOCKET_UDP 2
 
+/* ---------------------------------------------------------------- HTTP routes (ABI 1.1) */
+
+/* An addon's HTTP routes are served by the API server under /addons/<addon name>/<prefix>...,
+ * after its authentication (client certificate or token, as for every API request; anonymous
+ * requests get 401), so `mk8s kubectl get --raw /addons/NAME/...` reaches them. */
+
+typedef struct mk8s_http_writer mk8s_http_writer; /* opaque; the response body being built */
+
+/* One request to a route. The struct and every string in it are BORROWED for the call. */
+typedef struct mk8s_http_request_v1 {
+  uint32_t abi_version;
+  uint32_t struct_size;
+  mk8s_borrowed_str method; /* "GET", "POST", ... */
+  mk8s_borrowed_str path;   /* the percent-decoded path below /addons/<name>: starts with the
+                               route's prefix ("/hello/x") */
+  mk8s_borrowed_str query;  /* encoded, without '?'; may be empty */
+  mk8s_borrowed_str body;
+  mk8s_borrowed_str user;   /* the authenticated user name */
+} mk8s_http_request_v1;
+
+/* The answer, filled by the handler. The struct is OWNED BY THE HOST and writable during the
+ * call only. The host presets status 200 and an empty content_type (sent as
+ * "application/json"); the body is appended with host->mk8s_host_http_write. */
+typedef struct mk8s_http_response_v1 {
+  uint32_t abi_version;
+  uint32_t struct_size;
+  int32_t status;                /* an HTTP status, 100..599 (anything else: 500) */
+  mk8s_message_out content_type; /* host-owned buffer, as mk8s_message_out */
+  mk8s_http_writer* body;        /* host-owned; valid during the call only */
+} mk8s_http_response_v1;
+
+/* Handles one request, on the addon's own host thread (one call at a time with its other
+ * callbacks, under the host's call timeout). A status other than MK8S_OK makes the host answer
+ * 500 with the text of `message_out`. Must not throw. */
+typedef mk8s_status_t (*mk8s_on_http_fn)(void* user_data, const mk8s_http_request_v1* request,
+                                         mk8s_http_response_v1* response,
+                                         mk8s_message_out* message_out);
+
+/* A route: every request whose path below /addons/<name> equals `prefix` or continues it with
+ * '/' goes to `on_request` (the longest matching prefix wins). */
+typedef struct mk8s_http_route_v1 {
+  uint32_t abi_version;
+  uint32_t struct_size;
+  const char* prefix; /* "/" or "/segment[/segment...]" without a trailing '/'; borrowed */
+  mk8s_on_http_fn on_request;
+  void* user_data; /* OWNED BY THE ADDON; must stay valid until the host drops the route: just
+                      before it calls mk8s_on_stop (or mk8s_on_disable / mk8s_on_unload) */
+} mk8s_http_route_v1;
+
 /* The host's services. The struct is OWNED BY THE HOST and valid from mk8s_addon_init until
  * mk8s_on_unload returns. Every function is thread-safe, may be called from any thread the
  * addon owns or from its callbacks, never throws, and never calls back into the addon
@@ -271,6 +320,18 @@ typedef struct mk8s_host_api_v1 {
   mk8s_status_t (*mk8s_host_listen)(mk8s_host_ctx* ctx, mk8s_socket_type_t type,
                                     const char* address, uint16_t port, int* fd_out,
                                     uint16_t* bound_port_out, mk8s_message_out* error_out);
+
+  /* ---- ABI 1.1: present when struct_size >= MK8S_HOST_API_V1_1_MIN_SIZE */
+
+  /* Serves `route` until the host drops it (see mk8s_http_route_v1). Typically called from
+   * mk8s_on_start. MK8S_ERR_INVALID_ARGUMENT for a malformed prefix or one this addon serves
+   * already; MK8S_ERR_UNAVAILABLE when this daemon runs no API server. */
+  mk8s_status_t (*mk8s_host_serve_http)(mk8s_host_ctx* ctx, const mk8s_http_route_v1* route,
+                                        mk8s_message_out* error_out);
+
+  /* Appends `bytes` to a response body (only during the handler's call). */
+  void (*mk8s_host_http_write)(mk8s_host_ctx* ctx, mk8s_http_writer* body,
+                               mk8s_borrowed_str bytes);
 } mk8s_host_api_v1;
 
 /* ---------------------------------------------------------------- what the addon implements */
@@ -309,6 +370,11 @@ typedef struct mk8s_addon_v1 {
 #define MK8S_MANIFEST_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_manifest_v1, needs_root)
 #define MK8S_ARG_SPEC_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_arg_spec_v1, max_value)
 #define MK8S_HOST_API_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_host_api_v1, mk8s_host_listen)
+/* ABI 1.1 additions: an addon checks host->struct_size against these before using them. */
+#define MK8S_HOST_API_V1_1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_host_api_v1, mk8s_host_http_write)
+#define MK8S_HTTP_REQUEST_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_http_request_v1, user)
+#define MK8S_HTTP_RESPONSE_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_http_response_v1, body)
+#define MK8S_HTTP_ROUTE_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_http_route_v1, user_data)
 #define MK8S_HOST_CONFIG_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_host_config_v1, daemon_state_dir)
 
 /* The init symbol's type. Called once, after the version check, on a host thread. It must not

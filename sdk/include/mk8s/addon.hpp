@@ -157,6 +157,32 @@ class Watch {
   std::unique_ptr<Callback> callback_;      // the user_data of the watch
 };
 
+// An HTTP route's request (borrowed for the handler's call) and answer (ABI 1.1).
+struct HttpRequest {
+  std::string_view method, path, query, body, user;
+};
+struct HttpResponse {
+  int status = 200;
+  std::string content_type;  // empty: application/json
+  std::string body;
+};
+
+// Owns the handler of a route served with Host::ServeHttp. The host drops the route before it
+// calls OnStop (or OnDisable), so keeping this as a member that lives until then is enough.
+class HttpRoute {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  struct Bound {  // the route's user_data
+    const mk8s_host_api_v1* host;
+    Handler handler;
+  };
+  HttpRoute() = default;
+  explicit HttpRoute(std::unique_ptr<Bound> bound) : bound_(std::move(bound)) {}
+
+ private:
+  std::unique_ptr<Bound> bound_;
+};
+
 // The daemon's services for this addon. Thread-safe. Methods that can fail throw Error.
 class Host {
  public:
@@ -260,6 +286,25 @@ class Host {
     if (bound_port != nullptr) *bound_port = bound;
     return fd;
   }
+  // Serves `handler` under /addons/<name><prefix> on the API server (ABI 1.1; see
+  // mk8s_http_route_v1). The handler runs on the addon's thread; an exception it throws becomes
+  // a 500 with its message. Call from OnStart and keep the returned route until OnStop.
+  HttpRoute ServeHttp(const std::string& prefix, HttpRoute::Handler handler) const {
+    if (api_->struct_size < MK8S_HOST_API_V1_1_MIN_SIZE) {
+      throw Error(MK8S_ERR_UNAVAILABLE, "this mk8sd is too old to serve addon HTTP routes");
+    }
+    auto bound = std::make_unique<HttpRoute::Bound>(HttpRoute::Bound{api_, std::move(handler)});
+    mk8s_http_route_v1 route{};
+    route.abi_version = MK8S_ABI_VERSION;
+    route.struct_size = sizeof(route);
+    route.prefix = prefix.c_str();
+    route.on_request = &Host::HttpTrampoline;
+    route.user_data = bound.get();
+    Check([&](mk8s_message_out* error) {
+      return api_->mk8s_host_serve_http(api_->ctx, &route, error);
+    });
+    return HttpRoute(std::move(bound));
+  }
 
  private:
   static std::string_view Str(const char* s) { return s == nullptr ? std::string_view() : s; }
@@ -278,6 +323,27 @@ class Host {
     } catch (...) {
       // Exceptions never cross the ABI. The addon's own code should log what it cannot handle.
     }
+  }
+
+  static mk8s_status_t HttpTrampoline(void* user_data, const mk8s_http_request_v1* request,
+                                      mk8s_http_response_v1* response,
+                                      mk8s_message_out* message) noexcept {
+    try {
+      const auto* bound = static_cast<const HttpRoute::Bound*>(user_data);
+      const auto view = [](mk8s_borrowed_str s) { return std::string_view(s.ptr, s.len); };
+      const HttpRequest in{view(request->method), view(request->path), view(request->query),
+                           view(request->body), view(request->user)};
+      const HttpResponse out = bound->handler(in);
+      response->status = out.status;
+      SetMessage(&response->content_type, out.content_type);
+      bound->host->mk8s_host_http_write(bound->host->ctx, response->body, Borrow(out.body));
+      return MK8S_OK;
+    } catch (const std::exception& e) {
+      SetMessage(message, e.what());
+    } catch (...) {
+      SetMessage(message, "unknown exception in an HTTP handler");
+    }
+    return MK8S_ERR_EXCEPTION;
   }
 
   const mk8s_host_api_v1* api_;  // owned by the host

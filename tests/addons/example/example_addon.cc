@@ -1,9 +1,12 @@
 // The example addon: enable applies a ConfigMap (default/mk8s-example) holding its `message`
-// argument, start watches ConfigMaps labelled mk8s-example=watched, status reports both (and
-// checks the ConfigMap is still there), disable deletes the ConfigMap.
+// argument, start watches ConfigMaps labelled mk8s-example=watched and serves HTTP routes on the
+// API server (GET /addons/example/hello[/...]: its message, the caller and the path as JSON;
+// /addons/example/fail: a handler that throws), status reports both (and checks the ConfigMap is
+// still there), disable deletes the ConfigMap.
 #include <mk8s/addon.hpp>
 
 #include <atomic>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -24,9 +27,21 @@ class Example : public mk8s::sdk::Addon {
                                if (event == mk8s::sdk::WatchEvent::kAdded) ++watched_;
                                if (event == mk8s::sdk::WatchEvent::kDeleted) --watched_;
                              });
+    hello_ = host_.ServeHttp("/hello", [this](const mk8s::sdk::HttpRequest& request) {
+      if (request.method != "GET") return mk8s::sdk::HttpResponse{405, "text/plain", "GET only\n"};
+      return mk8s::sdk::HttpResponse{
+          200, "application/json",
+          fmt::format(R"({{"message":"{}","user":"{}","path":"{}","watched":{}}})", Json(message_),
+                      Json(request.user), Json(request.path), watched_.load())};
+    });
+    fail_ = host_.ServeHttp("/fail", [](const mk8s::sdk::HttpRequest&) -> mk8s::sdk::HttpResponse {
+      throw std::runtime_error("the example fails on purpose");
+    });
   }
 
   void OnStop() noexcept override {
+    hello_ = {};  // the host dropped the routes before calling OnStop
+    fail_ = {};
     watch_.Cancel();
     watched_ = 0;
   }
@@ -60,7 +75,24 @@ class Example : public mk8s::sdk::Addon {
         message_, host_.cluster_domain());
   }
 
+  // `text` as the inside of a JSON string.
+  static std::string Json(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        out += fmt::format("\\u{:04x}", static_cast<int>(c));
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
   mk8s::sdk::Host& host_;
+  mk8s::sdk::HttpRoute hello_, fail_;
   std::string message_;
   mk8s::sdk::Watch watch_;
   std::atomic<int> watched_{0};

@@ -1,0 +1,57 @@
+#include "answer_cache.h"
+
+#include <algorithm>
+
+namespace mk8s::dns {
+
+AnswerCache::AnswerCache(size_t capacity)
+    : shard_capacity_(std::max<size_t>(1, capacity / kShards)) {}
+
+std::string_view AnswerCache::KeyOf(std::span<const uint8_t> query) {
+  if (query.size() <= 12 || query.size() > kMaxQuery) return {};
+  return {reinterpret_cast<const char*>(query.data()) + 2, query.size() - 2};
+}
+
+std::optional<std::vector<uint8_t>> AnswerCache::Get(std::span<const uint8_t> query,
+                                                     uint32_t serial) {
+  const std::string_view key = KeyOf(query);
+  if (key.empty()) return std::nullopt;
+  const size_t hash = Hash{}(key);
+  Shard& shard = shards_[hash % kShards];
+  std::vector<uint8_t> reply;
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.entries.find(key);
+    if (it == shard.entries.end() || it->second.serial != serial) return std::nullopt;
+    reply = it->second.reply;
+  }
+  reply[0] = query[0];  // the id (Put keeps only replies of at least a header)
+  reply[1] = query[1];
+  return reply;
+}
+
+void AnswerCache::Put(std::span<const uint8_t> query, uint32_t serial,
+                      std::span<const uint8_t> reply) {
+  const std::string_view key = KeyOf(query);
+  if (key.empty() || reply.size() < 12) return;
+  Shard& shard = shards_[Hash{}(key) % kShards];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.entries.find(key);
+  if (it == shard.entries.end()) {
+    if (shard.entries.size() >= shard_capacity_) shard.entries.clear();
+    it = shard.entries.emplace(std::string(key), Entry{}).first;
+  }
+  it->second.serial = serial;
+  it->second.reply.assign(reply.begin(), reply.end());
+}
+
+size_t AnswerCache::size() const {
+  size_t total = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    total += shard.entries.size();
+  }
+  return total;
+}
+
+}  // namespace mk8s::dns

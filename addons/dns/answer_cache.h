@@ -1,0 +1,56 @@
+// Finished UDP replies to cluster names, keyed by the query's bytes after its id, so a repeated
+// question skips parsing, the record lookup and encoding (a packet cache, as authoritative
+// servers keep). The reply is a pure function of the query's bytes (flags, question as spelled,
+// EDNS) and of the records, so an entry is valid exactly while the records' serial is the one
+// it was built under: the caller reads the serial BEFORE its lookup and stores under that, so
+// a change racing the lookup leaves an entry that is never served.
+//
+// Threads: every method is thread-safe; the map is split into shards, each under its own mutex.
+// Memory is bounded: a shard that reaches its capacity is emptied before the next insert.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace mk8s::dns {
+
+class AnswerCache {
+ public:
+  static constexpr size_t kMaxQuery = 512;  // longer queries are not cached
+
+  explicit AnswerCache(size_t capacity = 16384);
+
+  // The cached reply to `query` (its id patched in) if one was stored under `serial`.
+  std::optional<std::vector<uint8_t>> Get(std::span<const uint8_t> query, uint32_t serial);
+  void Put(std::span<const uint8_t> query, uint32_t serial, std::span<const uint8_t> reply);
+  size_t size() const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
+  struct Entry {
+    uint32_t serial = 0;
+    std::vector<uint8_t> reply;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries;  // GUARDED_BY(mu)
+  };
+  static constexpr size_t kShards = 16;
+  // The key: the query without its 2-byte id; empty when the query is not cacheable.
+  static std::string_view KeyOf(std::span<const uint8_t> query);
+
+  const size_t shard_capacity_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace mk8s::dns
