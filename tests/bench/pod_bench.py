@@ -249,7 +249,24 @@ def settle_rss(pid):
     return last
 
 
-def bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods):
+def replay_startup_pods(cluster):
+    """The startup bench's API work without its timing: STARTUP_PODS pods created one by one,
+    all Running, then deleted (for the hollow-node baseline, so both daemons did the same)."""
+    names = [f"startup-{i}" for i in range(STARTUP_PODS)]
+    for name in names:
+        cluster.kubectl("create", "-f", "-", input=json.dumps(pod_manifest(name)))
+
+    def all_running():
+        pods = cluster.get("pods", "-l", "bench=startup")["items"]
+        return len(pods) == STARTUP_PODS and all(
+            p.get("status", {}).get("phase") == "Running" for p in pods)
+    wait_for(all_running, timeout=300, what="startup pods Running", interval=0.5)
+    cluster.kubectl("delete", "pods", "-l", "bench=startup", "--wait=false")
+    wait_for(lambda: not cluster.get("pods", "-l", "bench=startup")["items"], timeout=300,
+             what="startup pods deleted", interval=0.5)
+
+
+def bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods, replay_startup):
     scale_to(cluster, "many", IDLE_PODS)
     wait_for(lambda: ready_replicas(cluster, "many") == IDLE_PODS, timeout=300, what="ready")
     mk8sd_rss = settle_rss(cluster.proc.pid)
@@ -261,13 +278,16 @@ def bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods):
     shims = pids_with(containerd_dir, comm="containerd-shim")
     containerd_rss = sum(rss_mb(p) for p in containerd)
     shims_rss = sum(rss_mb(p) for p in shims)
-    # The baseline: the same API work (100 replicas Running, scaled to IDLE_PODS) done by one
-    # hollow node (a no-op kubelet that writes the same pod statuses) instead of the real kubelet
-    # and kube-proxy, so the difference is what the node agent itself holds.
+    # The baseline: the same API work (the startup bench's pods created and deleted, 100
+    # replicas Running, scaled to IDLE_PODS) done by one hollow node (a no-op kubelet that
+    # writes the same pod statuses) instead of the real kubelet and kube-proxy, so the
+    # difference is what the node agent itself holds.
     baseline = Cluster(ns, root, "apiserver,controllers,scheduler", extra_args=["--hollow-nodes", "1"])
     try:
         wait_for(lambda: node_ready(baseline, "hollow-node-0"), timeout=120, what="hollow node Ready")
         baseline_no_pods = settle_rss(baseline.proc.pid)
+        if replay_startup:
+            replay_startup_pods(baseline)
         create_deployment(baseline, "many", DEPLOYMENT_REPLICAS)
         wait_for(lambda: ready_replicas(baseline, "many") == DEPLOYMENT_REPLICAS, timeout=300,
                  what="baseline replicas Ready", interval=0.5)
@@ -341,14 +361,15 @@ def main():
             subprocess.run(["ctr", "-a", os.path.join(containerd_dir, "containerd.sock"), "-n",
                             "k8s.io", "images", "import", tar], check=True, capture_output=True)
             mk8sd_no_pods = settle_rss(cluster.proc.pid)
-            if os.environ.get("POD_BENCH_IDLE_ONLY"):
+            idle_only = bool(os.environ.get("POD_BENCH_IDLE_ONLY"))
+            if idle_only:
                 create_deployment(cluster, "many", DEPLOYMENT_REPLICAS)
                 wait_for(lambda: ready_replicas(cluster, "many") == DEPLOYMENT_REPLICAS,
                          timeout=600, what=f"{DEPLOYMENT_REPLICAS} replicas Ready", interval=0.5)
             else:
                 bench_startup(cluster)
                 bench_deployment(cluster)
-            bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods)
+            bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods, replay_startup=not idle_only)
         finally:
             cleanup(cluster, root, containerd_dir or root)
     return 0
