@@ -225,12 +225,14 @@ void Kubelet::Work() {
       queue_->AddRateLimited(*key);
     }
     queue_->Done(*key);
+    trimmer_.NoteWork();
   }
 }
 
 void Kubelet::RelistLoop() {
   while (!stopping_) {
     Relist();
+    trimmer_.Tick(std::chrono::steady_clock::now(), queue_->Len() == 0);
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, options_.relist_period, [this] { return stopping_.load(); });
   }

@@ -8,6 +8,9 @@
 // labels and the restart count annotation, so a restarted mk8sd finds running pods by their uid
 // and leaves them running (same container IDs, no restart counted).
 //
+// Memory: after a burst of syncs, once the queue is quiet, the relist thread hands the freed
+// heap back to the OS (heap_trimmer.h).
+//
 // Threads: `workers` queue workers, one relist thread, the node status thread, the informer's
 // dispatch thread. Stop() joins them all.
 #pragma once
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kubelet/heap_trimmer.h"
 #include "kubelet/node_status.h"
 #include "kubelet/pod_sync.h"
 
@@ -93,6 +97,7 @@ class Kubelet {
   // Relist thread only: pod uid -> signature of its sandboxes' and containers' states.
   std::map<std::string, std::string> last_seen_;
   std::chrono::steady_clock::time_point last_resync_{};
+  HeapTrimmer trimmer_{std::chrono::seconds(10)};  // NoteWork: workers; Tick: relist thread
 };
 
 }  // namespace mk8s::kubelet

@@ -257,10 +257,11 @@ Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     inputs.pod = &current;
     json status = ComputePodStatus(inputs);
+    std::string compact = status.dump();
     {
       std::lock_guard lock(mu_);
       auto it = last_status_.find(uid);
-      if ((it != last_status_.end() && it->second == status) ||
+      if ((it != last_status_.end() && it->second == compact) ||
           current.value("status", json::object()) == status) {
         return Status::Ok();
       }
@@ -270,7 +271,7 @@ Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state) {
     auto written = client_->UpdateStatus(client::kPods, updated);
     if (written.ok()) {
       std::lock_guard lock(mu_);
-      last_status_[uid] = status;
+      last_status_[uid] = std::move(compact);
       return Status::Ok();
     }
     if (client::IsNotFound(written.error())) return Status::Ok();

@@ -5,7 +5,13 @@ Prints JSON lines:
   {"bench":"pod_startup", "pods":50, "p50_ms", "p99_ms", "max_ms"}      create -> Running, one at a time
   {"bench":"deployment_ready", "replicas":100, "seconds"}              create -> 100 pods Ready
   {"bench":"node_agent_idle", "pods":30, "mk8sd_rss_mb", "hollow_node_baseline_rss_mb",
-   "kubelet_proxy_added_mb", "mk8sd_cpu_percent", "containerd_rss_mb", "shims_rss_mb", "shims"}
+   "kubelet_proxy_added_mb", "mk8sd_cpu_percent", "containerd_rss_mb", "shims_rss_mb", "shims",
+   "breakdown": {...}}
+  The breakdown: both daemons' RSS before any pod ("*_no_pods_mb", the node agent's fixed cost is
+  their difference), the growth per idle pod ("*_per_pod_kb", after the startup and rollout
+  benches' churn), and anonymous (heap, stacks) vs file-backed (code) RSS and thread counts.
+POD_BENCH_IDLE_ONLY=1 skips the startup and rollout timings (the 100-replica rollout still runs
+unmeasured, so the idle figures see the same churn minus the 50 startup pods).
 
 Everything runs inside a network namespace this script creates (pods, CNI bridge, iptables rules),
 with no route off the machine; the namespace, daemons, containerd and the temp folder are removed
@@ -45,6 +51,22 @@ def rss_mb(pid):
     except OSError:
         pass
     return 0.0
+
+
+def memory_facts(pid):
+    """RssAnon / RssFile (MB) and the thread count of `pid`."""
+    facts = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile"):
+                    facts[key] = round(int(value.split()[0]) / 1024, 1)
+                elif key == "Threads":
+                    facts[key] = int(value)
+    except OSError:
+        pass
+    return facts
 
 
 def cpu_seconds(pid):
@@ -227,10 +249,28 @@ def settle_rss(pid):
     return last
 
 
-def bench_idle(cluster, ns, root, containerd_dir):
+def replay_startup_pods(cluster):
+    """The startup bench's API work without its timing: STARTUP_PODS pods created one by one,
+    all Running, then deleted (for the hollow-node baseline, so both daemons did the same)."""
+    names = [f"startup-{i}" for i in range(STARTUP_PODS)]
+    for name in names:
+        cluster.kubectl("create", "-f", "-", input=json.dumps(pod_manifest(name)))
+
+    def all_running():
+        pods = cluster.get("pods", "-l", "bench=startup")["items"]
+        return len(pods) == STARTUP_PODS and all(
+            p.get("status", {}).get("phase") == "Running" for p in pods)
+    wait_for(all_running, timeout=300, what="startup pods Running", interval=0.5)
+    cluster.kubectl("delete", "pods", "-l", "bench=startup", "--wait=false")
+    wait_for(lambda: not cluster.get("pods", "-l", "bench=startup")["items"], timeout=300,
+             what="startup pods deleted", interval=0.5)
+
+
+def bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods, replay_startup):
     scale_to(cluster, "many", IDLE_PODS)
     wait_for(lambda: ready_replicas(cluster, "many") == IDLE_PODS, timeout=300, what="ready")
     mk8sd_rss = settle_rss(cluster.proc.pid)
+    mk8sd_facts = memory_facts(cluster.proc.pid)
     cpu_before, wall_before = cpu_seconds(cluster.proc.pid), time.monotonic()
     time.sleep(IDLE_SECONDS)  # the idle window being measured
     cpu_percent = 100 * (cpu_seconds(cluster.proc.pid) - cpu_before) / (time.monotonic() - wall_before)
@@ -238,25 +278,39 @@ def bench_idle(cluster, ns, root, containerd_dir):
     shims = pids_with(containerd_dir, comm="containerd-shim")
     containerd_rss = sum(rss_mb(p) for p in containerd)
     shims_rss = sum(rss_mb(p) for p in shims)
-    # The baseline: the same API work (100 replicas Running, scaled to IDLE_PODS) done by one
-    # hollow node (a no-op kubelet that writes the same pod statuses) instead of the real kubelet
-    # and kube-proxy, so the difference is what the node agent itself holds.
+    # The baseline: the same API work (the startup bench's pods created and deleted, 100
+    # replicas Running, scaled to IDLE_PODS) done by one hollow node (a no-op kubelet that
+    # writes the same pod statuses) instead of the real kubelet and kube-proxy, so the
+    # difference is what the node agent itself holds.
     baseline = Cluster(ns, root, "apiserver,controllers,scheduler", extra_args=["--hollow-nodes", "1"])
     try:
+        wait_for(lambda: node_ready(baseline, "hollow-node-0"), timeout=120, what="hollow node Ready")
+        baseline_no_pods = settle_rss(baseline.proc.pid)
+        if replay_startup:
+            replay_startup_pods(baseline)
         create_deployment(baseline, "many", DEPLOYMENT_REPLICAS)
         wait_for(lambda: ready_replicas(baseline, "many") == DEPLOYMENT_REPLICAS, timeout=300,
                  what="baseline replicas Ready", interval=0.5)
         scale_to(baseline, "many", IDLE_PODS)
         baseline_rss = settle_rss(baseline.proc.pid)
+        baseline_facts = memory_facts(baseline.proc.pid)
     finally:
         baseline.stop()
+    breakdown = {
+        "mk8sd_no_pods_mb": round(mk8sd_no_pods, 1),
+        "hollow_node_baseline_no_pods_mb": round(baseline_no_pods, 1),
+        "kubelet_proxy_added_no_pods_mb": round(mk8sd_no_pods - baseline_no_pods, 1),
+        "mk8sd_per_pod_kb": round((mk8sd_rss - mk8sd_no_pods) * 1024 / IDLE_PODS),
+        "hollow_node_baseline_per_pod_kb": round((baseline_rss - baseline_no_pods) * 1024 / IDLE_PODS),
+        "mk8sd": mk8sd_facts, "hollow_node_baseline": baseline_facts}
     print(json.dumps({"bench": "node_agent_idle", "pods": IDLE_PODS,
                       "mk8sd_rss_mb": round(mk8sd_rss, 1),
                       "hollow_node_baseline_rss_mb": round(baseline_rss, 1),
                       "kubelet_proxy_added_mb": round(mk8sd_rss - baseline_rss, 1),
                       "mk8sd_cpu_percent": round(cpu_percent, 2),
                       "containerd_rss_mb": round(containerd_rss, 1),
-                      "shims_rss_mb": round(shims_rss, 1), "shims": len(shims)}), flush=True)
+                      "shims_rss_mb": round(shims_rss, 1), "shims": len(shims),
+                      "breakdown": breakdown}), flush=True)
 
 
 def build_image(root):
@@ -306,9 +360,16 @@ def main():
             wait_for(lambda: node_ready(cluster, "bench-node"), timeout=120, what="node Ready")
             subprocess.run(["ctr", "-a", os.path.join(containerd_dir, "containerd.sock"), "-n",
                             "k8s.io", "images", "import", tar], check=True, capture_output=True)
-            bench_startup(cluster)
-            bench_deployment(cluster)
-            bench_idle(cluster, ns, root, containerd_dir)
+            mk8sd_no_pods = settle_rss(cluster.proc.pid)
+            idle_only = bool(os.environ.get("POD_BENCH_IDLE_ONLY"))
+            if idle_only:
+                create_deployment(cluster, "many", DEPLOYMENT_REPLICAS)
+                wait_for(lambda: ready_replicas(cluster, "many") == DEPLOYMENT_REPLICAS,
+                         timeout=600, what=f"{DEPLOYMENT_REPLICAS} replicas Ready", interval=0.5)
+            else:
+                bench_startup(cluster)
+                bench_deployment(cluster)
+            bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods, replay_startup=not idle_only)
         finally:
             cleanup(cluster, root, containerd_dir or root)
     return 0
