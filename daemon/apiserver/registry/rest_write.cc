@@ -1,6 +1,7 @@
 // RestStorage write verbs: create, update, patch and the scale subresource (delete and
-// deletecollection: rest_delete.cc). Every write is a compare-and-swap against the revision that was read, so
-// concurrent writers never lose each other's changes; read-modify-write verbs retry on conflict.
+// deletecollection: rest_delete.cc). Every write is a compare-and-swap against the revision that
+// was read, so concurrent writers never lose each other's changes; read-modify-write verbs retry
+// on conflict.
 #include <spdlog/spdlog.h>
 
 #include "apiserver/body_codec.h"
