@@ -10,6 +10,8 @@
 //  api_rss    mk8sd VmRSS idle, peak under the 64-client phases, with the watchers, after 10k
 //
 // Usage: api_bench [SECONDS_PER_PHASE=5] [WATCHERS=1000] [LIST_OBJECTS=10000]
+// Env API_BENCH_PHASES=create@16,watch,list runs only those phases. Each phase also reports the
+// daemon's CPU (utime+stime) per operation or per watch delivery.
 // Threads: the main thread drives the phases; each client is one thread with its own connection;
 // the watch fan-out runs on its own io_context threads (api_client.cc); one thread samples RSS.
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -54,6 +57,36 @@ void OnSignal(int signal) {
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// CPU time (user + system) the process has used so far, in microseconds; 0 if unknown. Used to
+// report the daemon's CPU per operation, which stays meaningful on a shared machine.
+double CpuMicros(pid_t pid) {
+  FILE* file = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (file == nullptr) return 0;
+  char buffer[1024];
+  const size_t n = std::fread(buffer, 1, sizeof(buffer) - 1, file);
+  std::fclose(file);
+  buffer[n] = '\0';
+  // Fields after the command (which may hold spaces) start behind the last ')'.
+  const char* p = std::strrchr(buffer, ')');
+  if (p == nullptr) return 0;
+  unsigned long long utime = 0, stime = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+  if (std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                  &stime) != 2) {
+    return 0;
+  }
+  return (utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Which phases run: env API_BENCH_PHASES, comma-separated tokens "<op>@<clients>" (create@16),
+// "watch", "list"; unset or empty = all.
+bool PhaseEnabled(const std::string& token) {
+  const char* env = std::getenv("API_BENCH_PHASES");
+  if (env == nullptr || *env == '\0') return true;
+  const std::string list = std::string(",") + env + ",";
+  return list.find("," + token + ",") != std::string::npos;
+}
 double Mb(long bytes) { return bytes / 1048576.0; }
 
 double Percentile(std::vector<double>& samples, double p) {
@@ -231,6 +264,7 @@ PhaseSummary RunPhase(const TlsConfig& config, const DaemonProcess& daemon, cons
   }
   RssSampler rss(daemon);
   std::vector<std::thread> threads;
+  const double cpu_start = CpuMicros(daemon.pid());
   const auto start = Clock::now();
   const auto until = start + duration;
   for (Client& client : clients) {
@@ -243,6 +277,7 @@ PhaseSummary RunPhase(const TlsConfig& config, const DaemonProcess& daemon, cons
   }
   for (auto& thread : threads) thread.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu_us = CpuMicros(daemon.pid()) - cpu_start;
   std::vector<double> all;
   int64_t ok = 0, errors = 0, conflicts = 0;
   std::string first_error;
@@ -253,6 +288,7 @@ PhaseSummary RunPhase(const TlsConfig& config, const DaemonProcess& daemon, cons
   }
   PhaseSummary summary{ok / seconds, rss.peak()};
   std::string extra;
+  if (ok > 0) extra += ",\"daemon_cpu_us_per_op\":" + std::to_string(cpu_us / ok);
   if (op == Op::kUpdate) extra += ",\"conflicts\":" + std::to_string(conflicts);
   if (op == Op::kCreate && clients.size() == 16) extra += ",\"goal_ops_per_sec\":6000";
   if (!first_error.empty()) extra += ",\"first_error\":" + nlohmann::json(first_error).dump();
@@ -315,6 +351,7 @@ bool BenchWatch(const TlsConfig& config, const DaemonProcess& daemon, int watche
   std::vector<Clock::time_point> sent(writes);
   std::vector<double> write_ms;
   int write_errors = 0;
+  const double cpu_start = CpuMicros(daemon.pid());
   for (int k = 0; k < writes && writer; ++k) {
     sent[k] = Clock::now();
     if (!writer->Request("POST", Path("bench"), ConfigMap("wev-" + std::to_string(k)), &response,
@@ -331,14 +368,17 @@ bool BenchWatch(const TlsConfig& config, const DaemonProcess& daemon, int watche
     *rss_with_watchers = std::max(*rss_with_watchers, daemon.ResidentBytes());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // quiet gap between writes
   }
+  const double cpu_us = CpuMicros(daemon.pid()) - cpu_start;
   fanout->Stop();
   std::vector<double> latencies;
   for (int k = 0; k < writes; ++k) {
     for (const auto& stamp : fanout->Stamps(k)) latencies.push_back(Ms(stamp - sent[k]));
   }
   const double max = latencies.empty() ? 0 : *std::max_element(latencies.begin(), latencies.end());
-  std::string extra;
-  if (!first_error.empty()) extra = ",\"first_error\":" + nlohmann::json(first_error).dump();
+  // The daemon's CPU over the writes (the creates themselves and idle work included) per delivery.
+  std::string extra = ",\"daemon_cpu_us_per_delivery\":" +
+                      std::to_string(latencies.empty() ? 0 : cpu_us / latencies.size());
+  if (!first_error.empty()) extra += ",\"first_error\":" + nlohmann::json(first_error).dump();
   std::printf(
       "{\"bench\":\"api_watch\",\"watchers\":%d,\"established\":%d,\"connect_s\":%.2f,"
       "\"writes\":%d,\"write_errors\":%d,\"deliveries\":%zu,\"expected\":%d,\"p50_ms\":%.3f,"
@@ -435,6 +475,13 @@ bool BenchList(const TlsConfig& config, const DaemonProcess& daemon, int objects
   return true;
 }
 
+// Single writes in the watch phase: env API_BENCH_WATCH_WRITES (1..64), default 5.
+int WatchWrites() {
+  const char* env = std::getenv("API_BENCH_WATCH_WRITES");
+  const int writes = env != nullptr ? std::atoi(env) : 5;
+  return std::clamp(writes, 1, WatchFanout::kMaxMarks);
+}
+
 bool Run(DaemonProcess& daemon, const std::string& kubeconfig, int seconds, int watchers,
          int list_objects) {
   // Idle footprint first: let the daemon settle, then read its RSS.
@@ -457,14 +504,16 @@ bool Run(DaemonProcess& daemon, const std::string& kubeconfig, int seconds, int 
     std::vector<Client> clients(count);
     for (int c = 0; c < count; ++c) clients[c].id = count * 1000 + c;  // unique names per run
     for (Op op : {Op::kCreate, Op::kGet, Op::kList, Op::kUpdate, Op::kDelete}) {
+      if (!PhaseEnabled(std::string(Name(op)) + "@" + std::to_string(count))) continue;
       const PhaseSummary summary =
           RunPhase(config, daemon, "bench", op, clients, std::chrono::seconds(seconds));
       if (count == 64) load_peak = std::max(load_peak, summary.rss_peak);
     }
   }
   long with_watchers = 0;
-  const bool watch_ok = BenchWatch(config, daemon, watchers, /*writes=*/5, &with_watchers);
-  const bool list_ok = BenchList(config, daemon, list_objects);
+  const bool watch_ok = !PhaseEnabled("watch") ||
+                       BenchWatch(config, daemon, watchers, WatchWrites(), &with_watchers);
+  const bool list_ok = !PhaseEnabled("list") || BenchList(config, daemon, list_objects);
   std::printf(
       "{\"bench\":\"api_rss\",\"idle_mb\":%.1f,\"goal_idle_mb\":40,\"load_peak_mb\":%.1f,"
       "\"watchers_mb\":%.1f,\"after_list_objects_mb\":%.1f}\n",

@@ -3,9 +3,6 @@
 // Handlers may answer from any thread; answers are posted onto the connection's strand.
 #include "apiserver/http/http_server.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -20,6 +17,9 @@
 #include <optional>
 #include <thread>
 
+#include "apiserver/http/tls_server.h"
+#include "apiserver/http/wire.h"
+
 namespace mk8s::apiserver::http {
 namespace {
 
@@ -32,58 +32,15 @@ using tcp = net::ip::tcp;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
 constexpr auto kIdleTimeout = std::chrono::minutes(5);
 
-std::string PercentDecode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
-
-std::string StatusJson(int code, std::string_view reason, std::string_view message) {
-  return "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
-         "\"message\":\"" + std::string(message) + "\",\"reason\":\"" + std::string(reason) +
-         "\",\"code\":" + std::to_string(code) + "}";
-}
-
-// The verified client certificate's CN (user) and O (groups), if any.
-PeerCertificate ReadPeer(SSL* ssl) {
-  PeerCertificate peer;
-  X509* cert = SSL_get1_peer_certificate(ssl);
-  if (cert == nullptr) return peer;
-  if (SSL_get_verify_result(ssl) == X509_V_OK) {
-    X509_NAME* subject = X509_get_subject_name(cert);
-    for (int i = 0; i < X509_NAME_entry_count(subject); ++i) {
-      X509_NAME_ENTRY* entry = X509_NAME_get_entry(subject, i);
-      const int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
-      unsigned char* utf8 = nullptr;
-      const int length = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
-      if (length < 0) continue;
-      std::string value(reinterpret_cast<char*>(utf8), static_cast<size_t>(length));
-      OPENSSL_free(utf8);
-      if (nid == NID_commonName) peer.common_name = value;
-      if (nid == NID_organizationName) peer.organizations.push_back(value);
-    }
-    peer.verified = !peer.common_name.empty();
-  }
-  X509_free(cert);
-  return peer;
-}
-
 class Session;
+using Chunk = std::shared_ptr<const std::string>;  // immutable, possibly shared by many streams
 
 class StreamImpl final : public ResponseStream {
  public:
   StreamImpl(std::shared_ptr<Session> session, size_t max_backlog)
       : session_(std::move(session)), max_backlog_(max_backlog) {}
   bool Write(std::string chunk) override;
+  bool WriteShared(std::shared_ptr<const std::string> chunk) override;
   void Close() override;
   void OnClosed(std::function<void()> callback) override;
   size_t buffered_bytes() const override { return backlog_bytes.load(); }
@@ -186,7 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
-  void QueueChunk(std::string chunk) {
+  void QueueChunk(Chunk chunk) {
     if (stream_ended_) return;
     chunks_.push_back(std::move(chunk));
     FlushChunks();
@@ -230,7 +187,7 @@ class Session : public std::enable_shared_from_this<Session> {
     MaybeReadUpgraded();
   }
 
-  void QueueUpgraded(std::string bytes) {
+  void QueueUpgraded(Chunk bytes) {
     if (upgrade_ended_) return;
     chunks_.push_back(std::move(bytes));
     FlushUpgraded();
@@ -275,17 +232,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     bhttp::request<bhttp::string_body> message = parser_->release();
     keep_alive_ = message.keep_alive();
-    Request request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    const size_t question = request.target.find('?');
-    request.path = PercentDecode(std::string_view(request.target).substr(0, question));
-    if (question != std::string::npos) request.query = request.target.substr(question + 1);
-    for (const auto& field : message) {
-      std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      request.headers.push_back(Header{std::move(name), std::string(field.value())});
-    }
+    Request request = MakeRequest(std::string(message.method_string()),
+                                  std::string(message.target()));
+    request.headers.reserve(std::distance(message.begin(), message.end()));
+    for (const auto& field : message) AddHeader(&request, field.name_string(), field.value());
     request.body = std::move(message.body());
     request.peer = peer_;
     request.remote_address = remote_;
@@ -293,6 +243,26 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::shared_ptr<Responder> MakeResponder();
+
+  // Queued chunks written together: the buffers point into `chunks`, which the batch keeps alive
+  // until the write completes.
+  struct Batch {
+    std::vector<Chunk> chunks;
+    std::vector<net::const_buffer> buffers;
+    size_t bytes = 0;
+  };
+  // Takes queued chunks (at least one; up to kMaxCoalesced bytes) off chunks_. Strand only.
+  std::shared_ptr<Batch> TakeBatch() {
+    constexpr size_t kMaxCoalesced = 256 * 1024;
+    auto batch = std::make_shared<Batch>();
+    do {
+      batch->bytes += chunks_.front()->size();
+      batch->buffers.push_back(net::buffer(*chunks_.front()));
+      batch->chunks.push_back(std::move(chunks_.front()));
+      chunks_.pop_front();
+    } while (!chunks_.empty() && batch->bytes + chunks_.front()->size() <= kMaxCoalesced);
+    return batch;
+  }
 
   void FlushChunks() {
     if (writing_ || stream_ended_) return;
@@ -306,19 +276,15 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
       return;
     }
-    auto chunk = std::make_shared<std::string>(std::move(chunks_.front()));
-    chunks_.pop_front();
-    // Small queued chunks (proxied log data arrives a TLS record at a time) go out as one.
-    constexpr size_t kMaxCoalesced = 256 * 1024;
-    while (!chunks_.empty() && chunk->size() + chunks_.front().size() <= kMaxCoalesced) {
-      chunk->append(chunks_.front());
-      chunks_.pop_front();
-    }
+    // Queued chunks (watch frames shared by many streams, proxied log data arriving a TLS record
+    // at a time) go out as one HTTP chunk, gathered without copying; the TLS layer (flat_stream)
+    // packs up to 16 KiB into one record.
+    auto batch = TakeBatch();
     writing_ = true;
-    net::async_write(stream_, bhttp::make_chunk(net::buffer(*chunk)),
-                     [self = shared_from_this(), chunk](beast::error_code ec, size_t) {
+    net::async_write(stream_, bhttp::make_chunk(batch->buffers),
+                     [self = shared_from_this(), batch](beast::error_code ec, size_t) {
                        self->writing_ = false;
-                       if (self->stream_impl_) self->stream_impl_->backlog_bytes -= chunk->size();
+                       if (self->stream_impl_) self->stream_impl_->backlog_bytes -= batch->bytes;
                        if (ec) return self->EndStream();
                        self->FlushChunks();
                      });
@@ -385,18 +351,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (upgrade_close_requested_) EndUpgrade();
       return;
     }
-    auto chunk = std::make_shared<std::string>(std::move(chunks_.front()));
-    chunks_.pop_front();
-    constexpr size_t kMaxCoalesced = 256 * 1024;
-    while (!chunks_.empty() && chunk->size() + chunks_.front().size() <= kMaxCoalesced) {
-      chunk->append(chunks_.front());
-      chunks_.pop_front();
-    }
+    auto batch = TakeBatch();
     writing_ = true;
-    net::async_write(stream_, net::buffer(*chunk),
-                     [self = shared_from_this(), chunk](beast::error_code ec, size_t) {
+    net::async_write(stream_, batch->buffers,
+                     [self = shared_from_this(), batch](beast::error_code ec, size_t) {
                        self->writing_ = false;
-                       if (self->upgrade_) self->upgrade_->backlog_bytes -= chunk->size();
+                       if (self->upgrade_) self->upgrade_->backlog_bytes -= batch->bytes;
                        if (ec) return self->EndUpgrade();
                        self->FlushUpgraded();
                      });
@@ -437,7 +397,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool shut_down_ = false;
   // Streaming state (strand only).
   std::shared_ptr<StreamImpl> stream_impl_;
-  std::deque<std::string> chunks_;
+  std::deque<Chunk> chunks_;
   bool writing_ = false;
   bool finish_requested_ = false;
   bool stream_ended_ = false;
@@ -453,17 +413,21 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 bool StreamImpl::Write(std::string chunk) {
+  return WriteShared(std::make_shared<const std::string>(std::move(chunk)));
+}
+
+bool StreamImpl::WriteShared(std::shared_ptr<const std::string> chunk) {
   {
     std::lock_guard lock(mu_);
     if (ended_) return false;
   }
-  if (chunk.empty()) return true;  // an empty chunk would end the HTTP response
-  if (backlog_bytes.load() + chunk.size() > max_backlog_) {
+  if (!chunk || chunk->empty()) return true;  // an empty chunk would end the HTTP response
+  if (backlog_bytes.load() + chunk->size() > max_backlog_) {
     spdlog::warn("closing a stream whose client is {} bytes behind", backlog_bytes.load());
     Close();
     return false;
   }
-  backlog_bytes += chunk.size();
+  backlog_bytes += chunk->size();
   session_->Post([session = session_, chunk = std::move(chunk)]() mutable {
     session->QueueChunk(std::move(chunk));
   });
@@ -512,7 +476,8 @@ bool UpgradeImpl::Write(std::string bytes) {
     return false;
   }
   backlog_bytes += bytes.size();
-  session_->Post([session = session_, bytes = std::move(bytes)]() mutable {
+  session_->Post([session = session_,
+                  bytes = std::make_shared<const std::string>(std::move(bytes))]() mutable {
     session->QueueUpgraded(std::move(bytes));
   });
   return true;
@@ -576,23 +541,6 @@ std::shared_ptr<Responder> Session::MakeResponder() {
   return std::make_shared<ResponderImpl>(shared_from_this(), options_.max_stream_backlog_bytes);
 }
 
-// Offer only HTTP/1.1 in ALPN: kubectl then never tries HTTP/2.
-int SelectAlpn(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
-               unsigned int in_length, void*) {
-  static const unsigned char kHttp11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
-  for (unsigned int i = 0; i < in_length;) {
-    const unsigned int length = in[i];
-    if (i + 1 + length > in_length) break;
-    if (length == sizeof(kHttp11) && std::memcmp(in + i + 1, kHttp11, length) == 0) {
-      *out = in + i + 1;
-      *out_length = static_cast<unsigned char>(length);
-      return SSL_TLSEXT_ERR_OK;
-    }
-    i += 1 + length;
-  }
-  return SSL_TLSEXT_ERR_NOACK;
-}
-
 class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(const ServerOptions& options, Handler handler)
@@ -602,18 +550,7 @@ class HttpServerImpl final : public HttpServer {
 
   Status Start() {
     try {
-      tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      tls_.use_certificate_chain(net::buffer(options_.cert_pem));
-      tls_.use_private_key(net::buffer(options_.key_pem), ssl::context::pem);
-      if (!options_.client_ca_pem.empty()) {
-        tls_.add_certificate_authority(net::buffer(options_.client_ca_pem));
-        // Ask for a client certificate but do not require one: tokens are another way in.
-        // The verdict is read after the handshake (SSL_get_verify_result).
-        tls_.set_verify_mode(ssl::verify_peer);
-        tls_.set_verify_callback([](bool, ssl::verify_context&) { return true; });
-      }
-      SSL_CTX_set_alpn_select_cb(tls_.native_handle(), SelectAlpn, nullptr);
+      ConfigureServerTls(tls_, options_);
 
       tcp::endpoint endpoint(net::ip::make_address(options_.bind_address), options_.port);
       acceptor_.open(endpoint.protocol());

@@ -52,6 +52,12 @@ class ResponseStream {
   virtual ~ResponseStream() = default;
   // Queues one chunk. Returns false once the stream is closed (client gone, too slow, or Close).
   virtual bool Write(std::string chunk) = 0;
+  // The same for a chunk shared with other streams (one watch event's frame, built once and sent
+  // to every watcher): the stream keeps a reference until it is sent and never copies or changes
+  // it. The default copies; the HTTPS transport writes the shared bytes directly.
+  virtual bool WriteShared(std::shared_ptr<const std::string> chunk) {
+    return chunk ? Write(*chunk) : true;
+  }
   // Ends the response (terminal chunk). Idempotent.
   virtual void Close() = 0;
   // Bytes queued by Write and not yet sent to the client. Producers that can pace themselves

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apiserver/registry/watch_frame.h"
+
 namespace mk8s::apiserver {
 
 class CachedObject {
@@ -44,6 +46,7 @@ struct CacheEvent {
   CachedObjectPtr object;      // the new state (for kDeleted: the last state, at the delete's RV)
   CachedObjectPtr previous;    // the state before, if known (lets selector watchers see transitions)
   int64_t revision = 0;
+  WatchFrameCache frames;      // this event's HTTP watch frames, built once (rest_read.cc)
 };
 
 using CacheEventPtr = std::shared_ptr<const CacheEvent>;

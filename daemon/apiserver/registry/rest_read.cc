@@ -128,8 +128,8 @@ void SendError(http::Responder& responder, const ApiError& error) {
   responder.Send(std::move(response));
 }
 
-void SendJson(http::Responder& responder, int status, const std::string& body) {
-  responder.Send(http::Response{status, "application/json", {}, body});
+void SendJson(http::Responder& responder, int status, std::string body) {
+  responder.Send(http::Response{status, "application/json", {}, std::move(body)});
 }
 
 std::string RestStorage::Key(const ResourceInfo& resource, const std::string& ns,
@@ -322,7 +322,8 @@ struct WatchStream : std::enable_shared_from_this<WatchStream> {
         }));
   }
 
-  // Called by the watch cache's dispatcher (under its lock): must not block.
+  // Called by the watch cache's dispatcher, or while the watch starts (replay): must not block.
+  // Calls for one watch never overlap and come in revision order (WatchCache's contract).
   void OnEvent(const CacheEventPtr& event) {
     if (!event) {  // the cache dropped this watch (compaction/restore): the client re-lists
       stream->Close();
@@ -345,7 +346,14 @@ struct WatchStream : std::enable_shared_from_this<WatchStream> {
         break;
     }
     if (type == nullptr) return;
-    stream->Write(Frame(type, *event->object));
+    if (table) {
+      stream->Write(Frame(type, *event->object));  // rows are per stream (header once)
+      return;
+    }
+    // Every plain watcher of this resource sends the same bytes for this event: build them once
+    // and share them (no per-watcher copy down to the TLS write).
+    stream->WriteShared(
+        event->frames.Get(resource, type, [&] { return Frame(type, *event->object); }));
   }
 };
 

@@ -49,7 +49,7 @@ struct RestRequest {
 // Sends a Status error.
 void SendError(http::Responder& responder, const ApiError& error);
 // Sends an object (JSON) with the given HTTP status.
-void SendJson(http::Responder& responder, int status, const std::string& body);
+void SendJson(http::Responder& responder, int status, std::string body);
 
 class RestStorage {
  public:

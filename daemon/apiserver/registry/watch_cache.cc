@@ -79,7 +79,7 @@ void WatchCache::Run() {
       history_.clear();
       history_times_.clear();
       for (Watcher& watcher : watchers_) {
-        watcher.callback(nullptr);  // null event = the watch is over
+        (*watcher.callback)(nullptr);  // null event = the watch is over
       }
       watchers_.clear();
       if (Status status = Load(); !status.ok()) {
@@ -89,7 +89,8 @@ void WatchCache::Run() {
       continue;
     }
     if (events->empty()) continue;
-    std::lock_guard lock(mu_);
+    std::vector<Delivery> deliveries;
+    std::unique_lock lock(mu_);
     for (const auto& store_event : *events) {
       auto event = std::make_shared<CacheEvent>();
       event->revision = store_event->kv.mod_rev;
@@ -116,11 +117,16 @@ void WatchCache::Run() {
       dropped_since_trim_ += TrimHistoryLocked(history_times_.back());
       for (Watcher& watcher : watchers_) {
         if (store_event->kv.key.compare(0, watcher.prefix.size(), watcher.prefix) == 0) {
-          watcher.callback(event);
+          deliveries.push_back(Delivery{watcher.callback, event});
         }
       }
     }
     fresh_cv_.notify_all();
+    // Fan out outside mu_ (see the header): take dispatch_mu_ first so an Unregister that
+    // returns after this point waits for these calls.
+    std::lock_guard dispatching(dispatch_mu_);
+    lock.unlock();
+    for (const Delivery& delivery : deliveries) (*delivery.callback)(delivery.event);
   }
 }
 
@@ -207,15 +213,24 @@ Result<std::unique_ptr<WatchCache::Registration>> WatchCache::Watch(const std::s
     }
   }
   const uint64_t id = next_watcher_id_++;
-  watchers_.push_back(Watcher{id, prefix, std::move(callback)});
+  watchers_.push_back(
+      Watcher{id, prefix, std::make_shared<const Callback>(std::move(callback))});
   return std::make_unique<Registration>(this, id);
 }
 
 void WatchCache::Unregister(uint64_t id) {
-  std::lock_guard lock(mu_);
-  watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
-                                 [id](const Watcher& w) { return w.id == id; }),
-                  watchers_.end());
+  {
+    std::lock_guard lock(mu_);
+    watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                   [id](const Watcher& w) { return w.id == id; }),
+                    watchers_.end());
+  }
+  // A dispatch may have picked this watcher before it left the list: wait until it is done, so
+  // no call starts after we return. Inside a callback (the dispatcher thread) there is nothing
+  // to wait for, and waiting would deadlock.
+  if (std::this_thread::get_id() != dispatcher_.get_id()) {
+    std::lock_guard wait(dispatch_mu_);
+  }
 }
 
 size_t WatchCache::watcher_count() const {

@@ -8,8 +8,16 @@
 // have been dropped the freed heap is handed back to the OS (malloc_trim).
 //
 // Threads: one dispatcher thread applies store events and calls watcher callbacks (which must not
-// block). Every other method is thread-safe. Lock order: mu_ only; callbacks run under mu_, so a
-// callback must never call back into the cache.
+// block). Every other method is thread-safe.
+// Dispatch to HTTP watchers (1,000 on one namespace is a goal): the dispatcher applies a batch of
+// store events under mu_, notes which watcher gets which event, and calls the callbacks after
+// releasing mu_ (holding dispatch_mu_), so Get/List/Watch on the transport threads never wait for
+// a fan-out. Contract for a callback: its calls never overlap, come in revision order, and none
+// starts after its Registration's destructor returned (unless that destructor runs on the
+// dispatcher thread, i.e. inside a callback). History replay in Watch() runs under mu_ on the
+// caller's thread, so a callback there must not call back into the cache.
+// Lock order: mu_ -> dispatch_mu_ (the dispatcher takes dispatch_mu_ before releasing mu_);
+// nothing takes mu_ while waiting for dispatch_mu_.
 #pragma once
 
 #include <chrono>
@@ -75,7 +83,12 @@ class WatchCache {
   struct Watcher {
     uint64_t id;
     std::string prefix;
-    Callback callback;
+    std::shared_ptr<const Callback> callback;  // shared with an in-flight dispatch
+  };
+  // One callback call the dispatcher makes after releasing mu_.
+  struct Delivery {
+    std::shared_ptr<const Callback> callback;
+    CacheEventPtr event;
   };
   WatchCache(store::Store* store, std::string root, HistoryBounds bounds);
   // Drops history beyond the bounds; returns how many events went.
@@ -89,6 +102,8 @@ class WatchCache {
   const HistoryBounds bounds_;
   std::unique_ptr<store::Watch> store_watch_;
   std::thread dispatcher_;
+  // Held by the dispatcher while it calls callbacks outside mu_; Unregister waits on it.
+  std::mutex dispatch_mu_;
 
   mutable std::mutex mu_;
   std::condition_variable fresh_cv_;

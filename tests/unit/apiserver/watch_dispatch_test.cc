@@ -1,0 +1,222 @@
+// Watch fan-out: every watcher gets every event in revision order, callbacks run outside the
+// cache's lock (a slow callback does not block reads or new watches), no call starts after a
+// Registration is gone, frames are built once per event, and spliced write replies equal a dump.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "apiserver/registry/stored_bytes.h"
+#include "apiserver/registry/watch_cache.h"
+#include "apiserver/registry/watch_frame.h"
+#include "store/store.h"
+
+namespace mk8s::apiserver {
+namespace {
+
+using nlohmann::json;
+
+class WatchDispatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mk8s-watchdispatch-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    store::StoreOptions options;
+    options.path = (dir_ / "store.db").string();
+    store_ = std::move(store::Store::Open(options).value());
+    cache_ = std::move(WatchCache::Start(store_.get(), "/registry/").value());
+  }
+  void TearDown() override {
+    cache_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  int64_t Create(const std::string& name) {
+    json object = {{"kind", "ConfigMap"}, {"metadata", {{"name", name}}}};
+    auto outcome = store_->Create("/registry/configmaps/default/" + name, object.dump());
+    EXPECT_TRUE(outcome.status.ok()) << outcome.status.ToString();
+    return outcome.result.revision;
+  }
+  // Polls until `predicate` holds or 10 s pass.
+  template <typename Predicate>
+  bool WaitFor(Predicate predicate) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (predicate()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<WatchCache> cache_;
+};
+
+TEST_F(WatchDispatchTest, EveryWatcherGetsEveryEventInRevisionOrder) {
+  constexpr int kWatchers = 50, kEvents = 60;
+  struct Seen {
+    std::mutex mu;
+    std::vector<int64_t> revisions;
+  };
+  std::vector<Seen> seen(kWatchers);
+  std::vector<std::unique_ptr<WatchCache::Registration>> registrations;
+  for (int w = 0; w < kWatchers; ++w) {
+    registrations.push_back(
+        std::move(cache_
+                      ->Watch("/registry/configmaps/", cache_->revision(), false,
+                              [&seen, w](const CacheEventPtr& event) {
+                                std::lock_guard lock(seen[w].mu);
+                                seen[w].revisions.push_back(event->revision);
+                              })
+                      .value()));
+  }
+  std::vector<int64_t> written;
+  for (int i = 0; i < kEvents; ++i) written.push_back(Create("cm-" + std::to_string(i)));
+  ASSERT_TRUE(WaitFor([&] {
+    for (Seen& s : seen) {
+      std::lock_guard lock(s.mu);
+      if (s.revisions.size() < written.size()) return false;
+    }
+    return true;
+  }));
+  for (Seen& s : seen) {
+    std::lock_guard lock(s.mu);
+    EXPECT_EQ(s.revisions, written);
+  }
+}
+
+TEST_F(WatchDispatchTest, SlowCallbackDoesNotBlockReadsOrNewWatches) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  auto slow =
+      cache_->Watch("/registry/configmaps/", cache_->revision(), false, [&](const CacheEventPtr&) {
+        std::unique_lock lock(mu);
+        entered = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+      });
+  ASSERT_TRUE(slow.ok());
+  const int64_t revision = Create("a");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  // The dispatcher is inside the slow callback; the cache still answers.
+  EXPECT_EQ(cache_->revision(), revision);
+  EXPECT_NE(cache_->Get("/registry/configmaps/default/a"), nullptr);
+  EXPECT_EQ(cache_->List("/registry/configmaps/").items.size(), 1u);
+  std::atomic<int> replayed{0};
+  auto late = cache_->Watch("/registry/configmaps/", revision - 1, false,
+                            [&](const CacheEventPtr&) { ++replayed; });
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(replayed.load(), 1);  // from history, exactly once (not also from the dispatch)
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  Create("b");
+  ASSERT_TRUE(WaitFor([&] { return replayed.load() == 2; }));
+}
+
+TEST_F(WatchDispatchTest, NoCallStartsAfterTheRegistrationIsGone) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, release = false;
+  std::atomic<int> blocker_calls{0};
+  auto blocker =
+      cache_->Watch("/registry/configmaps/", cache_->revision(), false, [&](const CacheEventPtr&) {
+        if (blocker_calls++ > 0) return;
+        std::unique_lock lock(mu);
+        entered = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+      });
+  std::atomic<int> calls{0};
+  auto victim = std::move(cache_
+                              ->Watch("/registry/configmaps/", cache_->revision(), false,
+                                      [&](const CacheEventPtr&) { ++calls; })
+                              .value());
+  Create("a");  // dispatched to blocker first, then to victim
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    victim.reset();  // waits for the in-flight dispatch
+    destroyed = true;
+  });
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  destroyer.join();
+  const int after_destroy = calls.load();
+  EXPECT_LE(after_destroy, 1);
+  Create("b");
+  Create("c");
+  ASSERT_TRUE(WaitFor([&] { return blocker_calls.load() == 3; }));
+  EXPECT_EQ(calls.load(), after_destroy);
+}
+
+TEST(WatchFrameCacheTest, OneFramePerVariantAndTypeSharedAcrossThreads) {
+  WatchFrameCache frames;
+  std::atomic<int> builds{0};
+  const int variant = 0;
+  std::vector<WatchFrameCache::Frame> got(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      got[i] = frames.Get(&variant, "ADDED", [&] {
+        ++builds;
+        return std::string("{\"type\":\"ADDED\"}\n");
+      });
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(builds.load(), 1);
+  for (const auto& frame : got) EXPECT_EQ(frame.get(), got[0].get());
+  const std::string type = "DELETED";  // compared by value, not address
+  auto deleted = frames.Get(&variant, type.c_str(), [] { return std::string("d"); });
+  EXPECT_NE(deleted.get(), got[0].get());
+  EXPECT_EQ(frames.Get(&variant, "DELETED", [] { return std::string("x"); }).get(), deleted.get());
+  const int other = 0;
+  EXPECT_EQ(*frames.Get(&other, "ADDED", [] { return std::string("o"); }), "o");
+}
+
+TEST(StoredBytesTest, SplicedResourceVersionEqualsADump) {
+  const std::vector<json> objects = {
+      {{"apiVersion", "v1"},
+       {"kind", "ConfigMap"},
+       {"metadata", {{"name", "a"}, {"namespace", "n"}, {"uid", "u"}}},
+       {"data", {{"k", "v"}}}},
+      {{"kind", "X"}, {"metadata", json::object()}},
+      {{"kind", "X"}, {"metadata", {{"annotations", {{"x", "y"}}}}}},
+      {{"kind", "X"}, {"metadata", {{"uid", "1"}, {"selfLink", "s"}}}},
+      {{"kind", "X\"\n\u00e9"}, {"metadata", {{"na\"me", "q\\"}, {"z", {1, 2}}}}, {"\u00e9", 1.5}},
+  };
+  for (const json& object : objects) {
+    const StoredBytes stored = SerializeStored(object);
+    EXPECT_EQ(stored.bytes, object.dump()) << object.dump();
+    json stamped = object;
+    stamped["metadata"]["resourceVersion"] = "12345";
+    EXPECT_EQ(stored.WithResourceVersion(12345), stamped.dump()) << object.dump();
+  }
+  const StoredBytes no_metadata = SerializeStored(json{{"kind", "X"}});
+  EXPECT_EQ(no_metadata.bytes, "{\"kind\":\"X\"}");
+  EXPECT_EQ(no_metadata.WithResourceVersion(1), "");
+}
+
+}  // namespace
+}  // namespace mk8s::apiserver
