@@ -235,7 +235,13 @@ class Session : public std::enable_shared_from_this<Session> {
     Request request = MakeRequest(std::string(message.method_string()),
                                   std::string(message.target()));
     request.headers.reserve(std::distance(message.begin(), message.end()));
-    for (const auto& field : message) AddHeader(&request, field.name_string(), field.value());
+    for (const auto& field : message) {
+      // Boost 1.74's beast::string_view does not convert to std::string_view by itself.
+      const auto name = field.name_string();
+      const auto value = field.value();
+      AddHeader(&request, std::string_view(name.data(), name.size()),
+                std::string_view(value.data(), value.size()));
+    }
     request.body = std::move(message.body());
     request.peer = peer_;
     request.remote_address = remote_;
