@@ -123,6 +123,8 @@ void ControlPlaneComponents::RunControllers() {
       controllers::ControllerManagerOptions manager_options;
       manager_options.node_monitor_grace_period = options_.node_monitor_grace_period;
       manager_options.shared_informers = informers_.get();
+      manager_options.cluster_signing_cert_file = options_.cluster_signing_cert_file;
+      manager_options.cluster_signing_key_file = options_.cluster_signing_key_file;
       auto started = controllers::ControllerManager::Start(manager_options, controller_client_,
                                                            options_.cluster_ca_pem);
       lock.lock();
