@@ -311,6 +311,18 @@ class TwoNodeE2E(unittest.TestCase):
         self.assertNotIn("hostile-garbage", names)
         self.assertNotIn("hostile-other-node", names)
 
+        # A request made by the admin is never auto-approved; `kubectl certificate approve`
+        # (PUT .../approval) lets the signer issue it.
+        self.kubectl("create", "-f", "-", input=json.dumps(csr_object("by-admin", other)))
+        self.kubectl("certificate", "approve", "by-admin")
+        issued_by_admin = wait_for(
+            lambda: self.get("csr", "by-admin").get("status", {}).get("certificate"),
+            timeout=60, what="by-admin issued after kubectl certificate approve", interval=0.3)
+        self.assertTrue(base64.b64decode(issued_by_admin).startswith(b"-----BEGIN CERTIFICATE"))
+        reasons = {c["type"]: c.get("reason")
+                   for c in self.get("csr", "by-admin")["status"]["conditions"]}
+        self.assertEqual(reasons.get("Approved"), "KubectlApprove")
+
     def test_2_pods_on_both_nodes_reach_each_other(self):
         names = {"web-cp-0": "cp", "web-cp-1": "cp", "web-wk-0": "worker", "web-wk-1": "worker"}
         for name, node in names.items():
