@@ -307,7 +307,15 @@ class TwoNodeE2E(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("Forbidden", r.stderr)
         self.assertIn("may not request a certificate for", r.stderr)
+        anonymous = self.cp_ns.run(
+            "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+            "-H", "Content-Type: application/json", "--data",
+            json.dumps(csr_object("hostile-anonymous", other)),
+            f"{self.server}/apis/certificates.k8s.io/v1/certificatesigningrequests",
+            check=False).stdout
+        self.assertEqual(anonymous, "401")
         names = [c["metadata"]["name"] for c in self.get("csr")["items"]]
+        self.assertNotIn("hostile-anonymous", names)
         self.assertNotIn("hostile-garbage", names)
         self.assertNotIn("hostile-other-node", names)
 
