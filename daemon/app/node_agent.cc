@@ -21,8 +21,8 @@
 #include "client/client.h"
 #include "kubelet/kubelet.h"
 #include "kubelet/pod_routes.h"
-#include "kubelet/serving_cert.h"
 #include "kubelet/server/kubelet_server.h"
+#include "kubelet/serving_cert.h"
 #include "kubelet/streaming/cri_streaming_runtime.h"
 #include "kubelet/streaming/streaming_service.h"
 #include "pki/kubelet_certs.h"
@@ -182,10 +182,10 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   cert_options.node_name = options.node_name;
   cert_options.node_ips = options.node_ips;
   cert_options.cluster_ca_pem = options.cluster_ca_pem;
-  bootstrap_ = std::thread([this, kubelet_options, cert_options, has_ca, kubelet_port, state,
-                            health] {
-    Bootstrap(kubelet_options, has_ca ? nullptr : &cert_options, kubelet_port, state, health);
-  });
+  bootstrap_ =
+      std::thread([this, kubelet_options, cert_options, has_ca, kubelet_port, state, health] {
+        Bootstrap(kubelet_options, has_ca ? nullptr : &cert_options, kubelet_port, state, health);
+      });
   return Status::Ok();
 }
 
@@ -271,8 +271,10 @@ void NodeAgent::Bootstrap(kubelet::KubeletOptions kubelet_options,
     auto files = kubelet::EnsureServingCertFromCluster(*node_client_, *cert_options, stopping);
     Status status = files.ok() ? StartKubeletServer(*files, port, state) : files.status();
     if (status.ok()) {
-      spdlog::info("kubelet: serving the kubelet API on port {} with a certificate from the "
-                   "cluster", kubelet_server_->port());
+      spdlog::info(
+          "kubelet: serving the kubelet API on port {} with a certificate from the "
+          "cluster",
+          kubelet_server_->port());
       health->Set("kubelet", true, running);
       return;
     }

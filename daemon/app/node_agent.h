@@ -8,9 +8,9 @@
 // reachable yet (or refuses the node's credential) a bootstrap thread retries it with back-off
 // instead of failing the daemon. A worker (no cluster CA key in the state folder) gets its
 // kubelet serving certificate from the cluster through a CSR (kubelet/serving_cert.h) on that
-// thread, and serves the kubelet API once it is issued. Shutdown() is the `mk8s stop` path: every pod
-// is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd and
-// the pods running, for the next start to adopt. Destruction must happen while the transports'
+// thread, and serves the kubelet API once it is issued. Shutdown() is the `mk8s stop` path: every
+// pod is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd
+// and the pods running, for the next start to adopt. Destruction must happen while the transports'
 // server is still up. Health is reported as "proxy" (ready after each successful sync,
 // not ready after a failed one) and "kubelet". With the kubelet, PodRoutes keeps a route to each
 // other node's podCIDR via its InternalIP (host-gw), so pods reach pods on every node.
@@ -19,11 +19,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -94,7 +94,7 @@ class NodeAgent {
                  const kubelet::ServingCertBootstrapOptions* cert_options, int port,
                  const std::string& state, HealthRegistry* health);
   bool WaitForStop(std::chrono::milliseconds delay);  // true when stopping
-  void StopBootstrap();  // wakes and joins the bootstrap thread
+  void StopBootstrap();                               // wakes and joins the bootstrap thread
   std::unique_ptr<proxy::KubeProxy> proxy_;
   std::unique_ptr<runtime::Containerd> containerd_;
   std::shared_ptr<runtime::CriClient> cri_;
@@ -105,7 +105,7 @@ class NodeAgent {
   // host-gw routes to the other nodes' pod CIDRs (with the kubelet).
   std::unique_ptr<kubelet::PodRoutes> pod_routes_;
   std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
-  std::shared_ptr<client::Client> node_client_;  // acting as system:node:<name>
+  std::shared_ptr<client::Client> node_client_;          // acting as system:node:<name>
   // The bootstrap thread writes kubelet_, pod_routes_, kubelet_server_ and streaming_ while it
   // runs; everything else reads them only after StopBootstrap() joined it.
   std::thread bootstrap_;

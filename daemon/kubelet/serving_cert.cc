@@ -48,7 +48,10 @@ Status WriteFile(const std::string& path, const std::string& data, mode_t mode) 
   size_t written = 0;
   while (ok && written < data.size()) {
     const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n <= 0) ok = false; else written += static_cast<size_t>(n);
+    if (n <= 0)
+      ok = false;
+    else
+      written += static_cast<size_t>(n);
   }
   ok = ::fsync(fd) == 0 && ok;
   ok = ::close(fd) == 0 && ok;
@@ -135,14 +138,13 @@ Result<pki::CertFiles> EnsureServingCertFromCluster(client::Client& client,
   csr_options.ip_addresses = ips;
   auto pem = pki::CreateCsr(key, csr_options);
   if (!pem.ok()) return pem.status();
-  const json request = {
-      {"apiVersion", "certificates.k8s.io/v1"},
-      {"kind", "CertificateSigningRequest"},
-      {"metadata", {{"generateName", "csr-"}}},
-      {"spec",
-       {{"request", pki::Base64Encode(*pem)},
-        {"signerName", pki::kKubeletServingSigner},
-        {"usages", {"digital signature", "server auth"}}}}};
+  const json request = {{"apiVersion", "certificates.k8s.io/v1"},
+                        {"kind", "CertificateSigningRequest"},
+                        {"metadata", {{"generateName", "csr-"}}},
+                        {"spec",
+                         {{"request", pki::Base64Encode(*pem)},
+                          {"signerName", pki::kKubeletServingSigner},
+                          {"usages", {"digital signature", "server auth"}}}}};
   auto created = client.Create(kCsrs, "", request);
   if (!created.ok()) {
     return Status(created.status().code() == Code::kInvalidArgument ? Code::kInvalidArgument
@@ -150,8 +152,8 @@ Result<pki::CertFiles> EnsureServingCertFromCluster(client::Client& client,
                   "creating the serving certificate request: " + created.error().ToString());
   }
   const std::string name = (*created).value("/metadata/name"_json_pointer, std::string());
-  spdlog::info("kubelet: requested a serving certificate for node {} (csr {})",
-               options.node_name, name);
+  spdlog::info("kubelet: requested a serving certificate for node {} (csr {})", options.node_name,
+               name);
   const auto deadline = std::chrono::steady_clock::now() + options.wait_for_issue;
   json csr = *created;
   while (true) {

@@ -249,12 +249,8 @@ Result<KeyPair> CreateCa(const CaOptions& options) {
 Result<KeyPair> IssueServingCert(const KeyPair& ca, const ServingCertOptions& options) {
   if (options.common_name.empty())
     return Status(Code::kInvalidArgument, "serving certificate needs a common name");
-  CertSpec spec{options.common_name,
-                options.organizations,
-                DefaultNotBefore(options.not_before),
-                options.validity,
-                CertSpec::kServer,
-                options.dns_names,
+  CertSpec spec{options.common_name, options.organizations, DefaultNotBefore(options.not_before),
+                options.validity,    CertSpec::kServer,     options.dns_names,
                 options.ip_addresses};
   return IssueLeaf(ca, spec);
 }
@@ -273,12 +269,8 @@ Result<std::string> IssueServingCertForKey(const KeyPair& ca, std::string_view p
     return Status(Code::kInvalidArgument, "the CA key does not belong to the CA certificate");
   auto subject_key = internal::ParsePublicOrPrivateKey(public_key_pem);
   if (!subject_key.ok()) return subject_key.status();
-  CertSpec spec{options.common_name,
-                options.organizations,
-                DefaultNotBefore(options.not_before),
-                options.validity,
-                CertSpec::kServer,
-                options.dns_names,
+  CertSpec spec{options.common_name, options.organizations, DefaultNotBefore(options.not_before),
+                options.validity,    CertSpec::kServer,     options.dns_names,
                 options.ip_addresses};
   auto cert = BuildCert(spec, subject_key->get(), ca_cert->get(), ca_key->get());
   if (!cert.ok()) return cert.status();

@@ -40,8 +40,8 @@ struct CaOptions {
 struct ServingCertOptions {
   std::string common_name = "kube-apiserver";
   std::vector<std::string> organizations;  // subject O entries (kubelets: {"system:nodes"})
-  std::vector<std::string> dns_names;     // subjectAltName DNS entries
-  std::vector<std::string> ip_addresses;  // IPv4 or IPv6 text, e.g. "10.152.183.1", "::1"
+  std::vector<std::string> dns_names;      // subjectAltName DNS entries
+  std::vector<std::string> ip_addresses;   // IPv4 or IPv6 text, e.g. "10.152.183.1", "::1"
   std::chrono::seconds validity = kLeafValidity;
   std::optional<TimePoint> not_before;
 };

@@ -88,10 +88,9 @@ Result<std::string> CreateCsr(std::string_view key_pem, const CsrOptions& option
       return Status(Code::kInvalidArgument, OpenSslError("invalid organization \"" + org + "\""));
   }
   if (!options.common_name.empty() &&
-      X509_NAME_add_entry_by_NID(
-          name, NID_commonName, MBSTRING_UTF8,
-          reinterpret_cast<const unsigned char*>(options.common_name.data()),
-          static_cast<int>(options.common_name.size()), -1, 0) != 1)
+      X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(options.common_name.data()),
+                                 static_cast<int>(options.common_name.size()), -1, 0) != 1)
     return Status(Code::kInvalidArgument,
                   OpenSslError("invalid common name \"" + options.common_name + "\""));
   if (X509_REQ_set_pubkey(req.get(), key->get()) != 1)
@@ -155,7 +154,8 @@ Result<CsrInfo> ParseCsr(std::string_view pem) {
   const std::string_view block = pem.substr(begin, end + kEnd.size() - begin);
   internal::BioPtr bio(BIO_new_mem_buf(block.data(), static_cast<int>(block.size())));
   ReqPtr req(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!req) return Status(Code::kInvalidArgument, OpenSslError("cannot parse the certificate request"));
+  if (!req)
+    return Status(Code::kInvalidArgument, OpenSslError("cannot parse the certificate request"));
   EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
   if (key == nullptr || X509_REQ_verify(req.get(), key) != 1) {
     return Status(Code::kInvalidArgument,
@@ -180,16 +180,24 @@ Result<CsrInfo> ParseCsr(std::string_view pem) {
     for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens.get()); ++i) {
       const GENERAL_NAME* gen = sk_GENERAL_NAME_value(gens.get(), i);
       switch (gen->type) {
-        case GEN_DNS: info.dns_names.push_back(Ia5(gen->d.dNSName)); break;
-        case GEN_EMAIL: info.emails.push_back(Ia5(gen->d.rfc822Name)); break;
-        case GEN_URI: info.uris.push_back(Ia5(gen->d.uniformResourceIdentifier)); break;
+        case GEN_DNS:
+          info.dns_names.push_back(Ia5(gen->d.dNSName));
+          break;
+        case GEN_EMAIL:
+          info.emails.push_back(Ia5(gen->d.rfc822Name));
+          break;
+        case GEN_URI:
+          info.uris.push_back(Ia5(gen->d.uniformResourceIdentifier));
+          break;
         case GEN_IPADD: {
           std::string ip = IpText(gen->d.iPAddress);
           if (ip.empty()) return Status(Code::kInvalidArgument, "an IP SAN of a bad length");
           info.ip_addresses.push_back(std::move(ip));
           break;
         }
-        default: ++info.other_names; break;
+        default:
+          ++info.other_names;
+          break;
       }
     }
   }
@@ -232,12 +240,14 @@ Status CheckCsrFromItsNode(const CsrInfo& csr, const std::string& username,
   auto denied = [](const std::string& what) { return Status(Code::kInvalidArgument, what); };
   if (NodeNameOfUser(username).empty() ||
       std::find(groups.begin(), groups.end(), kNodesGroup) == groups.end()) {
-    return denied("only a node (system:node:<name> in group system:nodes) may request its "
-                  "serving certificate, not \"" + username + "\"");
+    return denied(
+        "only a node (system:node:<name> in group system:nodes) may request its "
+        "serving certificate, not \"" +
+        username + "\"");
   }
   if (csr.common_name != username) {
-    return denied("\"" + username + "\" may not request a certificate for \"" +
-                  csr.common_name + "\"");
+    return denied("\"" + username + "\" may not request a certificate for \"" + csr.common_name +
+                  "\"");
   }
   std::set<std::string> allowed;
   for (const std::string& name : node_names) allowed.insert(Canonical(name));

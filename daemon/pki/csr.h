@@ -24,7 +24,8 @@ struct CsrOptions {
   std::vector<std::string> ip_addresses;
 };
 
-// A CSR PEM ("-----BEGIN CERTIFICATE REQUEST-----") for `key_pem` (a private key PEM), signed by it.
+// A CSR PEM ("-----BEGIN CERTIFICATE REQUEST-----") for `key_pem` (a private key PEM), signed by
+// it.
 Result<std::string> CreateCsr(std::string_view key_pem, const CsrOptions& options);
 
 struct CsrInfo {

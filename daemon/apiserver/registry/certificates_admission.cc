@@ -18,13 +18,29 @@ constexpr const char* kKind = "CertificateSigningRequest";
 constexpr const char* kGroup = "certificates.k8s.io";
 
 const std::set<std::string>& KnownUsages() {
-  static const std::set<std::string> usages = {
-      "signing",          "digital signature", "content commitment", "key encipherment",
-      "key agreement",    "data encipherment", "cert sign",          "crl sign",
-      "encipher only",    "decipher only",     "any",                "server auth",
-      "client auth",      "code signing",      "email protection",   "s/mime",
-      "ipsec end system", "ipsec tunnel",      "ipsec user",         "timestamping",
-      "ocsp signing",     "microsoft sgc",     "netscape sgc"};
+  static const std::set<std::string> usages = {"signing",
+                                               "digital signature",
+                                               "content commitment",
+                                               "key encipherment",
+                                               "key agreement",
+                                               "data encipherment",
+                                               "cert sign",
+                                               "crl sign",
+                                               "encipher only",
+                                               "decipher only",
+                                               "any",
+                                               "server auth",
+                                               "client auth",
+                                               "code signing",
+                                               "email protection",
+                                               "s/mime",
+                                               "ipsec end system",
+                                               "ipsec tunnel",
+                                               "ipsec user",
+                                               "timestamping",
+                                               "ocsp signing",
+                                               "microsoft sgc",
+                                               "netscape sgc"};
   return usages;
 }
 
@@ -35,8 +51,8 @@ bool ValidSignerName(const std::string& name) {
   const std::string domain = name.substr(0, slash);
   if (domain.find('.') == std::string::npos || domain.size() > 253) return false;
   for (char c : domain) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.'))
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
       return false;
   }
   for (char c : name.substr(slash + 1)) {
@@ -74,13 +90,14 @@ void CheckConditions(json& status, const json& old_status, const std::string& no
     const std::string type = condition.value("type", "");
     if (type.empty()) causes->push_back({"FieldValueRequired", "Required value", path + ".type"});
     if (!seen.insert(type).second) {
-      causes->push_back({"FieldValueDuplicate", "Duplicate value: \"" + type + "\"", path + ".type"});
+      causes->push_back(
+          {"FieldValueDuplicate", "Duplicate value: \"" + type + "\"", path + ".type"});
     }
     const std::string value = condition.value("status", "");
     if (value.empty()) condition["status"] = "True";
     if (value != "" && value != "True" && value != "False" && value != "Unknown") {
-      causes->push_back({"FieldValueNotSupported", "Unsupported value: \"" + value + "\"",
-                         path + ".status"});
+      causes->push_back(
+          {"FieldValueNotSupported", "Unsupported value: \"" + value + "\"", path + ".status"});
     }
     if ((IsApprovalType(type) || type == "Failed") && condition["status"] != "True") {
       causes->push_back({"FieldValueNotSupported",
@@ -97,8 +114,8 @@ void CheckConditions(json& status, const json& old_status, const std::string& no
   for (const json& condition : old_status.value("conditions", json::array())) {
     const std::string type = condition.is_object() ? condition.value("type", "") : "";
     if ((IsApprovalType(type) || type == "Failed") && !seen.count(type)) {
-      causes->push_back({"FieldValueForbidden", "updates may not remove a condition of type \"" +
-                                                    type + "\"",
+      causes->push_back({"FieldValueForbidden",
+                         "updates may not remove a condition of type \"" + type + "\"",
                          "status.conditions"});
     }
   }
@@ -116,7 +133,10 @@ std::optional<ApiError> AdmitCsrCreate(json& csr, const UserInfo* requester) {
   if (!spec.is_object()) spec = json::object();
   // Who asked is the API server's to say, never the client's.
   spec["username"] = requester->name;
-  if (requester->uid.empty()) spec.erase("uid"); else spec["uid"] = requester->uid;
+  if (requester->uid.empty())
+    spec.erase("uid");
+  else
+    spec["uid"] = requester->uid;
   spec["groups"] = requester->groups;
   spec.erase("extra");
   csr["status"] = json::object();
@@ -126,13 +146,15 @@ std::optional<ApiError> AdmitCsrCreate(json& csr, const UserInfo* requester) {
   if (signer.empty()) {
     causes.push_back({"FieldValueRequired", "Required value", "spec.signerName"});
   } else if (signer == "kubernetes.io/legacy-unknown") {
-    causes.push_back({"FieldValueNotSupported",
-                      "Unsupported value: \"" + signer + "\": not allowed in certificates.k8s.io/v1",
-                      "spec.signerName"});
+    causes.push_back(
+        {"FieldValueNotSupported",
+         "Unsupported value: \"" + signer + "\": not allowed in certificates.k8s.io/v1",
+         "spec.signerName"});
   } else if (!ValidSignerName(signer)) {
     causes.push_back({"FieldValueInvalid",
-                      "Invalid value: \"" + signer + "\": must be a fully qualified domain and "
-                      "path of the form 'example.com/signer-name'",
+                      "Invalid value: \"" + signer +
+                          "\": must be a fully qualified domain and "
+                          "path of the form 'example.com/signer-name'",
                       "spec.signerName"});
   }
   std::vector<std::string> usages;
@@ -153,8 +175,9 @@ std::optional<ApiError> AdmitCsrCreate(json& csr, const UserInfo* requester) {
     const json& seconds = spec["expirationSeconds"];
     if (!seconds.is_number_integer() || seconds.get<int64_t>() < 600) {
       causes.push_back({"FieldValueInvalid",
-                        "Invalid value: " + seconds.dump() + ": may not specify a duration less "
-                        "than 600 seconds (10 minutes)",
+                        "Invalid value: " + seconds.dump() +
+                            ": may not specify a duration less "
+                            "than 600 seconds (10 minutes)",
                         "spec.expirationSeconds"});
     }
   }
@@ -165,8 +188,8 @@ std::optional<ApiError> AdmitCsrCreate(json& csr, const UserInfo* requester) {
   } else if (!pem) {
     causes.push_back({"FieldValueInvalid", "Invalid value: not base64", "spec.request"});
   } else if (Result<pki::CsrInfo> parsed = pki::ParseCsr(*pem); !parsed.ok()) {
-    causes.push_back({"FieldValueInvalid", "Invalid value: " + parsed.status().message(),
-                      "spec.request"});
+    causes.push_back(
+        {"FieldValueInvalid", "Invalid value: " + parsed.status().message(), "spec.request"});
   } else {
     info = std::move(*parsed);
   }
@@ -174,17 +197,17 @@ std::optional<ApiError> AdmitCsrCreate(json& csr, const UserInfo* requester) {
 
   if (signer == pki::kKubeletServingSigner) {
     if (Status rules = pki::CheckKubeletServingCsr(*info, usages); !rules.ok()) {
-      return ApiError::Invalid(kGroup, kKind, name,
-                               {{"FieldValueInvalid",
-                                 "Invalid value: " + rules.message() + " (signer " + signer + ")",
-                                 "spec.request"}});
+      return ApiError::Invalid(
+          kGroup, kKind, name,
+          {{"FieldValueInvalid", "Invalid value: " + rules.message() + " (signer " + signer + ")",
+            "spec.request"}});
     }
     // A node asks for its own serving certificate only.
     const std::string node = pki::NodeNameOfUser(requester->name);
     if (!node.empty() && info->common_name != requester->name) {
-      return ApiError::Forbidden("certificatesigningrequests \"" + name + "\" is forbidden: node \"" +
-                                 node + "\" may not request a certificate for \"" +
-                                 info->common_name + "\"");
+      return ApiError::Forbidden(
+          "certificatesigningrequests \"" + name + "\" is forbidden: node \"" + node +
+          "\" may not request a certificate for \"" + info->common_name + "\"");
     }
   }
   return std::nullopt;
@@ -214,7 +237,8 @@ std::optional<ApiError> AdmitCsrUpdate(json& csr, const json& old, const std::st
     // Approved/Denied come from /approval only: keep the stored ones, drop new ones.
     json kept = json::array();
     for (const json& condition : old_status.value("conditions", json::array())) {
-      if (condition.is_object() && IsApprovalType(condition.value("type", ""))) kept.push_back(condition);
+      if (condition.is_object() && IsApprovalType(condition.value("type", "")))
+        kept.push_back(condition);
     }
     if (status.contains("conditions") && status["conditions"].is_array()) {
       for (const json& condition : status["conditions"]) {
@@ -227,7 +251,8 @@ std::optional<ApiError> AdmitCsrUpdate(json& csr, const json& old, const std::st
     const std::string old_cert = old_status.value("certificate", "");
     const std::string new_cert = status.value("certificate", "");
     if (!old_cert.empty() && new_cert != old_cert) {
-      causes.push_back({"FieldValueForbidden", "updates may not modify existing certificate content",
+      causes.push_back({"FieldValueForbidden",
+                        "updates may not modify existing certificate content",
                         "status.certificate"});
     } else if (!new_cert.empty() && old_cert.empty()) {
       const std::optional<std::string> pem = pki::Base64Decode(new_cert);

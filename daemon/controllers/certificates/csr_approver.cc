@@ -40,16 +40,15 @@ Status CsrApprover::Reconcile(const std::string& name) {
 
   auto decide = [&](const std::string& type, const std::string& reason,
                     const std::string& message) -> Status {
-    const json patch = {{"status", csr::WithCondition(object, type, reason, message,
-                                                       FormatRfc3339(WallNow()))}};
-    auto patched =
-        api().Patch(csr::kCsrs, "", name, client::PatchType::kMerge, patch, "approval");
+    const json patch = {
+        {"status", csr::WithCondition(object, type, reason, message, FormatRfc3339(WallNow()))}};
+    auto patched = api().Patch(csr::kCsrs, "", name, client::PatchType::kMerge, patch, "approval");
     if (!patched.ok()) {
       if (client::IsNotFound(patched.error())) return Status::Ok();
       return patched.status();
     }
-    spdlog::info("csr-approving: {} {} of {}: {}", type == "Approved" ? "approved" : "denied",
-                 name, username, message);
+    spdlog::info("csr-approving: {} {} of {}: {}", type == "Approved" ? "approved" : "denied", name,
+                 username, message);
     return Status::Ok();
   };
 
@@ -58,7 +57,8 @@ Status CsrApprover::Reconcile(const std::string& name) {
   if (!pem) return decide("Denied", "MalformedRequest", "spec.request is not base64");
   Result<pki::CsrInfo> info = pki::ParseCsr(*pem);
   if (!info.ok()) return decide("Denied", "MalformedRequest", info.status().message());
-  if (Status rules = pki::CheckKubeletServingCsr(*info, csr::Strings(object, "/spec/usages"_json_pointer));
+  if (Status rules =
+          pki::CheckKubeletServingCsr(*info, csr::Strings(object, "/spec/usages"_json_pointer));
       !rules.ok()) {
     return decide("Denied", "SignerRulesBroken", rules.message());
   }

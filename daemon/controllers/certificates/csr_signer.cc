@@ -89,7 +89,8 @@ Status CsrSigner::Reconcile(const std::string& name) {
                                                          info->public_key_pem, options);
   if (!cert.ok()) return Fail(object, "SignerValidationFailure", cert.status().message());
   json updated = object;
-  if (!updated.contains("status") || !updated["status"].is_object()) updated["status"] = json::object();
+  if (!updated.contains("status") || !updated["status"].is_object())
+    updated["status"] = json::object();
   updated["status"]["certificate"] = pki::Base64Encode(*cert);
   auto written = api().UpdateStatus(csr::kCsrs, updated);
   if (!written.ok()) {
