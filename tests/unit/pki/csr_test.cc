@@ -48,8 +48,10 @@ TEST(CsrTest, RoundTripsSubjectSansAndKey) {
 
 TEST(CsrTest, RejectsGarbageAndOtherBlocks) {
   for (const std::string& text :
-       {std::string(""), std::string("garbage"), std::string("-----BEGIN CERTIFICATE REQUEST-----\n"),
-        std::string("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")}) {
+       {std::string(""), std::string("garbage"),
+        std::string("-----BEGIN CERTIFICATE REQUEST-----\n"),
+        std::string(
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")}) {
     auto parsed = ParseCsr(text);
     ASSERT_FALSE(parsed.ok()) << text;
     EXPECT_EQ(parsed.status().code(), Code::kInvalidArgument);
@@ -94,9 +96,8 @@ TEST(CsrTest, KubeletServingSignerRules) {
   no_sans.dns_names.clear();
   no_sans.ip_addresses.clear();
   EXPECT_FALSE(CheckKubeletServingCsr(Parsed(no_sans), kUsages).ok());
-  EXPECT_FALSE(CheckKubeletServingCsr(Parsed(NodeCsr("worker")),
-                                      {"digital signature", "client auth"})
-                   .ok());
+  EXPECT_FALSE(
+      CheckKubeletServingCsr(Parsed(NodeCsr("worker")), {"digital signature", "client auth"}).ok());
   EXPECT_FALSE(CheckKubeletServingCsr(Parsed(NodeCsr("worker")), {}).ok());
   CsrInfo with_email = Parsed(NodeCsr("worker"));
   with_email.emails = {"a@example.com"};
