@@ -115,6 +115,13 @@ std::vector<ResourceInfo> BuildRegistry() {
     std::string lower = kind == std::string("ClusterRole") ? "clusterrole" : "clusterrolebinding";
     r.push_back(Resource("rbac.authorization.k8s.io", "v1", lower + "s", lower, kind, false));
   }
+  // certificates.k8s.io/v1: kubelet serving certificates for workers (controllers/certificates).
+  auto csrs = Resource("certificates.k8s.io", "v1", "certificatesigningrequests",
+                       "certificatesigningrequest", "CertificateSigningRequest", false, {"csr"});
+  csrs.subresources = {
+      Status("certificates.k8s.io", "v1", "CertificateSigningRequest"),
+      {"approval", "certificates.k8s.io", "v1", "CertificateSigningRequest", kStatusVerbs}};
+  r.push_back(csrs);
   auto ssar = Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
                        "selfsubjectaccessreview", "SelfSubjectAccessReview", false);
   ssar.verbs = {"create"};

@@ -305,6 +305,11 @@ json TableColumns(const ResourceInfo& resource) {
     return {Column("Name", "string", 0, name_format), Column("Holder", "string"),
             Column("Age", "string")};
   }
+  if (r == "certificatesigningrequests") {
+    return {Column("Name", "string", 0, name_format), Column("Age", "string"),
+            Column("SignerName", "string"), Column("Requestor", "string"),
+            Column("RequestedDuration", "string"), Column("Condition", "string")};
+  }
   if (r == "controllerrevisions") {
     return {Column("Name", "string", 0, name_format), Column("Controller", "string"),
             Column("Revision", "integer"), Column("Age", "string")};
@@ -438,6 +443,19 @@ json TableCells(const ResourceInfo& resource, const json& object, Time now) {
   }
   if (r == "leases") {
     return {name, Str(object, "/spec/holderIdentity"_json_pointer, "<none>"), age};
+  }
+  if (r == "certificatesigningrequests") {
+    // "Approved,Issued", "Denied", "Pending" (as kubectl shows upstream).
+    std::vector<std::string> states;
+    for (const json& c : object.value("/status/conditions"_json_pointer, json::array())) {
+      if (c.is_object() && c.value("status", "") == "True") states.push_back(c.value("type", ""));
+    }
+    if (!Str(object, "/status/certificate"_json_pointer).empty()) states.push_back("Issued");
+    const int64_t seconds = Int(object, "/spec/expirationSeconds"_json_pointer, 0);
+    return {name, age, Str(object, "/spec/signerName"_json_pointer),
+            Str(object, "/spec/username"_json_pointer),
+            seconds > 0 ? HumanDuration(std::chrono::seconds(seconds)) : std::string("<none>"),
+            states.empty() ? std::string("Pending") : Join(states)};
   }
   if (r == "controllerrevisions") {
     std::string controller = "<none>";

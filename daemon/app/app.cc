@@ -148,6 +148,11 @@ int Run(const DaemonOptions& options) {
   components.scheduler = options.run_scheduler;
   components.transport_for = transport_for;
   components.cluster_ca_pem = cluster_ca;
+  // The cluster CA signs the workers' kubelet serving certificates, where its key is.
+  if (std::filesystem::exists(paths.credentials_dir + "/ca.key")) {
+    components.cluster_signing_cert_file = paths.credentials_dir + "/ca.crt";
+    components.cluster_signing_key_file = paths.credentials_dir + "/ca.key";
+  }
   components.node_monitor_grace_period =
       std::chrono::seconds(options.node_monitor_grace_period_seconds);
   components.terminated_pod_gc_threshold = options.terminated_pod_gc_threshold;
@@ -165,6 +170,7 @@ int Run(const DaemonOptions& options) {
 
   NodeAgentOptions node = NodeAgentOptionsFor(options, paths.state_dir);
   node.transport_for = transport_for;
+  node.cluster_ca_pem = cluster_ca;
   Result<std::unique_ptr<NodeAgent>> node_agent = NodeAgent::Start(std::move(node), &health);
   if (!node_agent.ok()) return Fail(node_agent.status());
 

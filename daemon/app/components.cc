@@ -125,6 +125,8 @@ void ControlPlaneComponents::RunControllers() {
       manager_options.terminated_pod_gc_threshold = options_.terminated_pod_gc_threshold;
       manager_options.pod_gc_quarantine = options_.pod_gc_quarantine;
       manager_options.shared_informers = informers_.get();
+      manager_options.cluster_signing_cert_file = options_.cluster_signing_cert_file;
+      manager_options.cluster_signing_key_file = options_.cluster_signing_key_file;
       auto started = controllers::ControllerManager::Start(manager_options, controller_client_,
                                                            options_.cluster_ca_pem);
       lock.lock();

@@ -48,6 +48,9 @@ struct ComponentOptions {
   // A transport acting as `user` (system:kube-controller-manager, system:kube-scheduler).
   std::function<std::shared_ptr<client::Transport>(const std::string& user)> transport_for;
   std::string cluster_ca_pem;
+  // The CA files the controller manager signs kubelet-serving CSRs with (empty: no signing).
+  std::string cluster_signing_cert_file;
+  std::string cluster_signing_key_file;
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};
   int64_t terminated_pod_gc_threshold = 12500;
   std::chrono::milliseconds pod_gc_quarantine{std::chrono::seconds(40)};

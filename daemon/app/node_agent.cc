@@ -5,7 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 
@@ -17,6 +22,7 @@
 #include "kubelet/kubelet.h"
 #include "kubelet/pod_routes.h"
 #include "kubelet/server/kubelet_server.h"
+#include "kubelet/serving_cert.h"
 #include "kubelet/streaming/cri_streaming_runtime.h"
 #include "kubelet/streaming/streaming_service.h"
 #include "pki/kubelet_certs.h"
@@ -81,6 +87,21 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
+// A free TCP port on every address (bound, read back, released).
+Result<int> PickFreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status(Code::kInternal, "socket: cannot pick a kubelet port");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  socklen_t length = sizeof(address);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  ::close(fd);
+  if (!ok) return Status(Code::kUnavailable, "cannot pick a free kubelet port");
+  return static_cast<int>(ntohs(address.sin_port));
+}
+
 }  // namespace
 
 Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* health) {
@@ -105,37 +126,24 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
       runtime::EnsurePauseImage(*cri_, containerd_->socket(), *tarball, runtime::PauseImageRef());
   if (!imported.ok()) return imported.status();
 
-  // The kubelet's HTTPS API (logs, exec, attach, port-forward), when this daemon holds the
-  // cluster CA.
+  // The kubelet's HTTPS API (logs, exec, attach, port-forward). With the cluster CA key here
+  // the serving certificate is issued locally; a worker asks the cluster for it (a CSR) on the
+  // bootstrap thread once its node is registered, and serves from then on.
   const StatePaths paths(state);
+  const bool has_ca = std::filesystem::exists(paths.credentials_dir + "/ca.key");
   int kubelet_port = options.kubelet_port;
-  if (std::filesystem::exists(paths.credentials_dir + "/ca.key")) {
+  if (has_ca) {
     auto files = pki::LoadOrCreateKubeletServingCert(paths.credentials_dir, options.node_name,
                                                      options.node_ips);
     if (!files.ok()) return files.status();
-    kubelet::KubeletServerOptions server_options;
-    server_options.port = static_cast<uint16_t>(options.kubelet_port);
-    server_options.log_root = state + "/kubelet/logs";
-    server_options.cert_file = files->cert_file;
-    server_options.key_file = files->key_file;
-    server_options.client_ca_file = files->ca_file;
-    server_options.pod_uid_lookup = [this](const std::string& ns,
-                                           const std::string& name) -> std::optional<std::string> {
-      kubelet::Kubelet* k = kubelet_ptr_.load();
-      return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
-    };
-    streaming_ =
-        std::make_unique<kubelet::StreamingService>(kubelet::MakeCriStreamingRuntime(cri_.get()));
-    server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
-      return streaming->Serve(request, responder);
-    };
-    auto server = kubelet::KubeletServer::Start(std::move(server_options));
-    if (!server.ok()) return server.status();
-    kubelet_server_ = std::move(*server);
+    if (Status started = StartKubeletServer(*files, kubelet_port, state); !started.ok()) {
+      return started;
+    }
     kubelet_port = kubelet_server_->port();
-  } else {
-    spdlog::warn("kubelet: no cluster CA in {}: the kubelet API (logs) is not served",
-                 paths.credentials_dir);
+  } else if (kubelet_port == 0) {
+    auto port = PickFreePort();  // the Node must name the port before the server can start
+    if (!port.ok()) return port.status();
+    kubelet_port = *port;
   }
 
   kubelet::KubeletOptions kubelet_options;
@@ -155,27 +163,137 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
     if (!conflist.ok()) return conflist.status();
     return WriteFileAtomically(cni_conf_dir + "/10-mk8s.conflist", *conflist);
   };
-  auto client =
+  node_client_ =
       std::make_shared<client::Client>(options.transport_for("system:node:" + options.node_name));
   health->Set("kubelet", false, "registering node " + options.node_name);
-  auto started = kubelet::Kubelet::Start(std::move(kubelet_options), client, cri_);
+  Status first = StartNodeComponents(kubelet_options, options.node_name);
+  if (first.ok() && has_ca) {
+    health->Set("kubelet", true,
+                "node " + options.node_name + ", containerd " + containerd_->socket());
+    return Status::Ok();
+  }
+  if (!first.ok()) {
+    spdlog::warn("kubelet: {}; retrying in the background", first.message());
+    health->Set("kubelet", false, "waiting for the API server: " + first.message());
+  }
+  // Registration retries and (on a worker) the serving certificate, with back-off.
+  kubelet::ServingCertBootstrapOptions cert_options;
+  cert_options.pki_dir = state + "/kubelet/pki";
+  cert_options.node_name = options.node_name;
+  cert_options.node_ips = options.node_ips;
+  cert_options.cluster_ca_pem = options.cluster_ca_pem;
+  bootstrap_ =
+      std::thread([this, kubelet_options, cert_options, has_ca, kubelet_port, state, health] {
+        Bootstrap(kubelet_options, has_ca ? nullptr : &cert_options, kubelet_port, state, health);
+      });
+  return Status::Ok();
+}
+
+Status NodeAgent::StartNodeComponents(const kubelet::KubeletOptions& kubelet_options,
+                                      const std::string& node_name) {
+  auto started = kubelet::Kubelet::Start(kubelet_options, node_client_, cri_);
   if (!started.ok()) return started.status();
   kubelet_ = std::move(*started);
   kubelet_ptr_ = kubelet_.get();
 
   kubelet::PodRoutesOptions routes_options;
-  routes_options.node_name = options.node_name;
+  routes_options.node_name = node_name;
   routes_options.run = [](const std::vector<std::string>& argv) -> Result<kubelet::CommandOutput> {
     auto ran = proxy::RunProcess(argv, "", std::chrono::seconds(10));
     if (!ran.ok()) return ran.status();
     return kubelet::CommandOutput{ran->exit_code, ran->out, ran->err};
   };
-  auto routes = kubelet::PodRoutes::Start(std::move(routes_options), client);
+  auto routes = kubelet::PodRoutes::Start(std::move(routes_options), node_client_);
   if (!routes.ok()) return routes.status();
   pod_routes_ = std::move(*routes);
-  health->Set("kubelet", true,
-              "node " + options.node_name + ", containerd " + containerd_->socket());
   return Status::Ok();
+}
+
+Status NodeAgent::StartKubeletServer(const pki::CertFiles& files, int port,
+                                     const std::string& state) {
+  kubelet::KubeletServerOptions server_options;
+  server_options.port = static_cast<uint16_t>(port);
+  server_options.log_root = state + "/kubelet/logs";
+  server_options.cert_file = files.cert_file;
+  server_options.key_file = files.key_file;
+  server_options.client_ca_file = files.ca_file;
+  server_options.pod_uid_lookup = [this](const std::string& ns,
+                                         const std::string& name) -> std::optional<std::string> {
+    kubelet::Kubelet* k = kubelet_ptr_.load();
+    return k != nullptr ? k->PodUid(ns, name) : std::nullopt;
+  };
+  if (!streaming_) {
+    streaming_ =
+        std::make_unique<kubelet::StreamingService>(kubelet::MakeCriStreamingRuntime(cri_.get()));
+  }
+  server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
+    return streaming->Serve(request, responder);
+  };
+  auto server = kubelet::KubeletServer::Start(std::move(server_options));
+  if (!server.ok()) return server.status();
+  kubelet_server_ = std::move(*server);
+  return Status::Ok();
+}
+
+bool NodeAgent::WaitForStop(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, delay, [this] { return stopping_; });
+}
+
+void NodeAgent::Bootstrap(kubelet::KubeletOptions kubelet_options,
+                          const kubelet::ServingCertBootstrapOptions* cert_options, int port,
+                          const std::string& state, HealthRegistry* health) {
+  const std::string node = kubelet_options.node.node_name;
+  std::chrono::milliseconds delay{1000};
+  const std::chrono::milliseconds max_delay{30000};
+  while (!kubelet_) {
+    if (WaitForStop(delay)) return;
+    delay = std::min(delay * 2, max_delay);
+    if (Status started = StartNodeComponents(kubelet_options, node); !started.ok()) {
+      spdlog::warn("kubelet: {}; retrying in {} ms", started.message(), delay.count());
+      health->Set("kubelet", false, "waiting for the API server: " + started.message());
+      continue;
+    }
+    spdlog::info("kubelet: node {} registered after retrying", node);
+  }
+  const std::string running = "node " + node + ", containerd " + containerd_->socket();
+  if (cert_options == nullptr) {
+    health->Set("kubelet", true, running);
+    return;
+  }
+  health->Set("kubelet", true, running + " (kubelet API: waiting for its serving certificate)");
+  delay = std::chrono::milliseconds(1000);
+  auto stopping = [this] {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  };
+  while (true) {
+    auto files = kubelet::EnsureServingCertFromCluster(*node_client_, *cert_options, stopping);
+    Status status = files.ok() ? StartKubeletServer(*files, port, state) : files.status();
+    if (status.ok()) {
+      spdlog::info(
+          "kubelet: serving the kubelet API on port {} with a certificate from the "
+          "cluster",
+          kubelet_server_->port());
+      health->Set("kubelet", true, running);
+      return;
+    }
+    if (stopping()) return;
+    spdlog::warn("kubelet: serving certificate: {}; retrying in {} ms", status.message(),
+                 delay.count());
+    health->Set("kubelet", true, running + " (kubelet API: " + status.message() + ")");
+    if (WaitForStop(delay)) return;
+    delay = std::min(delay * 2, max_delay);
+  }
+}
+
+void NodeAgent::StopBootstrap() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (bootstrap_.joinable()) bootstrap_.join();
 }
 
 std::string NodeAgent::containerd_socket() const {
@@ -183,6 +301,7 @@ std::string NodeAgent::containerd_socket() const {
 }
 
 void NodeAgent::Shutdown() {
+  StopBootstrap();
   if (kubelet_server_) kubelet_server_->Stop();
   if (streaming_) streaming_->Stop();  // open exec / port-forward sessions end
   if (pod_routes_) pod_routes_->Stop();
@@ -226,6 +345,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
 }
 
 NodeAgent::~NodeAgent() {
+  StopBootstrap();
   if (kubelet_server_) kubelet_server_->Stop();
   if (streaming_) streaming_->Stop();
   kubelet_ptr_ = nullptr;

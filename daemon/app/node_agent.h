@@ -4,18 +4,26 @@
 // <state>/containerd, CNI config in <state>/cni/net.d, host-local IPAM data in <state>/cni/ipam.
 //
 // Start() returns once each enabled component has started (kube-proxy then syncs on its own
-// thread; the kubelet has registered its node). Shutdown() is the `mk8s stop` path: every pod
-// is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd and
-// the pods running, for the next start to adopt. Destruction must happen while the transports'
+// thread). The kubelet's first registration is tried at once; when the API server is not
+// reachable yet (or refuses the node's credential) a bootstrap thread retries it with back-off
+// instead of failing the daemon. A worker (no cluster CA key in the state folder) gets its
+// kubelet serving certificate from the cluster through a CSR (kubelet/serving_cert.h) on that
+// thread, and serves the kubelet API once it is issued. Shutdown() is the `mk8s stop` path: every
+// pod is stopped, then containerd. Destruction without Shutdown() (and a crash) leaves containerd
+// and the pods running, for the next start to adopt. Destruction must happen while the transports'
 // server is still up. Health is reported as "proxy" (ready after each successful sync,
 // not ready after a failed one) and "kubelet". With the kubelet, PodRoutes keeps a route to each
 // other node's podCIDR via its InternalIP (host-gw), so pods reach pods on every node.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -24,13 +32,19 @@
 #include "common/status.h"
 
 namespace mk8s::client {
+class Client;
 class Transport;
 }  // namespace mk8s::client
 namespace mk8s::proxy {
 class KubeProxy;
 }  // namespace mk8s::proxy
+namespace mk8s::pki {
+struct CertFiles;
+}  // namespace mk8s::pki
 namespace mk8s::kubelet {
 class Kubelet;
+struct KubeletOptions;
+struct ServingCertBootstrapOptions;
 class KubeletServer;
 class PodRoutes;
 class StreamingService;
@@ -51,6 +65,9 @@ struct NodeAgentOptions {
   std::string state_dir;
   int kubelet_port = 10250;
   std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
+  // The cluster CA (PEM) from the kubeconfig: on a worker it verifies the serving certificate
+  // the cluster issues and the API server's kubelet-client certificate.
+  std::string cluster_ca_pem;
   // A transport acting as `user` (system:kube-proxy).
   std::function<std::shared_ptr<client::Transport>(const std::string& user)> transport_for;
 };
@@ -67,6 +84,17 @@ class NodeAgent {
  private:
   NodeAgent() = default;
   Status StartKubelet(const NodeAgentOptions& options, HealthRegistry* health);
+  // Kubelet::Start (registration) + PodRoutes; sets kubelet_ and pod_routes_ on success.
+  Status StartNodeComponents(const kubelet::KubeletOptions& kubelet_options,
+                             const std::string& node_name);
+  Status StartKubeletServer(const pki::CertFiles& files, int port, const std::string& state);
+  // The bootstrap thread: retries registration with back-off (1 s doubling to 30 s), then,
+  // with `cert_options` (a worker), obtains the serving certificate and starts the server.
+  void Bootstrap(kubelet::KubeletOptions kubelet_options,
+                 const kubelet::ServingCertBootstrapOptions* cert_options, int port,
+                 const std::string& state, HealthRegistry* health);
+  bool WaitForStop(std::chrono::milliseconds delay);  // true when stopping
+  void StopBootstrap();                               // wakes and joins the bootstrap thread
   std::unique_ptr<proxy::KubeProxy> proxy_;
   std::unique_ptr<runtime::Containerd> containerd_;
   std::shared_ptr<runtime::CriClient> cri_;
@@ -77,6 +105,13 @@ class NodeAgent {
   // host-gw routes to the other nodes' pod CIDRs (with the kubelet).
   std::unique_ptr<kubelet::PodRoutes> pod_routes_;
   std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
+  std::shared_ptr<client::Client> node_client_;          // acting as system:node:<name>
+  // The bootstrap thread writes kubelet_, pod_routes_, kubelet_server_ and streaming_ while it
+  // runs; everything else reads them only after StopBootstrap() joined it.
+  std::thread bootstrap_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
 };
 
 // "mk8s" + 4 hex digits of the state folder's hash: this daemon's Linux bridge for pods.

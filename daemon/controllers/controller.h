@@ -27,6 +27,9 @@ struct ControllerContext {
   client::SharedInformerFactory* informers = nullptr;
   client::Clock* clock = nullptr;      // nullptr = the real clock
   std::string cluster_ca_pem;          // for the root CA publisher
+  // The CA that signs approved kubelet-serving CSRs (csr-signing); empty: nothing is signed.
+  std::string cluster_signing_cert_file;
+  std::string cluster_signing_key_file;
   // Node lifecycle: a node whose kubelet has not renewed its Lease (or posted status) for this
   // long turns Unknown and is tainted unreachable (Kubernetes 1.32 default: 50 s).
   std::chrono::milliseconds node_monitor_grace_period{std::chrono::seconds(50)};

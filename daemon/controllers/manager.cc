@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "controllers/certificates/csr_approver.h"
+#include "controllers/certificates/csr_signer.h"
 #include "controllers/cronjob/cronjob_controller.h"
 #include "controllers/daemonset/daemonset_controller.h"
 #include "controllers/deployment/deployment_controller.h"
@@ -42,6 +44,8 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("node-ipam", Make<NodeIpamController>());
     built->Register("node-lifecycle", Make<NodeLifecycleController>());
     built->Register("pod-garbage-collector", Make<PodGcController>());
+    built->Register("csr-approving", Make<CsrApprover>());
+    built->Register("csr-signing", Make<CsrSigner>());
     return built;
   }();
   return *registry;
@@ -77,6 +81,8 @@ Result<std::unique_ptr<ControllerManager>> ControllerManager::Start(
   context.informers = manager->informers_;
   context.cluster_ca_pem = std::move(cluster_ca_pem);
   context.clock = options.clock;
+  context.cluster_signing_cert_file = options.cluster_signing_cert_file;
+  context.cluster_signing_key_file = options.cluster_signing_key_file;
   context.node_monitor_grace_period = options.node_monitor_grace_period;
   context.node_monitor_period =
       std::min(context.node_monitor_period, options.node_monitor_grace_period / 5);

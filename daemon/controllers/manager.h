@@ -42,6 +42,10 @@ struct ControllerManagerOptions {
   // manager). nullptr = the manager owns its own. Shared informers keep running after Stop();
   // the manager removes exactly the handlers its controllers added.
   client::SharedInformerFactory* shared_informers = nullptr;
+  // The cluster CA's files for the csr-signing controller (upstream's --cluster-signing-*-file);
+  // empty: approved CSRs stay unsigned (a controller manager without the CA key).
+  std::string cluster_signing_cert_file;
+  std::string cluster_signing_key_file;
 };
 
 class ControllerManager {

@@ -249,14 +249,32 @@ Result<KeyPair> CreateCa(const CaOptions& options) {
 Result<KeyPair> IssueServingCert(const KeyPair& ca, const ServingCertOptions& options) {
   if (options.common_name.empty())
     return Status(Code::kInvalidArgument, "serving certificate needs a common name");
-  CertSpec spec{options.common_name,
-                {},
-                DefaultNotBefore(options.not_before),
-                options.validity,
-                CertSpec::kServer,
-                options.dns_names,
+  CertSpec spec{options.common_name, options.organizations, DefaultNotBefore(options.not_before),
+                options.validity,    CertSpec::kServer,     options.dns_names,
                 options.ip_addresses};
   return IssueLeaf(ca, spec);
+}
+
+Result<std::string> IssueServingCertForKey(const KeyPair& ca, std::string_view public_key_pem,
+                                           const ServingCertOptions& options) {
+  if (options.common_name.empty())
+    return Status(Code::kInvalidArgument, "serving certificate needs a common name");
+  if (public_key_pem.find("PRIVATE KEY-----") != std::string_view::npos)
+    return Status(Code::kInvalidArgument, "expected a public key, got a private key");
+  auto ca_cert = internal::ParseCert(ca.cert_pem);
+  if (!ca_cert.ok()) return ca_cert.status();
+  auto ca_key = internal::ParsePrivateKey(ca.key_pem);
+  if (!ca_key.ok()) return ca_key.status();
+  if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert->get()), ca_key->get()) != 1)
+    return Status(Code::kInvalidArgument, "the CA key does not belong to the CA certificate");
+  auto subject_key = internal::ParsePublicOrPrivateKey(public_key_pem);
+  if (!subject_key.ok()) return subject_key.status();
+  CertSpec spec{options.common_name, options.organizations, DefaultNotBefore(options.not_before),
+                options.validity,    CertSpec::kServer,     options.dns_names,
+                options.ip_addresses};
+  auto cert = BuildCert(spec, subject_key->get(), ca_cert->get(), ca_key->get());
+  if (!cert.ok()) return cert.status();
+  return internal::CertToPem(cert->get());
 }
 
 Result<KeyPair> IssueClientCert(const KeyPair& ca, const ClientCertOptions& options) {

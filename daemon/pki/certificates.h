@@ -39,8 +39,9 @@ struct CaOptions {
 
 struct ServingCertOptions {
   std::string common_name = "kube-apiserver";
-  std::vector<std::string> dns_names;     // subjectAltName DNS entries
-  std::vector<std::string> ip_addresses;  // IPv4 or IPv6 text, e.g. "10.152.183.1", "::1"
+  std::vector<std::string> organizations;  // subject O entries (kubelets: {"system:nodes"})
+  std::vector<std::string> dns_names;      // subjectAltName DNS entries
+  std::vector<std::string> ip_addresses;   // IPv4 or IPv6 text, e.g. "10.152.183.1", "::1"
   std::chrono::seconds validity = kLeafValidity;
   std::optional<TimePoint> not_before;
 };
@@ -56,6 +57,10 @@ struct ClientCertOptions {
 Result<KeyPair> CreateCa(const CaOptions& options = {});
 // serverAuth leaf signed by `ca`. At least one SAN is required.
 Result<KeyPair> IssueServingCert(const KeyPair& ca, const ServingCertOptions& options);
+// serverAuth leaf signed by `ca` for an existing public key (SubjectPublicKeyInfo PEM, or the
+// key of a CSR: see csr.h); returns the certificate PEM. The private key never comes here.
+Result<std::string> IssueServingCertForKey(const KeyPair& ca, std::string_view public_key_pem,
+                                           const ServingCertOptions& options);
 // clientAuth leaf signed by `ca`.
 Result<KeyPair> IssueClientCert(const KeyPair& ca, const ClientCertOptions& options);
 

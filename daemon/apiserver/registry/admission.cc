@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 
 #include "apiserver/registry/batch_admission.h"
+#include "apiserver/registry/certificates_admission.h"
 #include "apiserver/registry/core_admission.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/resources.h"
@@ -408,8 +409,10 @@ std::optional<ApiError> Admission::AdmitService(json& service, const json* old) 
   return std::nullopt;
 }
 
-std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, json& object) {
+std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, json& object,
+                                               const UserInfo* requester) {
   const std::string& r = resource.resource;
+  if (r == "certificatesigningrequests") return AdmitCsrCreate(object, requester);
   const std::string name = object["metadata"].value("name", "");
   std::vector<StatusCause> causes;
   if (r == "namespaces") {
@@ -459,6 +462,7 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
 std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, json& object,
                                                const json& old, const std::string& subresource) {
   const std::string& r = resource.resource;
+  if (r == "certificatesigningrequests") return AdmitCsrUpdate(object, old, subresource);
   if (!subresource.empty()) return std::nullopt;  // status/scale writes keep the spec as stored
   std::vector<StatusCause> causes;
   const std::string name = object["metadata"].value("name", "");

@@ -15,6 +15,7 @@
 namespace mk8s::apiserver {
 
 struct ResourceInfo;
+struct UserInfo;
 class WatchCache;
 
 // A pod's status.qosClass from its spec (upstream's GetPodQOS over cpu and memory):
@@ -57,9 +58,11 @@ class Admission {
   void LoadAllocations(const WatchCache& cache);
 
   // Defaults and validates a new object; allocates what it needs. On error nothing stays
-  // allocated.
-  std::optional<ApiError> AdmitCreate(const ResourceInfo& resource, nlohmann::json& object);
-  // `old` is the stored object; `subresource` is "" or "status"/"scale".
+  // allocated. `requester` is who creates it (null: unknown; kinds that record their requester,
+  // CertificateSigningRequests, are then refused).
+  std::optional<ApiError> AdmitCreate(const ResourceInfo& resource, nlohmann::json& object,
+                                      const UserInfo* requester = nullptr);
+  // `old` is the stored object; `subresource` is "" or "status"/"scale"/"approval".
   std::optional<ApiError> AdmitUpdate(const ResourceInfo& resource, nlohmann::json& object,
                                       const nlohmann::json& old, const std::string& subresource);
   // Releases allocations of an object that was deleted or whose create failed.

@@ -95,7 +95,7 @@ void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> r
     if (sub == "scale") {
       if (verb == "get" || verb == "update" || verb == "patch") return ScaleSubresource(request, responder);
     }
-    if (sub == "status" || sub == "finalize") {
+    if (sub == "status" || sub == "finalize" || sub == "approval") {
       if (verb == "get") return Get(request, responder);
       if (verb == "update") return Update(request, responder);
       if (verb == "patch") return Patch(request, responder);

@@ -169,7 +169,9 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
   metadata["uid"] = NewUid();
   metadata["creationTimestamp"] = FormatTime(std::chrono::system_clock::now());
   if (object.contains("spec")) metadata["generation"] = 1;
-  if (auto error = admission_->AdmitCreate(resource, object)) return SendError(*responder, *error);
+  if (auto error = admission_->AdmitCreate(resource, object, &request.user)) {
+    return SendError(*responder, *error);
+  }
 
   if (DryRun(request)) {
     admission_->Release(resource, object);
@@ -306,7 +308,8 @@ static std::optional<ApiError> MergeUpdate(const RestRequest& request, Admission
   }
   const std::string& subresource = request.info.subresource;
   json result;
-  if (subresource == "status") {
+  // CertificateSigningRequests' /approval writes conditions only (admission keeps the rest).
+  if (subresource == "status" || subresource == "approval") {
     result = current;
     result["status"] = incoming.value("status", json::object());
   } else {
@@ -402,7 +405,9 @@ void RestStorage::Patch(const RestRequest& request, std::shared_ptr<http::Respon
       if (!causes.empty()) {
         return ApiError::Invalid(request.resource->group, request.resource->kind, request.info.name, causes);
       }
-      if (auto admit_error = admission_->AdmitCreate(*request.resource, object)) return admit_error;
+      if (auto admit_error = admission_->AdmitCreate(*request.resource, object, &request.user)) {
+        return admit_error;
+      }
       *updated = std::move(object);
       return std::nullopt;
     }

@@ -4,15 +4,20 @@ worker (mk8sd --components=kubelet,proxy against the remote API server, node "wo
 network namespace of its own, joined by a veth pair. Pods reach pods on the other node through
 the host-gw routes the kubelets keep (<peer podCIDR> via <peer node IP>).
 
-Covers: both nodes Ready with distinct podCIDRs and the routes to each other; pods pinned on
-both nodes; cp pod -> worker pod IP (kubectl exec) and worker pod -> cp pod IP (the worker pod's
-own log, read from the worker's state folder: the worker serves no kubelet API without the
-cluster CA key); a ClusterIP Service spanning both nodes answered by every backend from both
-node namespaces; a 4-replica Deployment with a topologySpreadConstraint scheduled 2+2 and
-answering through its Service from the worker. The worker authenticates with a static token added to known_tokens.csv while
-the control plane runs. Needs root, containerd, ctr, kubectl, curl and nsenter."""
+The worker starts BEFORE its token is in the control plane's known_tokens.csv: its first
+registration is refused (401) and it must retry with back-off, not exit. Once registered it asks
+for its kubelet serving certificate with a CertificateSigningRequest (signer
+kubernetes.io/kubelet-serving) that the controller manager approves and signs, and then serves
+the kubelet API, so `kubectl logs/exec/port-forward` reach its pods through the API server.
+
+Covers: both nodes Ready with distinct podCIDRs and the routes to each other; the worker's CSR
+Approved,Issued in `kubectl get csr`, and hostile CSRs (garbage PEM, another node's name) refused
+with a Status; pods pinned on both nodes; cp pod -> worker pod IP (kubectl exec) and worker pod
+-> cp pod IP (kubectl logs of the worker pod); kubectl exec and port-forward to a worker pod; a
+ClusterIP Service spanning both nodes answered by every backend from both node namespaces; a
+4-replica Deployment with a topologySpreadConstraint scheduled 2+2 and answering through its
+Service from the worker. Needs root, containerd, ctr, kubectl, curl, openssl and nsenter."""
 import base64
-import glob
 import json
 import os
 import random
@@ -36,7 +41,8 @@ SERVICE_CIDR = "10.152.183.0/24"
 
 
 def why_skip():
-    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr", "curl", "iptables"))
+    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr", "curl", "iptables",
+                                         "openssl"))
     if reason:
         return reason
     if not os.path.exists("/usr/bin/containerd"):
@@ -92,11 +98,18 @@ class TwoNodeE2E(unittest.TestCase):
             wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.cp.poll() is not None,
                      what="kubeconfig")
             cls.check_alive()
-            worker_config = cls.join_worker()
+            # The worker starts before its token is known: registration is refused (401) and
+            # must be retried, not fatal.
+            worker_config, token_line = cls.join_worker()
             cls.wk = cls.start(cls.wk_ns, "worker.out", "--state-dir", cls.wk_state,
                                "--components=kubelet,proxy", "--kubeconfig", worker_config,
                                "--server", cls.server, "--kubelet-port", "0",
                                "--node-name", "worker", "--node-ip", cls.wk_ip)
+            wait_for(lambda: cls.check_alive() and "retrying" in cls.daemon_log("worker.out"),
+                     timeout=60, what="the worker retrying its refused registration",
+                     interval=0.2)
+            with open(os.path.join(cls.cp_state, "credentials", "known_tokens.csv"), "a") as f:
+                f.write(token_line)
             wait_for(lambda: cls.check_alive() and cls.node_ready("cp") and
                      cls.node_ready("worker"), timeout=120, what="both nodes Ready",
                      interval=0.5)
@@ -132,8 +145,9 @@ class TwoNodeE2E(unittest.TestCase):
 
     @classmethod
     def join_worker(cls):
-        """The manual join: a static token for system:node:worker (group system:nodes) added to
-        the control plane's known_tokens.csv, and a kubeconfig with it and the cluster CA."""
+        """The manual join: a static token for system:node:worker (group system:nodes), to be
+        added to the control plane's known_tokens.csv (the returned line), and a kubeconfig with
+        it and the cluster CA."""
         with open(cls.kubeconfig) as f:
             admin = f.read()
         ca = re.search(r"certificate-authority-data:\s*(\S+)", admin).group(1)
@@ -141,8 +155,6 @@ class TwoNodeE2E(unittest.TestCase):
         cls.server = f"https://{cls.cp_ip}:{port}"
         base64.b64decode(ca)  # well-formed
         token = secrets.token_hex(16)
-        with open(os.path.join(cls.cp_state, "credentials", "known_tokens.csv"), "a") as f:
-            f.write(f'{token},system:node:worker,worker,"system:nodes"\n')
         path = os.path.join(cls.dir, "worker.config")
         with open(path, "w") as f:
             f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: mk8s\n  cluster:\n"
@@ -152,7 +164,8 @@ class TwoNodeE2E(unittest.TestCase):
                     "contexts:\n- name: mk8s\n  context:\n    cluster: mk8s\n    user: worker\n"
                     "current-context: mk8s\n")
         os.chmod(path, 0o600)
-        return path
+        cls.worker_config = path
+        return path, f'{token},system:node:worker,worker,"system:nodes"\n'
 
     @classmethod
     def build_images(cls):
@@ -247,6 +260,77 @@ class TwoNodeE2E(unittest.TestCase):
                      timeout=30, what=f"route {cidrs[peer]} via {via} in {ns.name}",
                      interval=0.2)
 
+    def test_1b_worker_serving_certificate_through_a_csr(self):
+        def issued():
+            for csr in self.get("csr")["items"]:
+                if csr["spec"].get("username") != "system:node:worker":
+                    continue
+                types = {c["type"] for c in csr.get("status", {}).get("conditions", [])}
+                if "Approved" in types and csr["status"].get("certificate"):
+                    return csr
+            return None
+        csr = wait_for(issued, timeout=90, what="the worker's CSR approved and issued",
+                       interval=0.5)
+        self.assertEqual(csr["spec"]["signerName"], "kubernetes.io/kubelet-serving")
+        table = self.kubectl("get", "csr").stdout
+        self.assertRegex(table, r"SIGNERNAME\s+REQUESTOR")
+        self.assertIn("Approved,Issued", table)
+        cert = base64.b64decode(csr["status"]["certificate"]).decode()
+        text = subprocess.run(["openssl", "x509", "-noout", "-subject", "-ext", "subjectAltName"],
+                              input=cert, capture_output=True, text=True, check=True).stdout
+        self.assertIn("system:node:worker", text)
+        self.assertIn(f"IP Address:{self.wk_ip}", text)
+        key = os.path.join(self.wk_state, "kubelet", "pki", "kubelet.key")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        self.assertFalse(os.path.exists(os.path.join(self.wk_state, "credentials", "ca.key")))
+
+        # Hostile requests with the worker's own credential: a Status, never a certificate.
+        def as_worker(obj):
+            return self.cp_ns.run("kubectl", "--kubeconfig", self.worker_config, "create", "-f",
+                                  "-", input=json.dumps(obj), check=False, env=self.env)
+
+        def csr_object(name, request):
+            return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+                    "metadata": {"name": name},
+                    "spec": {"request": base64.b64encode(request).decode(),
+                             "signerName": "kubernetes.io/kubelet-serving",
+                             "usages": ["digital signature", "server auth"]}}
+        r = as_worker(csr_object("hostile-garbage", b"garbage"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("spec.request", r.stderr)
+        other = subprocess.run(
+            ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", "/dev/null", "-subj", "/O=system:nodes/CN=system:node:cp",
+             "-addext", f"subjectAltName=IP:{self.cp_ip}"],
+            capture_output=True, check=True).stdout
+        r = as_worker(csr_object("hostile-other-node", other))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("Forbidden", r.stderr)
+        self.assertIn("may not request a certificate for", r.stderr)
+        anonymous = self.cp_ns.run(
+            "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+            "-H", "Content-Type: application/json", "--data",
+            json.dumps(csr_object("hostile-anonymous", other)),
+            f"{self.server}/apis/certificates.k8s.io/v1/certificatesigningrequests",
+            check=False).stdout
+        self.assertEqual(anonymous, "401")
+        names = [c["metadata"]["name"] for c in self.get("csr")["items"]]
+        self.assertNotIn("hostile-anonymous", names)
+        self.assertNotIn("hostile-garbage", names)
+        self.assertNotIn("hostile-other-node", names)
+
+        # A request made by the admin is never auto-approved; `kubectl certificate approve`
+        # (PUT .../approval) lets the signer issue it.
+        self.kubectl("create", "-f", "-", input=json.dumps(csr_object("by-admin", other)))
+        self.kubectl("certificate", "approve", "by-admin")
+        issued_by_admin = wait_for(
+            lambda: self.get("csr", "by-admin").get("status", {}).get("certificate"),
+            timeout=60, what="by-admin issued after kubectl certificate approve", interval=0.3)
+        self.assertTrue(base64.b64decode(issued_by_admin).startswith(b"-----BEGIN CERTIFICATE"))
+        reasons = {c["type"]: c.get("reason")
+                   for c in self.get("csr", "by-admin")["status"]["conditions"]}
+        self.assertEqual(reasons.get("Approved"), "KubectlApprove")
+
     def test_2_pods_on_both_nodes_reach_each_other(self):
         names = {"web-cp-0": "cp", "web-cp-1": "cp", "web-wk-0": "worker", "web-wk-1": "worker"}
         for name, node in names.items():
@@ -261,23 +345,39 @@ class TwoNodeE2E(unittest.TestCase):
         wait_for(lambda: self.kubectl("exec", "web-cp-0", "--", "wget", "-q", "-O", "-",
                                       f"http://{wk_ip}:80/", check=False).stdout.strip()
                  == "web-wk-0", timeout=60, what=f"web-cp-0 -> {wk_ip}", interval=0.5)
-        # worker pod -> cp pod: the worker serves no kubelet API, so the pod prints the answer
-        # to its log, read from the worker's state folder.
+        # worker pod -> cp pod, read with `kubectl logs` (API server -> the worker's kubelet).
         self.apply(pod("probe-wk", "worker", SLEEP_IMAGE, command=[
             "sh", "-c", f"for i in $(seq 1 60); do wget -q -O - http://{cp_ip}:80/ && break; "
                         "sleep 1; done; exec sleep 3600"]))
-        uid = wait_for(lambda: self.running("probe-wk"), timeout=120, what="probe-wk Running",
-                       interval=0.3)["metadata"]["uid"]
-        pattern = os.path.join(self.wk_state, "kubelet", "logs",
-                               f"default_probe-wk_{uid}", "main", "*.log")
+        wait_for(lambda: self.running("probe-wk"), timeout=120, what="probe-wk Running",
+                 interval=0.3)
+        wait_for(lambda: "web-cp-0" in self.kubectl("logs", "probe-wk", check=False).stdout,
+                 timeout=90, what=f"probe-wk -> {cp_ip} in `kubectl logs probe-wk`",
+                 interval=0.5)
 
-        def logged():
-            for path in glob.glob(pattern):
-                with open(path) as f:
-                    if any(line.rstrip().endswith(" web-cp-0") for line in f):
-                        return True
-            return False
-        wait_for(logged, timeout=90, what=f"probe-wk -> {cp_ip} in {pattern}", interval=0.5)
+    def test_2b_exec_and_port_forward_on_the_worker(self):
+        """kubectl -> API server (pods/exec, pods/portforward) -> the worker's kubelet API, served
+        with the certificate the cluster issued."""
+        wait_for(lambda: self.running("web-wk-0"), timeout=120, what="web-wk-0 Running",
+                 interval=0.3)
+        r = self.kubectl("exec", "web-wk-0", "--", "echo", "hi")
+        self.assertEqual(r.stdout, "hi\n")
+        r = self.kubectl("exec", "-i", "web-wk-0", "--", "cat", input="stdin on the worker\n")
+        self.assertEqual(r.stdout, "stdin on the worker\n")
+        forward = self.cp_ns.popen("kubectl", "port-forward", "pod/web-wk-0", ":80",
+                                   env=self.env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            line = forward.stdout.readline()
+            match = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
+            self.assertTrue(match, line + forward.stderr.read() if not line else line)
+            self.assertEqual(self.curl(self.cp_ns, f"http://127.0.0.1:{match.group(1)}/"),
+                             "web-wk-0")
+        finally:
+            forward.terminate()
+            forward.wait(timeout=30)
+            forward.stdout.close()
+            forward.stderr.close()
 
     def test_3_service_spans_both_nodes(self):
         self.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},

@@ -110,6 +110,8 @@ void ControllerTest::SetUp() {
   context_.informers = informers_.get();
   context_.clock = &clock_;
   context_.cluster_ca_pem = ca_text.str();
+  context_.cluster_signing_cert_file = PkiEnvironment::Dir() + "/ca.crt";
+  context_.cluster_signing_key_file = PkiEnvironment::Dir() + "/ca.key";
   context_.node_monitor_grace_period = 10s;
   context_.node_monitor_period = 2s;
 
@@ -120,6 +122,13 @@ void ControllerTest::SetUp() {
   ASSERT_FALSE(CreateNamespace(ns_).is_null());
 }
 
+std::shared_ptr<client::Client> ControllerTest::ClientAs(const std::string& user,
+                                                         const std::vector<std::string>& groups) {
+  other_transports_.push_back(
+      client::InProcessTransport::Create(server_->InProcessHandler(user, groups), user));
+  return std::make_shared<client::Client>(other_transports_.back());
+}
+
 void ControllerTest::TearDown() {
   StopControllers();
   if (informers_) informers_->Shutdown();
@@ -128,6 +137,7 @@ void ControllerTest::TearDown() {
   client_.reset();
   test_transport_.reset();        // joins the transport's callback thread
   controller_transport_.reset();
+  other_transports_.clear();
   if (server_) server_->Stop();
   server_.reset();
   store_.reset();

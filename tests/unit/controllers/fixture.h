@@ -13,7 +13,8 @@
 //    queue delays (EnqueueAfter, rate-limited retries), periodic timers and WallNow() move only
 //    when the test calls Advance(). Nothing else moves fake time.
 //  - context(): the ControllerContext the next StartController() uses; tweak it first if needed.
-//    Defaults: node_monitor_grace_period 10 s, node_monitor_period 2 s, the server's cluster CA.
+//    Defaults: node_monitor_grace_period 10 s, node_monitor_period 2 s, the server's cluster CA
+//    (also as the csr-signing CA files).
 //
 // Starting controllers:
 //  - StartController("replicaset") builds ONE controller from ControllerRegistry::Builtin(),
@@ -93,6 +94,10 @@ class ControllerTest : public ::testing::Test {
   // --- what the test works with
   const std::string& ns() const { return ns_; }
   client::Client& api() { return *client_; }
+  // Another client of the same server acting as `user` in `groups` (e.g. a node,
+  // "system:node:n1" in {"system:nodes", "system:authenticated"}); valid until TearDown().
+  std::shared_ptr<client::Client> ClientAs(const std::string& user,
+                                           const std::vector<std::string>& groups);
   const std::shared_ptr<client::Client>& api_ptr() { return client_; }
   client::FakeClock& clock() { return clock_; }
   ControllerContext& context() { return context_; }
@@ -181,6 +186,7 @@ class ControllerTest : public ::testing::Test {
   std::unique_ptr<apiserver::ApiServer> server_;
   std::shared_ptr<client::Transport> test_transport_;
   std::shared_ptr<client::Transport> controller_transport_;
+  std::vector<std::shared_ptr<client::Transport>> other_transports_;  // ClientAs()
   std::shared_ptr<client::Client> client_;
   client::FakeClock clock_;  // outlives the controllers (their queues cancel timers on it)
   std::unique_ptr<client::SharedInformerFactory> informers_;
