@@ -1,10 +1,12 @@
 #include "client/in_process_transport.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -82,6 +84,16 @@ constexpr size_t kMaxPendingBytes = 64u << 20;
 // bound on how far behind the client may fall.
 constexpr size_t kObjectEventCost = 1024;
 
+// MK8S_INPROCESS_OBJECTS=0 turns the object path off (bytes as over HTTPS): an A/B switch for
+// measuring what the shared objects save. Read once.
+bool ObjectPathEnabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("MK8S_INPROCESS_OBJECTS");
+    return value == nullptr || std::string_view(value) != "0";
+  }();
+  return enabled;
+}
+
 // One queued piece of a stream: bytes, or a watch event carrying a shared object.
 struct Chunk {
   std::string bytes;  // the bytes, or the event type when `object` is set
@@ -103,8 +115,8 @@ class ClientStream : public http::ResponseStream,
       : executor_(std::move(executor)),
         callbacks_(std::move(callbacks)),
         collect_(collect),
-        stream_objects_(!collect && callbacks_.on_object != nullptr),
-        list_objects_(collect && accept_list_objects) {}
+        stream_objects_(!collect && callbacks_.on_object != nullptr && ObjectPathEnabled()),
+        list_objects_(collect && accept_list_objects && ObjectPathEnabled()) {}
 
   bool accepts_list_objects() const { return list_objects_; }
 
