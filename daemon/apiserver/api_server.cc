@@ -103,6 +103,11 @@ class LimitedResponder final : public http::Responder {
     Done();  // exec / port-forward sessions do not hold a slot either
     return inner_->Upgrade(std::move(headers));
   }
+  bool AcceptsObjects() const override { return inner_->AcceptsObjects(); }
+  void SendObjects(http::Response envelope, std::vector<http::SharedObject> items) override {
+    Done();
+    inner_->SendObjects(std::move(envelope), std::move(items));
+  }
 
  private:
   void Done() {

@@ -151,15 +151,20 @@ Request Client::ListRequest(const ResourceRef& ref, const std::string& ns,
 
 void Client::ListAsync(const ResourceRef& ref, const std::string& ns, const ListOptions& options,
                        ListCallback done) {
-  DoAsync(ListRequest(ref, ns, options, false), [done = std::move(done)](ApiResult<json> result) {
+  Request request = ListRequest(ref, ns, options, false);
+  request.accept_objects = true;  // in-process: the items come as the server's shared objects
+  transport_->Send(std::move(request), [done = std::move(done)](Response response) {
+    std::optional<std::vector<ObjectPtr>> shared_items = std::move(response.items);
+    ApiResult<json> result = Decode(std::move(response));
     if (!result.ok()) return done(result.error());
     json& list = *result;
     ListResult out;
+    if (shared_items) out.items = std::move(*shared_items);
     if (list.contains("metadata") && list["metadata"].is_object()) {
       out.resource_version = list["metadata"].value("resourceVersion", "");
       out.continue_token = list["metadata"].value("continue", "");
     }
-    if (list.contains("items") && list["items"].is_array()) {
+    if (!shared_items && list.contains("items") && list["items"].is_array()) {
       out.items.reserve(list["items"].size());
       for (json& item : list["items"]) out.items.push_back(std::make_shared<const json>(std::move(item)));
     }

@@ -63,7 +63,7 @@ class [[nodiscard]] ApiResult {
   ApiError error_;
 };
 
-using ObjectPtr = std::shared_ptr<const nlohmann::json>;
+// ObjectPtr (a shared, immutable parsed object) is declared in client/transport.h.
 
 struct ListOptions {
   std::string label_selector;

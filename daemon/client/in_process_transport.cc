@@ -1,9 +1,12 @@
 #include "client/in_process_transport.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -76,16 +79,46 @@ using Executor = InProcessTransport::Executor;
 // Most bytes a stream may have queued for the client; beyond that the stream is cut off (the
 // informer resumes its watch), like a slow HTTPS client.
 constexpr size_t kMaxPendingBytes = 64u << 20;
+// What one queued shared object counts against that cap: the object itself is shared with the
+// watch cache, so only the queue entry is really ours; this keeps the cap meaningful as a
+// bound on how far behind the client may fall.
+constexpr size_t kObjectEventCost = 1024;
+
+// MK8S_INPROCESS_OBJECTS=0 turns the object path off (bytes as over HTTPS): an A/B switch for
+// measuring what the shared objects save. Read once.
+bool ObjectPathEnabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("MK8S_INPROCESS_OBJECTS");
+    return value == nullptr || std::string_view(value) != "0";
+  }();
+  return enabled;
+}
+
+// One queued piece of a stream: bytes, or a watch event carrying a shared object.
+struct Chunk {
+  std::string bytes;  // the bytes, or the event type when `object` is set
+  ObjectPtr object;
+};
 
 // One response on the client side: a plain answer (Send), a streamed answer collected into one
 // body (Send of a streaming endpoint), or a line stream (Stream). Server threads call Write/Close/
 // Send; all client callbacks run on the executor, serialized by `draining`.
+// Object path: a line stream whose callbacks have on_object accepts watch events as shared
+// objects (WriteObject); a Send whose request has accept_objects accepts a list answered with
+// shared objects (AnswerObjects). Both keep their order with the byte chunks.
 class ClientStream : public http::ResponseStream,
                      public StreamHandle,
                      public std::enable_shared_from_this<ClientStream> {
  public:
-  ClientStream(std::shared_ptr<Executor> executor, StreamCallbacks callbacks, bool collect)
-      : executor_(std::move(executor)), callbacks_(std::move(callbacks)), collect_(collect) {}
+  ClientStream(std::shared_ptr<Executor> executor, StreamCallbacks callbacks, bool collect,
+               bool accept_list_objects = false)
+      : executor_(std::move(executor)),
+        callbacks_(std::move(callbacks)),
+        collect_(collect),
+        stream_objects_(!collect && callbacks_.on_object != nullptr && ObjectPathEnabled()),
+        list_objects_(collect && accept_list_objects && ObjectPathEnabled()) {}
+
+  bool accepts_list_objects() const { return list_objects_; }
 
   // http::ResponseStream
   bool Write(std::string chunk) override {
@@ -99,7 +132,24 @@ class ClientStream : public http::ResponseStream,
       return false;
     }
     pending_bytes_ += chunk.size();
-    pending_.push_back(std::move(chunk));
+    pending_.push_back(Chunk{std::move(chunk), nullptr});
+    ScheduleAndUnlock(lock);
+    return true;
+  }
+  bool AcceptsObjects() const override { return stream_objects_; }
+  bool WriteObject(std::string_view type, http::SharedObject object) override {
+    if (!stream_objects_ || !object) return false;
+    std::unique_lock lock(mu_);
+    if (closed_) return false;
+    if (pending_bytes_ + kObjectEventCost > kMaxPendingBytes) {
+      closed_ = true;
+      status_ = 0;
+      error_ = "the client fell too far behind the stream";
+      ScheduleAndUnlock(lock);
+      return false;
+    }
+    pending_bytes_ += kObjectEventCost;
+    pending_.push_back(Chunk{std::string(type), std::move(object)});
     ScheduleAndUnlock(lock);
     return true;
   }
@@ -153,6 +203,20 @@ class ClientStream : public http::ResponseStream,
     whole_body_ = std::move(response.body);
     ScheduleAndUnlock(lock);
   }
+  void AnswerObjects(http::Response envelope, std::vector<http::SharedObject> items) {
+    if (!list_objects_) {
+      // Not asked for: a programming error on the server side. Never lose the items silently.
+      return Answer(http::Response{500, "application/json", {}, "objects sent to a byte stream"});
+    }
+    std::unique_lock lock(mu_);
+    if (answered_ || closed_) {
+      answered_ = true;
+      return;
+    }
+    whole_items_ = std::move(items);
+    lock.unlock();
+    Answer(std::move(envelope));
+  }
   void Abandon() {
     std::unique_lock lock(mu_);
     if (answered_ || closed_) return;
@@ -175,7 +239,7 @@ class ClientStream : public http::ResponseStream,
 
   // Executor thread only.
   void Drain() {
-    std::deque<std::string> chunks;
+    std::deque<Chunk> chunks;
     std::vector<std::function<void()>> on_closed;
     bool closed = false;
     bool cancelled = false;
@@ -188,11 +252,15 @@ class ClientStream : public http::ResponseStream,
       cancelled = cancelled_;
       if (closed) on_closed.swap(on_closed_);
     }
-    for (std::string& chunk : chunks) {
-      if (collect_) {
-        body_ += chunk;
+    for (Chunk& chunk : chunks) {
+      if (chunk.object) {
+        if (!cancelled && !ended_ && callbacks_.on_object) {
+          callbacks_.on_object(chunk.bytes, std::move(chunk.object));
+        }
+      } else if (collect_) {
+        body_ += chunk.bytes;
       } else if (!cancelled && !ended_) {
-        splitter_.Feed(chunk, [&](std::string line) {
+        splitter_.Feed(chunk.bytes, [&](std::string line) {
           if (callbacks_.on_line) callbacks_.on_line(std::move(line));
         });
       }
@@ -209,6 +277,7 @@ class ClientStream : public http::ResponseStream,
       if (status_ == 0) response.body = error_;
       else if (!whole_body_.empty()) response.body = std::move(whole_body_);
       else if (collect_) response.body = std::move(body_);
+      if (status_ != 0 && whole_items_) response.items = std::move(whole_items_);
     }
     if (callbacks_.on_end) callbacks_.on_end(std::move(response));
     callbacks_ = StreamCallbacks{};  // release captures
@@ -216,7 +285,7 @@ class ClientStream : public http::ResponseStream,
 
   std::shared_ptr<Executor> executor_;
   std::mutex mu_;
-  std::deque<std::string> pending_;                  // GUARDED_BY(mu_)
+  std::deque<Chunk> pending_;                        // GUARDED_BY(mu_)
   size_t pending_bytes_ = 0;                         // GUARDED_BY(mu_)
   std::vector<std::function<void()>> on_closed_;     // GUARDED_BY(mu_)
   bool closed_ = false;                              // GUARDED_BY(mu_)
@@ -227,9 +296,12 @@ class ClientStream : public http::ResponseStream,
   std::string content_type_;                         // GUARDED_BY(mu_)
   std::string whole_body_;                           // GUARDED_BY(mu_)
   std::string error_;                                // GUARDED_BY(mu_)
+  std::optional<std::vector<ObjectPtr>> whole_items_;  // AnswerObjects' items. GUARDED_BY(mu_)
   // Executor thread only:
   StreamCallbacks callbacks_;
   const bool collect_;
+  const bool stream_objects_;  // a line stream that takes watch events as objects
+  const bool list_objects_;    // a collected answer that takes a list as objects
   std::string body_;
   LineSplitter splitter_;
   bool ended_ = false;
@@ -245,6 +317,10 @@ class ClientResponder : public http::Responder {
                                                     std::vector<http::Header>) override {
     stream_->Started(status, std::move(content_type));
     return stream_;
+  }
+  bool AcceptsObjects() const override { return stream_->accepts_list_objects(); }
+  void SendObjects(http::Response envelope, std::vector<http::SharedObject> items) override {
+    stream_->AnswerObjects(std::move(envelope), std::move(items));
   }
 
  private:
@@ -282,7 +358,9 @@ http::Request InProcessTransport::ToHttp(Request request) const {
 void InProcessTransport::Send(Request request, ResponseCallback done) {
   StreamCallbacks callbacks;
   callbacks.on_end = std::move(done);
-  auto stream = std::make_shared<ClientStream>(executor_, std::move(callbacks), /*collect=*/true);
+  const bool accept_objects = request.accept_objects;
+  auto stream = std::make_shared<ClientStream>(executor_, std::move(callbacks), /*collect=*/true,
+                                               accept_objects);
   handler_(ToHttp(std::move(request)), std::make_shared<ClientResponder>(stream));
 }
 

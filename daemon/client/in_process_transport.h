@@ -2,6 +2,10 @@
 // from ApiServer::InProcessHandler(user, groups) directly: same pipeline as HTTPS (authentication
 // as that identity, admission, validation), no TCP/TLS, no serialization of the request framing.
 //
+// Objects: a list request with accept_objects and a stream whose callbacks set on_object take the
+// server's shared watch-cache objects (http::Responder/ResponseStream's object path) instead of
+// bytes; see transport.h.
+//
 // Threads: the handler runs on the thread calling Send()/Stream() (it never blocks). The server
 // answers from its own threads (store writer, watch-cache dispatcher under its lock, timers);
 // those only queue work here. Every client callback runs on this transport's single callback

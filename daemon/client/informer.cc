@@ -50,7 +50,7 @@ uint64_t Informer::AddEventHandler(EventHandlers handlers) {
     std::lock_guard lock(inbox_->mu);
     if (inbox_->started && !inbox_->stopping) {
       // Replay the cache to this handler on the dispatch thread, then let it see new events.
-      Item item{Item::kTask, 0, {}, {}, [this, id, handlers = std::move(handlers)] {
+      Item item{Item::kTask, 0, {}, nullptr, {}, [this, id, handlers = std::move(handlers)] {
                   {
                     std::lock_guard hl(handlers_mu_);
                     if (removed_early_.erase(id) != 0) return;  // removed before it started
@@ -316,6 +316,16 @@ bool Informer::ApplyLine(const std::string& line, WatchOutcome* outcome, uint64_
   return true;
 }
 
+void Informer::ApplyObject(const std::string& type, const ObjectPtr& object, uint64_t* events) {
+  if (!object || !object->is_object()) return;
+  ++*events;
+  if (type == "DELETED") {
+    Remove(ObjectKey(*object), object);
+  } else {  // ADDED or MODIFIED
+    Upsert(object);
+  }
+}
+
 void Informer::RunTasks(std::deque<Item>* items) {
   for (auto it = items->begin(); it != items->end();) {
     if (it->kind == Item::kTask) {
@@ -349,14 +359,22 @@ Informer::WatchOutcome Informer::WatchOnce() {
   callbacks.on_line = [weak, generation](std::string line) {
     if (auto inbox = weak.lock()) {
       std::lock_guard lock(inbox->mu);
-      inbox->items.push_back(Item{Item::kLine, generation, std::move(line), {}, nullptr});
+      inbox->items.push_back(Item{Item::kLine, generation, std::move(line), nullptr, {}, nullptr});
+      inbox->cv.notify_all();
+    }
+  };
+  callbacks.on_object = [weak, generation](std::string_view type, ObjectPtr object) {
+    if (auto inbox = weak.lock()) {
+      std::lock_guard lock(inbox->mu);
+      inbox->items.push_back(
+          Item{Item::kObject, generation, std::string(type), std::move(object), {}, nullptr});
       inbox->cv.notify_all();
     }
   };
   callbacks.on_end = [weak, generation](Response response) {
     if (auto inbox = weak.lock()) {
       std::lock_guard lock(inbox->mu);
-      inbox->items.push_back(Item{Item::kEnd, generation, {}, std::move(response), nullptr});
+      inbox->items.push_back(Item{Item::kEnd, generation, {}, nullptr, std::move(response), nullptr});
       inbox->cv.notify_all();
     }
   };
@@ -393,6 +411,8 @@ Informer::WatchOutcome Informer::WatchOnce() {
         continue;  // left over from an earlier watch
       } else if (item.kind == Item::kLine) {
         running = ApplyLine(item.line, &outcome, &events);
+      } else if (item.kind == Item::kObject) {
+        ApplyObject(item.line, item.object, &events);
       } else {  // kEnd
         const int status = item.end.status;
         outcome = status == 410 ? WatchOutcome::kGone

@@ -12,7 +12,12 @@
 // watch events to the cache, and calls every handler, in event order. Handlers must be quick
 // (queue a key) and may call the lister methods and async Client methods; a blocking Client call
 // there stalls this informer only. Lister methods are thread-safe (shared lock on the cache).
-// The transport callback thread only appends raw lines to this informer's queue.
+// The transport callback thread only appends raw lines (or, in-process, shared objects) to this
+// informer's queue.
+//
+// Objects: over the in-process transport the list and the watch events carry the API server's
+// watch-cache objects themselves (shared, immutable), so the cache holds no copy of its own and
+// nothing is serialized or parsed per event. Over HTTPS the informer parses lines as before.
 #pragma once
 
 #include <atomic>
@@ -116,9 +121,10 @@ class Informer {
 
  private:
   struct Item {
-    enum Kind { kLine, kEnd, kTask } kind;
-    uint64_t generation = 0;  // watch generation (lines and ends)
-    std::string line;
+    enum Kind { kLine, kObject, kEnd, kTask } kind;
+    uint64_t generation = 0;  // watch generation (lines, objects and ends)
+    std::string line;         // kLine: the line; kObject: the event type
+    ObjectPtr object;         // kObject: the event's shared object
     Response end;
     std::function<void()> task;
   };
@@ -129,6 +135,8 @@ class Informer {
   WatchOutcome WatchOnce();
   // Applies one watch line. Returns false (and sets *outcome) if the watch must end.
   bool ApplyLine(const std::string& line, WatchOutcome* outcome, uint64_t* events);
+  // Applies one watch event delivered as a shared object (ADDED, MODIFIED or DELETED).
+  void ApplyObject(const std::string& type, const ObjectPtr& object, uint64_t* events);
   void Upsert(const ObjectPtr& object);
   void Remove(const std::string& key, const ObjectPtr& last);
   void IndexLocked(const std::string& key, const ObjectPtr& old_object, const ObjectPtr& object);

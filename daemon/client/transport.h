@@ -12,12 +12,18 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace mk8s::client {
+
+// A parsed API object, shared and immutable (the informer cache's element type).
+using ObjectPtr = std::shared_ptr<const nlohmann::json>;
 
 struct Request {
   std::string method = "GET";
@@ -26,6 +32,9 @@ struct Request {
   std::string content_type;  // of the body; empty if none
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (lower-case names)
+  // The caller can take a list answer as shared parsed objects (Response::items). Only the
+  // in-process transport honours it; the HTTPS transport always answers with bytes.
+  bool accept_objects = false;
 
   std::string Target() const { return query.empty() ? path : path + "?" + query; }
 };
@@ -36,6 +45,10 @@ struct Response {
   int status = 0;
   std::string content_type;
   std::string body;
+  // Set only for a request with accept_objects answered on the in-process object path: the list's
+  // items, shared with the API server's watch cache (never mutate them); `body` is then the list
+  // with an empty "items" array.
+  std::optional<std::vector<ObjectPtr>> items = std::nullopt;
 };
 
 using ResponseCallback = std::function<void(Response)>;
@@ -44,6 +57,10 @@ using ResponseCallback = std::function<void(Response)>;
 struct StreamCallbacks {
   // One newline-delimited line of the 2xx body (without the '\n'), in order.
   std::function<void(std::string line)> on_line;
+  // Optional. When set, a transport that can (in-process) delivers ADDED/MODIFIED/DELETED events
+  // as the API server's shared parsed objects here instead of as lines; bookmarks and errors
+  // still arrive as lines, in order with these. The objects are immutable and shared.
+  std::function<void(std::string_view type, ObjectPtr object)> on_object;
   // Exactly once, last. For a 2xx stream `response.status` is the stream's status and the body
   // is empty; if the server answered without streaming (an error) it is that whole response;
   // status 0 means the transport failed or the stream was cancelled.

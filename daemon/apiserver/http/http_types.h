@@ -10,7 +10,13 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace mk8s::apiserver::http {
+
+// A parsed object shared, immutable, between the API server's watch cache and in-process clients
+// (the in-process object path below). Never mutated by anyone once shared.
+using SharedObject = std::shared_ptr<const nlohmann::json>;
 
 // Who the TLS layer says the peer is. Filled only from a client certificate that verified
 // against the cluster CA; otherwise `verified` is false and the rest is empty.
@@ -66,6 +72,20 @@ class ResponseStream {
   // `callback` runs once, on a transport thread, when the stream ends for any reason. If the
   // stream already ended it runs immediately on the caller's thread.
   virtual void OnClosed(std::function<void()> callback) = 0;
+
+  // --- In-process object path (watches). A stream whose client runs in this process may take
+  // watch events as the watch cache's shared parsed objects instead of serialized frames, so
+  // each in-process watcher neither serializes nor re-parses the object. Only streams of the
+  // in-process transport accept objects; every other stream takes frames (the default).
+  virtual bool AcceptsObjects() const { return false; }
+  // Same meaning as Write() of the frame {"type":<type>,"object":<object>}\n, in order with the
+  // Write() calls; `type` is ADDED, MODIFIED or DELETED (bookmarks and errors go through Write).
+  // Returns false once the stream is closed. Call only if AcceptsObjects().
+  virtual bool WriteObject(std::string_view type, SharedObject object) {
+    (void)type;
+    (void)object;
+    return false;
+  }
 };
 
 // A connection switched to another protocol after a 101 (WebSocket, SPDY): raw bytes both ways.
@@ -100,6 +120,20 @@ class Responder {
   virtual std::shared_ptr<UpgradedConnection> Upgrade(std::vector<Header> headers) {
     (void)headers;
     return nullptr;
+  }
+
+  // --- In-process object path (lists). A responder for an in-process client that asked for it
+  // may be answered with SendObjects() instead of Send(): `envelope` is the list response with
+  // an empty "items" array, `items` the list's objects in order (shared with the watch cache).
+  // Wrapping responders that pass answers through unchanged forward both methods.
+  virtual bool AcceptsObjects() const { return false; }
+  // Call only if AcceptsObjects(); the default answers 500 (a programming error, never silent).
+  virtual void SendObjects(Response envelope, std::vector<SharedObject> items) {
+    (void)envelope;
+    (void)items;
+    Send(Response{500, "application/json", {},
+                  R"({"kind":"Status","apiVersion":"v1","status":"Failure","code":500,)"
+                  R"("reason":"InternalError","message":"objects sent to a byte-only responder"})"});
   }
 };
 

@@ -39,6 +39,14 @@ class CachedObject {
 
 using CachedObjectPtr = std::shared_ptr<const CachedObject>;
 
+// The object of `cached` as a pointer to its JSON that shares ownership of the CachedObject
+// (aliasing constructor): what in-process clients receive, so the cache and every in-process
+// informer hold one copy of each object version.
+inline std::shared_ptr<const nlohmann::json> SharedObjectOf(const CachedObjectPtr& cached) {
+  if (!cached) return nullptr;
+  return std::shared_ptr<const nlohmann::json>(cached, &cached->object());
+}
+
 enum class WatchEventType { kAdded, kModified, kDeleted };
 
 struct CacheEvent {

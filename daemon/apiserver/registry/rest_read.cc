@@ -102,13 +102,28 @@ void SendList(const RestRequest& request, http::Responder& responder,
                                             continue_token)});
     return;
   }
+  const bool convert = NeedsConversion(resource);
+  if (!convert && responder.AcceptsObjects()) {
+    // In-process object path: the client takes the cache's own parsed objects (no serialize,
+    // no parse, no second copy). The envelope carries everything but the items.
+    std::string envelope = "{\"kind\":\"" + ListKind(resource) + "\",\"apiVersion\":\"" +
+                           resource.GroupVersion() + "\",\"metadata\":{\"resourceVersion\":\"" +
+                           std::to_string(revision) + "\"";
+    if (!continue_token.empty()) envelope += ",\"continue\":\"" + continue_token + "\"";
+    envelope += "},\"items\":[]}";
+    std::vector<http::SharedObject> objects;
+    objects.reserve(items.size());
+    for (const CachedObjectPtr& item : items) objects.push_back(SharedObjectOf(item));
+    responder.SendObjects(http::Response{200, "application/json", {}, std::move(envelope)},
+                          std::move(objects));
+    return;
+  }
   // Splice the cached per-object JSON instead of rebuilding one big document.
   std::string body = "{\"kind\":\"" + ListKind(resource) + "\",\"apiVersion\":\"" +
                      resource.GroupVersion() + "\",\"metadata\":{\"resourceVersion\":\"" +
                      std::to_string(revision) + "\"";
   if (!continue_token.empty()) body += ",\"continue\":\"" + continue_token + "\"";
   body += "},\"items\":[";
-  const bool convert = NeedsConversion(resource);
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) body += ',';
     body += convert ? ToServed(resource, items[i]->object()).dump(-1, ' ', false, json::error_handler_t::replace)
@@ -278,6 +293,8 @@ struct WatchStream : std::enable_shared_from_this<WatchStream> {
   Filters filters;
   bool table = false;
   bool table_header_sent = false;  // dispatcher thread only
+  // The client takes shared objects (in-process, no table, no conversion): set before registering.
+  bool objects = false;
   std::shared_ptr<http::ResponseStream> stream;
   std::unique_ptr<WatchCache::Registration> registration;
   std::mutex registration_mu;  // guards registration and timer_ids
@@ -346,6 +363,11 @@ struct WatchStream : std::enable_shared_from_this<WatchStream> {
         break;
     }
     if (type == nullptr) return;
+    if (objects) {
+      // In-process object path (decided at start): hand over the cache's shared object.
+      stream->WriteObject(type, SharedObjectOf(event->object));
+      return;
+    }
     if (table) {
       stream->Write(Frame(type, *event->object));  // rows are per stream (header once)
       return;
@@ -398,6 +420,7 @@ void RestStorage::Watch(const RestRequest& request, std::shared_ptr<http::Respon
   const std::string content_type =
       watch->table ? std::string(kTableContentType) : std::string("application/json");
   watch->stream = responder->StartStream(200, content_type);
+  watch->objects = !watch->table && !NeedsConversion(resource) && watch->stream->AcceptsObjects();
   std::weak_ptr<WatchStream> weak = watch;
   auto registration = cache_->Watch(
       Prefix(resource, request.info.namespace_), after, rv.empty() || rv == "0",

@@ -264,6 +264,40 @@ TEST(InformerTest, ListFailureRetries) {
   EXPECT_EQ(informer.Size(), 1u);
 }
 
+// The object path (in-process transport): events arrive as shared objects, interleaved in order
+// with lines (bookmarks); the cache keeps the very object it was handed, no copy.
+TEST(InformerTest, SharedObjectEventsAreCachedWithoutCopies) {
+  auto transport = std::make_shared<FakeTransport>();
+  transport->AddList(List({Pod("a", "1")}, "5"));
+  Informer informer(std::make_shared<Client>(transport), kPods, FastOptions());
+  Recorder recorder;
+  informer.AddEventHandler(recorder.Handlers());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(seconds(10)));
+  auto watch = transport->WaitWatch(1);
+  ASSERT_NE(watch, nullptr);
+  ASSERT_TRUE(watch->callbacks.on_object) << "the informer must offer the object path";
+  auto a6 = std::make_shared<const json>(Pod("a", "6"));
+  auto b7 = std::make_shared<const json>(Pod("b", "7"));
+  watch->callbacks.on_object("MODIFIED", a6);
+  watch->callbacks.on_object("ADDED", b7);
+  watch->callbacks.on_line(
+      Event("BOOKMARK", {{"kind", "Pod"}, {"metadata", {{"resourceVersion", "8"}}}}));
+  watch->callbacks.on_object("DELETED", std::make_shared<const json>(Pod("a", "9")));
+  watch->callbacks.on_object("ADDED", nullptr);  // ignored, never a crash
+  EXPECT_EQ(recorder.WaitFor(4),
+            (std::vector<std::string>{"add a@1", "update a@6", "add b@7", "delete a"}));
+  EXPECT_EQ(informer.Get("default/b").get(), b7.get());  // the same object, not a copy
+  EXPECT_EQ(informer.Get("default/a"), nullptr);
+  EXPECT_EQ(informer.LastResourceVersion(), "9");
+  // A resumed watch starts from the last object's resourceVersion.
+  watch->callbacks.on_end(Response{200, "application/json", ""});
+  auto resumed = transport->WaitWatch(2);
+  ASSERT_NE(resumed, nullptr);
+  EXPECT_NE(resumed->request.query.find("resourceVersion=9"), std::string::npos);
+  informer.Stop();
+}
+
 TEST(SharedInformerFactoryTest, SharesOneInformerPerResource) {
   auto transport = std::make_shared<FakeTransport>();
   transport->AddList(List({Pod("a", "1")}, "2"));

@@ -259,6 +259,152 @@ TEST_P(ClientIntegrationTest, CancelEndsAWatch) {
   EXPECT_TRUE(cv.wait_for(lock, seconds(20), [&] { return ended; }));
 }
 
+// The in-process object path: informers of two components (two identities, two transports) hold
+// the API server's own watch-cache objects, the same pointer for the same object version, from
+// the initial list and from the watch. Selectors still filter on the server: an object that
+// stops matching is a delete, one that starts matching an add, in order.
+TEST(InProcessObjectPathTest, InformersShareTheWatchCachesObjects) {
+  ServerEnvironment* env = ServerEnvironment::instance;
+  ASSERT_NE(env, nullptr);
+  auto make_client = [&](const std::string& user) {
+    return std::make_shared<Client>(InProcessTransport::Create(
+        env->api->InProcessHandler(user, {"system:authenticated"}), user));
+  };
+  auto scheduler = make_client("system:kube-scheduler");
+  auto controllers = make_client("system:kube-controller-manager");
+  json listed = ConfigMap("shared-listed", "1");
+  listed["metadata"]["labels"]["share"] = "yes";
+  ASSERT_TRUE(scheduler->Create(kConfigMaps, "default", listed).ok());
+
+  InformerOptions selected;
+  selected.namespace_ = "default";
+  selected.label_selector = "share=yes";
+  Informer filtered(scheduler, kConfigMaps, selected);
+  InformerOptions everything;
+  everything.namespace_ = "default";
+  everything.page_size = 1;  // continue pages are shared objects too
+  Informer all(controllers, kConfigMaps, everything);
+  std::mutex mu;
+  std::vector<std::string> events;  // of `filtered`
+  filtered.AddEventHandler(EventHandlers{
+      [&](const ObjectPtr& o) {
+        std::lock_guard lock(mu);
+        events.push_back("add " + (*o)["metadata"]["name"].get<std::string>());
+      },
+      [&](const ObjectPtr&, const ObjectPtr& n) {
+        std::lock_guard lock(mu);
+        events.push_back("update " + (*n)["metadata"]["name"].get<std::string>());
+      },
+      [&](const ObjectPtr& o) {
+        std::lock_guard lock(mu);
+        events.push_back("delete " + (*o)["metadata"]["name"].get<std::string>());
+      }});
+  filtered.Start();
+  all.Start();
+  ASSERT_TRUE(filtered.WaitForSync(seconds(20)));
+  ASSERT_TRUE(all.WaitForSync(seconds(20)));
+  ASSERT_NE(filtered.Get("default/shared-listed"), nullptr);
+  EXPECT_EQ(filtered.Get("default/shared-listed").get(), all.Get("default/shared-listed").get())
+      << "the listed object is a copy, not the watch cache's";
+
+  json watched = ConfigMap("shared-watched", "1");
+  watched["metadata"]["labels"]["share"] = "yes";
+  auto created = controllers->Create(kConfigMaps, "default", watched);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  ASSERT_TRUE(Eventually([&] {
+    return filtered.Get("default/shared-watched") && all.Get("default/shared-watched");
+  }));
+  EXPECT_EQ(filtered.Get("default/shared-watched").get(), all.Get("default/shared-watched").get())
+      << "the watched object is a copy, not the watch cache's";
+
+  // Leaves the selector: a delete for `filtered`, an update for `all`.
+  json moved = *created;
+  moved["metadata"]["labels"]["share"] = "no";
+  auto updated = controllers->Update(kConfigMaps, moved);
+  ASSERT_TRUE(updated.ok()) << updated.error().ToString();
+  const std::string rv = (*updated)["metadata"]["resourceVersion"];
+  ASSERT_TRUE(Eventually([&] {
+    auto object = all.Get("default/shared-watched");
+    return object && (*object)["metadata"]["resourceVersion"] == rv;
+  }));
+  EXPECT_TRUE(Eventually([&] { return filtered.Get("default/shared-watched") == nullptr; }));
+  // Comes back: an add again.
+  json back = *updated;
+  back["metadata"]["labels"]["share"] = "yes";
+  ASSERT_TRUE(controllers->Update(kConfigMaps, back).ok());
+  EXPECT_TRUE(Eventually([&] { return filtered.Get("default/shared-watched") != nullptr; }));
+  ASSERT_TRUE(controllers->Delete(kConfigMaps, "default", "shared-watched").ok());
+  EXPECT_TRUE(Eventually([&] {
+    return filtered.Get("default/shared-watched") == nullptr &&
+           all.Get("default/shared-watched") == nullptr;
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(events, (std::vector<std::string>{"add shared-listed", "add shared-watched",
+                                                "delete shared-watched", "add shared-watched",
+                                                "delete shared-watched"}));
+  }
+  filtered.Stop();
+  all.Stop();
+  ASSERT_TRUE(scheduler->Delete(kConfigMaps, "default", "shared-listed").ok());
+}
+
+// A raw in-process watch that offers on_object gets objects for events and lines for the rest;
+// one that does not gets lines only (the byte path is unchanged).
+TEST(InProcessObjectPathTest, RawWatchesGetObjectsOnlyWhenTheyAskForThem) {
+  ServerEnvironment* env = ServerEnvironment::instance;
+  ASSERT_NE(env, nullptr);
+  auto client = std::make_shared<Client>(InProcessTransport::Create(
+      env->api->InProcessHandler("system:kube-proxy", {"system:authenticated"}), "proxy"));
+  struct Seen {
+    std::mutex mu;
+    std::vector<std::string> lines;
+    std::vector<std::string> objects;  // "TYPE name"
+  };
+  auto start = [&](Seen* seen, bool objects, const std::string& rv) {
+    StreamCallbacks callbacks;
+    callbacks.on_line = [seen](std::string line) {
+      std::lock_guard lock(seen->mu);
+      seen->lines.push_back(std::move(line));
+    };
+    if (objects) {
+      callbacks.on_object = [seen](std::string_view type, ObjectPtr object) {
+        std::lock_guard lock(seen->mu);
+        seen->objects.push_back(std::string(type) + " " +
+                                (*object)["metadata"]["name"].get<std::string>());
+      };
+    }
+    ListOptions options;
+    options.resource_version = rv;
+    options.field_selector = "metadata.name=raw-watched";
+    return client->Watch(kConfigMaps, "default", options, std::move(callbacks));
+  };
+  auto list = client->List(kConfigMaps, "default");
+  ASSERT_TRUE(list.ok());
+  Seen with_objects, with_lines;
+  auto a = start(&with_objects, true, list->resource_version);
+  auto b = start(&with_lines, false, list->resource_version);
+  ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("raw-watched", "1")).ok());
+  ASSERT_TRUE(client->Create(kConfigMaps, "default", ConfigMap("raw-other", "1")).ok());
+  ASSERT_TRUE(client->Delete(kConfigMaps, "default", "raw-watched").ok());
+  EXPECT_TRUE(Eventually([&] {
+    std::scoped_lock lock(with_objects.mu, with_lines.mu);
+    return with_objects.objects.size() >= 2 && with_lines.lines.size() >= 2;
+  }));
+  {
+    std::scoped_lock lock(with_objects.mu, with_lines.mu);
+    EXPECT_EQ(with_objects.objects,
+              (std::vector<std::string>{"ADDED raw-watched", "DELETED raw-watched"}));
+    EXPECT_TRUE(with_objects.lines.empty());
+    ASSERT_EQ(with_lines.lines.size(), 2u);
+    EXPECT_EQ(json::parse(with_lines.lines[0])["type"], "ADDED");
+    EXPECT_EQ(json::parse(with_lines.lines[1])["type"], "DELETED");
+  }
+  a->Cancel();
+  b->Cancel();
+  ASSERT_TRUE(client->Delete(kConfigMaps, "default", "raw-other").ok());
+}
+
 // The real 410 path: an informer whose resourceVersion fell out of the server's watch history
 // (here kept to 20 events) gets 410 Gone when its watch resumes, re-lists, and carries on.
 TEST(InformerGoneTest, ResumingPastTheServersHistoryReListsAndCarriesOn) {
