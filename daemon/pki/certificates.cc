@@ -175,16 +175,28 @@ Result<X509Ptr> BuildCert(const CertSpec& spec, EVP_PKEY* subject_key, X509* iss
   return cert;
 }
 
-Result<KeyPair> IssueLeaf(const KeyPair& ca, const CertSpec& spec) {
+// A signing CA, parsed: its certificate and the private key that belongs to it.
+struct ParsedCa {
+  X509Ptr cert;
+  PkeyPtr key;
+};
+
+Result<ParsedCa> LoadCa(const KeyPair& ca) {
   auto ca_cert = internal::ParseCert(ca.cert_pem);
   if (!ca_cert.ok()) return ca_cert.status();
   auto ca_key = internal::ParsePrivateKey(ca.key_pem);
   if (!ca_key.ok()) return ca_key.status();
   if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert->get()), ca_key->get()) != 1)
     return Status(Code::kInvalidArgument, "the CA key does not belong to the CA certificate");
+  return ParsedCa{std::move(*ca_cert), std::move(*ca_key)};
+}
+
+Result<KeyPair> IssueLeaf(const KeyPair& ca, const CertSpec& spec) {
+  auto parsed_ca = LoadCa(ca);
+  if (!parsed_ca.ok()) return parsed_ca.status();
   PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) return Fail(Code::kInternal, "cannot generate EC key");
-  auto cert = BuildCert(spec, key.get(), ca_cert->get(), ca_key->get());
+  auto cert = BuildCert(spec, key.get(), parsed_ca->cert.get(), parsed_ca->key.get());
   if (!cert.ok()) return cert.status();
   auto cert_pem = internal::CertToPem(cert->get());
   if (!cert_pem.ok()) return cert_pem.status();
@@ -261,18 +273,14 @@ Result<std::string> IssueServingCertForKey(const KeyPair& ca, std::string_view p
     return Status(Code::kInvalidArgument, "serving certificate needs a common name");
   if (public_key_pem.find("PRIVATE KEY-----") != std::string_view::npos)
     return Status(Code::kInvalidArgument, "expected a public key, got a private key");
-  auto ca_cert = internal::ParseCert(ca.cert_pem);
-  if (!ca_cert.ok()) return ca_cert.status();
-  auto ca_key = internal::ParsePrivateKey(ca.key_pem);
-  if (!ca_key.ok()) return ca_key.status();
-  if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert->get()), ca_key->get()) != 1)
-    return Status(Code::kInvalidArgument, "the CA key does not belong to the CA certificate");
+  auto parsed_ca = LoadCa(ca);
+  if (!parsed_ca.ok()) return parsed_ca.status();
   auto subject_key = internal::ParsePublicOrPrivateKey(public_key_pem);
   if (!subject_key.ok()) return subject_key.status();
   CertSpec spec{options.common_name, options.organizations, DefaultNotBefore(options.not_before),
                 options.validity,    CertSpec::kServer,     options.dns_names,
                 options.ip_addresses};
-  auto cert = BuildCert(spec, subject_key->get(), ca_cert->get(), ca_key->get());
+  auto cert = BuildCert(spec, subject_key->get(), parsed_ca->cert.get(), parsed_ca->key.get());
   if (!cert.ok()) return cert.status();
   return internal::CertToPem(cert->get());
 }
