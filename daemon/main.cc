@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "common/paths.h"
 #include "common/version.h"
+#include "runtime/containerd.h"
 
 namespace {
 
@@ -118,6 +119,11 @@ int main(int argc, char** argv) {
                  "An extended resource this node offers, NAME=QUANTITY (e.g. nvidia.com/gpu=1; "
                  "repeatable)")
       ->type_name("NAME=QTY");
+  std::vector<std::string> registry_mirrors;
+  cli.add_option("--registry-mirror", registry_mirrors,
+                 "A plain-HTTP registry for containerd, HOST=URL (repeatable; default "
+                 "localhost:32000=http://127.0.0.1:32000, the registry addon)")
+      ->type_name("HOST=URL");
   bool proxy_cleanup = false;
   cli.add_flag("--proxy-cleanup", proxy_cleanup,
                "Remove this daemon's kube-proxy iptables rules (see --proxy-chain-prefix) and exit");
@@ -174,6 +180,15 @@ int main(int argc, char** argv) {
     }
     options.node_extended_resources.emplace_back(resource.substr(0, equals),
                                                   resource.substr(equals + 1));
+  }
+  if (registry_mirrors.empty()) registry_mirrors = {"localhost:32000=http://127.0.0.1:32000"};
+  for (const std::string& value : registry_mirrors) {
+    auto mirror = mk8s::runtime::ParseRegistryMirror(value);
+    if (!mirror.ok()) {
+      std::fprintf(stderr, "mk8sd: --registry-mirror: %s.\n", mirror.status().message().c_str());
+      return 2;
+    }
+    options.registry_mirrors[mirror->first] = mirror->second;
   }
   if (!options.run_apiserver && options.kubeconfig.empty()) {
     std::fprintf(stderr, "mk8sd: --components without apiserver needs --kubeconfig (and "

@@ -60,6 +60,7 @@ NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::st
   node.state_dir = state_dir;
   node.kubelet_port = options.kubelet_port;
   node.extended_resources = options.node_extended_resources;
+  node.registry_mirrors = options.registry_mirrors;
   return node;
 }
 
@@ -114,6 +115,7 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   containerd_options.state_dir = state + "/containerd";
   containerd_options.cni_conf_dir = cni_conf_dir;
   containerd_options.sandbox_image = runtime::PauseImageRef();
+  containerd_options.registry_mirrors = options.registry_mirrors;
   auto containerd = runtime::Containerd::Start(containerd_options);
   if (!containerd.ok()) return containerd.status();
   containerd_ = std::move(*containerd);

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,7 @@ struct NodeAgentOptions {
   std::string state_dir;
   int kubelet_port = 10250;
   std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
+  std::map<std::string, std::string> registry_mirrors;  // host -> URL, for containerd's certs.d
   // The cluster CA (PEM) from the kubeconfig: on a worker it verifies the serving certificate
   // the cluster issues and the API server's kubelet-client certificate.
   std::string cluster_ca_pem;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,10 @@ struct DaemonOptions {
   std::string node_ip;
   int kubelet_port = 10250;  // 0 = any free port
   std::vector<std::pair<std::string, std::string>> node_extended_resources;  // nvidia.com/gpu=1
+  // Plain-HTTP registry mirrors of the bundled containerd, host -> server URL (certs.d
+  // hosts.toml). main.cc fills the default, localhost:32000 -> http://127.0.0.1:32000 (the
+  // registry addon), when no --registry-mirror is given.
+  std::map<std::string, std::string> registry_mirrors;
   // iptables chain prefix of this daemon's kube-proxy (at most 10 characters). Empty:
   // "MK8S-" + 5 hex digits of the state folder's hash, so daemons side by side never share rules.
   std::string proxy_chain_prefix;

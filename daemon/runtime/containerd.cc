@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -152,10 +153,41 @@ Status WriteCniConflist(const std::string& conf_dir, const CniNetworkOptions& op
   return WriteFileAtomic(conf_dir + "/10-mk8s.conflist", *text);
 }
 
+namespace {
+
+constexpr char kMirrorMarker[] = "# Written by mk8sd.";
+
+// A registry host[:port] as containerd names its certs.d folder: letters, digits, '.', '-', '_',
+// ':' and IPv6 brackets; never "." or "..".
+bool ValidRegistryHost(const std::string& host) {
+  if (host.empty() || host == "." || host == "..") return false;
+  return std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' ||
+           c == ']';
+  });
+}
+
+// Removes the mk8sd-written hosts.toml folders of certs_d whose host is not in `keep`.
+void RemoveStaleMirrors(const std::string& certs_d,
+                        const std::map<std::string, std::string>& keep) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(certs_d, ec)) {
+    const std::string host = entry.path().filename().string();
+    if (keep.count(host) != 0) continue;
+    const std::string file = entry.path().string() + "/hosts.toml";
+    if (ReadFile(file).rfind(kMirrorMarker, 0) != 0) continue;  // not ours
+    std::error_code remove_error;
+    fs::remove(file, remove_error);
+    fs::remove(entry.path(), remove_error);  // only when empty
+    spdlog::info("containerd: removed the registry mirror for {}", host);
+  }
+}
+
+}  // namespace
+
 Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
                            const std::string& server_url) {
-  if (host.empty() || host == "." || host == ".." ||
-      host.find_first_of("/\\ \t\n") != std::string::npos) {
+  if (!ValidRegistryHost(host)) {
     return Status(Code::kInvalidArgument, "registry mirror: bad registry host '" + host + "'");
   }
   auto text = RegistryHostsToml(server_url);
@@ -165,6 +197,26 @@ Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
   fs::create_directories(dir, ec);
   if (ec) return Status(Code::kInternal, "cannot create " + dir + ": " + ec.message());
   return WriteFileAtomic(dir + "/hosts.toml", *text);
+}
+
+Result<std::pair<std::string, std::string>> ParseRegistryMirror(const std::string& value) {
+  const size_t equals = value.find('=');
+  const std::string host = value.substr(0, equals);
+  const std::string url = equals == std::string::npos ? "" : value.substr(equals + 1);
+  const std::string example = " (e.g. localhost:32000=http://127.0.0.1:32000)";
+  if (equals == std::string::npos) {
+    return Status(Code::kInvalidArgument,
+                  "registry mirror '" + value + "' is not HOST=URL" + example);
+  }
+  if (!ValidRegistryHost(host)) {
+    return Status(Code::kInvalidArgument, "registry mirror '" + value + "': '" + host +
+                                              "' is not a registry host[:port]" + example);
+  }
+  if (url.find_first_of(" \t\n\"'") != std::string::npos || !RegistryHostsToml(url).ok()) {
+    return Status(Code::kInvalidArgument, "registry mirror '" + value + "': '" + url +
+                                              "' is not an http:// or https:// URL" + example);
+  }
+  return std::pair{host, url};
 }
 
 Containerd::Containerd(ContainerdOptions options)
@@ -211,6 +263,7 @@ Result<std::unique_ptr<Containerd>> Containerd::Start(ContainerdOptions options)
   for (const auto& [host, url] : options.registry_mirrors) {
     if (auto st = WriteRegistryMirror(paths.certs_d, host, url); !st.ok()) return st;
   }
+  RemoveStaleMirrors(paths.certs_d, options.registry_mirrors);
 
   std::unique_ptr<Containerd> self(new Containerd(options));
   const bool config_changed = ReadFile(paths.config_file) != *config;

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "common/status.h"
 #include "runtime/containerd_config.h"
@@ -40,7 +41,9 @@ struct ContainerdOptions {
   std::string log_file;           // "" = <state_dir>/containerd.log
   std::string log_level = "info";
   // Plain-HTTP registry mirrors written to certs.d at Start, host -> server URL, e.g.
-  // {"localhost:32000", "http://127.0.0.1:32000"} (the registry addon's port).
+  // {"localhost:32000", "http://127.0.0.1:32000"} (the registry addon's port). Mirrors an earlier
+  // Start wrote (hosts.toml marked "Written by mk8sd") that are not listed here are removed;
+  // hand-written hosts.toml files are left alone.
   std::map<std::string, std::string> registry_mirrors;
   std::chrono::seconds ready_timeout{30};
   std::chrono::milliseconds restart_backoff_initial{500};
@@ -63,6 +66,11 @@ Status WriteCniConflist(const std::string& conf_dir, const CniNetworkOptions& op
 // containerd reads it at every pull (no restart). host must be a registry host[:port].
 Status WriteRegistryMirror(const std::string& certs_d, const std::string& host,
                            const std::string& server_url);
+
+// Parses one `--registry-mirror` value, HOST=URL (e.g. localhost:32000=http://127.0.0.1:32000),
+// into {host, url}; kInvalidArgument with a message naming the value when HOST is not a
+// registry host[:port] or URL is not http(s)://...
+Result<std::pair<std::string, std::string>> ParseRegistryMirror(const std::string& value);
 
 class Containerd {
  public:

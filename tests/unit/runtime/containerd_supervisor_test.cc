@@ -89,6 +89,21 @@ TEST_F(SupervisorErrors, ImportOfAMissingTarball) {
   EXPECT_EQ(FindPauseImageTarball(dir_ + "/missing.tar").status().code(), Code::kNotFound);
 }
 
+TEST(RegistryMirrorFlag, ParsesHostEqualsUrl) {
+  auto ok = ParseRegistryMirror("localhost:32000=http://127.0.0.1:32000");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->first, "localhost:32000");
+  EXPECT_EQ(ok->second, "http://127.0.0.1:32000");
+  for (const std::string bad : {"", "localhost:5000", "=http://x", "a/b=http://x", "..=http://x",
+                                "h:1=", "h:1=ftp://x", "h:1=http://", "h:1=http://a b"}) {
+    auto r = ParseRegistryMirror(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(r.status().message().find("'" + bad + "'"), std::string::npos)
+        << r.status().message();
+  }
+}
+
 TEST_F(SupervisorErrors, WritesMirrorsAndConflist) {
   ASSERT_TRUE(
       WriteRegistryMirror(dir_ + "/certs.d", "localhost:32000", "http://127.0.0.1:32000").ok());
