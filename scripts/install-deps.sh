@@ -15,6 +15,8 @@ packages=(
   bash-completion zsh fish python3-yaml dpkg-dev
   # the node agent: bundled containerd, pod networking, kube-proxy, e2e test images
   containerd runc containernetworking-plugins iptables iproute2 curl busybox-static conntrack
+  # tests/e2e/registry: a plain-HTTP registry to pull from and the tool that pushes to it
+  docker-registry skopeo
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(etcd-server etcd-client dnsperf knot)  # knot: the dns benchmark's peer

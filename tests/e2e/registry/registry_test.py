@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Image pulls from a plain-HTTP registry through the hosts.toml files mk8sd writes for
+`--registry-mirror HOST=URL` (what the registry addon relies on at localhost:32000).
+
+Inside a network namespace of its own the test runs Debian's docker-registry on the namespace's
+127.0.0.1, pushes a busybox image to it with skopeo, and starts mk8sd (apiserver, controllers,
+scheduler, kubelet) with two mirrors: `localhost:<port>` and a host name that resolves nowhere,
+`registry.mk8s.invalid:<port>`, both to http://127.0.0.1:<port> (only the hosts.toml can make the
+second one work). Covers: a pod with imagePullPolicy Always pulls from each name and runs, the
+pulled image shows in `mk8s images ls`; a pod whose image the registry does not have gets
+ErrImagePull/ImagePullBackOff with a message; a bad --registry-mirror stops mk8sd at start with
+one line. Needs root, containerd, kubectl, nsenter, docker-registry and skopeo (skips with the
+reason otherwise)."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+
+MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
+MK8S = os.environ.get("MK8S_BIN", "mk8s")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+REGISTRY = "/usr/bin/docker-registry"
+SKIP = 77  # ctest SKIP_RETURN_CODE
+
+
+def why_skip():
+    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "curl"))
+    if reason:
+        return reason
+    if not os.path.exists("/usr/bin/containerd"):
+        return "needs containerd (/usr/bin/containerd)"
+    if not os.path.exists("/bin/busybox"):
+        return "needs busybox-static for the test image"
+    if not os.access(REGISTRY, os.X_OK):
+        return f"needs {REGISTRY} (apt-get install docker-registry)"
+    if shutil.which("skopeo") is None:
+        return "needs skopeo (apt-get install skopeo)"
+    return ""
+
+
+def pod(name, image):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "main", "image": image,
+                                     "imagePullPolicy": "Always"}]}}
+
+
+class RegistryE2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="mk8s-registry-e2e-")
+        cls.state = os.path.join(cls.dir, "state")
+        cls.kubeconfig = os.path.join(cls.state, "credentials", "client.config")
+        cls.env = dict(os.environ, KUBECONFIG=cls.kubeconfig,
+                       KUBECACHEDIR=os.path.join(cls.dir, "cache"))
+        cls.node = f"reg-{random.randrange(16**6):06x}"
+        cls.node_ip = f"10.202.{random.randrange(1, 250)}.1"
+        cls.port = random.randrange(30000, 40000)  # the namespace is new: nothing listens yet
+        cls.tag = f"t{random.randrange(16**6):06x}"
+        cls.proc = None
+        cls.log = None
+        cls.ns = NetNS("registry")
+        try:
+            cls.ns.add_dummy("node0", [cls.node_ip + "/24"])
+            cls.start_registry()
+            cls.push_image()
+            cls.log = open(os.path.join(cls.dir, "daemon.out"), "w")
+            cls.proc = cls.ns.popen(
+                MK8SD, "--state-dir", cls.state, "--apiserver-port", "0",
+                "--components=apiserver,controllers,scheduler,kubelet", "--kubelet-port", "0",
+                "--node-name", cls.node, "--node-ip", cls.node_ip,
+                "--registry-mirror", f"localhost:{cls.port}=http://127.0.0.1:{cls.port}",
+                "--registry-mirror",
+                f"registry.mk8s.invalid:{cls.port}=http://127.0.0.1:{cls.port}",
+                stdout=cls.log, stderr=subprocess.STDOUT)
+            wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.proc.poll() is not None,
+                     what="kubeconfig")
+            if cls.proc.poll() is not None:
+                raise AssertionError(f"mk8sd exited ({cls.proc.returncode}):\n{cls.daemon_log()}")
+            wait_for(cls.node_ready, timeout=90, what="node Ready", interval=0.2)
+        except BaseException:
+            cls.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cleanup()
+
+    # --- helpers -----------------------------------------------------------------------------
+    @classmethod
+    def start_registry(cls):
+        """docker-registry serving a temporary folder on the namespace's 127.0.0.1:<port>."""
+        storage = os.path.join(cls.dir, "registry")
+        os.makedirs(storage)
+        config = os.path.join(cls.dir, "registry.yml")
+        with open(config, "w") as f:
+            f.write("version: 0.1\n"
+                    "log:\n  level: warn\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
+                    "  delete:\n    enabled: true\n"
+                    f"http:\n  addr: 127.0.0.1:{cls.port}\n")
+        cls.registry_log = open(os.path.join(cls.dir, "registry.out"), "w")
+        registry = cls.ns.popen(REGISTRY, "serve", config, stdout=cls.registry_log,
+                                stderr=subprocess.STDOUT)
+
+        def up():
+            if registry.poll() is not None:
+                raise AssertionError(f"docker-registry exited ({registry.returncode}):\n"
+                                     f"{open(cls.registry_log.name).read()[-3000:]}")
+            return cls.ns.run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                              "--max-time", "2", f"http://127.0.0.1:{cls.port}/v2/",
+                              check=False).stdout == "200"
+        wait_for(up, what=f"docker-registry on 127.0.0.1:{cls.port}", interval=0.1)
+
+    @classmethod
+    def push_image(cls):
+        """Builds the busybox test image (scripts/oci-image.py) and pushes it with skopeo."""
+        tar = os.path.join(cls.dir, "busybox.tar")
+        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "oci-image.py"),
+                        "--name", f"localhost/mk8s-test/busybox:{cls.tag}", "--busybox",
+                        "--entrypoint", "sleep 3600", "-o", tar], check=True)
+        cls.ns.run("skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
+                   f"oci-archive:{tar}",
+                   f"docker://127.0.0.1:{cls.port}/mk8s-test/busybox:{cls.tag}", timeout=120)
+
+    @classmethod
+    def daemon_log(cls):
+        cls.log.flush()
+        with open(os.path.join(cls.dir, "daemon.out")) as f:
+            return f.read()[-6000:]
+
+    @classmethod
+    def kubectl(cls, *args, check=True, input=None):
+        return cls.ns.run("kubectl", *args, check=check, input=input, env=cls.env)
+
+    @classmethod
+    def node_ready(cls):
+        result = cls.kubectl("get", "node", cls.node, "-o", "json", check=False)
+        if result.returncode != 0:
+            return False
+        return any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in json.loads(result.stdout)["status"].get("conditions", []))
+
+    @classmethod
+    def cleanup(cls):
+        """Leaves nothing behind: mk8sd (SIGTERM stops pods and containerd), stray processes of
+        the folder, mounts, the registry (with the namespace) and the folder."""
+        if cls.proc is not None and cls.proc.poll() is None:
+            cls.proc.terminate()
+            try:
+                cls.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if cls.dir.encode() in f.read() and int(entry) != os.getpid():
+                        os.kill(int(entry), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1] for line in f if cls.dir in line.split()[1]]
+        for mount in reversed(mounts):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        cls.ns.close()
+        for log in (cls.log, getattr(cls, "registry_log", None)):
+            if log:
+                log.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def apply(self, obj):
+        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+    def pod_json(self, name):
+        result = self.kubectl("get", "pod", name, "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def running(self, name):
+        p = self.pod_json(name)
+        return p if p and p["status"].get("phase") == "Running" else None
+
+    def waiting(self, name, reasons):
+        p = self.pod_json(name)
+        for status in (p or {}).get("status", {}).get("containerStatuses") or []:
+            w = status.get("state", {}).get("waiting") or {}
+            if w.get("reason") in reasons and w.get("message"):
+                return w
+        return None
+
+    def images(self):
+        listed = subprocess.run([MK8S, "--state-dir", self.state, "images", "ls"],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        return listed.stdout
+
+    def events(self, name):
+        return self.kubectl("get", "events", "--field-selector", f"involvedObject.name={name}",
+                            "-o", "json").stdout
+
+    # --- tests, in order ---------------------------------------------------------------------
+    def test_1_hosts_toml_written(self):
+        for host in (f"localhost:{self.port}", f"registry.mk8s.invalid:{self.port}"):
+            path = os.path.join(self.state, "containerd", "certs.d", host, "hosts.toml")
+            with open(path) as f:
+                self.assertIn(f'server = "http://127.0.0.1:{self.port}"', f.read())
+
+    def test_2_pull_always_from_localhost(self):
+        image = f"localhost:{self.port}/mk8s-test/busybox:{self.tag}"
+        self.apply(pod("pulled", image))
+        wait_for(lambda: self.running("pulled"), timeout=120, what="pod pulled Running",
+                 interval=0.2)
+        self.assertIn("Successfully pulled image", self.events("pulled"))
+        self.assertIn(f"localhost:{self.port}/mk8s-test/busybox", self.images())
+
+    def test_3_pull_through_mirror_only_name(self):
+        # registry.mk8s.invalid resolves nowhere: only its hosts.toml leads to the registry.
+        image = f"registry.mk8s.invalid:{self.port}/mk8s-test/busybox:{self.tag}"
+        self.apply(pod("mirrored", image))
+        wait_for(lambda: self.running("mirrored"), timeout=120, what="pod mirrored Running",
+                 interval=0.2)
+        self.assertIn(f"registry.mk8s.invalid:{self.port}/mk8s-test/busybox", self.images())
+
+    def test_4_missing_image_fails_to_pull(self):
+        image = f"localhost:{self.port}/mk8s-test/missing:{self.tag}"
+        self.apply(pod("missing", image))
+        waiting = wait_for(lambda: self.waiting("missing", ("ErrImagePull", "ImagePullBackOff")),
+                           timeout=120, what="pod missing in ErrImagePull/ImagePullBackOff",
+                           interval=0.2)
+        self.assertIn(image, waiting["message"])
+        self.assertIn("Failed to pull image", self.events("missing"))
+        self.assertNotEqual(self.pod_json("missing")["status"].get("phase"), "Running")
+
+    def test_5_bad_mirror_flag_fails_at_start(self):
+        state = os.path.join(self.dir, "bad-state")
+        for value in ("localhost:5000", "localhost:5000=ftp://x", "a/b=http://x"):
+            result = subprocess.run([MK8SD, "--state-dir", state, "--registry-mirror", value],
+                                    capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, result.stderr)
+            self.assertIn("--registry-mirror", lines[0])
+            self.assertIn(value, lines[0])
+        self.assertFalse(os.path.exists(state))
+
+
+if __name__ == "__main__":
+    reason = why_skip()
+    if reason:
+        print(f"SKIP registry e2e: {reason}", flush=True)
+        sys.exit(SKIP)
+    unittest.main(verbosity=2)
