@@ -6,7 +6,8 @@ Inside a network namespace of its own the test runs Debian's docker-registry on 
 127.0.0.1, pushes a busybox image to it with skopeo, and starts mk8sd (apiserver, controllers,
 scheduler, kubelet) with two mirrors: `localhost:<port>` and a host name that resolves nowhere,
 `registry.mk8s.invalid:<port>`, both to http://127.0.0.1:<port> (only the hosts.toml can make the
-second one work). Covers: a pod with imagePullPolicy Always pulls from each name and runs, the
+second one work). Covers: the hosts.toml files (and a stale one of an earlier start removed, a
+hand-written one kept); a pod with imagePullPolicy Always pulls from each name and runs, the
 pulled image shows in `mk8s images ls`; a pod whose image the registry does not have gets
 ErrImagePull/ImagePullBackOff with a message; a bad --registry-mirror stops mk8sd at start with
 one line. Needs root, containerd, kubectl, nsenter, docker-registry and skopeo (skips with the
@@ -72,6 +73,7 @@ class RegistryE2E(unittest.TestCase):
             cls.ns.add_dummy("node0", [cls.node_ip + "/24"])
             cls.start_registry()
             cls.push_image()
+            cls.seed_certs_d()
             cls.log = open(os.path.join(cls.dir, "daemon.out"), "w")
             cls.proc = cls.ns.popen(
                 MK8SD, "--state-dir", cls.state, "--apiserver-port", "0",
@@ -119,6 +121,16 @@ class RegistryE2E(unittest.TestCase):
                               "--max-time", "2", f"http://127.0.0.1:{cls.port}/v2/",
                               check=False).stdout == "200"
         wait_for(up, what=f"docker-registry on 127.0.0.1:{cls.port}", interval=0.1)
+
+    @classmethod
+    def seed_certs_d(cls):
+        """A mirror an earlier mk8sd wrote (must go) and a hand-written one (must stay)."""
+        certs_d = os.path.join(cls.state, "containerd", "certs.d")
+        for host, text in (("stale.example:1", "# Written by mk8sd.\nserver = \"http://x\"\n"),
+                           ("hand.example:1", "server = \"https://hand.example:1\"\n")):
+            os.makedirs(os.path.join(certs_d, host))
+            with open(os.path.join(certs_d, host, "hosts.toml"), "w") as f:
+                f.write(text)
 
     @classmethod
     def push_image(cls):
@@ -214,6 +226,9 @@ class RegistryE2E(unittest.TestCase):
             path = os.path.join(self.state, "containerd", "certs.d", host, "hosts.toml")
             with open(path) as f:
                 self.assertIn(f'server = "http://127.0.0.1:{self.port}"', f.read())
+        certs_d = os.path.join(self.state, "containerd", "certs.d")
+        self.assertFalse(os.path.exists(os.path.join(certs_d, "stale.example:1")))
+        self.assertTrue(os.path.exists(os.path.join(certs_d, "hand.example:1", "hosts.toml")))
 
     def test_2_pull_always_from_localhost(self):
         image = f"localhost:{self.port}/mk8s-test/busybox:{self.tag}"
