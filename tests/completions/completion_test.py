@@ -23,6 +23,11 @@ import tempfile
 import time
 import unittest
 
+# Daemons started here run the control plane only, also when this file is run by hand outside
+# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
+# pods and iptables rules in the host's network namespace.
+os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
+
 MK8S = os.environ.get("MK8S_BIN", "")
 MK8SD = os.environ.get("MK8SD_BIN", "")
 SCRIPTS = os.environ.get("MK8S_COMPLETIONS_DIR", "")

@@ -19,6 +19,11 @@ import tempfile
 import time
 import unittest
 
+# Daemons started here run the control plane only, also when this file is run by hand outside
+# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
+# pods and iptables rules in the host's network namespace.
+os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
+
 try:
     import yaml  # python3-yaml; the yaml checks are skipped without it
 except ImportError:  # pragma: no cover

@@ -8,6 +8,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kubectl_test import Cluster, wait_for  # noqa: E402
 
+# Daemons started here run the control plane only, also when this file is run by hand outside
+# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
+# pods and iptables rules in the host's network namespace.
+os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
+
 
 class ClusterTestCase(unittest.TestCase):
     """One mk8sd per test class, started with CLUSTER_ARGS; `k` runs kubectl against it."""

@@ -368,6 +368,11 @@ regarding: {kind: Pod, name: p1, namespace: default}
     def test_python_client(self):
         script = f"""
 from kubernetes import client, config, watch
+
+# Daemons started here run the control plane only, also when this file is run by hand outside
+# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
+# pods and iptables rules in the host's network namespace.
+os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
 config.load_kube_config({self.c.kubeconfig!r})
 v1 = client.CoreV1Api()
 apps = client.AppsV1Api()

@@ -20,6 +20,11 @@ SOURCE = os.environ.get("MK8S_SOURCE_DIR", "")
 sys.path.insert(0, os.path.join(SOURCE, "tests", "addons", "dns"))
 from dns_test import DIG, TinyUpstream, free_port, wait_for  # noqa: E402  (shared helpers)
 
+# Daemons started here run the control plane only, also when this file is run by hand outside
+# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
+# pods and iptables rules in the host's network namespace.
+os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
+
 DEB_PATHS = (
     "./usr/bin/mk8s",
     "./usr/bin/mk8sd",

@@ -55,6 +55,11 @@ bool DaemonProcess::Start(std::chrono::milliseconds deadline) {
   std::filesystem::create_directories(state_dir_);
   // Side-by-side daemons: the API server takes any free port unless the caller chose one.
   setenv("MK8S_APISERVER_PORT", "0", /*overwrite=*/0);
+  // The control plane only, unless the caller asks for more (`--components` in extra_args wins
+  // over the environment): the daemon's default components include the kubelet and kube-proxy,
+  // which would start containerd, pods and iptables rules in the host's network namespace when
+  // a test or benchmark is run by hand outside ctest.
+  setenv("MK8S_COMPONENTS", "apiserver,controllers,scheduler", /*overwrite=*/0);
   const std::string output = state_dir_ + "/daemon.out";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
