@@ -16,6 +16,11 @@ import time
 import unittest
 import http.client
 
+# Daemons started here run the control plane only, also when this file is run by hand outside
+# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
+# pods and iptables rules in the host's network namespace.
+os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
+
 MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
 DEADLINE = 30
 
@@ -369,10 +374,6 @@ regarding: {kind: Pod, name: p1, namespace: default}
         script = f"""
 from kubernetes import client, config, watch
 
-# Daemons started here run the control plane only, also when this file is run by hand outside
-# ctest: the default components include the kubelet and kube-proxy, which would start containerd,
-# pods and iptables rules in the host's network namespace.
-os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
 config.load_kube_config({self.c.kubeconfig!r})
 v1 = client.CoreV1Api()
 apps = client.AppsV1Api()
