@@ -1,6 +1,7 @@
 # The README's commands. Each installs what is missing (apt-get, as root), builds, then acts.
 #   make run    build and start a single-node cluster, wait until ready, print its status
-#   make test   build and run every test (ctest)
+#   make test   build and run every test (ctest), then check that none left kube-proxy/CNI
+#               rules, links or routes in the host's network namespace
 #   make bench  build and run the benchmarks (prints machine-readable results)
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -32,7 +33,9 @@ run: build
 	@echo "      (or 'sudo cmake --install $(BUILD_DIR)' and then plain 'mk8s ...')"
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1200 -j 2 $(CTEST_ARGS)
+	@scripts/host-namespace-guard.sh snapshot $(BUILD_DIR)/host-namespace.before
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 1200 -j 2 $(CTEST_ARGS); rc=$$?; \
+	  cd $(CURDIR) && scripts/host-namespace-guard.sh check $(BUILD_DIR)/host-namespace.before && exit $$rc
 
 bench: build
 	@scripts/install-deps.sh --bench

@@ -75,7 +75,10 @@ class InstallTest(unittest.TestCase):
         log = open(os.path.join(self.root, "daemon.out"), "w")
         daemon = subprocess.Popen(
             [os.path.join(self.prefix, "bin", "mk8sd"), "--state-dir", state,
-             "--apiserver-port", "0", "--apiserver-bind-address", "127.0.0.1", "--no-log-stderr"],
+             "--apiserver-port", "0", "--apiserver-bind-address", "127.0.0.1", "--no-log-stderr",
+             # explicit: `env` below carries nothing over, MK8S_COMPONENTS included, and the
+             # default components would write kube-proxy rules into the host's namespace
+             "--components", os.environ["MK8S_COMPONENTS"]],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for(lambda: run("status", check=False).returncode == 0
