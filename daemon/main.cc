@@ -98,6 +98,11 @@ int main(int argc, char** argv) {
   cli.add_option("--store-compaction-interval", compaction_seconds,
                  "Seconds between automatic datastore compactions")
       ->check(CLI::PositiveNumber);
+  int64_t certificate_check_seconds = options.certificate_check_interval.count();
+  cli.add_option("--certificate-check-interval", certificate_check_seconds,
+                 "Seconds between checks for TLS certificates due for renewal, which are then "
+                 "renewed and served without a restart (default 3600)")
+      ->check(CLI::Range(1, 86400 * 30));
   std::string components = "apiserver,controllers,scheduler,kubelet,proxy";
   if (const char* env = std::getenv("MK8S_COMPONENTS"); env != nullptr && *env != '\0') {
     components = env;
@@ -150,6 +155,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.store_compaction_interval = std::chrono::seconds(compaction_seconds);
+  options.certificate_check_interval = std::chrono::seconds(certificate_check_seconds);
   if (proxy_cleanup) return mk8s::app::CleanUpProxyRules(options);
   const std::set<std::string> known = {"apiserver", "controllers", "scheduler", "proxy",
                                        "kubelet"};

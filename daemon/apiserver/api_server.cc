@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -63,6 +64,14 @@ Status WriteFileAtomically(const std::string& path, const std::string& content, 
     return Status(Code::kInternal, "cannot rename " + temp + " to " + path);
   }
   return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status(Code::kNotFound, "cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 // Caps concurrent requests like kube-apiserver's --max-requests-inflight /
@@ -179,20 +188,58 @@ class ApiServerImpl final : public ApiServer {
         !status.ok()) {
       return status;
     }
-    if (!options_.kubeconfig_path.empty()) {
-      const std::string url = "https://127.0.0.1:" + std::to_string(http_->port());
-      const std::string kubeconfig = pki::Kubeconfig(url, pki_.ca().cert_pem,
-                                                     pki_.admin().cert_pem, pki_.admin().key_pem);
-      if (Status status = WriteFileAtomically(options_.kubeconfig_path, kubeconfig, 0600);
-          !status.ok()) {
-        return status;
-      }
-    }
+    if (Status status = WriteAdminKubeconfig(pki_.admin()); !status.ok()) return status;
+    ScheduleCertificateCheck();
     spdlog::info("API server serving on https://{}:{}", options_.bind_address, http_->port());
     return Status::Ok();
   }
 
   uint16_t port() const override { return http_ ? http_->port() : 0; }
+
+  Result<std::string> RefreshCertificates() override {
+    for (const char* file : {pki::ClusterPki::kCaCert, pki::ClusterPki::kCaKey}) {
+      if (!std::filesystem::exists(pki_.Path(file))) {
+        return Status(Code::kUnavailable,
+                      pki_.Path(file) + " is gone: restore it from a backup (certificates are "
+                                        "not renewed without the cluster CA)");
+      }
+    }
+    pki::ServingSans sans;
+    sans.ips = options_.node_ips;
+    Result<pki::ClusterPki> current = pki::ClusterPki::LoadOrCreate(options_.credentials_dir, sans);
+    if (!current.ok()) return current.status();
+    if (current->ca().cert_pem != pki_.ca().cert_pem) {
+      return Status(Code::kUnavailable,
+                    "the cluster CA in " + options_.credentials_dir +
+                        " changed while mk8sd ran: restart mk8sd to use it");
+    }
+    std::string renewed;
+    if (current->server().cert_pem != pki_.server().cert_pem) {
+      Status replaced = http_->ReplaceCertificate(current->server().cert_pem + current->ca().cert_pem,
+                                                  current->server().key_pem);
+      if (!replaced.ok()) return replaced;
+      renewed += " serving";
+    }
+    if (current->admin().cert_pem != pki_.admin().cert_pem) {
+      if (Status written = WriteAdminKubeconfig(current->admin()); !written.ok()) return written;
+      renewed += " admin";
+    }
+    Result<pki::CertFiles> files = pki::LoadOrCreateKubeletClientCert(options_.credentials_dir);
+    if (!files.ok()) return files.status();
+    Result<std::string> cert = ReadFile(files->cert_file);
+    Result<std::string> key = ReadFile(files->key_file);
+    if (!cert.ok()) return cert.status();
+    if (!key.ok()) return key.status();
+    if (*cert != kubelet_client_cert_pem_) {
+      if (Status replaced = kubelet_->ReplaceClientCertificate(*cert, *key); !replaced.ok()) {
+        return replaced;
+      }
+      kubelet_client_cert_pem_ = *cert;
+      renewed += " kubelet-client";
+    }
+    pki_ = std::move(*current);  // only Start() and this method read pki_'s certificates
+    return renewed.empty() ? renewed : renewed.substr(1);
+  }
 
   http::Handler InProcessHandler(std::string user, std::vector<std::string> groups) override {
     return [this, user = std::move(user), groups = std::move(groups)](
@@ -283,17 +330,42 @@ class ApiServerImpl final : public ApiServer {
     storage_->Handle(std::move(rest), std::move(responder));
   }
 
+  // RefreshCertificates() every certificate_check_interval, on the timer thread (a renewal is a
+  // key generation and a few small fsynced files: milliseconds, about once a year).
+  void ScheduleCertificateCheck() {
+    timers_->Schedule(TimerQueue::Clock::now() + options_.certificate_check_interval, [this] {
+      Result<std::string> renewed = RefreshCertificates();
+      if (!renewed.ok()) {
+        spdlog::error("certificates: {}", renewed.status().message());
+      } else if (!renewed->empty()) {
+        spdlog::info("certificates renewed and in use: {}", *renewed);
+      }
+      ScheduleCertificateCheck();
+    });
+  }
+
+  // The admin kubeconfig (`mk8s config`, `mk8s kubectl`) with `admin`'s certificate.
+  Status WriteAdminKubeconfig(const pki::KeyPair& admin) {
+    if (options_.kubeconfig_path.empty()) return Status::Ok();
+    const std::string url = "https://127.0.0.1:" + std::to_string(http_->port());
+    return WriteFileAtomically(options_.kubeconfig_path,
+                               pki::Kubeconfig(url, pki_.ca().cert_pem, admin.cert_pem,
+                                               admin.key_pem),
+                               0600);
+  }
+
   // The client towards kubelets (pods/log), with the kube-apiserver-kubelet-client certificate.
   Status StartKubeletClient() {
     Result<pki::CertFiles> files = pki::LoadOrCreateKubeletClientCert(options_.credentials_dir);
     if (!files.ok()) return files.status();
     KubeletClientOptions kubelet_options;
-    std::ifstream cert(files->cert_file), key(files->key_file);
-    std::stringstream cert_text, key_text;
-    cert_text << cert.rdbuf();
-    key_text << key.rdbuf();
-    kubelet_options.client_cert_pem = cert_text.str();
-    kubelet_options.client_key_pem = key_text.str();
+    Result<std::string> cert = ReadFile(files->cert_file);
+    Result<std::string> key = ReadFile(files->key_file);
+    if (!cert.ok()) return cert.status();
+    if (!key.ok()) return key.status();
+    kubelet_client_cert_pem_ = *cert;
+    kubelet_options.client_cert_pem = *cert;
+    kubelet_options.client_key_pem = *key;
     kubelet_options.ca_pem = pki_.ca().cert_pem;
     auto client = KubeletClient::Create(kubelet_options);
     if (!client.ok()) return client.status();
@@ -325,7 +397,8 @@ class ApiServerImpl final : public ApiServer {
   store::Store* const store_;
   const ResourceRegistry& registry_;
   Admission admission_;
-  pki::ClusterPki pki_;
+  pki::ClusterPki pki_;  // as last loaded (Start, RefreshCertificates)
+  std::string kubelet_client_cert_pem_;  // the one the kubelet client presents
   std::unique_ptr<pki::TokenFile> tokens_;  // known_tokens.csv, re-read when it changes
   std::unique_ptr<pki::JwtVerifier> jwt_verifier_;
   std::unique_ptr<pki::JwtSigner> jwt_signer_;

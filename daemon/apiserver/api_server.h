@@ -32,6 +32,8 @@ struct ApiServerOptions {
   size_t watch_history_capacity = 10000;
   size_t watch_history_min_events = 1000;
   std::chrono::milliseconds watch_history_window{75000};
+  // How often RefreshCertificates() runs on its own (on the timer thread).
+  std::chrono::milliseconds certificate_check_interval{std::chrono::hours(1)};
 };
 
 class ApiServer {
@@ -55,6 +57,13 @@ class ApiServer {
       std::function<void(const http::Request& request, const std::string& user,
                          std::shared_ptr<http::Responder> responder)>;
   virtual void SetExtension(std::string prefix, ExtensionHandler handler) = 0;
+  // Renews what is due in the credentials folder (ClusterPki::LoadOrCreate: certificates in
+  // their last 30 days or missing a SAN; the kubelet-client certificate likewise) and puts the
+  // renewed ones to use without a restart: the serving certificate from the next handshake on,
+  // the kubelet-client certificate from the next connection to a kubelet, and the admin
+  // kubeconfig rewritten. Never creates a cluster CA: a missing or changed CA is an error.
+  // Returns what it renewed ("" when nothing was due). One caller at a time.
+  virtual Result<std::string> RefreshCertificates() = 0;
   // Stops serving: closes connections and watches. Idempotent.
   virtual void Stop() = 0;
 };

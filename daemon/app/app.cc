@@ -115,6 +115,7 @@ int Run(const DaemonOptions& options) {
     api_options.credentials_dir = paths.credentials_dir;
     api_options.kubeconfig_path = paths.kubeconfig;
     api_options.node_ips = apiserver::DetectNodeIps();
+    api_options.certificate_check_interval = options.certificate_check_interval;
     Result<std::unique_ptr<apiserver::ApiServer>> started =
         apiserver::ApiServer::Start(api_options, store.get());
     if (!started.ok()) return Fail(started.status());

@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "apiserver/api_server.h"
 #include "client/client.h"
@@ -59,6 +60,7 @@ NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::st
   node.kubelet = options.run_kubelet;
   node.state_dir = state_dir;
   node.kubelet_port = options.kubelet_port;
+  node.certificate_check_interval = options.certificate_check_interval;
   node.extended_resources = options.node_extended_resources;
   node.registry_mirrors = options.registry_mirrors;
   return node;
@@ -133,10 +135,12 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   // bootstrap thread once its node is registered, and serves from then on.
   const StatePaths paths(state);
   const bool has_ca = std::filesystem::exists(paths.credentials_dir + "/ca.key");
+  credentials_dir_ = paths.credentials_dir;
+  node_name_ = options.node_name;
+  node_ips_ = options.node_ips;
   int kubelet_port = options.kubelet_port;
   if (has_ca) {
-    auto files = pki::LoadOrCreateKubeletServingCert(paths.credentials_dir, options.node_name,
-                                                     options.node_ips);
+    auto files = pki::LoadOrCreateKubeletServingCert(credentials_dir_, node_name_, node_ips_);
     if (!files.ok()) return files.status();
     if (Status started = StartKubeletServer(*files, kubelet_port, state); !started.ok()) {
       return started;
@@ -169,9 +173,13 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
       std::make_shared<client::Client>(options.transport_for("system:node:" + options.node_name));
   health->Set("kubelet", false, "registering node " + options.node_name);
   Status first = StartNodeComponents(kubelet_options, options.node_name);
+  const std::chrono::milliseconds check_interval = options.certificate_check_interval;
   if (first.ok() && has_ca) {
     health->Set("kubelet", true,
                 "node " + options.node_name + ", containerd " + containerd_->socket());
+    bootstrap_ = std::thread([this, check_interval] {
+      KeepServingCertFresh(/*cert_options=*/nullptr, check_interval);
+    });
     return Status::Ok();
   }
   if (!first.ok()) {
@@ -184,9 +192,12 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   cert_options.node_name = options.node_name;
   cert_options.node_ips = options.node_ips;
   cert_options.cluster_ca_pem = options.cluster_ca_pem;
-  bootstrap_ =
-      std::thread([this, kubelet_options, cert_options, has_ca, kubelet_port, state, health] {
-        Bootstrap(kubelet_options, has_ca ? nullptr : &cert_options, kubelet_port, state, health);
+  bootstrap_ = std::thread(
+      [this, kubelet_options, cert_options, has_ca, kubelet_port, state, health, check_interval] {
+        const kubelet::ServingCertBootstrapOptions* from_cluster = has_ca ? nullptr : &cert_options;
+        if (Bootstrap(kubelet_options, from_cluster, kubelet_port, state, health)) {
+          KeepServingCertFresh(from_cluster, check_interval);
+        }
       });
   return Status::Ok();
 }
@@ -231,10 +242,47 @@ Status NodeAgent::StartKubeletServer(const pki::CertFiles& files, int port,
   server_options.streaming = [streaming = streaming_.get()](auto& request, auto& responder) {
     return streaming->Serve(request, responder);
   };
+  std::ifstream cert(files.cert_file);
+  std::stringstream cert_text;
+  cert_text << cert.rdbuf();
   auto server = kubelet::KubeletServer::Start(std::move(server_options));
   if (!server.ok()) return server.status();
   kubelet_server_ = std::move(*server);
+  served_cert_pem_ = cert_text.str();
   return Status::Ok();
+}
+
+void NodeAgent::KeepServingCertFresh(const kubelet::ServingCertBootstrapOptions* cert_options,
+                                     std::chrono::milliseconds interval) {
+  auto stopping = [this] {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  };
+  while (!WaitForStop(interval)) {
+    Result<pki::CertFiles> files =
+        cert_options == nullptr
+            ? pki::LoadOrCreateKubeletServingCert(credentials_dir_, node_name_, node_ips_)
+            : kubelet::EnsureServingCertFromCluster(*node_client_, *cert_options, stopping);
+    if (!files.ok()) {
+      if (!stopping()) {
+        spdlog::warn("kubelet: renewing the serving certificate: {}", files.status().message());
+      }
+      continue;
+    }
+    std::ifstream cert_in(files->cert_file), key_in(files->key_file);
+    std::stringstream cert, key;
+    cert << cert_in.rdbuf();
+    key << key_in.rdbuf();
+    if (cert.str() == served_cert_pem_) continue;
+    if (Status replaced = kubelet_server_->ReplaceCertificate(cert.str(), key.str());
+        !replaced.ok()) {
+      spdlog::warn("kubelet: serving the renewed certificate: {}", replaced.message());
+      continue;
+    }
+    served_cert_pem_ = cert.str();
+    spdlog::info("kubelet: serving a renewed certificate ({})",
+                 cert_options == nullptr ? "from the cluster CA here" : "issued through a CSR");
+  }
 }
 
 bool NodeAgent::WaitForStop(std::chrono::milliseconds delay) {
@@ -242,14 +290,14 @@ bool NodeAgent::WaitForStop(std::chrono::milliseconds delay) {
   return cv_.wait_for(lock, delay, [this] { return stopping_; });
 }
 
-void NodeAgent::Bootstrap(kubelet::KubeletOptions kubelet_options,
+bool NodeAgent::Bootstrap(kubelet::KubeletOptions kubelet_options,
                           const kubelet::ServingCertBootstrapOptions* cert_options, int port,
                           const std::string& state, HealthRegistry* health) {
   const std::string node = kubelet_options.node.node_name;
   std::chrono::milliseconds delay{1000};
   const std::chrono::milliseconds max_delay{30000};
   while (!kubelet_) {
-    if (WaitForStop(delay)) return;
+    if (WaitForStop(delay)) return false;
     delay = std::min(delay * 2, max_delay);
     if (Status started = StartNodeComponents(kubelet_options, node); !started.ok()) {
       spdlog::warn("kubelet: {}; retrying in {} ms", started.message(), delay.count());
@@ -261,7 +309,7 @@ void NodeAgent::Bootstrap(kubelet::KubeletOptions kubelet_options,
   const std::string running = "node " + node + ", containerd " + containerd_->socket();
   if (cert_options == nullptr) {
     health->Set("kubelet", true, running);
-    return;
+    return true;
   }
   health->Set("kubelet", true, running + " (kubelet API: waiting for its serving certificate)");
   delay = std::chrono::milliseconds(1000);
@@ -278,13 +326,13 @@ void NodeAgent::Bootstrap(kubelet::KubeletOptions kubelet_options,
           "cluster",
           kubelet_server_->port());
       health->Set("kubelet", true, running);
-      return;
+      return true;
     }
-    if (stopping()) return;
+    if (stopping()) return false;
     spdlog::warn("kubelet: serving certificate: {}; retrying in {} ms", status.message(),
                  delay.count());
     health->Set("kubelet", true, running + " (kubelet API: " + status.message() + ")");
-    if (WaitForStop(delay)) return;
+    if (WaitForStop(delay)) return false;
     delay = std::min(delay * 2, max_delay);
   }
 }

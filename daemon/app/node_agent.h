@@ -65,6 +65,8 @@ struct NodeAgentOptions {
   bool kubelet = false;
   std::string state_dir;
   int kubelet_port = 10250;
+  // How often the kubelet's serving certificate is checked, and renewed when due.
+  std::chrono::milliseconds certificate_check_interval{std::chrono::hours(1)};
   std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
   std::map<std::string, std::string> registry_mirrors;  // host -> URL, for containerd's certs.d
   // The cluster CA (PEM) from the kubeconfig: on a worker it verifies the serving certificate
@@ -92,9 +94,15 @@ class NodeAgent {
   Status StartKubeletServer(const pki::CertFiles& files, int port, const std::string& state);
   // The bootstrap thread: retries registration with back-off (1 s doubling to 30 s), then,
   // with `cert_options` (a worker), obtains the serving certificate and starts the server.
-  void Bootstrap(kubelet::KubeletOptions kubelet_options,
+  // False when it ended because the agent is stopping.
+  bool Bootstrap(kubelet::KubeletOptions kubelet_options,
                  const kubelet::ServingCertBootstrapOptions* cert_options, int port,
                  const std::string& state, HealthRegistry* health);
+  // On the bootstrap thread once the kubelet server runs, until Shutdown: every `interval`,
+  // renews the serving certificate when due (from the local CA, or with `cert_options` from
+  // the cluster through a CSR) and serves the new one without dropping open connections.
+  void KeepServingCertFresh(const kubelet::ServingCertBootstrapOptions* cert_options,
+                            std::chrono::milliseconds interval);
   bool WaitForStop(std::chrono::milliseconds delay);  // true when stopping
   void StopBootstrap();                               // wakes and joins the bootstrap thread
   std::unique_ptr<proxy::KubeProxy> proxy_;
@@ -108,6 +116,10 @@ class NodeAgent {
   std::unique_ptr<kubelet::PodRoutes> pod_routes_;
   std::atomic<kubelet::Kubelet*> kubelet_ptr_{nullptr};  // for the server's threads
   std::shared_ptr<client::Client> node_client_;          // acting as system:node:<name>
+  std::string credentials_dir_;   // with ca.key: the kubelet's certificate is issued locally
+  std::string node_name_;
+  std::vector<std::string> node_ips_;
+  std::string served_cert_pem_;  // what kubelet_server_ presents; bootstrap thread (or Start)
   // The bootstrap thread writes kubelet_, pod_routes_, kubelet_server_ and streaming_ while it
   // runs; everything else reads them only after StopBootstrap() joined it.
   std::thread bootstrap_;

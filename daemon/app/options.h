@@ -59,6 +59,9 @@ struct DaemonOptions {
   // Datastore tuning.
   int64_t store_history_revisions = 100000;
   std::chrono::seconds store_compaction_interval{300};
+  // How often the API server and the kubelet look for certificates due for renewal (they are
+  // issued for a year; due means in their last 30 days, or last fifth for a worker's kubelet).
+  std::chrono::seconds certificate_check_interval{3600};
 };
 
 }  // namespace mk8s::app

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "controllers/certificates/csr_approver.h"
+#include "controllers/certificates/csr_cleaner.h"
 #include "controllers/certificates/csr_signer.h"
 #include "controllers/cronjob/cronjob_controller.h"
 #include "controllers/daemonset/daemonset_controller.h"
@@ -46,6 +47,7 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("pod-garbage-collector", Make<PodGcController>());
     built->Register("csr-approving", Make<CsrApprover>());
     built->Register("csr-signing", Make<CsrSigner>());
+    built->Register("csr-cleaner", Make<CsrCleaner>());
     return built;
   }();
   return *registry;

@@ -19,6 +19,7 @@
 
 #include "apiserver/http/tls_server.h"
 #include "apiserver/http/wire.h"
+#include "pki/tls_identity.h"
 
 namespace mk8s::apiserver::http {
 namespace {
@@ -557,6 +558,12 @@ class HttpServerImpl final : public HttpServer {
   Status Start() {
     try {
       ConfigureServerTls(tls_, options_);
+      auto identity = pki::TlsIdentitySlot::Create(options_.cert_pem, options_.key_pem);
+      if (!identity.ok()) return identity.status();
+      identity_ = std::move(*identity);
+      if (Status installed = identity_->Install(tls_.native_handle()); !installed.ok()) {
+        return installed;
+      }
 
       tcp::endpoint endpoint(net::ip::make_address(options_.bind_address), options_.port);
       acceptor_.open(endpoint.protocol());
@@ -577,6 +584,10 @@ class HttpServerImpl final : public HttpServer {
   }
 
   uint16_t port() const override { return port_; }
+
+  Status ReplaceCertificate(const std::string& chain_pem, const std::string& key_pem) override {
+    return identity_->Replace(chain_pem, key_pem);
+  }
 
   void Stop() override {
     std::lock_guard lock(stop_mu_);
@@ -606,6 +617,7 @@ class HttpServerImpl final : public HttpServer {
   const ServerOptions options_;
   const Handler handler_;
   net::io_context io_;
+  std::unique_ptr<pki::TlsIdentitySlot> identity_;  // installed in tls_, so declared before it
   ssl::context tls_;
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;

@@ -29,6 +29,9 @@ class HttpServer {
   static Result<std::unique_ptr<HttpServer>> Start(const ServerOptions& options, Handler handler);
   virtual ~HttpServer() = default;
   virtual uint16_t port() const = 0;
+  // Serves `chain_pem` (leaf first) and `key_pem` from the next handshake on; open connections
+  // keep theirs. A bad pair (unparsable, key not the leaf's) changes nothing. Thread-safe.
+  virtual Status ReplaceCertificate(const std::string& chain_pem, const std::string& key_pem) = 0;
   // Stops accepting, closes every connection and joins the threads. Idempotent.
   virtual void Stop() = 0;
 };

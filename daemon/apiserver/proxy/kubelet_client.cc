@@ -11,6 +11,7 @@
 #include "apiserver/api_error.h"
 #include "apiserver/proxy/tls_dial.h"
 #include "common/version.h"
+#include "pki/tls_identity.h"
 
 namespace mk8s::apiserver {
 namespace {
@@ -382,12 +383,17 @@ class KubeletClientImpl final : public KubeletClient {
     try {
       tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      tls_.use_certificate_chain(net::buffer(options_.client_cert_pem));
-      tls_.use_private_key(net::buffer(options_.client_key_pem), ssl::context::pem);
       tls_.add_certificate_authority(net::buffer(options_.ca_pem));
     } catch (const boost::system::system_error& error) {
       return Status(Code::kInvalidArgument,
-                    std::string("the API server's kubelet client certificate: ") + error.what());
+                    std::string("the kubelets' CA certificate: ") + error.what());
+    }
+    auto identity = pki::TlsIdentitySlot::Create(options_.client_cert_pem, options_.client_key_pem);
+    if (identity.ok()) identity_ = std::move(*identity);
+    Status installed = identity.ok() ? identity_->Install(tls_.native_handle()) : identity.status();
+    if (!installed.ok()) {
+      return Status(Code::kInvalidArgument,
+                    "the API server's kubelet client certificate: " + installed.message());
     }
     thread_ = std::thread([this] { io_.run(); });
     return Status::Ok();
@@ -410,6 +416,11 @@ class KubeletClientImpl final : public KubeletClient {
     net::post(strand, [call] { call->Start(); });
   }
 
+  Status ReplaceClientCertificate(const std::string& cert_pem,
+                                  const std::string& key_pem) override {
+    return identity_->Replace(cert_pem, key_pem);
+  }
+
   void Stop() override {
     std::lock_guard lock(stop_mu_);
     if (stopped_) return;
@@ -421,6 +432,7 @@ class KubeletClientImpl final : public KubeletClient {
 
  private:
   const KubeletClientOptions options_;
+  std::unique_ptr<pki::TlsIdentitySlot> identity_;  // installed in tls_, so declared before it
   ssl::context tls_;  // outlives io_: calls still pending when io_ is destroyed use it
   net::io_context io_;
   net::executor_work_guard<net::io_context::executor_type> work_;

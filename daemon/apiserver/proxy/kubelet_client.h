@@ -50,6 +50,10 @@ class KubeletClient {
   virtual void ProxyUpgrade(const std::string& host, uint16_t port, const std::string& method,
                             const std::string& target, const std::vector<http::Header>& headers,
                             std::shared_ptr<http::Responder> responder) = 0;
+  // Presents `cert_pem`/`key_pem` to kubelets from the next connection on (a renewed client
+  // certificate); a bad pair changes nothing. Thread-safe.
+  virtual Status ReplaceClientCertificate(const std::string& cert_pem,
+                                          const std::string& key_pem) = 0;
   // Ends every proxied response and joins the I/O thread. Idempotent.
   virtual void Stop() = 0;
 };

@@ -78,6 +78,10 @@ class KubeletServerImpl final : public KubeletServer {
 
   uint16_t port() const override { return http_ ? http_->port() : 0; }
 
+  Status ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem) override {
+    return http_->ReplaceCertificate(cert_pem, key_pem);
+  }
+
   void Stop() override {
     std::lock_guard lock(stop_mu_);
     if (stopped_) return;

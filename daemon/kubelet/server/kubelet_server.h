@@ -55,6 +55,8 @@ class KubeletServer {
   virtual ~KubeletServer() = default;
   // The bound port (the chosen one when options.port was 0).
   virtual uint16_t port() const = 0;
+  // Serves a renewed certificate from the next handshake on (see http::HttpServer).
+  virtual Status ReplaceCertificate(const std::string& cert_pem, const std::string& key_pem) = 0;
   // Stops accepting, ends every response and joins the threads. Idempotent.
   virtual void Stop() = 0;
 };
