@@ -45,7 +45,7 @@ def pod(name, node, image, labels=None, command=None):
 
 
 class TwoNodeE2E(ClusterInNetns):
-    NAME = "2node"
+    NAME = "twonode"
 
     @staticmethod
     def why_skip():
