@@ -35,7 +35,6 @@ OCI_IMAGE = os.path.join(REPO, "scripts", "oci-image.py")
 SKIP = 77  # ctest SKIP_RETURN_CODE of the e2e tests
 WHOAMI_IMAGE = "localhost/mk8s-test/whoami:1"   # httpd answering with the pod's hostname
 SLEEP_IMAGE = "localhost/mk8s-test/sleep:1"
-CONTROL_PLANE = "apiserver,controllers,scheduler"
 
 
 def why_no_node(tools):
