@@ -19,11 +19,13 @@ go side by side. Waits poll with deadlines; nothing sleeps blindly.
 import json
 import os
 import shutil
-import signal
 import subprocess
+import sys
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mk8s_testlib import stop_process, wait_for  # noqa: E402  (shared helpers)
 
 # Daemons started here run the control plane only, also when this file is run by hand outside
 # ctest: the default components include the kubelet and kube-proxy, which would start containerd,
@@ -37,17 +39,6 @@ SOURCE = os.environ.get("MK8S_SOURCE_DIR", "")
 FIXTURES = os.environ.get("MK8S_FIXTURES_DIR", "")
 KUBECTL = "/usr/bin/kubectl"
 DEADLINE = 90
-
-
-def wait_for(condition, what, timeout=DEADLINE):
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)  # poll interval
 
 
 def short_temp_dir(prefix):
@@ -93,12 +84,7 @@ class Daemon:
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout=60)
         self.log.close()
 
     def tail(self):

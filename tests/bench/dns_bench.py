@@ -24,24 +24,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dns_peer import KNOTD, KnotPeer, cpu_seconds, wait_for  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from dns_peer import KNOTD, KnotPeer  # noqa: E402
+from mk8s_testlib import cpu_seconds, free_port, wait_for  # noqa: E402
 
 MK8S = os.environ.get("MK8S_BIN", "build/cli/mk8s")
 MK8SD = os.environ.get("MK8SD_BIN", "build/daemon/mk8sd")
 GOAL_QPS = 50000
 GOAL_RATIO = 1.0
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        return udp.getsockname()[1]
 
 
 def dig_short(port, name):

@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 KNOTD = shutil.which("knotd") or ("/usr/sbin/knotd" if os.path.exists("/usr/sbin/knotd") else None)
 
@@ -104,19 +103,3 @@ class KnotPeer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-
-
-def cpu_seconds(pid):
-    """utime+stime of a process (all its threads) in seconds, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def wait_for(condition, what, timeout=60):
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= end:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)  # poll interval

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e", "support"))
+from cluster import (Mk8sd, busybox_image, kill_processes_mentioning,  # noqa: E402
+                     unmount_below)
+from mk8s_testlib import cpu_seconds, pids_with  # noqa: E402
 from netns import NetNS, missing_requirements, wait_for  # noqa: E402
 
 MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
@@ -69,79 +71,25 @@ def memory_facts(pid):
     return facts
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pids_with(text, comm=None):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/comm") as f:
-                name = f.read().strip()
-        except OSError:
-            continue
-        if text in cmdline and (comm is None or name == comm):
-            found.append(int(entry))
-    return found
-
-
-class Cluster:
-    """One mk8sd in `ns` with the given components; kubectl inside the namespace."""
+class Cluster(Mk8sd):
+    """One mk8sd in `ns` with the given components (a node too when `node` is given), answering
+    once constructed; kubectl inside the namespace."""
 
     def __init__(self, ns, root, components, node=None, node_ip=None, extra_args=()):
-        self.ns = ns
         # Short: unix socket paths under it (containerd's) must stay within 108 bytes.
-        self.state = os.path.join(root, "node" if node else "cp")
-        self.kubeconfig = os.path.join(self.state, "credentials", "client.config")
-        self.env = dict(os.environ, KUBECONFIG=self.kubeconfig,
-                        KUBECACHEDIR=os.path.join(self.state, "kubectl-cache"))
-        args = [MK8SD, "--state-dir", self.state, "--apiserver-port", "0",
-                f"--components={components}"]
+        state = os.path.join(root, "node" if node else "cp")
+        args = ["--apiserver-port", "0", f"--components={components}"]
         if node:
             args += ["--kubelet-port", "0", "--node-name", node, "--node-ip", node_ip]
-        args += list(extra_args)
-        os.makedirs(self.state, exist_ok=True)
-        self.output = os.path.join(self.state, "daemon.out")
-        with open(self.output, "w") as out:
-            self.proc = ns.popen(*args, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.kubeconfig) or self.proc.poll() is not None,
-                 timeout=60, what="kubeconfig")
-        if self.proc.poll() is not None:
-            with open(self.output) as out:
-                raise RuntimeError(f"mk8sd exited with {self.proc.returncode}: {out.read()[-2000:]}")
-        wait_for(lambda: self.kubectl("get", "ns", check=False).returncode == 0, timeout=60,
-                 what="API server")
+        os.makedirs(state, exist_ok=True)
+        super().__init__(ns, state, os.path.join(state, "daemon.out"), [*args, *extra_args],
+                         cache_dir=os.path.join(state, "kubectl-cache"), kubectl_timeout=120)
+        self.start()
+        self.wait_kubeconfig()
+        self.wait_api()
 
-    def kubectl(self, *args, check=True, input=None, timeout=120):
-        return self.ns.run("kubectl", *args, check=check, input=input, env=self.env,
-                           timeout=timeout)
-
-    def get(self, *args):
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def node_ready(cluster, name):
-    result = cluster.kubectl("get", "node", name, "-o", "json", check=False)
-    if result.returncode != 0:
-        return False
-    conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    def stop(self, timeout=120):
+        super().stop(timeout)
 
 
 def pod_manifest(name):
@@ -284,7 +232,7 @@ def bench_idle(cluster, ns, root, containerd_dir, mk8sd_no_pods, replay_startup)
     # difference is what the node agent itself holds.
     baseline = Cluster(ns, root, "apiserver,controllers,scheduler", extra_args=["--hollow-nodes", "1"])
     try:
-        wait_for(lambda: node_ready(baseline, "hollow-node-0"), timeout=120, what="hollow node Ready")
+        wait_for(lambda: baseline.node_ready("hollow-node-0"), timeout=120, what="hollow node Ready")
         baseline_no_pods = settle_rss(baseline.proc.pid)
         if replay_startup:
             replay_startup_pods(baseline)
@@ -317,25 +265,15 @@ def build_image(root):
     page = os.path.join(root, "index.html")
     with open(page, "w") as f:
         f.write("bench\n")
-    tar = os.path.join(root, "httpd.tar")
-    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "oci-image.py"), "--name", IMAGE,
-                    "--busybox", "--file", f"{page}:/www/index.html", "--entrypoint",
-                    "httpd -f -p 80 -h /www", "-o", tar], check=True)
-    return tar
+    return busybox_image(root, IMAGE, "httpd -f -p 80 -h /www", "httpd.tar",
+                         files=[f"{page}:/www/index.html"])
 
 
 def cleanup(cluster, root, containerd_dir):
     if cluster is not None:
         cluster.stop()  # SIGTERM stops the pods and containerd
-    for pid in pids_with(containerd_dir):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    with open("/proc/mounts") as f:
-        mounts = [line.split()[1] for line in f if root in line.split()[1]]
-    for mount in reversed(mounts):
-        subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+    kill_processes_mentioning(containerd_dir)
+    unmount_below(root)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -357,9 +295,8 @@ def main():
             cluster = Cluster(ns, root, "apiserver,controllers,scheduler,kubelet,proxy",
                               node="bench-node", node_ip=node_ip)
             containerd_dir = os.path.join(cluster.state, "containerd")
-            wait_for(lambda: node_ready(cluster, "bench-node"), timeout=120, what="node Ready")
-            subprocess.run(["ctr", "-a", os.path.join(containerd_dir, "containerd.sock"), "-n",
-                            "k8s.io", "images", "import", tar], check=True, capture_output=True)
+            wait_for(lambda: cluster.node_ready("bench-node"), timeout=120, what="node Ready")
+            cluster.import_images([tar])
             mk8sd_no_pods = settle_rss(cluster.proc.pid)
             idle_only = bool(os.environ.get("POD_BENCH_IDLE_ONLY"))
             if idle_only:

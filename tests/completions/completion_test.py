@@ -19,9 +19,13 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mk8s_testlib import stop_process, wait_for  # noqa: E402  (shared helpers)
 
 # Daemons started here run the control plane only, also when this file is run by hand outside
 # ctest: the default components include the kubelet and kube-proxy, which would start containerd,
@@ -33,17 +37,6 @@ MK8SD = os.environ.get("MK8SD_BIN", "")
 SCRIPTS = os.environ.get("MK8S_COMPLETIONS_DIR", "")
 BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
 DEADLINE = 30
-
-
-def wait_for(condition, what, timeout=DEADLINE):
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)  # poll interval
 
 
 class Zsh:
@@ -121,12 +114,7 @@ class CompletionTest(unittest.TestCase):
     @classmethod
     def stop_daemon(cls):
         if cls.proc is not None and cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-            try:
-                cls.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
+            stop_process(cls.proc, timeout=60)
             cls.log.close()
 
     def bash(self, words, line=None):

@@ -58,18 +58,6 @@ def mk8s(state_dir, *args, timeout=120, env=None, stdin=subprocess.DEVNULL):
                           capture_output=True, text=True, timeout=timeout, env=env or cli_env())
 
 
-def wait_for(condition, timeout, what):
-    """Polls `condition` until it returns a truthy value; fails the test after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
 def read_pid(state_dir):
     try:
         with open(os.path.join(state_dir, "mk8sd.pid")) as pid_file:

@@ -10,11 +10,14 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
-import time
 import unittest
 import http.client
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from mk8s_testlib import stop_process, wait_for  # noqa: E402  (shared helpers)
 
 # Daemons started here run the control plane only, also when this file is run by hand outside
 # ctest: the default components include the kubelet and kube-proxy, which would start containerd,
@@ -22,17 +25,6 @@ import http.client
 os.environ.setdefault("MK8S_COMPONENTS", "apiserver,controllers,scheduler")
 
 MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
-DEADLINE = 30
-
-
-def wait_for(predicate, timeout=DEADLINE, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)  # poll interval
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Cluster:
@@ -101,12 +93,7 @@ class Cluster:
         return context
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout=30)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

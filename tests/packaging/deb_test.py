@@ -22,30 +22,16 @@ import glob
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 
 BUILD = os.environ.get("MK8S_BUILD_DIR", "build")
-SOURCE = os.environ.get("MK8S_SOURCE_DIR", ".")
 DEB_DIR = os.path.join(BUILD, "packaging-deb")
 SKIP = 77
-sys.path.insert(0, os.path.join(SOURCE, "tests", "addons", "dns"))
-from dns_test import DIG, TinyUpstream, free_port, wait_for  # noqa: E402  (shared helpers)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from packaging_support import CONTROL_PLANE, DEB_PATHS, InstalledDaemon  # noqa: E402
 
-DEB_PATHS = (
-    "./usr/bin/mk8s",
-    "./usr/bin/mk8sd",
-    "./usr/lib/systemd/system/mk8sd.service",
-    "./usr/share/bash-completion/completions/mk8s",
-    "./usr/share/zsh/vendor-completions/_mk8s",
-    "./usr/share/fish/vendor_completions.d/mk8s.fish",
-    "./usr/lib/mk8s/addons/dns.so",
-    "./usr/include/mk8s/abi.h",
-    "./usr/include/mk8s/addon.hpp",
-    "./usr/lib/cmake/mk8s-sdk/mk8s-sdk-config.cmake",
-)
 # What mk8sd execs at run time, by package (see CPACK_DEBIAN_PACKAGE_DEPENDS).
 RUNTIME_DEPENDS = ("containerd", "runc", "containernetworking-plugins", "iptables", "iproute2")
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -146,51 +132,16 @@ def unit_argv(state):
     if "--state-dir" in argv:
         argv[argv.index("--state-dir") + 1] = state
     return argv + ["--apiserver-port", "0", "--apiserver-bind-address", "127.0.0.1",
-                   "--components", "apiserver,controllers,scheduler"]
+                   *CONTROL_PLANE]
 
 
 def serve_dns(root):
     state = os.path.join(root, "state")
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": root}  # nothing from the build tree
-
-    def mk8s(*args, ok=True):
-        result = run(["/usr/bin/mk8s", "--state-dir", state, *args], timeout=120, env=env)
-        if ok:
-            check(result.returncode == 0, f"mk8s {args}:\n{result.stdout}{result.stderr}")
-        return result
-
-    upstream = TinyUpstream()
-    log = open(os.path.join(root, "daemon.out"), "w")
-    daemon = subprocess.Popen(unit_argv(state), stdout=log, stderr=subprocess.STDOUT, env=env,
-                              stdin=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: mk8s("status", ok=False).returncode == 0 or daemon.poll() is not None,
-                 "the installed mk8sd to answer")
-        check(daemon.poll() is None, "the installed mk8sd exited")
-        port = free_port()
-        mk8s("enable", f"dns:port={port};address=127.0.0.1;upstream=127.0.0.1:{upstream.port}")
-        check(mk8s("status", "-a", "dns").stdout.strip() == "enabled", "dns is not enabled")
-
-        def answer():
-            dig = run([DIG, "@127.0.0.1", "-p", str(port), "+short", "+time=2", "+tries=1",
-                       "kubernetes.default.svc.cluster.local"], timeout=30)
-            return dig.stdout.strip() == "10.152.183.1"
-        wait_for(answer, "dig kubernetes.default.svc.cluster.local -> 10.152.183.1")
+    with InstalledDaemon(unit_argv(state), "/usr/bin/mk8s", state, root, env) as daemon:
+        daemon.serves_dns()
         print("ok: the installed mk8sd serves kubernetes.default through the installed dns addon")
-        mk8s("disable", "dns")
-    finally:
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGTERM)
-            try:
-                daemon.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
-        log.close()
-        upstream.stop()
-        if daemon.returncode not in (0, -signal.SIGTERM):
-            with open(os.path.join(root, "daemon.out")) as out:
-                print(out.read()[-4000:])
+        daemon.mk8s("disable", "dns")
 
 
 def system():
@@ -234,4 +185,7 @@ if __name__ == "__main__":
     modes = {"build": build, "simulate": simulate, "system": system}
     if len(sys.argv) != 2 or sys.argv[1] not in modes:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(modes)}")
-    modes[sys.argv[1]]()
+    try:
+        modes[sys.argv[1]]()
+    except AssertionError as error:  # packaging_support's checks
+        fail(str(error))

@@ -16,14 +16,16 @@ Environment (set by ctest): MK8S_BIN, MK8SD_BIN, MK8S_DNS_ADDON. Waits poll with
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+from mk8s_testlib import free_port, stop_process, wait_for  # noqa: E402  (shared helpers)
 
 # Daemons started here run the control plane only, also when this file is run by hand outside
 # ctest: the default components include the kubelet and kube-proxy, which would start containerd,
@@ -35,35 +37,6 @@ MK8SD = os.environ.get("MK8SD_BIN", "")
 ADDON = os.environ.get("MK8S_DNS_ADDON", "")
 KUBECTL = "/usr/bin/kubectl"
 DIG = shutil.which("dig") or "/usr/bin/dig"
-DEADLINE = 60
-
-
-def wait_for(condition, what, timeout=DEADLINE):
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)  # poll interval
-
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    while True:
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.bind(("127.0.0.1", 0))
-        port = tcp.getsockname()[1]
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            udp.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            udp.close()
-            tcp.close()
 
 
 class TinyUpstream:
@@ -137,12 +110,7 @@ class DnsAddonTest(unittest.TestCase):
     @classmethod
     def stop_daemon(cls):
         if cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-            try:
-                cls.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
+            stop_process(cls.proc, timeout=60)
 
     @classmethod
     def tearDownClass(cls):

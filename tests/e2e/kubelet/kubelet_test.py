@@ -6,94 +6,49 @@ Covers: node registration and readiness, a Deployment's pods Running with IPs of
 CIDR and serving HTTP, a killed container restarted (restartCount 1), CrashLoopBackOff, a
 configMap volume and a secret env var, kubectl exec (stdin, exit code) and port-forward, deletion releasing the sandbox and IP, adoption after
 kill -9 of mk8sd (same container IDs, no restart counted), and `mk8s stop` (SIGTERM) stopping
-every pod and containerd. Needs root, containerd, ctr, kubectl and nsenter (skips otherwise)."""
+every pod and containerd. Needs root, containerd, ctr, kubectl and nsenter (exits 77 =
+skipped otherwise)."""
 import ipaddress
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+from cluster import ClusterInNetns, busybox_image, e2e_main, why_no_node  # noqa: E402
+from mk8s_testlib import pids_with  # noqa: E402
+from netns import wait_for  # noqa: E402
 
-MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-OCI_IMAGE = os.path.join(REPO, "scripts", "oci-image.py")
 HTTPD_IMAGE = "localhost/mk8s-test/httpd:1"
 SLEEP_IMAGE = "localhost/mk8s-test/sleep:1"
 PAGE = "hello from mk8s e2e\n"
 
 
-def why_skip():
-    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr"))
-    if reason:
-        return reason
-    if not os.path.exists("/usr/bin/containerd"):
-        return "needs containerd (/usr/bin/containerd)"
-    if shutil.which("busybox") is None and not os.path.exists("/bin/busybox"):
-        return "needs busybox-static for the test images"
-    return ""
+class KubeletE2E(ClusterInNetns):
+    NAME = "kubelet"
 
+    @staticmethod
+    def why_skip():
+        return why_no_node(("ip", "nsenter", "kubectl", "ctr"))
 
-def processes_mentioning(text):
-    """Pids of processes whose command line contains `text`."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            pids.append(int(entry))
-    return pids
-
-
-class KubeletE2E(unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        reason = why_skip()
-        if reason:
-            print(f"SKIP kubelet e2e: {reason}", flush=True)
-            raise unittest.SkipTest(reason)
+    def set_up_cluster(cls):
         cls.figures = {}
-        cls.dir = tempfile.mkdtemp(prefix="mk8s-kubelet-e2e-")
-        cls.state = os.path.join(cls.dir, "state")
-        cls.sock = os.path.join(cls.state, "containerd", "containerd.sock")
-        cls.kubeconfig = os.path.join(cls.state, "credentials", "client.config")
-        cls.env = dict(os.environ, KUBECONFIG=cls.kubeconfig,
-                       KUBECACHEDIR=os.path.join(cls.dir, "cache"))
-        cls.node = f"e2e-{random.randrange(16**6):06x}"
-        cls.node_ip = f"10.200.{random.randrange(1, 250)}.1"
-        cls.proc = None
-        cls.log = None
-        cls.ns = NetNS("kubelet")
-        try:
-            cls.ns.add_dummy("node0", [cls.node_ip + "/24"])
-            cls.build_images()
-            cls.start_daemon()
-            started = time.monotonic()
-            wait_for(cls.node_ready, timeout=90, what="node Ready", interval=0.2)
-            cls.figures["node registration -> Ready (s)"] = round(time.monotonic() - started, 2)
-            for tar in cls.images:
-                subprocess.run(["ctr", "-a", cls.sock, "-n", "k8s.io", "images", "import", tar],
-                               check=True, capture_output=True, timeout=120)
-        except BaseException:
-            cls.cleanup()
-            raise
+        cls.set_up_node_netns("e2e", 200)
+        cls.build_images()
+        cls.start_daemon()
+        started = time.monotonic()
+        cls.wait_node_ready()
+        cls.figures["node registration -> Ready (s)"] = round(time.monotonic() - started, 2)
+        cls.main.import_images(cls.images)
 
     @classmethod
     def tearDownClass(cls):
         print("measured:", json.dumps(cls.figures), flush=True)
-        cls.cleanup()
+        super().tearDownClass()
 
     # --- helpers -----------------------------------------------------------------------------
     @classmethod
@@ -101,95 +56,24 @@ class KubeletE2E(unittest.TestCase):
         www = os.path.join(cls.dir, "index.html")
         with open(www, "w") as f:
             f.write(PAGE)
-        httpd = os.path.join(cls.dir, "httpd.tar")
-        sleep = os.path.join(cls.dir, "sleep.tar")
-        subprocess.run([sys.executable, OCI_IMAGE, "--name", HTTPD_IMAGE, "--busybox",
-                        "--file", f"{www}:/www/index.html", "--entrypoint",
-                        "httpd -f -p 80 -h /www", "-o", httpd], check=True)
-        subprocess.run([sys.executable, OCI_IMAGE, "--name", SLEEP_IMAGE, "--busybox",
-                        "--entrypoint", "sleep 3600", "-o", sleep], check=True)
-        cls.images = [httpd, sleep]
+        cls.images = [
+            busybox_image(cls.dir, HTTPD_IMAGE, "httpd -f -p 80 -h /www", "httpd.tar",
+                          files=[f"{www}:/www/index.html"]),
+            busybox_image(cls.dir, SLEEP_IMAGE, "sleep 3600", "sleep.tar")]
 
     @classmethod
     def start_daemon(cls):
-        if cls.log:
-            cls.log.close()
-        cls.log = open(os.path.join(cls.dir, "daemon.out"), "a")
-        cls.proc = cls.ns.popen(
-            MK8SD, "--state-dir", cls.state, "--apiserver-port", "0",
-            "--components=apiserver,controllers,scheduler,kubelet", "--kubelet-port", "0",
-            "--node-name", cls.node, "--node-ip", cls.node_ip,
-            stdout=cls.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.proc.poll() is not None,
-                 what="kubeconfig")
-        if cls.proc.poll() is not None:
-            raise AssertionError(f"mk8sd exited ({cls.proc.returncode}):\n{cls.daemon_log()}")
-        wait_for(lambda: cls.kubectl("get", "ns", check=False).returncode == 0 or
-                 cls.proc.poll() is not None, what="API server")
-
-    @classmethod
-    def daemon_log(cls):
-        cls.log.flush()
-        with open(os.path.join(cls.dir, "daemon.out")) as f:
-            return f.read()[-6000:]
-
-    @classmethod
-    def kubectl(cls, *args, check=True, input=None):
-        return cls.ns.run("kubectl", *args, check=check, input=input, env=cls.env)
-
-    @classmethod
-    def get(cls, *args):
-        return json.loads(cls.kubectl("get", *args, "-o", "json").stdout)
-
-    @classmethod
-    def node_ready(cls):
-        result = cls.kubectl("get", "node", cls.node, "-o", "json", check=False)
-        if result.returncode != 0:
-            return False
-        node = json.loads(result.stdout)
-        return any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in node.get("status", {}).get("conditions", []))
+        """Starts (or, after it ended, restarts) the node's mk8sd; returns once it answers."""
+        cls.start_node("apiserver,controllers,scheduler,kubelet")
+        cls.main.wait_api()
 
     @classmethod
     def ctr(cls, *args, check=True):
-        return subprocess.run(["ctr", "-a", cls.sock, "-n", "k8s.io", *args], check=check,
-                              capture_output=True, text=True, timeout=60)
+        return cls.main.ctr(*args, check=check)
 
     @classmethod
     def containerd_pids(cls):
-        return [pid for pid in processes_mentioning(os.path.join(cls.state, "containerd"))]
-
-    @classmethod
-    def cleanup(cls):
-        """Leaves nothing behind, whatever state a failure left: mk8sd, pods, containerd, mounts,
-        the namespace and the folder."""
-        if cls.proc is not None and cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
-        if os.path.exists(cls.sock):
-            tasks = cls.ctr("tasks", "ls", "-q", check=False).stdout.split()
-            for task in tasks:
-                cls.ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
-        for pid in cls.containerd_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f if cls.dir in line.split()[1]]
-        for mount in reversed(mounts):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-        cls.ns.close()
-        if cls.log:
-            cls.log.close()
-        if os.environ.get("MK8S_E2E_KEEP"):
-            print(f"kept {cls.dir} (MK8S_E2E_KEEP)", flush=True)
-            return
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        return pids_with(os.path.join(cls.state, "containerd"))
 
     def pods(self, selector):
         items = self.get("pods", "-l", selector)["items"]
@@ -454,7 +338,7 @@ class KubeletE2E(unittest.TestCase):
             for p in self.pods("app=web")}
         running = self.ctr("tasks", "ls", "-q").stdout.split()
         self.assertTrue(running)
-        shims = processes_mentioning(self.sock)
+        shims = pids_with(self.sock)
         started = time.monotonic()
         self.proc.terminate()
         self.proc.wait(timeout=120)
@@ -484,4 +368,4 @@ class KubeletE2E(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main(KubeletE2E)

@@ -13,7 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from netns import Daemon, NetNS, missing_requirements, wait_for  # noqa: E402
+from cluster import Daemon  # noqa: E402
+from netns import NetNS, missing_requirements, wait_for  # noqa: E402
 
 MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
 PREFIX = f"E2E-{random.randrange(16**5):05x}"  # this run's chain prefix (10 characters)
@@ -49,11 +50,15 @@ def endpoint_slice(service_name, ips, not_ready=()):
             "ports": [{"name": "http", "port": BACKEND_PORT, "protocol": "TCP"}]}
 
 
+def why_skip():
+    return missing_requirements(("ip", "nsenter", "iptables", "iptables-save", "iptables-restore",
+                                 "curl", "kubectl"))
+
+
 class ProxyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        reason = missing_requirements(("ip", "nsenter", "iptables", "iptables-save",
-                                       "iptables-restore", "curl", "kubectl"))
+        reason = why_skip()
         if reason:
             raise unittest.SkipTest(reason)
         cls.host_before = host_iptables()
@@ -243,4 +248,7 @@ class ProxyTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    if why_skip():
+        print(f"SKIP proxy e2e: {why_skip()}", flush=True)
+        sys.exit(77)  # ctest SKIP_RETURN_CODE
     unittest.main(verbosity=2)

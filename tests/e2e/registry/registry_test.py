@@ -10,36 +10,27 @@ second one work). Covers: the hosts.toml files (and a stale one of an earlier st
 hand-written one kept); a pod with imagePullPolicy Always pulls from each name and runs, the
 pulled image shows in `mk8s images ls`; a pod whose image the registry does not have gets
 ErrImagePull/ImagePullBackOff with a message; a bad --registry-mirror stops mk8sd at start with
-one line. Needs root, containerd, kubectl, nsenter, docker-registry and skopeo (skips with the
-reason otherwise)."""
+one line. Needs root, containerd, kubectl, nsenter, docker-registry and skopeo (exits 77 =
+skipped, with the reason, otherwise)."""
 import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+from cluster import MK8SD, ClusterInNetns, busybox_image, e2e_main, why_no_node  # noqa: E402
+from netns import wait_for  # noqa: E402
 
-MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
 MK8S = os.environ.get("MK8S_BIN", "mk8s")
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 REGISTRY = "/usr/bin/docker-registry"
-SKIP = 77  # ctest SKIP_RETURN_CODE
 
 
 def why_skip():
-    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "curl"))
+    reason = why_no_node(("ip", "nsenter", "kubectl", "curl"))
     if reason:
         return reason
-    if not os.path.exists("/usr/bin/containerd"):
-        return "needs containerd (/usr/bin/containerd)"
-    if not os.path.exists("/bin/busybox"):
-        return "needs busybox-static for the test image"
     if not os.access(REGISTRY, os.X_OK):
         return f"needs {REGISTRY} (apt-get install docker-registry)"
     if shutil.which("skopeo") is None:
@@ -54,47 +45,30 @@ def pod(name, image):
                                      "imagePullPolicy": "Always"}]}}
 
 
-class RegistryE2E(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="mk8s-registry-e2e-")
-        cls.state = os.path.join(cls.dir, "state")
-        cls.kubeconfig = os.path.join(cls.state, "credentials", "client.config")
-        cls.env = dict(os.environ, KUBECONFIG=cls.kubeconfig,
-                       KUBECACHEDIR=os.path.join(cls.dir, "cache"))
-        cls.node = f"reg-{random.randrange(16**6):06x}"
-        cls.node_ip = f"10.202.{random.randrange(1, 250)}.1"
-        cls.port = random.randrange(30000, 40000)  # the namespace is new: nothing listens yet
-        cls.tag = f"t{random.randrange(16**6):06x}"
-        cls.proc = None
-        cls.log = None
-        cls.ns = NetNS("registry")
-        try:
-            cls.ns.add_dummy("node0", [cls.node_ip + "/24"])
-            cls.start_registry()
-            cls.push_image()
-            cls.seed_certs_d()
-            cls.log = open(os.path.join(cls.dir, "daemon.out"), "w")
-            cls.proc = cls.ns.popen(
-                MK8SD, "--state-dir", cls.state, "--apiserver-port", "0",
-                "--components=apiserver,controllers,scheduler,kubelet", "--kubelet-port", "0",
-                "--node-name", cls.node, "--node-ip", cls.node_ip,
-                "--registry-mirror", f"localhost:{cls.port}=http://127.0.0.1:{cls.port}",
-                "--registry-mirror",
-                f"registry.mk8s.invalid:{cls.port}=http://127.0.0.1:{cls.port}",
-                stdout=cls.log, stderr=subprocess.STDOUT)
-            wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.proc.poll() is not None,
-                     what="kubeconfig")
-            if cls.proc.poll() is not None:
-                raise AssertionError(f"mk8sd exited ({cls.proc.returncode}):\n{cls.daemon_log()}")
-            wait_for(cls.node_ready, timeout=90, what="node Ready", interval=0.2)
-        except BaseException:
-            cls.cleanup()
-            raise
+class RegistryE2E(ClusterInNetns):
+    NAME = "registry"
+    why_skip = staticmethod(why_skip)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.cleanup()
+    def set_up_cluster(cls):
+        cls.port = random.randrange(30000, 40000)  # the namespace is new: nothing listens yet
+        cls.tag = f"t{random.randrange(16**6):06x}"
+        cls.set_up_node_netns("reg", 202)
+        cls.start_registry()
+        cls.push_image()
+        cls.seed_certs_d()
+        cls.start_node("apiserver,controllers,scheduler,kubelet",
+                       "--registry-mirror", f"localhost:{cls.port}=http://127.0.0.1:{cls.port}",
+                       "--registry-mirror",
+                       f"registry.mk8s.invalid:{cls.port}=http://127.0.0.1:{cls.port}")
+        cls.wait_node_ready()
+
+    @classmethod
+    def cleanup(cls):
+        """The base's cleanup (the registry goes with the namespace), then the registry's log."""
+        super().cleanup()
+        if getattr(cls, "registry_log", None):
+            cls.registry_log.close()
 
     # --- helpers -----------------------------------------------------------------------------
     @classmethod
@@ -135,64 +109,11 @@ class RegistryE2E(unittest.TestCase):
     @classmethod
     def push_image(cls):
         """Builds the busybox test image (scripts/oci-image.py) and pushes it with skopeo."""
-        tar = os.path.join(cls.dir, "busybox.tar")
-        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "oci-image.py"),
-                        "--name", f"localhost/mk8s-test/busybox:{cls.tag}", "--busybox",
-                        "--entrypoint", "sleep 3600", "-o", tar], check=True)
+        tar = busybox_image(cls.dir, f"localhost/mk8s-test/busybox:{cls.tag}", "sleep 3600",
+                            "busybox.tar")
         cls.ns.run("skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
                    f"oci-archive:{tar}",
                    f"docker://127.0.0.1:{cls.port}/mk8s-test/busybox:{cls.tag}", timeout=120)
-
-    @classmethod
-    def daemon_log(cls):
-        cls.log.flush()
-        with open(os.path.join(cls.dir, "daemon.out")) as f:
-            return f.read()[-6000:]
-
-    @classmethod
-    def kubectl(cls, *args, check=True, input=None):
-        return cls.ns.run("kubectl", *args, check=check, input=input, env=cls.env)
-
-    @classmethod
-    def node_ready(cls):
-        result = cls.kubectl("get", "node", cls.node, "-o", "json", check=False)
-        if result.returncode != 0:
-            return False
-        return any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in json.loads(result.stdout)["status"].get("conditions", []))
-
-    @classmethod
-    def cleanup(cls):
-        """Leaves nothing behind: mk8sd (SIGTERM stops pods and containerd), stray processes of
-        the folder, mounts, the registry (with the namespace) and the folder."""
-        if cls.proc is not None and cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if cls.dir.encode() in f.read() and int(entry) != os.getpid():
-                        os.kill(int(entry), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f if cls.dir in line.split()[1]]
-        for mount in reversed(mounts):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-        cls.ns.close()
-        for log in (cls.log, getattr(cls, "registry_log", None)):
-            if log:
-                log.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def apply(self, obj):
-        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
 
     def pod_json(self, name):
         result = self.kubectl("get", "pod", name, "-o", "json", check=False)
@@ -270,8 +191,4 @@ class RegistryE2E(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    reason = why_skip()
-    if reason:
-        print(f"SKIP registry e2e: {reason}", flush=True)
-        sys.exit(SKIP)
-    unittest.main(verbosity=2)
+    e2e_main(RegistryE2E)

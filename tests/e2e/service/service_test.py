@@ -7,36 +7,17 @@ and from another pod, with every backend answering over repeated requests; a Nod
 the node IP; a pod failing its readiness probe stays out of the endpoints and the rotation; a
 memory limit exceeded is reported as OOMKilled; with the dns addon enabled, a new pod gets the
 cluster DNS settings, nslookup answers the Service's ClusterIP and wget reaches it by short name. Needs root, containerd, ctr, kubectl, curl and
-nsenter (skips with the reason otherwise)."""
-import json
+nsenter (exits 77 = skipped, with the reason, otherwise)."""
 import os
-import random
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+from cluster import (SLEEP_IMAGE, WHOAMI_IMAGE, ClusterInNetns, e2e_main,  # noqa: E402
+                     is_ready, whoami_and_sleep_images, why_no_node)
+from netns import wait_for  # noqa: E402
 
-MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
 MK8S = os.environ.get("MK8S_BIN", "mk8s")
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-WHOAMI_IMAGE = "localhost/mk8s-test/whoami:1"   # httpd answering with the pod's hostname
-SLEEP_IMAGE = "localhost/mk8s-test/sleep:1"
-
-
-def why_skip():
-    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr", "curl", "iptables"))
-    if reason:
-        return reason
-    if not os.path.exists("/usr/bin/containerd"):
-        return "needs containerd (/usr/bin/containerd)"
-    if not os.path.exists("/bin/busybox"):
-        return "needs busybox-static for the test images"
-    return ""
 
 
 def deployment(name, replicas, image, extra_container=None):
@@ -50,132 +31,42 @@ def deployment(name, replicas, image, extra_container=None):
                                            "containers": [container]}}}}
 
 
-class ServiceE2E(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        reason = why_skip()
-        if reason:
-            print(f"SKIP service e2e: {reason}", flush=True)
-            raise unittest.SkipTest(reason)
-        cls.dir = tempfile.mkdtemp(prefix="mk8s-svc-e2e-")
-        cls.state = os.path.join(cls.dir, "state")
-        cls.sock = os.path.join(cls.state, "containerd", "containerd.sock")
-        cls.kubeconfig = os.path.join(cls.state, "credentials", "client.config")
-        cls.env = dict(os.environ, KUBECONFIG=cls.kubeconfig,
-                       KUBECACHEDIR=os.path.join(cls.dir, "cache"))
-        cls.node = f"svc-{random.randrange(16**6):06x}"
-        cls.node_ip = f"10.201.{random.randrange(1, 250)}.1"
-        cls.proc = None
-        cls.log = None
-        cls.ns = NetNS("service")
-        try:
-            cls.ns.add_dummy("node0", [cls.node_ip + "/24"])
-            # Service IPs route to the node interface, which leads nowhere (a bridge without
-            # ports): only the proxy's DNAT makes them live. There is no default route.
-            cls.ns.run("ip", "route", "add", "10.152.183.0/24", "dev", "node0")
-            images = cls.build_images()
-            cls.log = open(os.path.join(cls.dir, "daemon.out"), "w")
-            cls.proc = cls.ns.popen(
-                MK8SD, "--state-dir", cls.state, "--apiserver-port", "0",
-                "--components=apiserver,controllers,scheduler,kubelet,proxy", "--kubelet-port", "0",
-                "--node-name", cls.node, "--node-ip", cls.node_ip,
-                stdout=cls.log, stderr=subprocess.STDOUT)
-            wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.proc.poll() is not None,
-                     what="kubeconfig")
-            if cls.proc.poll() is not None:
-                raise AssertionError(f"mk8sd exited ({cls.proc.returncode}):\n{cls.daemon_log()}")
-            wait_for(cls.node_ready, timeout=90, what="node Ready", interval=0.2)
-            # Through the CLI and the daemon's control socket, as a user would.
-            imported = subprocess.run([MK8S, "--state-dir", cls.state, "images", "import", *images],
-                                      capture_output=True, text=True, timeout=120)
-            if imported.returncode != 0:
-                raise AssertionError(f"mk8s images import: {imported.stdout}{imported.stderr}")
-            listed = subprocess.run([MK8S, "--state-dir", cls.state, "images", "ls"],
-                                    capture_output=True, text=True, timeout=60).stdout
-            for name in (WHOAMI_IMAGE, SLEEP_IMAGE):
-                if name not in listed:
-                    raise AssertionError(f"{name} missing from `mk8s images ls`:\n{listed}")
-        except BaseException:
-            cls.cleanup()
-            raise
+class ServiceE2E(ClusterInNetns):
+    NAME = "service"
+
+    @staticmethod
+    def why_skip():
+        return why_no_node(("ip", "nsenter", "kubectl", "ctr", "curl", "iptables"))
 
     @classmethod
-    def tearDownClass(cls):
-        cls.cleanup()
+    def set_up_cluster(cls):
+        cls.set_up_node_netns("svc", 201)
+        # Service IPs route to the node interface, which leads nowhere (a bridge without
+        # ports): only the proxy's DNAT makes them live. There is no default route.
+        cls.ns.run("ip", "route", "add", "10.152.183.0/24", "dev", "node0")
+        images = whoami_and_sleep_images(cls.dir)
+        cls.start_node("apiserver,controllers,scheduler,kubelet,proxy")
+        cls.wait_node_ready()
+        # Through the CLI and the daemon's control socket, as a user would. The node may be
+        # Ready before the control socket answers.
+        wait_for(lambda: subprocess.run([MK8S, "--state-dir", cls.state, "status"],
+                                        capture_output=True, timeout=30).returncode == 0,
+                 what="the control socket (mk8s status)", interval=0.2)
+        imported = subprocess.run([MK8S, "--state-dir", cls.state, "images", "import", *images],
+                                  capture_output=True, text=True, timeout=120)
+        if imported.returncode != 0:
+            raise AssertionError(f"mk8s images import: {imported.stdout}{imported.stderr}")
+        listed = subprocess.run([MK8S, "--state-dir", cls.state, "images", "ls"],
+                                capture_output=True, text=True, timeout=60).stdout
+        for name in (WHOAMI_IMAGE, SLEEP_IMAGE):
+            if name not in listed:
+                raise AssertionError(f"{name} missing from `mk8s images ls`:\n{listed}")
 
     # --- helpers -----------------------------------------------------------------------------
-    @classmethod
-    def build_images(cls):
-        oci = os.path.join(REPO, "scripts", "oci-image.py")
-        whoami = os.path.join(cls.dir, "whoami.tar")
-        sleep = os.path.join(cls.dir, "sleep.tar")
-        subprocess.run([sys.executable, oci, "--name", WHOAMI_IMAGE, "--busybox", "--entrypoint",
-                        "sh -c 'mkdir -p /www && hostname > /www/index.html && "
-                        "exec httpd -f -p 80 -h /www'", "-o", whoami], check=True)
-        subprocess.run([sys.executable, oci, "--name", SLEEP_IMAGE, "--busybox", "--entrypoint",
-                        "sleep 3600", "-o", sleep], check=True)
-        return [whoami, sleep]
-
-    @classmethod
-    def daemon_log(cls):
-        cls.log.flush()
-        with open(os.path.join(cls.dir, "daemon.out")) as f:
-            return f.read()[-6000:]
-
-    @classmethod
-    def kubectl(cls, *args, check=True, input=None):
-        return cls.ns.run("kubectl", *args, check=check, input=input, env=cls.env)
-
-    @classmethod
-    def get(cls, *args):
-        return json.loads(cls.kubectl("get", *args, "-o", "json").stdout)
-
-    @classmethod
-    def node_ready(cls):
-        result = cls.kubectl("get", "node", cls.node, "-o", "json", check=False)
-        if result.returncode != 0:
-            return False
-        return any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in json.loads(result.stdout)["status"].get("conditions", []))
-
-    @classmethod
-    def cleanup(cls):
-        """Leaves nothing behind: mk8sd (SIGTERM stops pods and containerd), stray containerd,
-        mounts, the namespace and the folder."""
-        if cls.proc is not None and cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if cls.dir.encode() in f.read():
-                        os.kill(int(entry), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f if cls.dir in line.split()[1]]
-        for mount in reversed(mounts):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-        cls.ns.close()
-        if cls.log:
-            cls.log.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def apply(self, obj):
-        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
-
     def running_pods(self, selector, count):
         pods = [p for p in self.get("pods", "-l", selector)["items"]
                 if "deletionTimestamp" not in p["metadata"]]
-        ready = [p for p in pods if p["status"].get("phase") == "Running" and
-                 any(c["type"] == "Ready" and c["status"] == "True"
-                     for c in p["status"].get("conditions", []))]
+        ready = [p for p in pods if p["status"].get("phase") == "Running" and is_ready(p)]
         return ready if len(ready) == count and len(pods) == count else None
 
     def curl(self, url):
@@ -299,4 +190,4 @@ class ServiceE2E(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main(ServiceE2E)

@@ -19,6 +19,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "integration"))
 import kubectl_test as kt  # noqa: E402  (Cluster, wait_for)
+from mk8s_testlib import stop_process  # noqa: E402  (on sys.path through kubectl_test)
 
 FIXTURE = os.environ.get("STREAMING_NODE_FIXTURE", "streaming_node_fixture")
 SCRIPT = os.environ.get("OCI_IMAGE_SCRIPT", os.path.join(HERE, "..", "..", "..", "scripts",
@@ -78,12 +79,8 @@ class KubectlStreamingTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if cls.node is not None:
-            cls.node.stdin.close()
-            try:
-                cls.node.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                cls.node.kill()
-                cls.node.wait()
+            cls.node.stdin.close()  # the fixture's cue to exit
+            stop_process(cls.node, timeout=60, sig=None)
             cls.node.stdout.close()
         cls.c.stop()
         shutil.rmtree(cls.work, ignore_errors=True)

@@ -4,29 +4,18 @@ runs inside one of these, never in the host namespace.
 NetNS creates a uniquely named namespace (so parallel runs never clash), runs commands and
 long-lived processes in it through `nsenter --net=/run/netns/<name>`, and on close() stops those
 processes and deletes the namespace (use it as a context manager, or call close() in a
-finally/tearDown so a failing test still cleans up). Daemon runs a real mk8sd inside one.
+finally/tearDown so a failing test still cleans up). cluster.py runs real mk8sd inside them.
+Importing this module puts tests/support on sys.path; wait_for is mk8s_testlib's.
 """
-import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
-import time
+import sys
 
-DEADLINE = 60  # seconds
-
-
-def wait_for(predicate, timeout=DEADLINE, what="condition", interval=0.05):
-    """Polls `predicate` until it returns a true value (returned) or the deadline passes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)  # poll interval
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+from mk8s_testlib import wait_for  # noqa: E402,F401  (re-exported for the e2e tests)
 
 
 def missing_requirements(tools=("ip", "nsenter", "iptables", "iptables-save")):
@@ -141,58 +130,3 @@ class NetNS:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class Daemon:
-    """A real mk8sd inside `ns`, in a temporary state folder, API server on a free port.
-    kubectl() runs inside the namespace with the daemon's admin kubeconfig."""
-
-    def __init__(self, ns, mk8sd, args=()):
-        self.ns = ns
-        self.mk8sd = mk8sd
-        self.dir = tempfile.mkdtemp(prefix="mk8s-e2e-")
-        self.state = os.path.join(self.dir, "state")
-        self.kubeconfig = os.path.join(self.state, "credentials", "client.config")
-        self.log_path = os.path.join(self.dir, "daemon.out")
-        self.log = open(self.log_path, "w")
-        self.proc = ns.popen(mk8sd, "--state-dir", self.state, "--apiserver-port", "0", *args,
-                             stdout=self.log, stderr=subprocess.STDOUT)
-        self.env = dict(os.environ, KUBECONFIG=self.kubeconfig,
-                        KUBECACHEDIR=os.path.join(self.dir, "cache"))
-        try:
-            wait_for(lambda: os.path.exists(self.kubeconfig) or self.proc.poll() is not None,
-                     what="kubeconfig")
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mk8sd exited ({self.proc.returncode}):\n{self.read_log()}")
-            wait_for(lambda: self.kubectl("get", "ns", check=False).returncode == 0,
-                     what="API server")
-        except BaseException:
-            self.stop()
-            raise
-
-    def kubectl(self, *args, check=True, input=None):
-        return self.ns.run("kubectl", *args, check=check, input=input, env=self.env)
-
-    def apply(self, obj):
-        """kubectl apply of one object (a dict)."""
-        return self.kubectl("apply", "-f", "-", input=json.dumps(obj))
-
-    def read_log(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self.log.closed:
-            self.log.close()
-
-    def remove(self):
-        shutil.rmtree(self.dir, ignore_errors=True)

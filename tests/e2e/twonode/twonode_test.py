@@ -23,33 +23,15 @@ import os
 import random
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from netns import NetNS, missing_requirements, wait_for  # noqa: E402
+from cluster import (SLEEP_IMAGE, WHOAMI_IMAGE, ClusterInNetns, e2e_main,  # noqa: E402
+                     is_ready, whoami_and_sleep_images, why_no_node)
+from netns import wait_for  # noqa: E402
 
-MK8SD = os.environ.get("MK8SD_BIN", "mk8sd")
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-WHOAMI_IMAGE = "localhost/mk8s-test/whoami:1"   # httpd answering with the pod's hostname
-SLEEP_IMAGE = "localhost/mk8s-test/sleep:1"
 SERVICE_CIDR = "10.152.183.0/24"
-
-
-def why_skip():
-    reason = missing_requirements(tools=("ip", "nsenter", "kubectl", "ctr", "curl", "iptables",
-                                         "openssl"))
-    if reason:
-        return reason
-    if not os.path.exists("/usr/bin/containerd"):
-        return "needs containerd (/usr/bin/containerd)"
-    if not os.path.exists("/bin/busybox"):
-        return "needs busybox-static for the test images"
-    return ""
 
 
 def pod(name, node, image, labels=None, command=None):
@@ -62,87 +44,51 @@ def pod(name, node, image, labels=None, command=None):
                      "containers": [container]}}
 
 
-class TwoNodeE2E(unittest.TestCase):
+class TwoNodeE2E(ClusterInNetns):
+    NAME = "twonode"
+
+    @staticmethod
+    def why_skip():
+        return why_no_node(("ip", "nsenter", "kubectl", "ctr", "curl", "iptables", "openssl"))
+
     @classmethod
-    def setUpClass(cls):
-        reason = why_skip()
-        if reason:
-            print(f"SKIP twonode e2e: {reason}", flush=True)
-            raise unittest.SkipTest(reason)
-        cls.dir = tempfile.mkdtemp(prefix="mk8s-2node-e2e-")
+    def set_up_cluster(cls):
         cls.cp_state = os.path.join(cls.dir, "cp")
         cls.wk_state = os.path.join(cls.dir, "worker")
-        cls.kubeconfig = os.path.join(cls.cp_state, "credentials", "client.config")
-        cls.env = dict(os.environ, KUBECONFIG=cls.kubeconfig,
-                       KUBECACHEDIR=os.path.join(cls.dir, "cache"))
         subnet = random.randrange(1, 250)
         cls.cp_ip, cls.wk_ip = f"10.202.{subnet}.1", f"10.202.{subnet}.2"
-        cls.procs, cls.logs = [], []
-        cls.cp_ns = cls.wk_ns = None
-        try:
-            cls.cp_ns = NetNS("2n-cp")
-            cls.wk_ns = NetNS("2n-wk")
-            cls.cp_ns.run("ip", "link", "add", "tn0", "type", "veth", "peer", "name", "tn1")
-            cls.cp_ns.run("ip", "link", "set", "tn1", "netns", cls.wk_ns.name)
-            for ns, ifname, ip in ((cls.cp_ns, "tn0", cls.cp_ip), (cls.wk_ns, "tn1", cls.wk_ip)):
-                ns.run("ip", "addr", "add", ip + "/24", "dev", ifname)
-                ns.run("ip", "link", "set", ifname, "up")
-                # Service IPs lead to the veth; only the proxy's DNAT makes them live. No
-                # default route.
-                ns.run("ip", "route", "add", SERVICE_CIDR, "dev", ifname)
-            images = cls.build_images()
-            cls.cp = cls.start(cls.cp_ns, "cp.out", "--state-dir", cls.cp_state,
-                               "--apiserver-port", "0",
-                               "--components=apiserver,controllers,scheduler,kubelet,proxy",
-                               "--kubelet-port", "0", "--node-name", "cp", "--node-ip", cls.cp_ip)
-            wait_for(lambda: os.path.exists(cls.kubeconfig) or cls.cp.poll() is not None,
-                     what="kubeconfig")
-            cls.check_alive()
-            # The worker starts before its token is known: registration is refused (401) and
-            # must be retried, not fatal.
-            worker_config, token_line = cls.join_worker()
-            cls.wk = cls.start(cls.wk_ns, "worker.out", "--state-dir", cls.wk_state,
+        cls.cp_ns = cls.new_netns("2n-cp")
+        cls.wk_ns = cls.new_netns("2n-wk")
+        cls.cp_ns.run("ip", "link", "add", "tn0", "type", "veth", "peer", "name", "tn1")
+        cls.cp_ns.run("ip", "link", "set", "tn1", "netns", cls.wk_ns.name)
+        for ns, ifname, ip in ((cls.cp_ns, "tn0", cls.cp_ip), (cls.wk_ns, "tn1", cls.wk_ip)):
+            ns.run("ip", "addr", "add", ip + "/24", "dev", ifname)
+            ns.run("ip", "link", "set", ifname, "up")
+            # Service IPs lead to the veth; only the proxy's DNAT makes them live. No
+            # default route.
+            ns.run("ip", "route", "add", SERVICE_CIDR, "dev", ifname)
+        images = whoami_and_sleep_images(cls.dir)
+        cp = cls.add_mk8sd(cls.cp_ns, cls.cp_state, "cp.out", "--apiserver-port", "0",
+                           "--components=apiserver,controllers,scheduler,kubelet,proxy",
+                           "--kubelet-port", "0", "--node-name", "cp", "--node-ip", cls.cp_ip)
+        cp.wait_kubeconfig()
+        # The worker starts before its token is known: registration is refused (401) and
+        # must be retried, not fatal.
+        worker_config, token_line = cls.join_worker()
+        worker = cls.add_mk8sd(cls.wk_ns, cls.wk_state, "worker.out",
                                "--components=kubelet,proxy", "--kubeconfig", worker_config,
                                "--server", cls.server, "--kubelet-port", "0",
                                "--node-name", "worker", "--node-ip", cls.wk_ip)
-            wait_for(lambda: cls.check_alive() and "retrying" in cls.daemon_log("worker.out"),
-                     timeout=60, what="the worker retrying its refused registration",
-                     interval=0.2)
-            with open(os.path.join(cls.cp_state, "credentials", "known_tokens.csv"), "a") as f:
-                f.write(token_line)
-            wait_for(lambda: cls.check_alive() and cls.node_ready("cp") and
-                     cls.node_ready("worker"), timeout=120, what="both nodes Ready",
-                     interval=0.5)
-            for state in (cls.cp_state, cls.wk_state):
-                sock = os.path.join(state, "containerd", "containerd.sock")
-                for tar in images:
-                    subprocess.run(["ctr", "-a", sock, "-n", "k8s.io", "images", "import", tar],
-                                   check=True, capture_output=True, timeout=120)
-        except BaseException:
-            cls.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cleanup()
+        wait_for(lambda: cls.check_alive() and "retrying" in cls.daemon_log("worker.out"),
+                 timeout=60, what="the worker retrying its refused registration",
+                 interval=0.2)
+        with open(os.path.join(cls.cp_state, "credentials", "known_tokens.csv"), "a") as f:
+            f.write(token_line)
+        cls.wait_node_ready("cp", "worker", timeout=120)
+        for daemon in (cp, worker):
+            daemon.import_images(images)
 
     # --- helpers -----------------------------------------------------------------------------
-    @classmethod
-    def start(cls, ns, log_name, *args):
-        log = open(os.path.join(cls.dir, log_name), "w")
-        cls.logs.append(log)
-        proc = ns.popen(MK8SD, *args, stdout=log, stderr=subprocess.STDOUT)
-        cls.procs.append(proc)
-        return proc
-
-    @classmethod
-    def check_alive(cls):
-        for proc, name in zip(cls.procs, ("cp.out", "worker.out")):
-            if proc.poll() is not None:
-                raise AssertionError(f"mk8sd ({name}) exited ({proc.returncode}):\n"
-                                     f"{cls.daemon_log(name)}")
-        return True
-
     @classmethod
     def join_worker(cls):
         """The manual join: a static token for system:node:worker (group system:nodes), to be
@@ -167,81 +113,9 @@ class TwoNodeE2E(unittest.TestCase):
         cls.worker_config = path
         return path, f'{token},system:node:worker,worker,"system:nodes"\n'
 
-    @classmethod
-    def build_images(cls):
-        oci = os.path.join(REPO, "scripts", "oci-image.py")
-        whoami = os.path.join(cls.dir, "whoami.tar")
-        sleep = os.path.join(cls.dir, "sleep.tar")
-        subprocess.run([sys.executable, oci, "--name", WHOAMI_IMAGE, "--busybox", "--entrypoint",
-                        "sh -c 'mkdir -p /www && hostname > /www/index.html && "
-                        "exec httpd -f -p 80 -h /www'", "-o", whoami], check=True)
-        subprocess.run([sys.executable, oci, "--name", SLEEP_IMAGE, "--busybox", "--entrypoint",
-                        "sleep 3600", "-o", sleep], check=True)
-        return [whoami, sleep]
-
-    @classmethod
-    def daemon_log(cls, name):
-        for log in cls.logs:
-            log.flush()
-        with open(os.path.join(cls.dir, name)) as f:
-            return f.read()[-6000:]
-
-    @classmethod
-    def kubectl(cls, *args, check=True, input=None):
-        return cls.cp_ns.run("kubectl", *args, check=check, input=input, env=cls.env)
-
-    @classmethod
-    def get(cls, *args):
-        return json.loads(cls.kubectl("get", *args, "-o", "json").stdout)
-
-    @classmethod
-    def node_ready(cls, name):
-        result = cls.kubectl("get", "node", name, "-o", "json", check=False)
-        if result.returncode != 0:
-            return False
-        return any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in json.loads(result.stdout)["status"].get("conditions", []))
-
-    @classmethod
-    def cleanup(cls):
-        """Leaves nothing behind: both mk8sd (SIGTERM stops pods and containerd), stray
-        containerd, mounts, the namespaces and the folder. Runs even after a failed setup."""
-        for proc in reversed(cls.procs):  # the worker first, while its API server still runs
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=90)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if cls.dir.encode() in f.read():
-                        os.kill(int(entry), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
-        with open("/proc/mounts") as f:
-            mounts = [line.split()[1] for line in f if cls.dir in line.split()[1]]
-        for mount in reversed(mounts):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-        for ns in (cls.wk_ns, cls.cp_ns):
-            if ns is not None:
-                ns.close()
-        for log in cls.logs:
-            log.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def apply(self, obj):
-        self.kubectl("apply", "-f", "-", input=json.dumps(obj))
-
     def running(self, name):
         p = self.get("pod", name)
-        ready = p["status"].get("phase") == "Running" and any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in p["status"].get("conditions", []))
+        ready = p["status"].get("phase") == "Running" and is_ready(p)
         return p if ready else None
 
     def curl(self, ns, url):
@@ -411,9 +285,7 @@ class TwoNodeE2E(unittest.TestCase):
         def spread():
             pods = [p for p in self.get("pods", "-l", "app=spread")["items"]
                     if "deletionTimestamp" not in p["metadata"]]
-            ready = [p for p in pods if p["status"].get("phase") == "Running" and any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in p["status"].get("conditions", []))]
+            ready = [p for p in pods if p["status"].get("phase") == "Running" and is_ready(p)]
             return ready if len(pods) == 4 and len(ready) == 4 else None
         pods = wait_for(spread, timeout=120, what="4 spread pods Running", interval=0.3)
         per_node = {}
@@ -434,4 +306,4 @@ class TwoNodeE2E(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    e2e_main(TwoNodeE2E)

@@ -18,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import kubectl_test as kt  # noqa: E402  (Cluster, wait_for)
+from mk8s_testlib import stop_process  # noqa: E402  (on sys.path through kubectl_test)
 
 FIXTURE = os.environ.get("KUBELET_SERVER_FIXTURE", "kubelet_server_fixture")
 NODE = "logs-node"
@@ -59,12 +60,8 @@ class KubeletLogsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if getattr(cls, "kubelet", None):
-            cls.kubelet.stdin.close()
-            try:
-                cls.kubelet.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                cls.kubelet.kill()
-                cls.kubelet.wait()
+            cls.kubelet.stdin.close()  # the fixture's cue to exit
+            stop_process(cls.kubelet, timeout=30, sig=None)
         cls.c.stop()
         shutil.rmtree(cls.root, ignore_errors=True)
 

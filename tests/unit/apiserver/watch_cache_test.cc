@@ -1,67 +1,23 @@
 // The watch cache over a real store in a temp folder: initial state in revision order, resume
 // from a resourceVersion, "too old" past its bounded history, and shared immutable objects.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
-#include "apiserver/registry/watch_cache.h"
-#include "store/store.h"
+#include "watch_cache_fixture.h"
 
 namespace mk8s::apiserver {
 namespace {
 
-using nlohmann::json;
-
-class WatchCacheTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("mk8s-watchcache-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    store::StoreOptions options;
-    options.path = (dir_ / "store.db").string();
-    store_ = std::move(store::Store::Open(options).value());
-  }
-  void TearDown() override {
-    cache_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  int64_t Put(const std::string& name, const std::string& value) {
-    const std::string key = "/registry/configmaps/default/" + name;
-    json object = {{"kind", "ConfigMap"}, {"metadata", {{"name", name}}}, {"data", {{"v", value}}}};
-    auto existing = store_->Get(key);
-    auto outcome = existing.ok() ? store_->Update(key, object.dump(), existing->mod_rev)
-                                 : store_->Create(key, object.dump());
-    EXPECT_TRUE(outcome.status.ok()) << outcome.status.ToString();
-    return outcome.result.revision;
-  }
-  // Polls until `predicate` holds or 10 s pass.
-  template <typename Predicate>
-  bool WaitFor(Predicate predicate) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (predicate()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return false;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<WatchCache> cache_;
-};
+using WatchCacheTest = WatchCacheFixture;
 
 TEST_F(WatchCacheTest, InitialStateInRevisionOrderThenLiveEvents) {
   Put("b", "1");
   Put("a", "1");
   Put("b", "2");  // b is now newer than a
-  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/").value());
+  StartCache();
   std::mutex mu;
   std::vector<std::pair<WatchEventType, std::string>> seen;
   auto registration = cache_->Watch("/registry/configmaps/", 0, /*initial_state=*/true,
@@ -86,7 +42,7 @@ TEST_F(WatchCacheTest, ResumeFromRevisionAndTooOldPastHistory) {
   WatchCache::HistoryBounds bounds;
   bounds.capacity = 5;
   bounds.min_events = 5;
-  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/", bounds).value());
+  StartCache(bounds);
   const int64_t first = Put("x", "0");
   int64_t last = first;
   for (int i = 1; i <= 9; ++i) last = Put("x", std::to_string(i));
@@ -114,7 +70,7 @@ TEST_F(WatchCacheTest, HistoryOlderThanTheWindowIsDroppedDownToTheMinimum) {
   bounds.capacity = 1000;
   bounds.min_events = 3;
   bounds.window = std::chrono::milliseconds(50);
-  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/", bounds).value());
+  StartCache(bounds);
   const int64_t first = Put("w", "0");
   int64_t last = first;
   for (int i = 1; i < 10; ++i) last = Put("w", std::to_string(i));
@@ -135,7 +91,7 @@ TEST_F(WatchCacheTest, HistoryOlderThanTheWindowIsDroppedDownToTheMinimum) {
 
 TEST_F(WatchCacheTest, ObjectsAreSharedAndSerializedOnce) {
   Put("shared", "v");
-  cache_ = std::move(WatchCache::Start(store_.get(), "/registry/").value());
+  StartCache();
   auto one = cache_->Get("/registry/configmaps/default/shared");
   auto two = cache_->List("/registry/configmaps/").items.at(0);
   ASSERT_NE(one, nullptr);

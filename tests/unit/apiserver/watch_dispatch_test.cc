@@ -2,62 +2,28 @@
 // cache's lock (a slow callback does not block reads or new watches), no call starts after a
 // Registration is gone, frames are built once per event, and spliced write replies equal a dump.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "apiserver/registry/stored_bytes.h"
-#include "apiserver/registry/watch_cache.h"
 #include "apiserver/registry/watch_frame.h"
-#include "store/store.h"
+#include "watch_cache_fixture.h"
 
 namespace mk8s::apiserver {
 namespace {
 
 using nlohmann::json;
 
-class WatchDispatchTest : public ::testing::Test {
+class WatchDispatchTest : public WatchCacheFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("mk8s-watchdispatch-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    store::StoreOptions options;
-    options.path = (dir_ / "store.db").string();
-    store_ = std::move(store::Store::Open(options).value());
-    cache_ = std::move(WatchCache::Start(store_.get(), "/registry/").value());
+    WatchCacheFixture::SetUp();
+    StartCache();
   }
-  void TearDown() override {
-    cache_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  int64_t Create(const std::string& name) {
-    json object = {{"kind", "ConfigMap"}, {"metadata", {{"name", name}}}};
-    auto outcome = store_->Create("/registry/configmaps/default/" + name, object.dump());
-    EXPECT_TRUE(outcome.status.ok()) << outcome.status.ToString();
-    return outcome.result.revision;
-  }
-  // Polls until `predicate` holds or 10 s pass.
-  template <typename Predicate>
-  bool WaitFor(Predicate predicate) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (predicate()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return false;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<WatchCache> cache_;
 };
 
 TEST_F(WatchDispatchTest, EveryWatcherGetsEveryEventInRevisionOrder) {
