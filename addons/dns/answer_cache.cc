@@ -14,20 +14,25 @@ std::string_view AnswerCache::KeyOf(std::span<const uint8_t> query) {
 
 std::optional<std::vector<uint8_t>> AnswerCache::Get(std::span<const uint8_t> query,
                                                      uint32_t serial) {
-  const std::string_view key = KeyOf(query);
-  if (key.empty()) return std::nullopt;
-  const size_t hash = Hash{}(key);
-  Shard& shard = shards_[hash % kShards];
   std::vector<uint8_t> reply;
+  if (!GetInto(query, serial, &reply)) return std::nullopt;
+  return reply;
+}
+
+bool AnswerCache::GetInto(std::span<const uint8_t> query, uint32_t serial,
+                          std::vector<uint8_t>* reply) {
+  const std::string_view key = KeyOf(query);
+  if (key.empty()) return false;
+  Shard& shard = shards_[Hash{}(key) % kShards];
   {
     std::lock_guard lock(shard.mu);
     auto it = shard.entries.find(key);
-    if (it == shard.entries.end() || it->second.serial != serial) return std::nullopt;
-    reply = it->second.reply;
+    if (it == shard.entries.end() || it->second.serial != serial) return false;
+    reply->assign(it->second.reply.begin(), it->second.reply.end());
   }
-  reply[0] = query[0];  // the id (Put keeps only replies of at least a header)
-  reply[1] = query[1];
-  return reply;
+  (*reply)[0] = query[0];  // the id (Put keeps only replies of at least a header)
+  (*reply)[1] = query[1];
+  return true;
 }
 
 void AnswerCache::Put(std::span<const uint8_t> query, uint32_t serial,

@@ -29,6 +29,9 @@ class AnswerCache {
 
   // The cached reply to `query` (its id patched in) if one was stored under `serial`.
   std::optional<std::vector<uint8_t>> Get(std::span<const uint8_t> query, uint32_t serial);
+  // The same into `*reply` (its capacity reused: no allocation once it is large enough);
+  // false (and `*reply` untouched) on a miss.
+  bool GetInto(std::span<const uint8_t> query, uint32_t serial, std::vector<uint8_t>* reply);
   void Put(std::span<const uint8_t> query, uint32_t serial, std::span<const uint8_t> reply);
   size_t size() const;
 

@@ -1,15 +1,18 @@
 // The DNS server's sockets and threads.
 //
 // Threads (all started by Start, all joined by Stop):
-//   - `udp_threads` UDP workers share the UDP socket: they drain it in batches (recvmmsg, up to
-//     kUdpBatch datagrams of at most kUdpMaxQuery bytes; longer ones are dropped), answer cluster
-//     and cached names inline, send the batch's replies with one sendmmsg, and queue the rest for
-//     the forward workers (bounded; a full queue drops the query, the client retries).
+//   - `udp_threads` UDP workers share the (blocking) UDP socket: each blocks in recvmmsg with
+//     MSG_WAITFORONE (the kernel wakes one waiting worker per datagram), takes up to kUdpBatch
+//     datagrams of at most kUdpMaxQuery bytes (longer ones are dropped), answers cluster and
+//     cached names inline, sends the replies (sendmsg for one, else one sendmmsg), and queues the
+//     rest for the forward workers (bounded; a full queue drops the query, the client retries).
 //   - `forward_threads` forward workers block on upstreams and send the answers back.
 //   - one TCP acceptor; each connection gets its own thread (at most max_tcp_connections; more
 //     are closed at once), which serves length-prefixed queries until the client closes, an
 //     idle timeout passes, or Stop.
-// Every wait polls an eventfd that Stop makes readable, so Stop is prompt.
+// Every other wait polls an eventfd that Stop makes readable; Stop shuts the UDP socket's
+// receive side down to wake the UDP workers (each wait is also bounded by a 500 ms receive
+// timeout), so Stop is prompt.
 //
 // Ownership: the Server owns both listening fds from construction (closed by Stop/destructor)
 // and borrows the Resolver, which must outlive it.
