@@ -6,7 +6,8 @@
 //     blocks in recvmmsg with MSG_WAITFORONE (the kernel wakes one waiting worker per datagram,
 //     no herd), takes up to kUdpBatch datagrams of at most kUdpMaxQuery bytes (longer ones are
 //     dropped), answers cluster and cached names inline, sends the replies (sendmsg for one,
-//     else one sendmmsg), and queues the rest for the forward workers (bounded; a full queue drops the query, the client retries).
+//     else one sendmmsg), and queues the rest for the forward workers (bounded; a full queue
+//     drops the query, the client retries).
 //   - `forward_threads` forward workers block on upstreams and send the answers back.
 //   - one TCP acceptor; each connection gets its own thread (at most max_tcp_connections; more
 //     are closed at once), which serves length-prefixed queries until the client closes, an
