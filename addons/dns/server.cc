@@ -229,6 +229,9 @@ void Server::UdpLoop(int fd) {
     // per datagram (no herd, unlike poll). Stop wakes it with shutdown(SHUT_RD); the receive
     // timeout set in Start bounds the wait if that ever fails.
     const int received = recvmmsg(fd, in.data(), kUdpBatch, MSG_WAITFORONE, nullptr);
+    if (received < 0 && (errno == EBADF || errno == ENOTSOCK || errno == EFAULT)) {
+      return;  // the socket is unusable: end (healthy() turns false) rather than spin
+    }
     if (received <= 0) continue;  // EAGAIN (the timeout), EINTR, a transient error, or Stop
     size_t answered = 0;
     for (size_t i = 0; i < static_cast<size_t>(received); ++i) {
