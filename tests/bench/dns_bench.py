@@ -7,8 +7,9 @@ Starts mk8sd on a temp state folder, enables dns on a free 127.0.0.1 port (its u
 closed port: only cluster names are asked), creates SERVICES Services, reads their ClusterIPs
 back, and starts knotd (tests/bench/dns_peer.py says why Knot) on another free 127.0.0.1 port
 with a zone of exactly those A records, the addon's SOA/NS and TTL. Then Debian's dnsperf runs
-at 1 and 16 clients over the same query file against each server in turn (addon, peer, addon,
-peer: both see the same machine load). Everything is loopback-only and torn down at the end.
+at 1 and 16 clients, then 1 client paced (see PACED_RATE), over the same query file against
+each server in turn (addon, peer, addon, peer: both see the same machine load). Everything is
+loopback-only and torn down at the end.
 
 Prints one JSON object per line:
   {"bench": "dns_cluster_names", "server": "mk8s"|"knot", "clients": N, "qps": ...,
@@ -17,12 +18,16 @@ Prints one JSON object per line:
    queries (robust on a loaded machine); for mk8s, dns_threads_cpu_us_per_query counts only the
    addon's threads (named dns-udp / dns-forward), without the rest of mk8sd (API server, ...).
    Knot's process is its DNS server, so there both figures are the same.
+  {"bench": "dns_vs_peer_paced", "clients": 1, "rate_limit": PACED_RATE, "cpu_ratio": ...}
+   after the paced point (1 client, dnsperf -Q; see PACED_RATE): CPU only, both serve the rate.
+  {"bench": "dns_vs_peer", "clients": N, "ratio": mk8s_qps / knot_qps, "goal_qps": 50000,
+   "goal_ratio": 1.0, "met_qps": ..., "met_ratio": ..., "cpu_ratio": knot_cpu / mk8s_dns_cpu}
+   after each unpaced point (mk8s_dns_cpu: dns_threads_cpu_us_per_query).
+Goals from issue 6: >= 50,000 qps and >= 1.0x the peer.
+
 Fairness: both servers get the same dnsperf flags and the same number of UDP worker threads
 (UDP_WORKERS, the addon's default; Knot's own default is one per CPU), and both bind 127.0.0.1
 with one SO_REUSEPORT socket per UDP worker (the kernel keeps a client's flow on one worker).
-  {"bench": "dns_vs_peer", "clients": N, "ratio": mk8s_qps / knot_qps, "goal_qps": 50000,
-   "goal_ratio": 1.0, "met_qps": ..., "met_ratio": ..., "cpu_ratio": knot_cpu / mk8s_dns_threads_cpu}
-Goals from issue 6: >= 50,000 qps and >= 1.0x the peer.
 """
 
 import json
@@ -43,6 +48,11 @@ MK8SD = os.environ.get("MK8SD_BIN", "build/daemon/mk8sd")
 GOAL_QPS = 50000
 GOAL_RATIO = 1.0
 UDP_WORKERS = 2  # the addon's ServerOptions::udp_threads; Knot is given the same
+# The paced point: 1 client at this many queries per second (env DNS_BENCH_PACED_QPS, 0 skips
+# it), below both servers' limits, so queries arrive nearly one at a time (small batches, a
+# wakeup per query or two) however loaded the machine is: CPU per query there is the per-query
+# cost a quiet machine sees, while the unpaced points batch more the busier the machine is.
+PACED_RATE = int(os.environ.get("DNS_BENCH_PACED_QPS", "15000"))
 DNS_THREADS = ("dns-udp", "dns-forward")  # the addon's thread names (server.cc)
 
 
@@ -74,14 +84,16 @@ def threads_cpu_seconds(pid, names):
     return total / ticks
 
 
-def dnsperf_run(dnsperf, port, queries, clients, seconds, pid, thread_names=None):
-    """One dnsperf run; returns the parsed figures and the server's CPU seconds used (all of
-    the process, and of its `thread_names` threads when given)."""
+def dnsperf_run(dnsperf, port, queries, clients, seconds, pid, thread_names=None, rate=0):
+    """One dnsperf run (at most `rate` queries per second when > 0); returns the parsed figures
+    and the server's CPU seconds used (all of the process, and of its `thread_names` threads
+    when given)."""
     before = cpu_seconds(pid)
     threads_before = threads_cpu_seconds(pid, thread_names) if thread_names else 0
     run = subprocess.run([dnsperf, "-s", "127.0.0.1", "-p", str(port), "-d", queries,
                           "-c", str(clients), "-T", str(min(clients, 4)), "-l", str(seconds),
-                          "-q", str(max(100, clients * 20))], capture_output=True, text=True)
+                          "-q", str(max(100, clients * 20)), *(["-Q", str(rate)] if rate else [])],
+                         capture_output=True, text=True)
     used = cpu_seconds(pid) - before
     threads_used = threads_cpu_seconds(pid, thread_names) - threads_before if thread_names else used
 
@@ -156,24 +168,37 @@ def main():
             print(json.dumps({"bench": "dns_peer", "skipped": "knotd not installed (install-deps.sh --bench)"}))
         else:
             peer_port = free_port()
-            peer = KnotPeer(os.path.join(root, "knot"), peer_port, records, udp_workers=UDP_WORKERS)
+            peer = KnotPeer(os.path.join(root, "knot"), peer_port, records,
+                            udp_workers=UDP_WORKERS)
             peer_pid = peer.start()
             wait_for(lambda: dig_short(peer_port, last_name) == last_ip or not peer.alive(),
                      "knotd to answer")
             if not peer.alive():
                 raise SystemExit(f"knotd exited: {peer.output()}")
             servers.append(("knot", peer_port, peer_pid, None))
-        for clients in (1, 16):
+        points = [(1, 0), (16, 0)] + ([(1, PACED_RATE)] if PACED_RATE else [])
+        for clients, rate in points:
             results = {}
+            paced = {"rate_limit": rate} if rate else {}
             for server, server_port, pid, thread_names in servers:
                 result = dnsperf_run(dnsperf, server_port, queries, clients, seconds, pid,
-                                     thread_names)
+                                     thread_names, rate)
                 results[server] = result
                 print(json.dumps({"bench": "dns_cluster_names", "server": server,
-                                  "clients": clients, "seconds": seconds, "names": services,
-                                  **result, "goal_qps": GOAL_QPS,
+                                  "clients": clients, **paced, "seconds": seconds,
+                                  "names": services, **result, "goal_qps": GOAL_QPS,
                                   "met": result["qps"] >= GOAL_QPS}), flush=True)
-            if "knot" in results:
+            if rate and "knot" in results:  # the paced point compares CPU only
+                ours, theirs = results["mk8s"], results["knot"]
+                print(json.dumps({"bench": "dns_vs_peer_paced", "peer": "knot", "clients": clients,
+                                  "rate_limit": rate,
+                                  "mk8s_cpu_us_per_query": ours["dns_threads_cpu_us_per_query"],
+                                  "peer_cpu_us_per_query": theirs["cpu_us_per_query"],
+                                  "cpu_ratio": round(theirs["cpu_us_per_query"] /
+                                                     ours["dns_threads_cpu_us_per_query"], 3)
+                                  if ours["dns_threads_cpu_us_per_query"] > 0 else 0.0}),
+                      flush=True)
+            elif "knot" in results:
                 ours, theirs = results["mk8s"], results["knot"]
                 ratio = ours["qps"] / theirs["qps"] if theirs["qps"] else 0.0
                 cpu_ratio = (theirs["cpu_us_per_query"] / ours["dns_threads_cpu_us_per_query"]
