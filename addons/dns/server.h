@@ -13,7 +13,7 @@
 //     are closed at once), which serves length-prefixed queries until the client closes, an
 //     idle timeout passes, or Stop.
 // Every other wait polls an eventfd that Stop makes readable; Stop shuts the UDP sockets'
-// receive sides down to wake the UDP workers (each wait is also bounded by a 500 ms receive
+// receive sides down to wake the UDP workers (each wait is also bounded by a 2 s receive
 // timeout), so Stop is prompt.
 //
 // Ownership: the Server owns both listening fds from construction and the UDP sockets it adds
