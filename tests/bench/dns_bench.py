@@ -2,6 +2,7 @@
 """The dns addon's query rate beside a Debian peer (Knot DNS) on the same names, in one run.
 
 Usage: MK8SD_BIN=... MK8S_BIN=... tests/bench/dns_bench.py [SECONDS=5] [SERVICES=100]
+Env (optional): DNS_BENCH_UDP_WORKERS, DNS_BENCH_ADDON_ARGS, DNS_BENCH_PACED_QPS (see below).
 
 Starts mk8sd on a temp state folder, enables dns on a free 127.0.0.1 port (its upstream is a
 closed port: only cluster names are asked), creates SERVICES Services, reads their ClusterIPs
@@ -26,8 +27,9 @@ Prints one JSON object per line:
 Goals from issue 6: >= 50,000 qps and >= 1.0x the peer.
 
 Fairness: both servers get the same dnsperf flags and the same number of UDP worker threads
-(UDP_WORKERS, the addon's default; Knot's own default is one per CPU), and both bind 127.0.0.1
-with one SO_REUSEPORT socket per UDP worker (the kernel keeps a client's flow on one worker).
+(UDP_WORKERS; Knot's own default is one per CPU), and both bind 127.0.0.1 with one SO_REUSEPORT
+socket per UDP worker (the kernel keeps a client's flow on one worker; the addon's
+`reuseport=false` instead shares one socket between its workers).
 """
 
 import json
@@ -47,7 +49,10 @@ MK8S = os.environ.get("MK8S_BIN", "build/cli/mk8s")
 MK8SD = os.environ.get("MK8SD_BIN", "build/daemon/mk8sd")
 GOAL_QPS = 50000
 GOAL_RATIO = 1.0
-UDP_WORKERS = 2  # the addon's ServerOptions::udp_threads; Knot is given the same
+# UDP worker threads of each server (env DNS_BENCH_UDP_WORKERS, default the addon's default 2).
+UDP_WORKERS = int(os.environ.get("DNS_BENCH_UDP_WORKERS", "2"))
+# More `mk8s enable dns:` arguments for an A/B run, e.g. DNS_BENCH_ADDON_ARGS="reuseport=false".
+ADDON_ARGS = os.environ.get("DNS_BENCH_ADDON_ARGS", "")
 # The paced point: 1 client at this many queries per second (env DNS_BENCH_PACED_QPS, 0 skips
 # it), below both servers' limits, so queries arrive nearly one at a time (small batches, a
 # wakeup per query or two) however loaded the machine is: CPU per query there is the per-query
@@ -153,7 +158,9 @@ def main():
     try:
         wait_for(lambda: mk8s("status").returncode == 0, "mk8sd")
         port = free_port()
-        enabled = mk8s("enable", f"dns:port={port};address=127.0.0.1;upstream=127.0.0.1:{free_port()}")
+        enabled = mk8s("enable", f"dns:port={port};address=127.0.0.1;upstream=127.0.0.1:"
+                                 f"{free_port()};udp-workers={UDP_WORKERS}"
+                                 + (f";{ADDON_ARGS}" if ADDON_ARGS else ""))
         if enabled.returncode != 0:
             raise SystemExit(enabled.stderr)
         records = create_services(mk8s, root, services)
