@@ -29,13 +29,33 @@ class AnswerCache {
 
   // The cached reply to `query` (its id patched in) if one was stored under `serial`.
   std::optional<std::vector<uint8_t>> Get(std::span<const uint8_t> query, uint32_t serial);
+  // The same into `*reply` (its capacity reused: no allocation once it is large enough);
+  // false (and `*reply` untouched) on a miss.
+  bool GetInto(std::span<const uint8_t> query, uint32_t serial, std::vector<uint8_t>* reply);
   void Put(std::span<const uint8_t> query, uint32_t serial, std::span<const uint8_t> reply);
   size_t size() const;
 
  private:
+  // Keys carry their hash, computed once per call: it picks the shard and the bucket.
+  struct KeyView {
+    std::string_view bytes;
+    size_t hash;
+  };
+  struct Key {
+    std::string bytes;
+    size_t hash;
+  };
   struct Hash {
     using is_transparent = void;
-    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+    size_t operator()(const Key& key) const { return key.hash; }
+    size_t operator()(const KeyView& key) const { return key.hash; }
+  };
+  struct Equal {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return a.hash == b.hash && std::string_view(a.bytes) == std::string_view(b.bytes);
+    }
   };
   struct Entry {
     uint32_t serial = 0;
@@ -43,11 +63,11 @@ class AnswerCache {
   };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries;  // GUARDED_BY(mu)
+    std::unordered_map<Key, Entry, Hash, Equal> entries;  // GUARDED_BY(mu)
   };
   static constexpr size_t kShards = 16;
-  // The key: the query without its 2-byte id; empty when the query is not cacheable.
-  static std::string_view KeyOf(std::span<const uint8_t> query);
+  // The key: the query without its 2-byte id; empty bytes when the query is not cacheable.
+  static KeyView KeyOf(std::span<const uint8_t> query);
 
   const size_t shard_capacity_;
   std::array<Shard, kShards> shards_;

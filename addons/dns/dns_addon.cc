@@ -59,6 +59,9 @@ class DnsAddon : public mk8s::sdk::Addon {
   void OnEnable(const mk8s::sdk::Args& args) override {
     port_ = static_cast<uint16_t>(args.GetInt("port", 10053));
     address_ = args.Get("address", "0.0.0.0");
+    server_options_ = ServerOptions{};
+    server_options_.udp_threads = static_cast<int>(args.GetInt("udp-workers", 2));
+    server_options_.reuse_port = args.GetBool("reuseport", true);
     std::vector<Upstream> upstreams;
     if (const std::string given = args.Get("upstream"); !given.empty()) {
       std::string error;
@@ -103,7 +106,7 @@ class DnsAddon : public mk8s::sdk::Addon {
     zone.dns_ip = host_.cluster_dns_ip();
     records_ = std::make_unique<ClusterRecords>(zone);
     resolver_ = std::make_unique<Resolver>(*records_, std::make_unique<Forwarder>(upstreams_));
-    server_ = std::make_unique<Server>(*resolver_, udp, tcp);  // owns both fds from here
+    server_ = std::make_unique<Server>(*resolver_, udp, tcp, server_options_);  // owns both fds
     server_->Start();
     host_.Info("serving DNS on {}:{} (udp, tcp); upstreams: {}", address_, bound, UpstreamText());
 
@@ -283,6 +286,7 @@ class DnsAddon : public mk8s::sdk::Addon {
   mk8s::sdk::Host& host_;
   uint16_t port_ = 10053;
   std::string address_ = "0.0.0.0";
+  ServerOptions server_options_;
   std::vector<Upstream> upstreams_;
   // Destroyed bottom-up: watches first, then the server, then what it reads.
   std::unique_ptr<ClusterRecords> records_;
@@ -313,6 +317,10 @@ mk8s::sdk::Manifest MakeManifest() {
   manifest.args.push_back(Argument::String("address", "IPv4 address to listen on", "0.0.0.0", ip));
   manifest.args.push_back(Argument::String("resolv-conf", "file naming the default upstreams",
                                            "/etc/resolv.conf", "/[A-Za-z0-9._/-]*"));
+  manifest.args.push_back(
+      Argument::Int("udp-workers", "threads answering UDP queries", 1, 64, "2"));
+  manifest.args.push_back(Argument::Bool(
+      "reuseport", "one SO_REUSEPORT socket per UDP worker (false: they share one)", "true"));
   return manifest;
 }
 

@@ -98,40 +98,45 @@ Resolver::Resolver(const ClusterRecords& records, std::unique_ptr<Forwarder> for
     : records_(records), forwarder_(std::move(forwarder)) {}
 
 Resolver::Outcome Resolver::Answer(std::span<const uint8_t> query, Transport transport) {
-  ++stats_.queries;
   Outcome outcome;
+  Answer(query, transport, &outcome);
+  return outcome;
+}
+
+void Resolver::Answer(std::span<const uint8_t> query, Transport transport, Outcome* out) {
+  ++stats_.queries;
+  Outcome& outcome = *out;
+  outcome.kind = Outcome::kDrop;
   // Read before the lookup: a change racing it leaves an entry that is never served.
   const uint32_t serial = records_.serial();
-  if (transport == Transport::kUdp && query.size() > 2 && (query[2] & 0x80) == 0) {
-    if (auto cached = answers_.Get(query, serial)) {
-      ++stats_.local;
-      ++stats_.local_cached;
-      outcome.kind = Outcome::kReply;
-      outcome.reply = std::move(*cached);
-      return outcome;
-    }
+  if (transport == Transport::kUdp && query.size() > 2 && (query[2] & 0x80) == 0 &&
+      answers_.GetInto(query, serial, &outcome.reply)) {
+    ++stats_.local;
+    ++stats_.local_cached;
+    outcome.kind = Outcome::kReply;
+    return;
   }
   std::optional<Header> header;
   const std::optional<Message> message = Parse(query, nullptr, &header);
   if (!header || header->qr()) {
     ++stats_.dropped;
-    return outcome;
+    return;
   }
   outcome.kind = Outcome::kReply;
   if (!message) {
     ++stats_.formerr;
     outcome.reply = EncodeError(*header, nullptr, kFormErr, std::nullopt);
-    return outcome;
+    return;
   }
   const Question* question = message->questions.size() == 1 ? &message->questions[0] : nullptr;
   if (header->opcode() != 0) {
     outcome.reply = EncodeError(*header, question, kNotImp, message->edns);
-    return outcome;
+    return;
   }
   if (question == nullptr) {
     ++stats_.formerr;
     outcome.reply = EncodeError(*header, nullptr, kFormErr, message->edns);
-    return outcome;
+    return;
   }
   if (message->edns && message->edns->version > 0) {
     Writer w;
@@ -140,7 +145,7 @@ Resolver::Outcome Resolver::Answer(std::span<const uint8_t> query, Transport tra
     w.WriteOpt(kOurUdpSize, kBadVersExtended);
     w.SetCounts(1, 0, 0, 1);
     outcome.reply = w.Take();
-    return outcome;
+    return;
   }
   const size_t limit = ReplyLimit(*message, transport);
   if (question->klass == kClassIN || question->klass == kTypeANY) {
@@ -153,7 +158,7 @@ Resolver::Outcome Resolver::Answer(std::span<const uint8_t> query, Transport tra
         outcome.reply = EncodeAnswer(*message, result, limit);
         if (transport == Transport::kUdp) answers_.Put(query, serial, outcome.reply);
       }
-      return outcome;
+      return;
     }
   }
   const bool dnssec_ok = message->edns && message->edns->dnssec_ok;
@@ -161,10 +166,9 @@ Resolver::Outcome Resolver::Answer(std::span<const uint8_t> query, Transport tra
                                Clock::now())) {
     ++stats_.cache_hits;
     outcome.reply = FitReply(std::move(*cached), *message, limit);
-    return outcome;
+    return;
   }
   outcome.kind = Outcome::kForward;
-  return outcome;
 }
 
 std::vector<uint8_t> Resolver::Forward(std::span<const uint8_t> query, Transport transport) {

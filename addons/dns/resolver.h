@@ -55,6 +55,9 @@ class Resolver {
 
   // Quick: a reply, a drop, or kForward (then call Forward with the same bytes).
   Outcome Answer(std::span<const uint8_t> query, Transport transport);
+  // The same into `*outcome`, whose reply buffer is reused (a cached answer to a repeated
+  // question then costs no allocation): the UDP workers keep one Outcome per batch slot.
+  void Answer(std::span<const uint8_t> query, Transport transport, Outcome* outcome);
   // Blocking: the upstream's answer (cached for the next time) or SERVFAIL. Empty: drop.
   std::vector<uint8_t> Forward(std::span<const uint8_t> query, Transport transport);
 

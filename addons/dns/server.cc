@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <array>
@@ -46,16 +48,63 @@ void Server::Start() {
   if (fcntl(tcp_fd_, F_SETFL, fcntl(tcp_fd_, F_GETFL) | O_NONBLOCK) != 0) {
     throw std::runtime_error("cannot make the TCP socket non-blocking");
   }
-  const int buffer = 1 << 20;  // absorb bursts (benchmarks, many clients)
-  setsockopt(udp_fd_, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer));
-  const int on = 1;
-  setsockopt(udp_fd_, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));  // see UdpPeer
+  sockaddr_in bound{};
+  socklen_t bound_length = sizeof(bound);
+  if (getsockname(udp_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0 &&
+      bound.sin_family == AF_INET && bound.sin_addr.s_addr != htonl(INADDR_ANY)) {
+    pktinfo_ = false;  // bound to one address: replies can only leave from it (see UdpPeer)
+  }
+  if (!PrepareUdpSocket(udp_fd_)) throw std::runtime_error("cannot make the UDP socket blocking");
+  udp_fds_.assign(1, udp_fd_);
+  if (options_.reuse_port && options_.udp_threads > 1) AddReusePortSockets();
   running_threads_ = options_.udp_threads + options_.forward_threads + 1;
-  for (int i = 0; i < options_.udp_threads; ++i) threads_.emplace_back([this] { UdpLoop(); });
+  for (int i = 0; i < options_.udp_threads; ++i) {
+    const int fd = udp_fds_[static_cast<size_t>(i) % udp_fds_.size()];
+    threads_.emplace_back([this, fd] { UdpLoop(fd); });
+  }
   for (int i = 0; i < options_.forward_threads; ++i) {
     threads_.emplace_back([this] { ForwardLoop(); });
   }
   threads_.emplace_back([this] { AcceptLoop(); });
+}
+
+void Server::AddReusePortSockets() {
+  sockaddr_in address{};
+  socklen_t length = sizeof(address);
+  int on = 1;
+  if (getsockname(udp_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      address.sin_family != AF_INET ||
+      setsockopt(udp_fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0) {
+    return;  // the workers share the one socket
+  }
+  for (int i = 1; i < options_.udp_threads; ++i) {
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const bool ready = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == 0 &&
+                       PrepareUdpSocket(fd) &&
+                       bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    if (!ready) {  // back to one shared socket, and no group others could join
+      if (fd >= 0) close(fd);
+      for (size_t k = 1; k < udp_fds_.size(); ++k) close(udp_fds_[k]);
+      udp_fds_.resize(1);
+      on = 0;
+      setsockopt(udp_fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+      return;
+    }
+    udp_fds_.push_back(fd);
+  }
+}
+
+bool Server::PrepareUdpSocket(int fd) const {
+  const int buffer = 1 << 20;  // absorb bursts (benchmarks, many clients)
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof(buffer));
+  const int on = 1;
+  if (pktinfo_ && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) != 0) return false;
+  // The UDP workers block in recvmmsg (see UdpLoop): the socket must be blocking, and a receive
+  // timeout bounds each wait so a worker sees `stopping_` even if Stop's shutdown did not wake it.
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return false;
+  const timeval receive_timeout{2, 0};  // a safety net only: idle workers wake every 2 s
+  return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof(receive_timeout)) == 0;
 }
 
 void Server::Stop() {
@@ -68,9 +117,14 @@ void Server::Stop() {
     std::lock_guard lock(queue_mu_);
     queue_cv_.notify_all();
   }
+  // Wakes the UDP workers blocked in recvmmsg: Linux wakes a socket's readers on shutdown even
+  // when it is unconnected (shutdown then reports ENOTCONN, which is expected here).
+  for (const int fd : udp_fds_) shutdown(fd, SHUT_RD);
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   ReapConnections(true);
+  for (size_t i = 1; i < udp_fds_.size(); ++i) close(udp_fds_[i]);
+  udp_fds_.clear();
   close(udp_fd_);
   close(tcp_fd_);
   close(stop_fd_);
@@ -133,17 +187,19 @@ void Server::PrepareSend(std::span<const uint8_t> reply, const UdpPeer& peer, ms
   }
 }
 
-void Server::SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer) {
+void Server::SendUdp(int fd, std::span<const uint8_t> reply, const UdpPeer& peer) {
   msghdr message;
   iovec iov;
   alignas(cmsghdr) char control[kPktinfoSpace];
   PrepareSend(reply, peer, &message, &iov, control, sizeof(control));
-  sendmsg(udp_fd_, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+  sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-void Server::UdpLoop() {
+void Server::UdpLoop(int fd) {
   Running running(running_threads_);
-  // One batch's buffers, reused: queries in, then replies out.
+  pthread_setname_np(pthread_self(), "dns-udp");  // for top/perf; failure is harmless
+  // One batch's buffers, reused: queries in, then replies out. The Outcomes keep their reply
+  // buffers' capacity, so a cached answer is copied without an allocation.
   std::vector<uint8_t> buffers(kUdpBatch * kUdpMaxQuery);
   std::array<UdpPeer, kUdpBatch> peers;
   std::array<iovec, kUdpBatch> in_iov;
@@ -152,60 +208,72 @@ void Server::UdpLoop() {
     char bytes[kPktinfoSpace];
   };
   std::array<Control, kUdpBatch> controls;
-  std::array<std::vector<uint8_t>, kUdpBatch> replies;
+  std::array<Resolver::Outcome, kUdpBatch> outcomes;
   std::array<UdpPeer*, kUdpBatch> reply_peers;
   std::array<iovec, kUdpBatch> out_iov;
   std::array<mmsghdr, kUdpBatch> out;
-  while (!stopping_.load()) {
-    if (!Wait(udp_fd_, POLLIN, -1)) continue;
-    while (true) {  // drain what is there, a batch at a time
-      for (size_t i = 0; i < kUdpBatch; ++i) {
-        in_iov[i] = iovec{buffers.data() + i * kUdpMaxQuery, kUdpMaxQuery};
-        in[i] = mmsghdr{};
-        in[i].msg_hdr.msg_name = &peers[i].client;
-        in[i].msg_hdr.msg_namelen = sizeof(peers[i].client);
-        in[i].msg_hdr.msg_iov = &in_iov[i];
-        in[i].msg_hdr.msg_iovlen = 1;
-        in[i].msg_hdr.msg_control = controls[i].bytes;
-        in[i].msg_hdr.msg_controllen = sizeof(controls[i].bytes);
-      }
-      const int received = recvmmsg(udp_fd_, in.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
-      if (received <= 0) break;  // EAGAIN (drained), EINTR, or a transient error: back to poll
-      size_t answered = 0;
-      for (int i = 0; i < received; ++i) {
-        UdpPeer& peer = peers[i];
-        peer.has_local = LocalAddress(&in[i].msg_hdr, &peer.local);
-        if ((in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) continue;  // longer than any query
-        const std::span<const uint8_t> query(buffers.data() + i * kUdpMaxQuery, in[i].msg_len);
-        Resolver::Outcome outcome = resolver_.Answer(query, Resolver::Transport::kUdp);
-        if (outcome.kind == Resolver::Outcome::kReply) {
-          replies[answered] = std::move(outcome.reply);
-          reply_peers[answered] = &peer;
-          ++answered;
-        } else if (outcome.kind == Resolver::Outcome::kForward) {
-          std::lock_guard lock(queue_mu_);
-          if (queue_.size() < options_.forward_queue) {
-            queue_.push_back(Pending{std::vector<uint8_t>(query.begin(), query.end()), peer});
-            queue_cv_.notify_one();
-          }
+  const auto reset = [&](size_t i) {  // the fields recvmmsg changes, back to the full buffers
+    in_iov[i] = iovec{buffers.data() + i * kUdpMaxQuery, kUdpMaxQuery};
+    in[i] = mmsghdr{};
+    in[i].msg_hdr.msg_name = &peers[i].client;
+    in[i].msg_hdr.msg_namelen = sizeof(peers[i].client);
+    in[i].msg_hdr.msg_iov = &in_iov[i];
+    in[i].msg_hdr.msg_iovlen = 1;
+    in[i].msg_hdr.msg_control = controls[i].bytes;
+    in[i].msg_hdr.msg_controllen = pktinfo_ ? sizeof(controls[i].bytes) : 0;
+  };
+  for (size_t i = 0; i < kUdpBatch; ++i) reset(i);
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    // Blocks until a datagram arrives, then takes whatever else is already queued (up to a
+    // batch) without waiting: one syscall per wakeup, and the kernel wakes one waiting worker
+    // per datagram (no herd, unlike poll). Stop wakes it with shutdown(SHUT_RD); the receive
+    // timeout set in Start bounds the wait if that ever fails.
+    const int received = recvmmsg(fd, in.data(), kUdpBatch, MSG_WAITFORONE, nullptr);
+    if (received < 0 && (errno == EBADF || errno == ENOTSOCK || errno == EFAULT)) {
+      return;  // the socket is unusable: end (healthy() turns false) rather than spin
+    }
+    if (received <= 0) continue;  // EAGAIN (the timeout), EINTR, a transient error, or Stop
+    size_t answered = 0;
+    for (size_t i = 0; i < static_cast<size_t>(received); ++i) {
+      UdpPeer& peer = peers[i];
+      peer.has_local = LocalAddress(&in[i].msg_hdr, &peer.local);
+      const size_t length = in[i].msg_len;
+      const bool truncated = (in[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+      reset(i);
+      if (truncated) continue;  // longer than any query
+      const std::span<const uint8_t> query(buffers.data() + i * kUdpMaxQuery, length);
+      Resolver::Outcome& outcome = outcomes[answered];
+      resolver_.Answer(query, Resolver::Transport::kUdp, &outcome);
+      if (outcome.kind == Resolver::Outcome::kReply) {
+        reply_peers[answered] = &peer;
+        ++answered;
+      } else if (outcome.kind == Resolver::Outcome::kForward) {
+        std::lock_guard lock(queue_mu_);
+        if (queue_.size() < options_.forward_queue) {
+          queue_.push_back(Pending{std::vector<uint8_t>(query.begin(), query.end()), peer});
+          queue_cv_.notify_one();
         }
       }
-      // The query buffers' control space is free again: reuse it for the replies' pktinfo.
-      for (size_t i = 0; i < answered; ++i) {
-        out[i] = mmsghdr{};
-        PrepareSend(replies[i], *reply_peers[i], &out[i].msg_hdr, &out_iov[i], controls[i].bytes,
-                    sizeof(controls[i].bytes));
-      }
-      for (size_t sent = 0; sent < answered;) {
-        const int n = sendmmsg(udp_fd_, out.data() + sent, static_cast<unsigned>(answered - sent),
-                               MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-          sent += static_cast<size_t>(n);
-        } else if (n < 0 && errno == EINTR) {
-          continue;
-        } else {
-          ++sent;  // this datagram cannot be sent (full buffer, unreachable): drop it, go on
-        }
+    }
+    if (answered == 1) {  // the common case at one outstanding query: a plain sendmsg
+      SendUdp(fd, outcomes[0].reply, *reply_peers[0]);
+      continue;
+    }
+    // The queries' control space was read already: reuse it for the replies' pktinfo.
+    for (size_t i = 0; i < answered; ++i) {
+      out[i] = mmsghdr{};
+      PrepareSend(outcomes[i].reply, *reply_peers[i], &out[i].msg_hdr, &out_iov[i],
+                  controls[i].bytes, sizeof(controls[i].bytes));
+    }
+    for (size_t sent = 0; sent < answered;) {
+      const int n = sendmmsg(fd, out.data() + sent, static_cast<unsigned>(answered - sent),
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        ++sent;  // this datagram cannot be sent (full buffer, unreachable): drop it, go on
       }
     }
   }
@@ -213,6 +281,7 @@ void Server::UdpLoop() {
 
 void Server::ForwardLoop() {
   Running running(running_threads_);
+  pthread_setname_np(pthread_self(), "dns-forward");
   while (true) {
     Pending pending;
     {
@@ -224,7 +293,7 @@ void Server::ForwardLoop() {
     }
     const std::vector<uint8_t> reply = resolver_.Forward(pending.query, Resolver::Transport::kUdp);
     if (reply.empty() || stopping_.load()) continue;
-    SendUdp(reply, pending.peer);
+    SendUdp(udp_fd_, reply, pending.peer);
   }
 }
 

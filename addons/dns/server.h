@@ -1,17 +1,23 @@
 // The DNS server's sockets and threads.
 //
 // Threads (all started by Start, all joined by Stop):
-//   - `udp_threads` UDP workers share the UDP socket: they drain it in batches (recvmmsg, up to
-//     kUdpBatch datagrams of at most kUdpMaxQuery bytes; longer ones are dropped), answer cluster
-//     and cached names inline, send the batch's replies with one sendmmsg, and queue the rest for
-//     the forward workers (bounded; a full queue drops the query, the client retries).
+//   - `udp_threads` UDP workers, each on its own socket of an SO_REUSEPORT group Start makes on
+//     the UDP socket's address (see ServerOptions::reuse_port), else all on the one socket. Each
+//     blocks in recvmmsg with MSG_WAITFORONE (the kernel wakes one waiting worker per datagram,
+//     no herd), takes up to kUdpBatch datagrams of at most kUdpMaxQuery bytes (longer ones are
+//     dropped), answers cluster and cached names inline, sends the replies (sendmsg for one,
+//     else one sendmmsg), and queues the rest for the forward workers (bounded; a full queue
+//     drops the query, the client retries).
 //   - `forward_threads` forward workers block on upstreams and send the answers back.
 //   - one TCP acceptor; each connection gets its own thread (at most max_tcp_connections; more
 //     are closed at once), which serves length-prefixed queries until the client closes, an
 //     idle timeout passes, or Stop.
-// Every wait polls an eventfd that Stop makes readable, so Stop is prompt.
+// Every other wait polls an eventfd that Stop makes readable; Stop shuts the UDP sockets'
+// receive sides down to wake the UDP workers (each wait is also bounded by a 2 s receive
+// timeout), so Stop is prompt.
 //
-// Ownership: the Server owns both listening fds from construction (closed by Stop/destructor)
+// Ownership: the Server owns both listening fds from construction and the UDP sockets it adds
+// (all closed by Stop/destructor)
 // and borrows the Resolver, which must outlive it.
 #pragma once
 
@@ -35,6 +41,10 @@ namespace mk8s::dns {
 struct ServerOptions {
   int udp_threads = 2;
   int forward_threads = 4;
+  // Give each UDP worker its own socket in an SO_REUSEPORT group on the given socket's address
+  // (the kernel then keeps each client's flow on one worker, as Knot does); when that cannot be
+  // set up, the workers share the given socket.
+  bool reuse_port = true;
   size_t forward_queue = 1024;
   size_t max_tcp_connections = 64;
   std::chrono::milliseconds tcp_idle{10000};
@@ -60,7 +70,8 @@ class Server {
   // Where a UDP query came from and which local address it was sent to. Replies leave from
   // that address (IP_PKTINFO): a query DNATed by kube-proxy from the Service IP to a node IP must
   // be answered from the node IP, or conntrack cannot map the reply back and the client (a pod
-  // on a bridge whose own address the kernel would pick) drops it.
+  // on a bridge whose own address the kernel would pick) drops it. A socket bound to one address
+  // has no choice to make, so there the kernel is not asked (has_local stays false).
   struct UdpPeer {
     sockaddr_in client{};
     in_addr local{};
@@ -83,8 +94,13 @@ class Server {
   // `iov` and `control` must outlive the send.
   static void PrepareSend(std::span<const uint8_t> reply, const UdpPeer& peer, msghdr* message,
                           iovec* iov, char* control, size_t control_size);
-  void SendUdp(std::span<const uint8_t> reply, const UdpPeer& peer);
-  void UdpLoop();
+  void SendUdp(int fd, std::span<const uint8_t> reply, const UdpPeer& peer);
+  // Blocking, with IP_PKTINFO (if pktinfo_), a large receive buffer and the receive timeout;
+  // false on failure.
+  bool PrepareUdpSocket(int fd) const;
+  // Fills udp_fds_[1..udp_threads) with SO_REUSEPORT siblings of udp_fd_, or leaves it at one.
+  void AddReusePortSockets();
+  void UdpLoop(int fd);  // serves `fd` (one of udp_fds_) until Stop
   void ForwardLoop();
   void AcceptLoop();
   void ServeConnection(Connection* connection);
@@ -93,6 +109,9 @@ class Server {
 
   Resolver& resolver_;
   int udp_fd_;
+  // IP_PKTINFO is only needed on a wildcard (0.0.0.0) socket; Start clears it otherwise.
+  bool pktinfo_ = true;
+  std::vector<int> udp_fds_;  // udp_fd_ first, then the sockets Start added (owned); see Start
   int tcp_fd_;
   const ServerOptions options_;
   int stop_fd_ = -1;  // eventfd; readable once Stop begins

@@ -240,6 +240,39 @@ TEST_F(ServerTest, AnswersClusterNamesOverUdpAndTcp) {
   EXPECT_EQ(nx->authority[0].type, kTypeSOA);
 }
 
+// Each query from a fresh socket (a new source port): the SO_REUSEPORT group spreads them over
+// both UDP workers' sockets, and every one is answered.
+TEST_F(ServerTest, EveryUdpWorkerAnswers) {
+  for (uint16_t id = 1; id <= 40; ++id) {
+    const auto m =
+        Parse(UdpExchange(port_, Query("web.default.svc.cluster.local", kTypeA, false, id)));
+    ASSERT_TRUE(m) << "query " << id;
+    EXPECT_EQ(m->header.id, id);
+    EXPECT_EQ(m->answers.size(), 1u);
+  }
+}
+
+// On a wildcard socket the replies carry the address each query was sent to (IP_PKTINFO).
+TEST_F(ServerTest, WildcardSocketAnswers) {
+  const int udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  ASSERT_EQ(bind(udp, reinterpret_cast<sockaddr*>(&any), sizeof(any)), 0);
+  socklen_t n = sizeof(any);
+  getsockname(udp, reinterpret_cast<sockaddr*>(&any), &n);
+  const uint16_t port = ntohs(any.sin_port);
+  Server wildcard(*resolver_, udp, tcp, ServerOptions{.udp_threads = 2, .forward_threads = 1});
+  wildcard.Start();
+  for (uint16_t id = 1; id <= 8; ++id) {
+    const auto m =
+        Parse(UdpExchange(port, Query("web.default.svc.cluster.local", kTypeA, false, id)));
+    ASSERT_TRUE(m) << "query " << id;
+    EXPECT_EQ(m->header.id, id);
+  }
+  wildcard.Stop();
+}
+
 TEST_F(ServerTest, LargeAnswersAreTruncatedOverUdpOnly) {
   auto m = Parse(UdpExchange(port_, Query("many.default.svc.cluster.local", kTypeA)));
   ASSERT_TRUE(m);
