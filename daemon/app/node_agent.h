@@ -121,7 +121,9 @@ class NodeAgent {
   std::vector<std::string> node_ips_;
   std::string served_cert_pem_;  // what kubelet_server_ presents; bootstrap thread (or Start)
   // The bootstrap thread writes kubelet_, pod_routes_, kubelet_server_ and streaming_ while it
-  // runs; everything else reads them only after StopBootstrap() joined it.
+  // runs, then stays to renew the serving certificate (KeepServingCertFresh, which alone uses
+  // served_cert_pem_ from then on); everything else reads them only after StopBootstrap()
+  // joined it. On a control-plane node whose first registration worked it only renews.
   std::thread bootstrap_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -16,7 +16,9 @@ with a Status; pods pinned on both nodes; cp pod -> worker pod IP (kubectl exec)
 -> cp pod IP (kubectl logs of the worker pod); kubectl exec and port-forward to a worker pod; a
 ClusterIP Service spanning both nodes answered by every backend from both node namespaces; a
 4-replica Deployment with a topologySpreadConstraint scheduled 2+2 and answering through its
-Service from the worker. Needs root, containerd, ctr, kubectl, curl, openssl and nsenter."""
+Service from the worker; both kubelets renewing a serving certificate whose names went stale
+(the worker through a new CSR, the control plane from its CA) and serving it without a restart.
+Needs root, containerd, ctr, kubectl, curl, openssl and nsenter."""
 import base64
 import json
 import os
@@ -70,7 +72,8 @@ class TwoNodeE2E(ClusterInNetns):
         images = whoami_and_sleep_images(cls.dir)
         cp = cls.add_mk8sd(cls.cp_ns, cls.cp_state, "cp.out", "--apiserver-port", "0",
                            "--components=apiserver,controllers,scheduler,kubelet,proxy",
-                           "--kubelet-port", "0", "--node-name", "cp", "--node-ip", cls.cp_ip)
+                           "--kubelet-port", "0", "--node-name", "cp", "--node-ip", cls.cp_ip,
+                           "--certificate-check-interval", "2")
         cp.wait_kubeconfig()
         # The worker starts before its token is known: registration is refused (401) and
         # must be retried, not fatal.
@@ -78,7 +81,8 @@ class TwoNodeE2E(ClusterInNetns):
         worker = cls.add_mk8sd(cls.wk_ns, cls.wk_state, "worker.out",
                                "--components=kubelet,proxy", "--kubeconfig", worker_config,
                                "--server", cls.server, "--kubelet-port", "0",
-                               "--node-name", "worker", "--node-ip", cls.wk_ip)
+                               "--node-name", "worker", "--node-ip", cls.wk_ip,
+                               "--certificate-check-interval", "2")
         wait_for(lambda: cls.check_alive() and "retrying" in cls.daemon_log("worker.out"),
                  timeout=60, what="the worker retrying its refused registration",
                  interval=0.2)
@@ -303,6 +307,82 @@ class TwoNodeE2E(ClusterInNetns):
             return names <= seen
         wait_for(all_answer, timeout=90, what=f"all spread pods on {ip} from the worker",
                  interval=0.5)
+
+    # --- certificates renewed while running ------------------------------------------------------
+    def served_kubelet_cert(self, ns, node, ip):
+        """The certificate the node's kubelet API presents now (a fresh handshake from inside
+        the node's namespace), as PEM."""
+        port = self.get("node", node)["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        out = ns.run("openssl", "s_client", "-connect", f"{ip}:{port}", input="",
+                     check=False, timeout=30).stdout
+        match = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+        return match.group(0) + "\n" if match else ""
+
+    def plant_cert(self, key_file, cert_file, subject, san):
+        """Replaces cert_file with a certificate for key_file's key, signed by the cluster CA,
+        whose names no longer match the node (`san`): what a node whose addresses changed has."""
+        credentials = os.path.join(self.cp_state, "credentials")
+        ext = os.path.join(self.dir, "planted.ext")
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n")
+        csr = subprocess.run(["openssl", "req", "-new", "-key", key_file, "-subj", subject],
+                             capture_output=True, text=True, check=True).stdout
+        planted = subprocess.run(
+            ["openssl", "x509", "-req", "-CA", os.path.join(credentials, "ca.crt"),
+             "-CAkey", os.path.join(credentials, "ca.key"), "-days", "30",
+             "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-extfile", ext],
+            input=csr, capture_output=True, text=True, check=True).stdout
+        temp = cert_file + ".planted"
+        with open(temp, "w") as f:
+            f.write(planted)
+        os.replace(temp, cert_file)
+        return planted
+
+    def test_5_kubelet_serving_certificates_renewed_while_running(self):
+        """Both kubelets check their serving certificate every 2 s (--certificate-check-interval):
+        the worker renews its own through a new CSR, the control-plane node from the local CA,
+        and each serves the renewed one from the next handshake on, without a restart."""
+        def fingerprint(pem):
+            if not pem:
+                return ""
+            return subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
+                                  input=pem, capture_output=True, text=True).stdout.strip()
+
+        def worker_csrs():
+            return [c for c in self.get("csr")["items"]
+                    if c["spec"].get("username") == "system:node:worker"]
+
+        pids = [d.proc.pid for d in self.daemons]
+        nodes = (("worker", self.wk_ns, self.wk_ip,
+                  os.path.join(self.wk_state, "kubelet", "pki", "kubelet.key"),
+                  os.path.join(self.wk_state, "kubelet", "pki", "kubelet.crt"),
+                  "/O=system:nodes/CN=system:node:worker"),
+                 ("cp", self.cp_ns, self.cp_ip,
+                  os.path.join(self.cp_state, "credentials", "kubelet.key"),
+                  os.path.join(self.cp_state, "credentials", "kubelet.crt"), "/CN=cp"))
+        csrs_before = len(worker_csrs())
+        for node, ns, ip, key_file, cert_file, subject in nodes:
+            before = fingerprint(self.served_kubelet_cert(ns, node, ip))
+            self.assertTrue(before, f"{node}'s kubelet API presented no certificate")
+            planted = fingerprint(self.plant_cert(key_file, cert_file, subject, f"DNS:{node}"))
+
+            def renewed_and_served(ns=ns, node=node, ip=ip, cert_file=cert_file):
+                with open(cert_file) as f:
+                    on_disk = fingerprint(f.read())
+                served = fingerprint(self.served_kubelet_cert(ns, node, ip))
+                return on_disk not in (planted, before) and served == on_disk
+            wait_for(renewed_and_served, timeout=90, interval=0.5,
+                     what=f"{node}'s kubelet serving a renewed certificate")
+        self.assertGreater(len(worker_csrs()), csrs_before, "the worker renewed without a CSR")
+        self.assertEqual([d.proc.pid for d in self.daemons], pids, "a daemon restarted")
+        self.check_alive()
+        # The API server verifies the renewed certificates against the cluster CA.
+        wait_for(lambda: self.running("web-wk-0"), timeout=60, what="web-wk-0 Running",
+                 interval=0.3)
+        self.assertEqual(self.kubectl("exec", "web-wk-0", "--", "echo", "renewed").stdout,
+                         "renewed\n")
+        self.assertEqual(self.kubectl("exec", "web-cp-0", "--", "echo", "renewed").stdout,
+                         "renewed\n")
 
 
 if __name__ == "__main__":
