@@ -167,11 +167,18 @@ TEST_F(CronJobTest, StartingDeadlineSkipsRunsThatAreTooLate) {
   // Resume 30 s past a minute: that minute's run is 10 s too late.
   Advance(std::chrono::seconds(60 + 30 - UnixSeconds(WallNow()) % 60));
   const int64_t resumed = UnixSeconds(WallNow());
-  Patch(client::kCronJobs, "deadline", {{"spec", {{"suspend", false}}}});
-  // Step the clock exactly onto the next minute and hold it there: whenever the controller gets
-  // to run (a loaded machine may take a while), that run is on time and the earlier one is late.
+  const json resumed_object =
+      Patch(client::kCronJobs, "deadline", {{"spec", {{"suspend", false}}}});
+  // The controller must have seen the resume before the clock moves, or it plans from the
+  // suspended object and the minute passes unseen.
+  ASSERT_TRUE(WaitUntilCached(client::kCronJobs, resumed_object));
+  // Step the clock onto the next minute, then on in 1 s steps while the next run is still on
+  // time (well within its 20 s deadline): a controller that planned before the step wakes just
+  // after the minute; one that runs late sees the minute's run on time either way. The earlier
+  // minute stays late throughout.
   Advance(std::chrono::seconds(60 - UnixSeconds(WallNow()) % 60));
-  ASSERT_TRUE(WaitFor([&] { return Jobs("deadline").size() == 1; }, "the next minute's job"));
+  ASSERT_TRUE(AdvanceUntil([&] { return Jobs("deadline").size() == 1; }, std::chrono::seconds(1),
+                           std::chrono::seconds(10), "the next minute's job"));
   const auto scheduled = ParseRfc3339(Jobs("deadline")[0]["metadata"]["annotations"][kScheduled].get<std::string>());
   ASSERT_TRUE(scheduled.has_value());
   EXPECT_GT(UnixSeconds(*scheduled), resumed);  // the next minute, not the late one
