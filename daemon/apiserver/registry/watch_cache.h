@@ -6,7 +6,8 @@
 // older resourceVersion gets 410 Expired and its client re-lists. An event keeps a version that is
 // still current shared with the object map, and a superseded one as its JSON text only, so the
 // history costs about the text of the writes in the window; when many events have been dropped
-// the freed heap is handed back to the OS (malloc_trim).
+// the freed heap is handed back to the OS (malloc_trim with glibc's malloc; jemalloc, which mk8sd
+// links when installed, purges freed pages by itself and ignores the call).
 //
 // Threads: one dispatcher thread applies store events and calls watcher callbacks (which must not
 // block). Every other method is thread-safe.
