@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config git tar
   libcli11-dev libboost-dev libboost-filesystem-dev libboost-system-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  zlib1g-dev libsqlite3-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl libyaml-cpp-dev
+  libjemalloc-dev zlib1g-dev libsqlite3-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libssl-dev openssl libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-kubernetes tzdata
   dnsutils

@@ -1,5 +1,11 @@
 // One version of one stored object, parsed once and shared (immutable) by the watch cache, lists,
 // gets and every watcher. Internal to the API server (includes nlohmann/json).
+//
+// Two forms (memory, issue 4): a parsed object (~7x its text in heap nodes), whose text is
+// serialized on first use; or a compact one holding only the text, for versions that are no
+// longer current and are kept by the watch history alone. A compact object parses its text on the
+// first object() call and keeps the result; the watch cache replays history from ephemeral copies
+// (Reparsed) so the compact form stays small.
 #pragma once
 
 #include <cstdint>
@@ -12,32 +18,70 @@
 
 namespace mk8s::apiserver {
 
+class CachedObject;
+using CachedObjectPtr = std::shared_ptr<const CachedObject>;
+
 class CachedObject {
  public:
   // `object` must already carry metadata.resourceVersion == revision.
   CachedObject(std::string key, int64_t revision, nlohmann::json object)
       : key_(std::move(key)), revision_(revision), object_(std::move(object)) {}
 
+  // A compact version of `of`: its text only (shared with `of`, not copied; serialized now if it
+  // was not yet).
+  static CachedObjectPtr Compact(const CachedObject& of) {
+    return CachedObjectPtr(new CachedObject(of.key_, of.revision_, of.SerializedShared()));
+  }
+  // For a compact object: a fresh copy sharing its text that parses on its own first object()
+  // call, so a history replay leaves the compact one small. A parsed object is returned as is.
+  static CachedObjectPtr Reparsed(const CachedObjectPtr& of) {
+    if (of == nullptr || !of->compact_) return of;
+    return CachedObjectPtr(new CachedObject(of->key_, of->revision_, of->serialized_));
+  }
+
   const std::string& key() const { return key_; }
   int64_t revision() const { return revision_; }
-  const nlohmann::json& object() const { return object_; }
+  // True for a text-only version (Compact()).
+  bool compact() const { return compact_; }
+  // The parsed object. A compact version parses its text on the first call (thread-safe) and
+  // keeps the result; an unparsable text gives null.
+  const nlohmann::json& object() const {
+    if (compact_) {
+      std::call_once(once_, [this] {
+        object_ = nlohmann::json::parse(*serialized_, nullptr, /*allow_exceptions=*/false);
+      });
+    }
+    return object_;
+  }
   // The object's JSON text, serialized on first use and cached (thread-safe).
-  const std::string& Json() const {
-    std::call_once(serialized_once_, [this] {
-      serialized_ = object_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    });
+  const std::string& Json() const { return *SerializedShared(); }
+
+ private:
+  CachedObject(std::string key, int64_t revision, std::shared_ptr<const std::string> text)
+      : key_(std::move(key)), revision_(revision), compact_(true), serialized_(std::move(text)) {}
+
+  const std::shared_ptr<const std::string>& SerializedShared() const {
+    if (!compact_) {
+      std::call_once(once_, [this] {
+        std::string text =
+            object_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        text.shrink_to_fit();  // a dump grows its buffer geometrically (up to ~1.5x the text)
+        serialized_ = std::make_shared<const std::string>(std::move(text));
+      });
+    }
     return serialized_;
   }
 
- private:
   const std::string key_;
   const int64_t revision_;
-  const nlohmann::json object_;
-  mutable std::once_flag serialized_once_;
-  mutable std::string serialized_;
+  const bool compact_ = false;
+  // Parsed version: guards the lazy serialization of serialized_ (object_ is set at
+  // construction). Compact version: guards the lazy parse of object_ (serialized_ is set at
+  // construction). Either way, the lazily set field is immutable once the flag has run.
+  mutable std::once_flag once_;
+  mutable nlohmann::json object_;
+  mutable std::shared_ptr<const std::string> serialized_;
 };
-
-using CachedObjectPtr = std::shared_ptr<const CachedObject>;
 
 // The object of `cached` as a pointer to its JSON that shares ownership of the CachedObject
 // (aliasing constructor): what in-process clients receive, so the cache and every in-process

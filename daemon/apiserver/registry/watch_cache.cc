@@ -112,7 +112,7 @@ void WatchCache::Run() {
         objects_[store_event->kv.key] = event->object;
       }
       revision_ = event->revision;
-      history_.push_back(event);
+      history_.push_back(HistoryEntryLocked(event));
       history_times_.push_back(std::chrono::steady_clock::now());
       dropped_since_trim_ += TrimHistoryLocked(history_times_.back());
       for (Watcher& watcher : watchers_) {
@@ -128,6 +128,39 @@ void WatchCache::Run() {
     lock.unlock();
     for (const Delivery& delivery : deliveries) (*delivery.callback)(delivery.event);
   }
+}
+
+namespace {
+
+CacheEventPtr EventWith(const CacheEvent& event, CachedObjectPtr object, CachedObjectPtr previous) {
+  auto copy = std::make_shared<CacheEvent>();
+  copy->type = event.type;
+  copy->object = std::move(object);
+  copy->previous = std::move(previous);
+  copy->revision = event.revision;
+  return copy;
+}
+
+}  // namespace
+
+CacheEventPtr WatchCache::HistoryEntryLocked(const CacheEventPtr& event) {
+  CachedObjectPtr previous;
+  if (event->previous) {
+    // Superseded just now: text only from here on, shared by the entry that introduced it.
+    previous = CachedObject::Compact(*event->previous);
+    auto introduced = std::lower_bound(
+        history_.begin(), history_.end(), previous->revision(),
+        [](const CacheEventPtr& entry, int64_t revision) { return entry->revision < revision; });
+    if (introduced != history_.end() && (*introduced)->object == event->previous) {
+      *introduced = EventWith(**introduced, previous, (*introduced)->previous);
+    }
+  }
+  // A deleted object's last state is no longer current either.
+  CachedObjectPtr object = event->type == WatchEventType::kDeleted
+                               ? CachedObject::Compact(*event->object)
+                               : event->object;
+  if (object == event->object && previous == event->previous) return event;
+  return EventWith(*event, std::move(object), std::move(previous));
 }
 
 size_t WatchCache::TrimHistoryLocked(std::chrono::steady_clock::time_point now) {
@@ -208,7 +241,12 @@ Result<std::unique_ptr<WatchCache::Registration>> WatchCache::Watch(const std::s
     for (const CacheEventPtr& event : history_) {
       if (event->revision > after_revision &&
           event->object->key().compare(0, prefix.size(), prefix) == 0) {
-        callback(event);
+        const bool compact =
+            event->object->compact() || (event->previous && event->previous->compact());
+        // Text-only versions are parsed into a copy for this watcher alone (see cached_object.h).
+        callback(compact ? EventWith(*event, CachedObject::Reparsed(event->object),
+                                     CachedObject::Reparsed(event->previous))
+                         : event);
       }
     }
   }

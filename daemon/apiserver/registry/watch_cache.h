@@ -3,9 +3,11 @@
 //
 // History bounds (upstream keeps a similar window, eventFreshDuration = 75 s): at most
 // `capacity` events; beyond `min_events`, events older than `window` are dropped. A watch from an
-// older resourceVersion gets 410 Expired and its client re-lists. Each event holds a parsed
-// object version, so the window is what bounds memory after a burst of writes; when many events
-// have been dropped the freed heap is handed back to the OS (malloc_trim).
+// older resourceVersion gets 410 Expired and its client re-lists. An event keeps a version that is
+// still current shared with the object map, and a superseded one as its JSON text only, so the
+// history costs about the text of the writes in the window; when many events have been dropped
+// the freed heap is handed back to the OS (malloc_trim with glibc's malloc; jemalloc, which mk8sd
+// links when installed, purges freed pages by itself and ignores the call).
 //
 // Threads: one dispatcher thread applies store events and calls watcher callbacks (which must not
 // block). Every other method is thread-safe.
@@ -91,6 +93,11 @@ class WatchCache {
     CacheEventPtr event;
   };
   WatchCache(store::Store* store, std::string root, HistoryBounds bounds);
+  // What the history keeps of `event` (which watchers get as is). Memory (issue 4): a version
+  // that is no longer current (the event's `previous`, a deleted object's last state) is kept as
+  // text only (CachedObject::Compact), and the older entry that introduced `previous` is
+  // compacted too; current versions stay shared with objects_. Replays parse into copies.
+  CacheEventPtr HistoryEntryLocked(const CacheEventPtr& event);
   // Drops history beyond the bounds; returns how many events went.
   size_t TrimHistoryLocked(std::chrono::steady_clock::time_point now);
   Status Load();
