@@ -91,6 +91,9 @@ class RestStorage {
         transform;
     bool create_if_missing = false;
     int attempts = 0;
+    // The first cycle reads the watch cache's object; a retry, or a no-op judged on the cache's
+    // object (which may lag the store), reads the store.
+    bool read_store = false;
   };
   void RunMutation(std::shared_ptr<Mutation> mutation);
   void FinishDelete(const RestRequest& request, const std::string& key, int64_t revision,
