@@ -224,7 +224,9 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
   // is judged again on the store's (as upstream's GuaranteedUpdate does with its cache). An
   // object the cache does not have is looked up in the store.
   CachedObjectPtr cached = m->read_store ? nullptr : cache_->Get(m->key);
-  if (cached && !cached->object().is_object()) cached = nullptr;
+  if (cached && (!cached->object().is_object() || cached->revision() < m->seen_revision)) {
+    cached = nullptr;
+  }
   json read;  // the store's version, when it was read from the store
   const json* current = nullptr;
   int64_t current_revision = 0;
@@ -431,6 +433,14 @@ void RestStorage::Update(const RestRequest& request, std::shared_ptr<http::Respo
   m->request = request;
   m->responder = std::move(responder);
   m->key = Key(*request.resource, request.info.namespace_, request.info.name);
+  if (incoming.is_object() && incoming.contains("/metadata/resourceVersion"_json_pointer)) {
+    const json& rv = incoming.at("/metadata/resourceVersion"_json_pointer);
+    const std::string* text = rv.is_string() ? rv.get_ptr<const std::string*>() : nullptr;
+    if (text != nullptr && !text->empty() && text->size() < 19 &&
+        text->find_first_not_of("0123456789") == std::string::npos) {
+      m->seen_revision = std::stoll(*text);
+    }
+  }
   m->transform = [this, m_request = &m->request, incoming](const json* current, json* updated) {
     return MergeUpdate(*m_request, *admission_, *current, incoming, updated);
   };
