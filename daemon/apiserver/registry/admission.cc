@@ -68,10 +68,16 @@ std::string PodQosClass(const json& spec) {
     auto containers = spec.find(list);
     if (containers == spec.end() || !containers->is_array()) continue;
     for (const json& container : *containers) {
-      const json resources = container.is_object() ? container.value("resources", json::object())
-                                                   : json::object();
-      const json container_requests = resources.value("requests", json::object());
-      const json container_limits = resources.value("limits", json::object());
+      // Looked up in place (no copies: this runs on every pod create).
+      static const json kEmpty = json::object();
+      auto field = [](const json& object, const char* key) -> const json& {
+        if (!object.is_object()) return kEmpty;
+        auto found = object.find(key);
+        return found == object.end() ? kEmpty : *found;
+      };
+      const json& resources = field(container, "resources");
+      const json& container_requests = field(resources, "requests");
+      const json& container_limits = field(resources, "limits");
       int limited = 0;
       for (const char* name : {"cpu", "memory"}) {
         if (container_requests.is_object() && container_requests.contains(name)) {

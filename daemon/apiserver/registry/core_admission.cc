@@ -21,41 +21,68 @@ std::string RandomSuffix() {
   return suffix;
 }
 
+// Looks through the containers in place (no copies of the lists: this runs on every pod create).
 bool MountsTokenPath(const json& spec) {
   for (const char* list : {"initContainers", "containers"}) {
-    for (const json& container : spec.value(list, json::array())) {
-      for (const json& mount : container.value("volumeMounts", json::array())) {
-        if (mount.value("mountPath", "") == kTokenMountPath) return true;
+    auto containers = spec.find(list);
+    if (containers == spec.end() || !containers->is_array()) continue;
+    for (const json& container : *containers) {
+      if (!container.is_object()) continue;
+      auto mounts = container.find("volumeMounts");
+      if (mounts == container.end() || !mounts->is_array()) continue;
+      for (const json& mount : *mounts) {
+        if (!mount.is_object()) continue;
+        auto path = mount.find("mountPath");
+        if (path != mount.end() && path->is_string() && *path == kTokenMountPath) return true;
       }
     }
   }
   return false;
 }
 
+// The projected volume's sources, built once (copying a tree is cheaper than building it).
+const json& TokenVolumeSources() {
+  static const json sources = json::array(
+      {{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
+       {{"configMap", {{"name", "kube-root-ca.crt"},
+                       {"items", json::array({{{"key", "ca.crt"}, {"path", "ca.crt"}}})}}}},
+       {{"downwardAPI",
+         {{"items", json::array({{{"path", "namespace"},
+                                  {"fieldRef", {{"apiVersion", "v1"},
+                                                {"fieldPath", "metadata.namespace"}}}}})}}}}});
+  return sources;
+}
+
 }  // namespace
 
 void MountServiceAccountToken(json& spec) {
-  if (!spec.is_object() || !spec.value("automountServiceAccountToken", true)) return;
+  if (!spec.is_object()) return;
+  if (auto automount = spec.find("automountServiceAccountToken");
+      automount != spec.end() && automount->is_boolean() && !automount->get<bool>()) {
+    return;
+  }
   if (MountsTokenPath(spec)) return;
   const std::string name = "kube-api-access-" + RandomSuffix();
-  json sources = json::array();
-  sources.push_back({{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}});
-  sources.push_back({{"configMap", {{"name", "kube-root-ca.crt"},
-                                    {"items", json::array({{{"key", "ca.crt"}, {"path", "ca.crt"}}})}}}});
-  sources.push_back(
-      {{"downwardAPI",
-        {{"items", json::array({{{"path", "namespace"},
-                                 {"fieldRef", {{"apiVersion", "v1"},
-                                               {"fieldPath", "metadata.namespace"}}}}})}}}});
   json& volumes = spec["volumes"];
   if (!volumes.is_array()) volumes = json::array();
-  volumes.push_back({{"name", name}, {"projected", {{"defaultMode", 420}, {"sources", sources}}}});
+  json volume = json::object();
+  volume["name"] = name;
+  json& projected = volume["projected"];
+  projected["defaultMode"] = 420;
+  projected["sources"] = TokenVolumeSources();
+  volumes.push_back(std::move(volume));
   for (const char* list : {"initContainers", "containers"}) {
-    if (!spec.contains(list) || !spec[list].is_array()) continue;
-    for (json& container : spec[list]) {
+    auto containers = spec.find(list);
+    if (containers == spec.end() || !containers->is_array()) continue;
+    for (json& container : *containers) {
+      if (!container.is_object()) continue;
       json& mounts = container["volumeMounts"];
       if (!mounts.is_array()) mounts = json::array();
-      mounts.push_back({{"name", name}, {"readOnly", true}, {"mountPath", kTokenMountPath}});
+      json mount = json::object();
+      mount["mountPath"] = kTokenMountPath;
+      mount["name"] = name;
+      mount["readOnly"] = true;
+      mounts.push_back(std::move(mount));
     }
   }
 }

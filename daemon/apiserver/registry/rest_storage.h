@@ -91,6 +91,12 @@ class RestStorage {
         transform;
     bool create_if_missing = false;
     int attempts = 0;
+    // The first cycle reads the watch cache's object; a retry, or a no-op judged on the cache's
+    // object (which may lag the store), reads the store.
+    bool read_store = false;
+    // A resourceVersion the client already saw (an update's precondition): a cached object
+    // older than it is known stale, so the store is read at once.
+    int64_t seen_revision = 0;
   };
   void RunMutation(std::shared_ptr<Mutation> mutation);
   void FinishDelete(const RestRequest& request, const std::string& key, int64_t revision,

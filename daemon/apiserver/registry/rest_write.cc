@@ -106,6 +106,17 @@ ApiError FromStoreStatus(const RestRequest& request, const Status& status, const
   return FromStoreStatus(*request.resource, status, name);
 }
 
+// Whether a write's callback needs the object beside its stored bytes: for a reply in another
+// shape than the stored bytes, or to release a Service's allocations when the write fails.
+bool KeepsObject(const ResourceInfo& resource, const StoredBytes& stored) {
+  return NeedsConversion(resource) || stored.rv_offset == std::string::npos ||
+         resource.resource == "services";
+}
+
+std::shared_ptr<const std::string> BytesOf(const std::shared_ptr<const StoredBytes>& stored) {
+  return std::shared_ptr<const std::string>(stored, &stored->bytes);
+}
+
 bool StrictValidation(const RestRequest& request) {
   return request.query.Get("fieldValidation") == "Strict";
 }
@@ -177,17 +188,22 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
     admission_->Release(resource, object);
     return SendJson(*responder, 201, Dump(object));
   }
-  object = ToStored(resource, object);
+  if (NeedsConversion(resource)) object = ToStored(resource, object);
   object["metadata"].erase("resourceVersion");
   // Serialized once: the store gets these bytes and the reply is them with the new revision
-  // spliced in, so the writer thread's callback only copies bytes.
+  // spliced in, so the writer thread's callback only copies bytes. The parsed object goes to the
+  // watch cache (handoff), so its dispatcher need not parse the bytes again.
   auto stored = std::make_shared<const StoredBytes>(SerializeStored(object));
   const std::string key = Key(resource, request.info.namespace_, name);
+  json kept;  // what the callback still needs the object for: a converted reply, a Release
+  if (KeepsObject(resource, *stored)) kept = object;
+  const uint64_t ticket = cache_->handoff().Offer(key, BytesOf(stored), std::move(object));
   store_->CreateAsync(
       key, stored->bytes,
-      [this, resource = &resource, responder, stored, name,
-       object = std::move(object)](store::WriteOutcome outcome) mutable {
+      [this, resource = &resource, responder, stored, name, key, ticket,
+       object = std::move(kept)](store::WriteOutcome outcome) mutable {
         if (!outcome.status.ok()) {
+          cache_->handoff().Withdraw(key, ticket);
           admission_->Release(*resource, object);
           return SendError(*responder, FromStoreStatus(*resource, outcome.status, name));
         }
@@ -202,25 +218,49 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
 void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
   const ResourceInfo& resource = *m->request.resource;
   const std::string& name = m->request.info.name;
-  Result<store::KeyValue> kv = store_->Get(m->key);
-  json current;
-  int64_t current_revision = 0;
-  if (kv.ok()) {
-    current = ParseStoredObject(kv->value, kv->mod_rev);
-    current_revision = kv->mod_rev;
-    if (current.is_null()) return SendError(*m->responder, ApiError::Internal("stored object is corrupt"));
-  } else if (kv.status().code() != Code::kNotFound) {
-    return SendError(*m->responder, ApiError::Internal(kv.status().message()));
-  } else if (!m->create_if_missing) {
-    return SendError(*m->responder, ApiError::NotFound(resource.group, resource.resource, name));
+  // The first cycle works on the watch cache's object: no store read, no parse, no copy. The
+  // cache may lag the store: a CAS on a stale revision then fails (kConflict, or kNotFound when
+  // the object is gone) and the retry reads the store, and a no-op judged on the cache's object
+  // is judged again on the store's (as upstream's GuaranteedUpdate does with its cache). An
+  // object the cache does not have is looked up in the store.
+  CachedObjectPtr cached = m->read_store ? nullptr : cache_->Get(m->key);
+  if (cached && (!cached->object().is_object() || cached->revision() < m->seen_revision)) {
+    cached = nullptr;
   }
-  json updated;
+  json read;  // the store's version, when it was read from the store
+  const json* current = nullptr;
+  int64_t current_revision = 0;
+  if (cached) {
+    current = &cached->object();
+    current_revision = cached->revision();
+  } else {
+    Result<store::KeyValue> kv = store_->Get(m->key);
+    if (kv.ok()) {
+      read = ParseStoredObject(kv->value, kv->mod_rev);
+      if (read.is_null()) return SendError(*m->responder, ApiError::Internal("stored object is corrupt"));
+      current = &read;
+      current_revision = kv->mod_rev;
+    } else if (kv.status().code() != Code::kNotFound) {
+      return SendError(*m->responder, ApiError::Internal(kv.status().message()));
+    } else if (!m->create_if_missing) {
+      return SendError(*m->responder, ApiError::NotFound(resource.group, resource.resource, name));
+    }
+  }
+  const bool from_cache = cached != nullptr;
   // Transforms see the object as this resource serves it; the store keeps the stored form.
-  const json served = current_revision ? ToServed(resource, current) : json();
-  if (auto error = m->transform(current_revision ? &served : nullptr, &updated)) {
+  json served;
+  if (current != nullptr && NeedsConversion(resource)) served = ToServed(resource, *current);
+  json updated;
+  if (auto error = m->transform(served.is_null() ? current : &served, &updated)) {
+    // Judged on a cached object that may lag (a resourceVersion precondition the client took
+    // from a write the cache has not seen yet): judge again on the store's version.
+    if (from_cache) {
+      m->read_store = true;
+      return RunMutation(m);
+    }
     return SendError(*m->responder, *error);
   }
-  updated = ToStored(resource, updated);
+  if (NeedsConversion(resource)) updated = ToStored(resource, updated);
   if (current_revision == 0) {  // create through apply/update
     if (DryRun(m->request)) return SendJson(*m->responder, 201, Dump(updated));
     store_->CreateAsync(m->key, StoredForm(updated),
@@ -240,14 +280,30 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
     return;
   }
   if (DryRun(m->request)) return SendJson(*m->responder, 200, Dump(updated));
-  // A write that changes nothing is not a write: no new revision, no watch event.
-  {
-    json unchanged = updated;
-    unchanged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"];
-    if (unchanged == current) {
-      return SendCreated(resource, *m->responder, std::move(current), current_revision, 200);
-    }
+  if (!updated.is_object() || !updated["metadata"].is_object()) {
+    return SendError(*m->responder, ApiError::BadRequest("metadata must be an object"));
   }
+  // A write that changes nothing is not a write: no new revision, no watch event. Compared in
+  // place (the resourceVersion set to the current one, then dropped for the stored form).
+  updated["metadata"]["resourceVersion"] = (*current)["metadata"]["resourceVersion"];
+  const bool unchanged = updated == *current;
+  updated["metadata"].erase("resourceVersion");
+  if (unchanged) {
+    if (from_cache) {
+      m->read_store = true;
+      return RunMutation(m);
+    }
+    return SendCreated(resource, *m->responder, std::move(read), current_revision, 200);
+  }
+  // Past a retry, every cycle reads the store.
+  auto retry = [this](const std::shared_ptr<Mutation>& mutation) {
+    mutation->read_store = true;
+    RunMutation(mutation);
+  };
+  // Whether a failed CAS is worth another cycle: a conflict, or a cached object that is gone.
+  auto retryable = [from_cache](const Status& status) {
+    return status.code() == Code::kConflict || (from_cache && status.code() == Code::kNotFound);
+  };
   // An object being deleted whose last finalizer is gone leaves the store.
   // A pod in graceful deletion (deletionGracePeriodSeconds > 0) stays until its kubelet has
   // stopped it and deletes it with grace 0.
@@ -257,10 +313,10 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
                         !FinalizersPending(updated) && !graceful_pod;
   if (finished) {
     store_->DeleteAsync(m->key, current_revision,
-                        [this, m, updated](store::WriteOutcome outcome) mutable {
-                          if (outcome.status.code() == Code::kConflict &&
-                              ++m->attempts < kMaxConflictRetries) {
-                            return RunMutation(m);
+                        [this, m, retry, retryable,
+                         updated = std::move(updated)](store::WriteOutcome outcome) mutable {
+                          if (retryable(outcome.status) && ++m->attempts < kMaxConflictRetries) {
+                            return retry(m);
                           }
                           if (!outcome.status.ok()) {
                             return SendError(*m->responder,
@@ -272,18 +328,30 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
                         });
     return;
   }
-  store_->UpdateAsync(m->key, StoredForm(updated), current_revision,
-                      [this, m, updated](store::WriteOutcome outcome) mutable {
-                        if (outcome.status.code() == Code::kConflict &&
-                            ++m->attempts < kMaxConflictRetries) {
-                          return RunMutation(m);  // re-read and re-apply on the fresh object
+  // As in Create: serialized once, the reply spliced from the bytes, the object handed over.
+  auto stored = std::make_shared<const StoredBytes>(SerializeStored(updated));
+  json kept;
+  if (KeepsObject(resource, *stored)) kept = updated;
+  const uint64_t ticket = cache_->handoff().Offer(m->key, BytesOf(stored), std::move(updated));
+  store_->UpdateAsync(m->key, stored->bytes, current_revision,
+                      [this, m, retry, retryable, stored, ticket,
+                       updated = std::move(kept)](store::WriteOutcome outcome) mutable {
+                        if (!outcome.status.ok()) cache_->handoff().Withdraw(m->key, ticket);
+                        if (retryable(outcome.status) && ++m->attempts < kMaxConflictRetries) {
+                          return retry(m);  // re-read and re-apply on the fresh object
                         }
                         if (!outcome.status.ok()) {
                           return SendError(*m->responder,
                                            FromStoreStatus(m->request, outcome.status,
                                                            m->request.info.name));
                         }
-                        SendCreated(*m->request.resource, *m->responder, std::move(updated), outcome.result.revision, 200);
+                        const ResourceInfo& resource = *m->request.resource;
+                        if (NeedsConversion(resource) || stored->rv_offset == std::string::npos) {
+                          return SendCreated(resource, *m->responder, std::move(updated),
+                                             outcome.result.revision, 200);
+                        }
+                        SendJson(*m->responder, 200,
+                                 stored->WithResourceVersion(outcome.result.revision));
                       });
 }
 
@@ -365,6 +433,14 @@ void RestStorage::Update(const RestRequest& request, std::shared_ptr<http::Respo
   m->request = request;
   m->responder = std::move(responder);
   m->key = Key(*request.resource, request.info.namespace_, request.info.name);
+  if (incoming.is_object() && incoming.contains("/metadata/resourceVersion"_json_pointer)) {
+    const json& rv = incoming.at("/metadata/resourceVersion"_json_pointer);
+    const std::string* text = rv.is_string() ? rv.get_ptr<const std::string*>() : nullptr;
+    if (text != nullptr && !text->empty() && text->size() < 19 &&
+        text->find_first_not_of("0123456789") == std::string::npos) {
+      m->seen_revision = std::stoll(*text);
+    }
+  }
   m->transform = [this, m_request = &m->request, incoming](const json* current, json* updated) {
     return MergeUpdate(*m_request, *admission_, *current, incoming, updated);
   };

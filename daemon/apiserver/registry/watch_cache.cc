@@ -96,7 +96,17 @@ void WatchCache::Run() {
       event->revision = store_event->kv.mod_rev;
       auto found = objects_.find(store_event->kv.key);
       if (found != objects_.end()) event->previous = found->second;
-      nlohmann::json object = ParseStoredObject(store_event->kv.value, event->revision);
+      // Parsing the bytes is the fallback: a put takes the object its write handed over, and a
+      // delete (whose value is the last version's) copies the cached last version.
+      nlohmann::json object;
+      if (store_event->type != store::EventType::kDelete) {
+        object = handoff_.Take(store_event->kv.key, store_event->kv.value, event->revision);
+      } else if (found != objects_.end() && found->second->revision() == store_event->prev_rev &&
+                 found->second->object().is_object()) {
+        object = found->second->object();
+        object["metadata"]["resourceVersion"] = std::to_string(event->revision);
+      }
+      if (object.is_null()) object = ParseStoredObject(store_event->kv.value, event->revision);
       if (object.is_null()) {
         spdlog::warn("watch cache: unparsable object at {}", store_event->kv.key);
         revision_ = event->revision;

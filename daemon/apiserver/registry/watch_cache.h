@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "apiserver/registry/cached_object.h"
+#include "apiserver/registry/object_handoff.h"
 #include "common/status.h"
 
 namespace mk8s::store {
@@ -81,6 +82,9 @@ class WatchCache {
                                               bool initial_state, Callback callback);
   size_t watcher_count() const;
 
+  // Where writes hand their parsed objects to the dispatcher (object_handoff.h); thread-safe.
+  ObjectHandoff& handoff() { return handoff_; }
+
  private:
   struct Watcher {
     uint64_t id;
@@ -108,6 +112,7 @@ class WatchCache {
   const std::string root_;
   const HistoryBounds bounds_;
   std::unique_ptr<store::Watch> store_watch_;
+  ObjectHandoff handoff_;  // its own lock; taken under mu_ by the dispatcher, never the reverse
   std::thread dispatcher_;
   // Held by the dispatcher while it calls callbacks outside mu_; Unregister waits on it.
   std::mutex dispatch_mu_;

@@ -50,10 +50,16 @@ void NodeIpamController::Setup() {
       {track, [track](const client::ObjectPtr&, const client::ObjectPtr& node) { track(node); },
        [this](const client::ObjectPtr& node) {
          uint32_t index = 0;
-         if (SubnetIndex((*node).value("/spec/podCIDR"_json_pointer, std::string()), &index)) {
+         std::set<std::string> wake;
+         {
            std::lock_guard lock(mu_);
-           used_.erase(index);
+           waiting_.erase((*node)["metadata"].value("name", ""));
+           if (SubnetIndex((*node).value("/spec/podCIDR"_json_pointer, std::string()), &index)) {
+             used_.erase(index);
+             wake.swap(waiting_);
+           }
          }
+         for (const std::string& name : wake) Enqueue(name);
        }});
 }
 
@@ -64,16 +70,26 @@ Status NodeIpamController::Reconcile(const std::string& name) {
   }
   uint32_t index = 0;
   bool exhausted = false;
+  bool newly_waiting = false;
   {
     std::lock_guard lock(mu_);
     while (index < subnets_ && used_.count(index)) ++index;
     exhausted = index == subnets_;
-    if (!exhausted) used_.insert(index);  // taken now, so a concurrent worker picks another
+    if (!exhausted) {
+      used_.insert(index);  // taken now, so a concurrent worker picks another
+      waiting_.erase(name);
+    } else {
+      newly_waiting = waiting_.insert(name).second;
+    }
   }
   if (exhausted) {
-    events_.Record(*node, "Warning", "CIDRNotAvailable",
-                   "Node " + name + " status is now: CIDRNotAvailable");
-    return Status(Code::kResourceExhausted, "no free /24 left for node " + name);
+    // Told once; the delete handler requeues waiting nodes when a subnet is freed.
+    if (newly_waiting) {
+      spdlog::warn("node-ipam: no free /24 left for node {}", name);
+      events_.Record(*node, "Warning", "CIDRNotAvailable",
+                     "Node " + name + " status is now: CIDRNotAvailable");
+    }
+    return Status::Ok();
   }
   const std::string cidr = SubnetText(index);
   json patch = {{"spec", {{"podCIDR", cidr}, {"podCIDRs", json::array({cidr})}}}};

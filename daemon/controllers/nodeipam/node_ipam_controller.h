@@ -1,10 +1,13 @@
 // Node IPAM: each node gets its own pod subnet (spec.podCIDR / podCIDRs), a /24 out of the
 // cluster CIDR (10.1.0.0/16 by default, as MicroK8s), released when the node is deleted. When
-// none is free the node waits (retried with backoff) and gets a CIDRNotAvailable Warning event.
+// none is free the node waits and gets one CIDRNotAvailable Warning event; a node deleted with a
+// subnet wakes the waiting nodes (no retry loop: with thousands of nodes past the pool, retries
+// and their events were a steady load of API writes).
 #pragma once
 
 #include <mutex>
 #include <set>
+#include <string>
 
 #include "controllers/common/event_recorder.h"
 #include "controllers/controller.h"
@@ -31,6 +34,7 @@ class NodeIpamController final : public Controller {
   uint32_t subnets_ = 0;     // number of /24s in it
   std::mutex mu_;
   std::set<uint32_t> used_;  // GUARDED_BY(mu_)
+  std::set<std::string> waiting_;  // nodes told CIDRNotAvailable; GUARDED_BY(mu_)
 };
 
 }  // namespace mk8s::controllers

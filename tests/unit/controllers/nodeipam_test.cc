@@ -94,7 +94,7 @@ TEST_F(NodeIpamTest, ExhaustedRangeWaitsForAFreeSubnet) {
 
   const std::string freed = PodCidr("n2");
   ASSERT_TRUE(DeleteIn(client::kNodes, "", "n2"));
-  // The waiting node is retried with backoff on the fake clock.
+  // Deleting a node with a subnet wakes the waiting node.
   ASSERT_TRUE(AdvanceUntil([&] { return !PodCidr("late").empty(); }, 1s, 120s,
                            "the fifth node gets the freed subnet"));
   EXPECT_EQ(PodCidr("late"), freed);
