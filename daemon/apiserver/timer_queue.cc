@@ -9,6 +9,7 @@ TimerQueue::~TimerQueue() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     timers_.clear();
+    by_id_.clear();
   }
   cv_.notify_all();
   thread_.join();
@@ -17,19 +18,19 @@ TimerQueue::~TimerQueue() {
 uint64_t TimerQueue::Schedule(Clock::time_point when, std::function<void()> callback) {
   std::lock_guard lock(mu_);
   const uint64_t id = next_id_++;
-  timers_.emplace(when, std::make_pair(id, std::move(callback)));
-  cv_.notify_all();
+  auto it = timers_.emplace(when, std::make_pair(id, std::move(callback)));
+  by_id_.emplace(id, it);
+  // Only a new earliest timer changes what the thread waits for.
+  if (it == timers_.begin()) cv_.notify_all();
   return id;
 }
 
 void TimerQueue::Cancel(uint64_t id) {
   std::lock_guard lock(mu_);
-  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-    if (it->second.first == id) {
-      timers_.erase(it);
-      return;
-    }
-  }
+  auto found = by_id_.find(id);
+  if (found == by_id_.end()) return;  // already ran or cancelled
+  timers_.erase(found->second);
+  by_id_.erase(found);
 }
 
 void TimerQueue::Run() {
@@ -45,6 +46,7 @@ void TimerQueue::Run() {
       continue;
     }
     std::function<void()> callback = std::move(first->second.second);
+    by_id_.erase(first->second.first);
     timers_.erase(first);
     lock.unlock();
     callback();

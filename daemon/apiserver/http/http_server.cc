@@ -1,6 +1,8 @@
 // Boost.Beast HTTPS server. Threads: `threads` transport threads run one io_context; each
 // connection lives on its own strand, so a connection's state is only touched on its strand.
 // Handlers may answer from any thread; answers are posted onto the connection's strand.
+// Streamed responses (watches) leave Asio/Beast once their head is due: TlsResponseStream writes
+// them straight to the socket (tls_response_stream.h), with Session as its StreamSocket.
 #include "apiserver/http/http_server.h"
 
 #include <spdlog/spdlog.h>
@@ -17,6 +19,7 @@
 #include <optional>
 #include <thread>
 
+#include "apiserver/http/tls_response_stream.h"
 #include "apiserver/http/tls_server.h"
 #include "apiserver/http/wire.h"
 #include "pki/tls_identity.h"
@@ -35,27 +38,6 @@ constexpr auto kIdleTimeout = std::chrono::minutes(5);
 
 class Session;
 using Chunk = std::shared_ptr<const std::string>;  // immutable, possibly shared by many streams
-
-class StreamImpl final : public ResponseStream {
- public:
-  StreamImpl(std::shared_ptr<Session> session, size_t max_backlog)
-      : session_(std::move(session)), max_backlog_(max_backlog) {}
-  bool Write(std::string chunk) override;
-  bool WriteShared(std::shared_ptr<const std::string> chunk) override;
-  void Close() override;
-  void OnClosed(std::function<void()> callback) override;
-  size_t buffered_bytes() const override { return backlog_bytes.load(); }
-  // Strand only: the stream ended (client gone, error, or Close finished).
-  void MarkEnded();
-  std::atomic<size_t> backlog_bytes{0};
-
- private:
-  std::shared_ptr<Session> session_;
-  const size_t max_backlog_;
-  std::mutex mu_;
-  bool ended_ = false;                       // GUARDED_BY(mu_)
-  std::function<void()> on_closed_;          // GUARDED_BY(mu_)
-};
 
 // The client side of an upgraded connection; the state lives in Session (on its strand).
 class UpgradeImpl final : public UpgradedConnection {
@@ -76,7 +58,7 @@ class UpgradeImpl final : public UpgradedConnection {
   std::atomic<bool> ended_{false};
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public StreamSocket, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ssl::context& tls, const ServerOptions& options,
           const Handler& handler)
@@ -121,39 +103,38 @@ class Session : public std::enable_shared_from_this<Session> {
                        });
   }
 
-  void BeginStream(std::shared_ptr<StreamImpl> stream, int status, std::string content_type,
-                   std::vector<Header> headers) {
-    stream_impl_ = std::move(stream);
+  // Hands the connection to `stream` with the response head (the connection closes after it).
+  void BeginStream(const std::shared_ptr<TlsResponseStream>& stream, int status,
+                   const std::string& content_type, const std::vector<Header>& headers) {
     beast::get_lowest_layer(stream_).expires_never();
-    auto head = std::make_shared<bhttp::response<bhttp::empty_body>>();
-    head->version(11);
-    head->result(static_cast<unsigned>(status));
-    head->set(bhttp::field::content_type, content_type);
-    head->set(bhttp::field::transfer_encoding, "chunked");
-    head->set(bhttp::field::connection, "close");  // one stream per connection, then close
-    for (const auto& header : headers) head->set(header.name, header.value);
-    auto serializer = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
-    writing_ = true;
-    bhttp::async_write_header(
-        stream_, *serializer,
-        [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
-          self->writing_ = false;
-          if (ec) return self->EndStream();
-          self->WatchForHangUp();
-          self->FlushChunks();
-        });
+    shut_down_ = true;  // the stream sends close_notify and closes the socket itself
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    head.append(reason.data(), reason.size());
+    head += "\r\nContent-Type: " + content_type +
+            "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n";
+    for (const auto& header : headers) head += header.name + ": " + header.value + "\r\n";
+    head += "\r\n";
+    stream->Begin(std::move(head));
   }
 
-  void QueueChunk(Chunk chunk) {
-    if (stream_ended_) return;
-    chunks_.push_back(std::move(chunk));
-    FlushChunks();
+  // --- StreamSocket (for TlsResponseStream) ---
+  int native_fd() override { return beast::get_lowest_layer(stream_).socket().native_handle(); }
+  SSL* native_ssl() override { return stream_.native_handle(); }
+  void PostToStrand(std::function<void()> work) override { Post(std::move(work)); }
+  void WaitReadable(std::function<void(bool)> done) override {
+    beast::get_lowest_layer(stream_).socket().async_wait(
+        tcp::socket::wait_read,
+        [self = shared_from_this(), done = std::move(done)](beast::error_code ec) { done(!!ec); });
   }
-
-  void QueueFinish() {
-    if (stream_ended_) return;
-    finish_requested_ = true;
-    FlushChunks();
+  void WriteAll(const char* data, size_t size, std::function<void(bool)> done) override {
+    net::async_write(beast::get_lowest_layer(stream_).socket(), net::buffer(data, size),
+                     [self = shared_from_this(), done = std::move(done)](beast::error_code ec,
+                                                                         size_t) { done(!!ec); });
+  }
+  void CloseSocket() override {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
   }
 
   // --- upgraded connections (strand) ---
@@ -251,7 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<Responder> MakeResponder();
 
-  // Queued chunks written together: the buffers point into `chunks`, which the batch keeps alive
+  // Queued bytes of an upgraded connection written together: the buffers point into `chunks`, which the batch keeps alive
   // until the write completes.
   struct Batch {
     std::vector<Chunk> chunks;
@@ -269,51 +250,6 @@ class Session : public std::enable_shared_from_this<Session> {
       chunks_.pop_front();
     } while (!chunks_.empty() && batch->bytes + chunks_.front()->size() <= kMaxCoalesced);
     return batch;
-  }
-
-  void FlushChunks() {
-    if (writing_ || stream_ended_) return;
-    if (chunks_.empty()) {
-      if (!finish_requested_) return;
-      writing_ = true;
-      net::async_write(stream_, bhttp::make_chunk_last(),
-                       [self = shared_from_this()](beast::error_code, size_t) {
-                         self->writing_ = false;
-                         self->EndStream();
-                       });
-      return;
-    }
-    // Queued chunks (watch frames shared by many streams, proxied log data arriving a TLS record
-    // at a time) go out as one HTTP chunk, gathered without copying; the TLS layer (flat_stream)
-    // packs up to 16 KiB into one record.
-    auto batch = TakeBatch();
-    writing_ = true;
-    net::async_write(stream_, bhttp::make_chunk(batch->buffers),
-                     [self = shared_from_this(), batch](beast::error_code ec, size_t) {
-                       self->writing_ = false;
-                       if (self->stream_impl_) self->stream_impl_->backlog_bytes -= batch->bytes;
-                       if (ec) return self->EndStream();
-                       self->FlushChunks();
-                     });
-  }
-
-  // While streaming, a read that completes means the client hung up (HTTP/1.1 clients send
-  // nothing else during a streamed response).
-  void WatchForHangUp() {
-    stream_.async_read_some(net::buffer(hangup_probe_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec) return self->EndStream();
-                              if (!self->stream_ended_) self->WatchForHangUp();
-                            });
-  }
-
-  void EndStream() {
-    if (stream_ended_) return;
-    stream_ended_ = true;
-    chunks_.clear();
-    if (stream_impl_) stream_impl_->MarkEnded();
-    stream_impl_.reset();
-    Shutdown();
   }
 
   // Reads and discards what the client still sends (up to a bound), then closes.
@@ -402,13 +338,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool drain_before_close_ = false;
   bool shut_down_ = false;
-  // Streaming state (strand only).
-  std::shared_ptr<StreamImpl> stream_impl_;
+  // Upgraded connections' outgoing bytes (strand only).
   std::deque<Chunk> chunks_;
   bool writing_ = false;
-  bool finish_requested_ = false;
-  bool stream_ended_ = false;
-  // Upgraded state (strand only); chunks_ and writing_ are shared with streaming.
+  // Upgraded state (strand only).
   std::shared_ptr<UpgradeImpl> upgrade_;
   std::function<void(std::string_view)> on_data_;
   std::function<void()> on_closed_;
@@ -418,52 +351,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool upgrade_ended_ = false;
   char hangup_probe_[16384];  // hang-up detection, draining, upgraded reads
 };
-
-bool StreamImpl::Write(std::string chunk) {
-  return WriteShared(std::make_shared<const std::string>(std::move(chunk)));
-}
-
-bool StreamImpl::WriteShared(std::shared_ptr<const std::string> chunk) {
-  {
-    std::lock_guard lock(mu_);
-    if (ended_) return false;
-  }
-  if (!chunk || chunk->empty()) return true;  // an empty chunk would end the HTTP response
-  if (backlog_bytes.load() + chunk->size() > max_backlog_) {
-    spdlog::warn("closing a stream whose client is {} bytes behind", backlog_bytes.load());
-    Close();
-    return false;
-  }
-  backlog_bytes += chunk->size();
-  session_->Post([session = session_, chunk = std::move(chunk)]() mutable {
-    session->QueueChunk(std::move(chunk));
-  });
-  return true;
-}
-
-void StreamImpl::Close() {
-  session_->Post([session = session_] { session->QueueFinish(); });
-}
-
-void StreamImpl::OnClosed(std::function<void()> callback) {
-  std::unique_lock lock(mu_);
-  if (ended_) {
-    lock.unlock();
-    callback();
-    return;
-  }
-  on_closed_ = std::move(callback);
-}
-
-void StreamImpl::MarkEnded() {
-  std::function<void()> callback;
-  {
-    std::lock_guard lock(mu_);
-    ended_ = true;
-    callback = std::move(on_closed_);
-  }
-  if (callback) callback();
-}
 
 void UpgradeImpl::Start(std::function<void(std::string_view)> on_data,
                         std::function<void()> on_closed) {
@@ -517,14 +404,14 @@ class ResponderImpl final : public Responder {
 
   std::shared_ptr<ResponseStream> StartStream(int status, std::string content_type,
                                               std::vector<Header> headers) override {
-    auto stream = std::make_shared<StreamImpl>(session_, max_backlog_);
+    auto stream = std::make_shared<TlsResponseStream>(session_, max_backlog_);
     if (answered_.exchange(true)) {
-      stream->MarkEnded();
+      stream->Abandon();
       return stream;
     }
     session_->Post([session = session_, stream, status, content_type = std::move(content_type),
-                    headers = std::move(headers)]() mutable {
-      session->BeginStream(stream, status, std::move(content_type), std::move(headers));
+                    headers = std::move(headers)] {
+      session->BeginStream(stream, status, content_type, headers);
     });
     return stream;
   }
