@@ -11,6 +11,7 @@
 namespace mk8s::apiserver {
 namespace {
 
+using nlohmann::json;
 using WatchCacheTest = WatchCacheFixture;
 
 TEST_F(WatchCacheTest, InitialStateInRevisionOrderThenLiveEvents) {
