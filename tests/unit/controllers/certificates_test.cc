@@ -36,13 +36,8 @@ class CertificatesTest : public ControllerTest {
     options.ip_addresses = {ip};
     auto pem = pki::CreateCsr(key_, options);
     EXPECT_TRUE(pem.ok());
-    return {{"apiVersion", "certificates.k8s.io/v1"},
-            {"kind", "CertificateSigningRequest"},
-            {"metadata", {{"name", name}}},
-            {"spec",
-             {{"request", pki::Base64Encode(pem.ok() ? *pem : "")},
-              {"signerName", "kubernetes.io/kubelet-serving"},
-              {"usages", {"digital signature", "server auth"}}}}};
+    return MakeCsr(name, pem.ok() ? *pem : "", "kubernetes.io/kubelet-serving",
+                   {"digital signature", "server auth"});
   }
 
   std::shared_ptr<client::Client> AsNode() {

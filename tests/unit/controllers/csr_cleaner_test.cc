@@ -78,13 +78,8 @@ class CsrCleanerTest : public ControllerTest {
     options.common_name = "alice";
     auto pem = pki::CreateCsr(key.ok() ? *key : "", options);
     EXPECT_TRUE(pem.ok());
-    return {{"apiVersion", "certificates.k8s.io/v1"},
-            {"kind", "CertificateSigningRequest"},
-            {"metadata", {{"name", name}}},
-            {"spec",
-             {{"request", pki::Base64Encode(pem.ok() ? *pem : "")},
-              {"signerName", "kubernetes.io/kube-apiserver-client"},
-              {"usages", {"digital signature", "client auth"}}}}};
+    return MakeCsr(name, pem.ok() ? *pem : "", "kubernetes.io/kube-apiserver-client",
+                   {"digital signature", "client auth"});
   }
 };
 

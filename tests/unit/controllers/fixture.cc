@@ -15,6 +15,7 @@
 #include "apiserver/api_server.h"
 #include "client/in_process_transport.h"
 #include "client/informer.h"
+#include "pki/encoding.h"
 #include "store/store.h"
 
 namespace mk8s::controllers::test {
@@ -503,6 +504,15 @@ json MakeService(const std::string& name, const json& selector, const json& port
           {"kind", "Service"},
           {"metadata", {{"name", name}}},
           {"spec", {{"selector", selector}, {"ports", ports}}}};
+}
+
+json MakeCsr(const std::string& name, const std::string& request_pem, const std::string& signer,
+             const std::vector<std::string>& usages) {
+  return {{"apiVersion", "certificates.k8s.io/v1"},
+          {"kind", "CertificateSigningRequest"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"request", pki::Base64Encode(request_pem)}, {"signerName", signer}, {"usages", usages}}}};
 }
 
 json MakeNode(const std::string& name) {

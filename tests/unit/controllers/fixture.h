@@ -207,6 +207,9 @@ json MakeReplicaSet(const std::string& name, int64_t replicas, const json& label
 json MakeDeployment(const std::string& name, int64_t replicas, const json& labels);
 json MakeService(const std::string& name, const json& selector, const json& ports);
 json MakeNode(const std::string& name);
+// A certificates.k8s.io/v1 CertificateSigningRequest for `request_pem` (base64-encoded here).
+json MakeCsr(const std::string& name, const std::string& request_pem, const std::string& signer,
+             const std::vector<std::string>& usages);
 json MakeConfigMap(const std::string& name, const json& data = json::object());
 // An ownerReference to `owner` (controller=false unless asked).
 json OwnerRef(const json& owner, bool controller = false, bool block_owner_deletion = false);
