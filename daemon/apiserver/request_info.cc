@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/url_encoding.h"
+
 namespace mk8s::apiserver {
 namespace {
 
@@ -23,51 +25,9 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
-std::string PercentDecodeQuery(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
-               HexValue(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
-
-QueryParams::QueryParams(std::string_view raw) {
-  size_t start = 0;
-  while (start <= raw.size() && !raw.empty()) {
-    size_t amp = raw.find('&', start);
-    if (amp == std::string_view::npos) amp = raw.size();
-    std::string_view pair = raw.substr(start, amp - start);
-    if (!pair.empty()) {
-      const size_t eq = pair.find('=');
-      if (eq == std::string_view::npos) {
-        params_.emplace_back(PercentDecodeQuery(pair), "");
-      } else {
-        params_.emplace_back(PercentDecodeQuery(pair.substr(0, eq)),
-                             PercentDecodeQuery(pair.substr(eq + 1)));
-      }
-    }
-    if (amp == raw.size()) break;
-    start = amp + 1;
-  }
-}
+QueryParams::QueryParams(std::string_view raw) : params_(common::ParseQuery(raw)) {}
 
 std::string QueryParams::Get(std::string_view key, std::string_view fallback) const {
   for (const auto& [k, v] : params_) {

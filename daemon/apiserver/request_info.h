@@ -45,6 +45,4 @@ class QueryParams {
   std::vector<std::pair<std::string, std::string>> params_;
 };
 
-std::string PercentDecodeQuery(std::string_view in);  // also maps '+' to ' '
-
 }  // namespace mk8s::apiserver

@@ -3,22 +3,9 @@
 #include <cctype>
 #include <utility>
 
-namespace mk8s::apiserver::http {
+#include "common/url_encoding.h"
 
-std::string PercentDecode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
+namespace mk8s::apiserver::http {
 
 std::string StatusJson(int code, std::string_view reason, std::string_view message) {
   return "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
@@ -32,7 +19,8 @@ Request MakeRequest(std::string method, std::string target) {
   request.method = std::move(method);
   request.target = std::move(target);
   const size_t question = request.target.find('?');
-  request.path = PercentDecode(std::string_view(request.target).substr(0, question));
+  request.path =
+      common::PercentDecode(std::string_view(request.target).substr(0, question), false);
   if (question != std::string::npos) request.query = request.target.substr(question + 1);
   return request;
 }

@@ -10,9 +10,6 @@
 
 namespace mk8s::apiserver::http {
 
-// "%41" -> "A"; malformed escapes stay as they are.
-std::string PercentDecode(std::string_view in);
-
 // A Request with method, target, and the path (decoded) and raw query taken from the target.
 Request MakeRequest(std::string method, std::string target);
 

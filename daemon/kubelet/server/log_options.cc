@@ -6,16 +6,10 @@
 #include <vector>
 
 #include "common/time_format.h"
+#include "common/url_encoding.h"
 
 namespace mk8s::kubelet {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // Go's strconv.ParseBool.
 std::optional<bool> ParseBool(std::string_view text) {
@@ -40,36 +34,9 @@ Status Invalid(std::string_view field, std::string_view value, std::string_view 
 
 }  // namespace
 
-std::string DecodeQueryComponent(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
-               HexValue(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
-
 Result<LogOptions> ParseLogOptions(std::string_view query,
                                    std::chrono::system_clock::time_point now) {
-  std::vector<std::pair<std::string, std::string>> params;
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (part.empty()) continue;
-    const size_t eq = part.find('=');
-    params.emplace_back(
-        DecodeQueryComponent(part.substr(0, eq)),
-        eq == std::string_view::npos ? std::string() : DecodeQueryComponent(part.substr(eq + 1)));
-  }
+  const auto params = common::ParseQuery(query);
   LogOptions options;
   std::optional<int64_t> since_seconds;
   std::optional<std::string> since_time;

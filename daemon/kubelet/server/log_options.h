@@ -27,7 +27,4 @@ struct LogOptions {
 Result<LogOptions> ParseLogOptions(std::string_view query,
                                    std::chrono::system_clock::time_point now);
 
-// Percent-decodes a query component ('+' is a space).
-std::string DecodeQueryComponent(std::string_view in);
-
 }  // namespace mk8s::kubelet

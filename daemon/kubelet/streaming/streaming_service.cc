@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/url_encoding.h"
 #include "kubelet/streaming/bridges.h"
 #include "kubelet/streaming/spdy_client.h"
 #include "kubelet/streaming/upstream.h"
@@ -31,23 +32,6 @@ enum class Kind { kExec, kAttach, kPortForward };
 std::string Lower(std::string_view in) {
   std::string out(in);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string QueryDecode(std::string_view in) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] == '%' && i + 2 < in.size() &&
-               std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
-      out.push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
   return out;
 }
 
@@ -103,14 +87,7 @@ bool ParseTarget(const http::Request& request, Kind* kind, StreamTarget* target,
     if (n == 5) target->uid = parts[3];
     target->container = parts[n - 1];
   }
-  std::string_view query = request.query;
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view item = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    const size_t eq = item.find('=');
-    const std::string key = QueryDecode(item.substr(0, eq));
-    const std::string value = eq == std::string_view::npos ? "" : QueryDecode(item.substr(eq + 1));
+  for (const auto& [key, value] : common::ParseQuery(request.query)) {
     if (key == "command")
       target->command.push_back(value);
     else if (key == "stdin" || key == "input")

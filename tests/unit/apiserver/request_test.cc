@@ -5,6 +5,7 @@
 #include "apiserver/api_error.h"
 #include "apiserver/request_info.h"
 #include "apiserver/selectors.h"
+#include "common/url_encoding.h"
 
 namespace mk8s::apiserver {
 namespace {
@@ -57,6 +58,19 @@ TEST(QueryParamsTest, GoStyleBooleansAndDecoding) {
   bool ok = true;
   params.GetBool("x", false, &ok);
   EXPECT_FALSE(ok);
+}
+
+TEST(UrlEncodingTest, PathsKeepPlusQueriesDecodeItAndMalformedEscapesStay) {
+  EXPECT_EQ(common::PercentDecode("/api/v1/namespaces/a%2Bb/x+y", false), "/api/v1/namespaces/a+b/x+y");
+  EXPECT_EQ(common::PercentDecode("x+y%20z", true), "x y z");
+  EXPECT_EQ(common::PercentDecode("100%", true), "100%");
+  EXPECT_EQ(common::PercentDecode("%zz%4", true), "%zz%4");
+  EXPECT_EQ(common::PercentDecode("%4a%4A", false), "JJ");
+  const auto params = common::ParseQuery("command=sh&&command=-c&command=echo+%22hi%22&tty&=v");
+  ASSERT_EQ(params.size(), 5u);
+  EXPECT_EQ(params[2].second, "echo \"hi\"");
+  EXPECT_EQ(params[3], (std::pair<std::string, std::string>("tty", "")));
+  EXPECT_EQ(params[4], (std::pair<std::string, std::string>("", "v")));
 }
 
 TEST(SelectorTest, LabelSelectorOperators) {
