@@ -124,6 +124,11 @@ int main(int argc, char** argv) {
                  "An extended resource this node offers, NAME=QUANTITY (e.g. nvidia.com/gpu=1; "
                  "repeatable)")
       ->type_name("NAME=QTY");
+  cli.add_option("--eviction-hard", options.eviction_hard,
+                 "The kubelet's hard eviction thresholds, SIGNAL<QUANTITY|PERCENT,... (default "
+                 "memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi, as MicroK8s; "
+                 "\"\" for none): they set the node's pressure conditions and taints")
+      ->type_name("LIST");
   std::vector<std::string> registry_mirrors;
   cli.add_option("--registry-mirror", registry_mirrors,
                  "A plain-HTTP registry for containerd, HOST=URL (repeatable; default "
@@ -186,6 +191,10 @@ int main(int argc, char** argv) {
     }
     options.node_extended_resources.emplace_back(resource.substr(0, equals),
                                                   resource.substr(equals + 1));
+  }
+  if (auto thresholds = mk8s::kubelet::ParseEvictionHard(options.eviction_hard); !thresholds.ok()) {
+    std::fprintf(stderr, "mk8sd: --eviction-hard: %s.\n", thresholds.status().message().c_str());
+    return 2;
   }
   if (registry_mirrors.empty()) registry_mirrors = {"localhost:32000=http://127.0.0.1:32000"};
   for (const std::string& value : registry_mirrors) {

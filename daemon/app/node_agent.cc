@@ -62,6 +62,8 @@ NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::st
   node.kubelet_port = options.kubelet_port;
   node.certificate_check_interval = options.certificate_check_interval;
   node.extended_resources = options.node_extended_resources;
+  auto thresholds = kubelet::ParseEvictionHard(options.eviction_hard);
+  if (thresholds.ok()) node.eviction_hard = std::move(*thresholds);  // main.cc validated it
   node.registry_mirrors = options.registry_mirrors;
   return node;
 }
@@ -158,6 +160,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   kubelet_options.node.kubelet_port = kubelet_port == 0 ? 10250 : kubelet_port;
   kubelet_options.node.state_dir = state;
   kubelet_options.node.extended_resources = options.extended_resources;
+  kubelet_options.node.eviction_hard = options.eviction_hard;
+  kubelet_options.node.imagefs_dir = runtime::ContainerdPaths(state + "/containerd").root;
   kubelet_options.root_dir = state + "/kubelet";
   const std::string bridge = DefaultBridgeName(state);
   kubelet_options.on_pod_cidr = [cni_conf_dir, bridge, state](const std::string& cidr) -> Status {

@@ -68,6 +68,7 @@ struct NodeAgentOptions {
   // How often the kubelet's serving certificate is checked, and renewed when due.
   std::chrono::milliseconds certificate_check_interval{std::chrono::hours(1)};
   std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
+  std::vector<kubelet::EvictionThreshold> eviction_hard;  // the pressure conditions' thresholds
   std::map<std::string, std::string> registry_mirrors;  // host -> URL, for containerd's certs.d
   // The cluster CA (PEM) from the kubeconfig: on a worker it verifies the serving certificate
   // the cluster issues and the API server's kubelet-client certificate.

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "kubelet/node_pressure.h"
+
 namespace mk8s::app {
 
 struct DaemonOptions {
@@ -44,6 +46,9 @@ struct DaemonOptions {
   std::string node_ip;
   int kubelet_port = 10250;  // 0 = any free port
   std::vector<std::pair<std::string, std::string>> node_extended_resources;  // nvidia.com/gpu=1
+  // The kubelet's hard eviction thresholds (--eviction-hard; kubelet/node_pressure.h), already
+  // validated by main.cc. Empty text: none.
+  std::string eviction_hard = std::string(kubelet::kDefaultEvictionHard);
   // Plain-HTTP registry mirrors of the bundled containerd, host -> server URL (certs.d
   // hosts.toml). main.cc fills the default, localhost:32000 -> http://127.0.0.1:32000 (the
   // registry addon), when no --registry-mirror is given.

@@ -109,13 +109,23 @@ json NewNodeObject(const NodeOptions& options) {
 
 json BuildNodeStatus(const NodeOptions& options, const MachineFacts& facts,
                      const RuntimeReadiness& runtime, bool has_pod_cidr, const json& old_status,
-                     const std::string& now) {
+                     const std::string& now, const NodePressure& pressure) {
   json capacity = {
       {"cpu", std::to_string(facts.cpus)},
       {"memory", std::to_string(facts.memory_bytes / 1024) + "Ki"},
       {"pods", "110"},
       {"ephemeral-storage", std::to_string(facts.ephemeral_storage_bytes / 1024) + "Ki"}};
   for (const auto& [name, value] : options.extended_resources) capacity[name] = value;
+  // Node allocatable, as upstream: capacity minus the hard eviction thresholds (no kube- or
+  // system-reserved here), so the scheduler never fills a node past where it would evict.
+  json allocatable = capacity;
+  const int64_t memory = facts.memory_bytes -
+                         ReservedByThreshold(options.eviction_hard, "memory.available", facts.memory_bytes);
+  const int64_t storage =
+      facts.ephemeral_storage_bytes - ReservedByThreshold(options.eviction_hard, "nodefs.available",
+                                                          facts.ephemeral_storage_bytes);
+  allocatable["memory"] = std::to_string(std::max<int64_t>(0, memory) / 1024) + "Ki";
+  allocatable["ephemeral-storage"] = std::to_string(std::max<int64_t>(0, storage) / 1024) + "Ki";
   json addresses = json::array();
   for (const std::string& ip : options.node_ips) {
     addresses.push_back({{"type", "InternalIP"}, {"address", ip}});
@@ -139,16 +149,23 @@ json BuildNodeStatus(const NodeOptions& options, const MachineFacts& facts,
               (runtime.message.empty() ? std::string() : ": " + runtime.message);
   }
   json conditions =
-      json::array({Condition("MemoryPressure", false, "KubeletHasSufficientMemory",
-                             "kubelet has sufficient memory available", old_status, now),
-                   Condition("DiskPressure", false, "KubeletHasNoDiskPressure",
-                             "kubelet has no disk pressure", old_status, now),
-                   Condition("PIDPressure", false, "KubeletHasSufficientPID",
-                             "kubelet has sufficient PID available", old_status, now),
+      json::array({pressure.memory
+                       ? Condition("MemoryPressure", true, "KubeletHasInsufficientMemory",
+                                   "kubelet has insufficient memory available", old_status, now)
+                       : Condition("MemoryPressure", false, "KubeletHasSufficientMemory",
+                                   "kubelet has sufficient memory available", old_status, now),
+                   pressure.disk ? Condition("DiskPressure", true, "KubeletHasDiskPressure",
+                                             "kubelet has disk pressure", old_status, now)
+                                 : Condition("DiskPressure", false, "KubeletHasNoDiskPressure",
+                                             "kubelet has no disk pressure", old_status, now),
+                   pressure.pid ? Condition("PIDPressure", true, "KubeletHasInsufficientPID",
+                                            "kubelet has insufficient PID available", old_status, now)
+                                : Condition("PIDPressure", false, "KubeletHasSufficientPID",
+                                            "kubelet has sufficient PID available", old_status, now),
                    Condition("Ready", ready, ready ? "KubeletReady" : "KubeletNotReady", message,
                              old_status, now)});
   return {{"capacity", capacity},
-          {"allocatable", capacity},
+          {"allocatable", allocatable},
           {"conditions", conditions},
           {"addresses", addresses},
           {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", options.kubelet_port}}}}},
@@ -264,8 +281,9 @@ void NodeStatusManager::SyncStatus(bool force) {
       }
     }
     const RuntimeReadiness runtime = probe_ ? probe_() : RuntimeReadiness{};
+    const NodePressure pressure = ObservePressure();
     json status = BuildNodeStatus(options_, facts_, runtime, !pod_cidr().empty(),
-                                  (*current).value("status", json::object()), NowRfc3339());
+                                  (*current).value("status", json::object()), NowRfc3339(), pressure);
     const json comparable = WithoutHeartbeats(status);
     const bool due =
         std::chrono::steady_clock::now() - last_write_ >= options_.force_write_interval;
@@ -283,6 +301,27 @@ void NodeStatusManager::SyncStatus(bool force) {
       return;
     }
   }
+}
+
+NodePressure NodeStatusManager::ObservePressure() {
+  if (options_.eviction_hard.empty()) return {};
+  const NodeSignals signals =
+      ObserveNodeSignals(options_.state_dir, options_.imagefs_dir);
+  const NodePressure observed = EvaluatePressure(options_.eviction_hard, signals);
+  const NodePressure reported = pressure_.Update(observed, std::chrono::steady_clock::now());
+  const bool any = reported.memory || reported.disk || reported.pid;
+  if (any != reported_pressure_) {
+    if (any) {
+      std::string why;
+      for (const std::string& reason : observed.reasons) why += (why.empty() ? "" : ", ") + reason;
+      spdlog::warn("kubelet: node {} is under pressure: {}", options_.node_name,
+                   why.empty() ? "within the transition period" : why);
+    } else {
+      spdlog::info("kubelet: node {} is no longer under pressure", options_.node_name);
+    }
+    reported_pressure_ = any;
+  }
+  return reported;
 }
 
 void NodeStatusManager::RenewLease() {

@@ -21,6 +21,7 @@
 
 #include "client/client.h"
 #include "common/status.h"
+#include "kubelet/node_pressure.h"
 
 namespace mk8s::kubelet {
 
@@ -51,14 +52,22 @@ struct NodeOptions {
   std::chrono::milliseconds lease_interval{10000};
   std::chrono::seconds lease_duration{40};
   std::chrono::seconds force_write_interval{60};
+  // Hard eviction thresholds (node_pressure.h): they set the pressure conditions and are taken
+  // out of allocatable memory and ephemeral-storage. Empty: no pressure is ever reported.
+  std::vector<EvictionThreshold> eviction_hard;
+  std::chrono::seconds pressure_transition_period{300};
+  // The runtime's image store (imagefs signals); empty: only the node filesystem is watched.
+  std::string imagefs_dir;
 };
 
 // The Node object to create (metadata + spec) for `options`.
 nlohmann::json NewNodeObject(const NodeOptions& options);
-// The node status. `old_status` gives the conditions' transition times; heartbeat = `now`.
+// The node status. `old_status` gives the conditions' transition times; heartbeat = `now`;
+// `pressure` sets the MemoryPressure, DiskPressure and PIDPressure conditions.
 nlohmann::json BuildNodeStatus(const NodeOptions& options, const MachineFacts& facts,
                                const RuntimeReadiness& runtime, bool has_pod_cidr,
-                               const nlohmann::json& old_status, const std::string& now);
+                               const nlohmann::json& old_status, const std::string& now,
+                               const NodePressure& pressure = {});
 
 class NodeStatusManager {
  public:
@@ -81,6 +90,8 @@ class NodeStatusManager {
   void Loop();
   void SyncStatus(bool force);
   void RenewLease();
+  // The pressure conditions to report now (signals read, transition period applied).
+  NodePressure ObservePressure();
 
   const NodeOptions options_;
   const MachineFacts facts_;
@@ -95,6 +106,8 @@ class NodeStatusManager {
   std::thread thread_;
   // Loop thread only:
   nlohmann::json last_written_;  // status without heartbeat times
+  PressureTracker pressure_{options_.pressure_transition_period};
+  bool reported_pressure_ = false;  // for logging transitions only
   std::chrono::steady_clock::time_point last_write_{};
 };
 

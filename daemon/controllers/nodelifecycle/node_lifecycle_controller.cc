@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 namespace mk8s::controllers {
@@ -12,6 +14,24 @@ using nlohmann::json;
 using TimePoint = std::chrono::system_clock::time_point;
 
 constexpr const char* kUnreachable = "node.kubernetes.io/unreachable";
+constexpr const char* kNotReady = "node.kubernetes.io/not-ready";
+constexpr const char* kUnschedulable = "node.kubernetes.io/unschedulable";
+// Node conditions that, when True, keep new pods away (upstream's TaintNodesByCondition).
+constexpr std::pair<const char*, const char*> kConditionTaints[] = {
+    {"MemoryPressure", "node.kubernetes.io/memory-pressure"},
+    {"DiskPressure", "node.kubernetes.io/disk-pressure"},
+    {"PIDPressure", "node.kubernetes.io/pid-pressure"},
+    {"NetworkUnavailable", "node.kubernetes.io/network-unavailable"},
+};
+
+// Taint keys this controller owns: it adds and removes them; other taints are left alone.
+bool IsManaged(const std::string& key) {
+  if (key == kUnreachable || key == kNotReady || key == kUnschedulable) return true;
+  for (const auto& [type, taint_key] : kConditionTaints) {
+    if (key == taint_key) return true;
+  }
+  return false;
+}
 
 std::string Format(TimePoint time) {
   const std::time_t t = std::chrono::system_clock::to_time_t(time);
@@ -111,61 +131,93 @@ Status NodeLifecycleController::Reconcile(const std::string& name) {
   last = std::max(last, created);  // a new node gets a full grace period
   const bool silent = now - last > context_.node_monitor_grace_period;
 
-  json taints = node.value("/spec/taints"_json_pointer, json::array());
-  auto has_taint = [&](const std::string& effect) -> json* {
-    for (json& taint : taints) {
-      if (taint.value("key", "") == kUnreachable && taint.value("effect", "") == effect) return &taint;
-    }
-    return nullptr;
-  };
-
-  if (silent) {
-    if (ready == nullptr || ready->value("status", "") != "Unknown") {
-      json condition = {{"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"},
-                        {"message", "Kubelet stopped posting node status."},
-                        {"lastHeartbeatTime", ready ? ready->value("lastHeartbeatTime", Format(last)) : Format(last)},
-                        {"lastTransitionTime", Format(now)}};
-      if (ready) *ready = condition; else conditions.push_back(condition);
-      json updated = node;
-      updated["status"]["conditions"] = conditions;
-      auto result = api().UpdateStatus(client::kNodes, updated);
-      if (!result.ok()) return result.status();
-      events_.Record(node, "Normal", "NodeNotReady", "Node " + name + " status is now: NodeNotReady");
-      return Status::Ok();  // the update event brings us back for the taints
-    }
-    if (!has_taint("NoSchedule") || !has_taint("NoExecute")) {
-      for (const char* effect : {"NoSchedule", "NoExecute"}) {
-        if (!has_taint(effect)) {
-          json taint = {{"key", kUnreachable}, {"effect", effect}};
-          if (std::string(effect) == "NoExecute") taint["timeAdded"] = Format(now);
-          taints.push_back(taint);
-        }
-      }
-      json patch = {{"spec", {{"taints", taints}}},
-                    {"metadata", {{"resourceVersion", node["metadata"].value("resourceVersion", "")}}}};
-      auto result = api().Patch(client::kNodes, "", name, client::PatchType::kMerge, patch);
-      if (!result.ok()) return result.status();
-      spdlog::warn("node-lifecycle: node {} is unreachable; tainted", name);
-      return Status::Ok();
-    }
-    return EvictPods(node, has_taint("NoExecute")->value("timeAdded", Format(now)));
+  if (silent && (ready == nullptr || ready->value("status", "") != "Unknown")) {
+    json condition = {{"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"},
+                      {"message", "Kubelet stopped posting node status."},
+                      {"lastHeartbeatTime", ready ? ready->value("lastHeartbeatTime", Format(last)) : Format(last)},
+                      {"lastTransitionTime", Format(now)}};
+    if (ready) *ready = condition; else conditions.push_back(condition);
+    json updated = node;
+    updated["status"]["conditions"] = conditions;
+    auto result = api().UpdateStatus(client::kNodes, updated);
+    if (!result.ok()) return result.status();
+    events_.Record(node, "Normal", "NodeNotReady", "Node " + name + " status is now: NodeNotReady");
+    return Status::Ok();  // the update event brings us back for the taints
   }
-  // Alive: drop our taints if the kubelet is back.
-  if (has_taint("NoSchedule") || has_taint("NoExecute")) {
-    json kept = json::array();
-    for (const json& taint : taints) {
-      if (taint.value("key", "") != kUnreachable) kept.push_back(taint);
+
+  // The taints the node's state calls for (upstream's TaintNodesByCondition and taint-based
+  // evictions): silent -> unreachable, Ready=False -> not-ready (both NoSchedule and NoExecute);
+  // pressure and NetworkUnavailable conditions and spec.unschedulable -> NoSchedule.
+  const std::string ready_status = silent ? "Unknown" : ready ? ready->value("status", "") : "";
+  std::vector<std::pair<std::string, std::string>> wanted;  // key, effect
+  if (silent) {
+    wanted.push_back({kUnreachable, "NoSchedule"});
+    wanted.push_back({kUnreachable, "NoExecute"});
+  } else if (ready_status == "False") {
+    wanted.push_back({kNotReady, "NoSchedule"});
+    wanted.push_back({kNotReady, "NoExecute"});
+  }
+  for (const json& condition : conditions) {
+    if (condition.value("status", "") != "True") continue;
+    for (const auto& [type, key] : kConditionTaints) {
+      if (condition.value("type", "") == type) wanted.push_back({key, "NoSchedule"});
     }
-    json patch = {{"spec", {{"taints", kept}}},
+  }
+  if (node.value("/spec/unschedulable"_json_pointer, false)) {
+    wanted.push_back({kUnschedulable, "NoSchedule"});
+  }
+
+  const json taints = node.value("/spec/taints"_json_pointer, json::array());
+  auto is_wanted = [&](const json& taint) {
+    for (const auto& [key, effect] : wanted) {
+      if (taint.value("key", "") == key && taint.value("effect", "") == effect) return true;
+    }
+    return false;
+  };
+  json kept = json::array();  // the taints of others, and ours that still apply (timeAdded kept)
+  bool dropped_unreachable = false;
+  for (const json& taint : taints) {
+    if (!IsManaged(taint.value("key", "")) || is_wanted(taint)) {
+      kept.push_back(taint);
+    } else if (taint.value("key", "") == kUnreachable) {
+      dropped_unreachable = true;
+    }
+  }
+  json desired = kept;
+  for (const auto& [key, effect] : wanted) {
+    bool present = false;
+    for (const json& taint : kept) {
+      present = present || (taint.value("key", "") == key && taint.value("effect", "") == effect);
+    }
+    if (present) continue;
+    json taint = {{"key", key}, {"effect", effect}};
+    if (effect == "NoExecute") taint["timeAdded"] = Format(now);
+    desired.push_back(taint);
+  }
+  if (desired != taints) {
+    json patch = {{"spec", {{"taints", desired}}},
                   {"metadata", {{"resourceVersion", node["metadata"].value("resourceVersion", "")}}}};
     auto result = api().Patch(client::kNodes, "", name, client::PatchType::kMerge, patch);
     if (!result.ok()) return result.status();
-    events_.Record(node, "Normal", "NodeReady", "Node " + name + " status is now: NodeReady");
+    if (silent) spdlog::warn("node-lifecycle: node {} is unreachable; tainted", name);
+    if (dropped_unreachable) {
+      events_.Record(node, "Normal", "NodeReady", "Node " + name + " status is now: NodeReady");
+    }
+    return Status::Ok();  // the update event brings us back for evictions
+  }
+  for (const json& taint : taints) {
+    if (taint.value("effect", "") != "NoExecute") continue;
+    const std::string key = taint.value("key", "");
+    if (key != kUnreachable && key != kNotReady) continue;
+    if (Status evicted = EvictPods(node, key, taint.value("timeAdded", Format(now))); !evicted.ok()) {
+      return evicted;
+    }
   }
   return Status::Ok();
 }
 
-Status NodeLifecycleController::EvictPods(const json& node, const std::string& taint_time) {
+Status NodeLifecycleController::EvictPods(const json& node, const std::string& taint_key,
+                                          const std::string& taint_time) {
   const std::string name = node["metadata"].value("name", "");
   TimePoint tainted{};
   Parse(taint_time, &tainted);
@@ -176,7 +228,7 @@ Status NodeLifecycleController::EvictPods(const json& node, const std::string& t
     if (pod.value("/spec/nodeName"_json_pointer, std::string()) != name) continue;
     if (pod["metadata"].contains("deletionTimestamp")) continue;
     int64_t seconds = -1;
-    if (Tolerates(pod, kUnreachable, "NoExecute", &seconds) && seconds < 0) continue;  // forever
+    if (Tolerates(pod, taint_key, "NoExecute", &seconds) && seconds < 0) continue;  // forever
     const auto deadline = tainted + std::chrono::seconds(std::max<int64_t>(seconds, 0));
     if (now < deadline) {
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);

@@ -1,8 +1,13 @@
-// Node lifecycle: watches node Leases and Ready conditions. A node silent for longer than the
-// grace period turns Ready=Unknown and gets the node.kubernetes.io/unreachable taints (NoSchedule
-// and NoExecute); pods on it that do not tolerate NoExecute are evicted once their
-// tolerationSeconds (counted from the taint's timeAdded) run out, so their ReplicaSets replace them
-// elsewhere. A node that reports again loses the taints.
+// Node lifecycle: watches node Leases and conditions. A node silent for longer than the grace
+// period turns Ready=Unknown and gets the node.kubernetes.io/unreachable taints (NoSchedule and
+// NoExecute); a node whose kubelet reports Ready=False gets node.kubernetes.io/not-ready (both
+// effects). Pods on a node with either NoExecute taint that do not tolerate it are evicted once
+// their tolerationSeconds (counted from the taint's timeAdded) run out, so their ReplicaSets
+// replace them elsewhere. The MemoryPressure, DiskPressure, PIDPressure and NetworkUnavailable
+// conditions and spec.unschedulable (kubectl cordon) become NoSchedule taints
+// (node.kubernetes.io/memory-pressure, ..., node.kubernetes.io/unschedulable), as upstream's
+// TaintNodesByCondition does. Each taint goes away when its cause does; taints with other keys
+// are never touched.
 //
 // Time: "now" is WallNow() and the periodic re-check of every node (node_monitor_period) is a
 // timer on the controller's clock, so a test drives both with FakeClock::Advance().
@@ -30,7 +35,10 @@ class NodeLifecycleController final : public Controller {
   // No-op once stopping.
   void ScheduleMonitor();
   void ArmMonitorLocked();  // REQUIRES(monitor_->mu)
-  Status EvictPods(const nlohmann::json& node, const std::string& taint_time);
+  // Deletes the node's pods that do not tolerate the NoExecute taint `taint_key` added at
+  // `taint_time` (RFC 3339) for long enough; requeues the node for the next deadline.
+  Status EvictPods(const nlohmann::json& node, const std::string& taint_key,
+                   const std::string& taint_time);
 
   client::Informer* nodes_ = nullptr;
   client::Informer* leases_ = nullptr;

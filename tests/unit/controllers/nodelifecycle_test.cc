@@ -49,6 +49,30 @@ class NodeLifecycleTest : public ControllerTest {
     std::sort(effects.begin(), effects.end());
     return effects;
   }
+  // The node's taints as "key:effect", sorted.
+  std::vector<std::string> Taints(const json& node) {
+    std::vector<std::string> out;
+    for (const json& taint : node.value("/spec/taints"_json_pointer, json::array())) {
+      out.push_back(taint.value("key", "") + ":" + taint.value("effect", ""));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // Sets condition `type` to `status` the way the kubelet writes it (status subresource).
+  void SetCondition(const std::string& node_name, const std::string& type, const std::string& status) {
+    Mutate(client::kNodes, node_name, [&](json& node) {
+      json& conditions = node["status"]["conditions"];
+      for (json& condition : conditions) {
+        if (condition.value("type", "") == type) {
+          condition["status"] = status;
+          condition["lastHeartbeatTime"] = Timestamp();
+          return;
+        }
+      }
+      conditions.push_back({{"type", type}, {"status", status}, {"lastHeartbeatTime", Timestamp()},
+                            {"lastTransitionTime", Timestamp()}});
+    }, /*status=*/true);
+  }
   bool Evicted(const std::string& pod) {
     auto got = Get(client::kPods, pod);
     return !got || HasDeletionTimestamp(*got);
@@ -120,6 +144,62 @@ TEST_F(NodeLifecycleTest, NodeThatReportsAgainLosesTheTaints) {
   Advance(2s);  // the next periodic check
   ASSERT_TRUE(WaitFor([&] { return UnreachableEffects(Node("flaky")).empty(); },
                       "taints removed after the Lease is renewed"));
+}
+
+// Pressure conditions, NetworkUnavailable and a cordon become NoSchedule taints and go away with
+// their cause; a taint of someone else's is kept throughout.
+TEST_F(NodeLifecycleTest, ConditionsAndCordonBecomeNoScheduleTaints) {
+  CreateHealthyNode("busy");
+  Mutate(client::kNodes, "busy", [](json& node) {
+    node["spec"]["taints"] = json::array({{{"key", "dedicated"}, {"value", "gpu"}, {"effect", "NoSchedule"}}});
+  });
+  SetCondition("busy", "MemoryPressure", "True");
+  SetCondition("busy", "DiskPressure", "True");
+  SetCondition("busy", "PIDPressure", "False");
+  const std::vector<std::string> pressured = {"dedicated:NoSchedule",
+                                              "node.kubernetes.io/disk-pressure:NoSchedule",
+                                              "node.kubernetes.io/memory-pressure:NoSchedule"};
+  ASSERT_TRUE(WaitFor([&] { return Taints(Node("busy")) == pressured; }, "pressure taints"))
+      << json(Taints(Node("busy"))).dump();
+  Mutate(client::kNodes, "busy", [](json& node) { node["spec"]["unschedulable"] = true; });
+  SetCondition("busy", "MemoryPressure", "False");
+  const std::vector<std::string> cordoned = {"dedicated:NoSchedule",
+                                             "node.kubernetes.io/disk-pressure:NoSchedule",
+                                             "node.kubernetes.io/unschedulable:NoSchedule"};
+  ASSERT_TRUE(WaitFor([&] { return Taints(Node("busy")) == cordoned; }, "cordon taint"))
+      << json(Taints(Node("busy"))).dump();
+  Mutate(client::kNodes, "busy", [](json& node) { node["spec"]["unschedulable"] = false; });
+  SetCondition("busy", "DiskPressure", "False");
+  ASSERT_TRUE(WaitFor([&] { return Taints(Node("busy")) == std::vector<std::string>{"dedicated:NoSchedule"}; },
+                      "only the foreign taint left"))
+      << json(Taints(Node("busy"))).dump();
+}
+
+// A kubelet that reports Ready=False (runtime down) gets the not-ready taints; its pods are
+// evicted after their tolerationSeconds, and the taints go when it is Ready again.
+TEST_F(NodeLifecycleTest, NotReadyNodeIsTaintedAndItsPodsEvicted) {
+  CreateHealthyNode("sick");
+  Create(client::kPods, PodOn("patient", "sick",
+                              json::array({{{"key", "node.kubernetes.io/not-ready"}, {"operator", "Exists"},
+                                            {"effect", "NoExecute"}, {"tolerationSeconds", 30}}})));
+  Create(client::kPods, PodOn("stoic", "sick",
+                              json::array({{{"key", "node.kubernetes.io/not-ready"}, {"operator", "Exists"},
+                                            {"effect", "NoExecute"}}})));
+  SetCondition("sick", "Ready", "False");
+  ASSERT_TRUE(WaitFor([&] {
+    return Taints(Node("sick")) == std::vector<std::string>{"node.kubernetes.io/not-ready:NoExecute",
+                                                            "node.kubernetes.io/not-ready:NoSchedule"};
+  }, "not-ready taints")) << json(Taints(Node("sick"))).dump();
+  EXPECT_FALSE(Evicted("patient"));
+  // Keep the node alive (not silent) while its tolerationSeconds run out.
+  ASSERT_TRUE(AdvanceUntil([&] {
+    RenewLease("sick");
+    return Evicted("patient");
+  }, 2s, 40s, "the patient pod evicted after 30 s"));
+  EXPECT_FALSE(Evicted("stoic"));  // tolerates forever
+  SetCondition("sick", "Ready", "True");
+  ASSERT_TRUE(WaitFor([&] { return Taints(Node("sick")).empty(); }, "not-ready taints removed"))
+      << json(Taints(Node("sick"))).dump();
 }
 
 // A node that never posted anything still gets a full grace period from its creation.

@@ -1,0 +1,85 @@
+// Node pressure, as the kubelet's eviction manager sees it: hard eviction thresholds
+// (`--eviction-hard`, "memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi" by
+// default, MicroK8s's kubelet arguments), the signals they compare against (observed from the
+// machine: /proc/meminfo, statvfs of the kubelet's and the runtime's folders, sysinfo), and the
+// MemoryPressure / DiskPressure / PIDPressure conditions they yield. A condition that turned True
+// stays True until its signals have been fine for the transition period (5 min, upstream's
+// evictionPressureTransitionPeriod), so a node near a threshold does not flap.
+//
+// The kubelet reports the conditions in its node status; the node lifecycle controller turns
+// them into NoSchedule taints, so the scheduler keeps new pods away. Evicting running pods under
+// pressure is not done yet.
+//
+// Threads: pure functions and a value type; PressureTracker is used by the node status loop only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mk8s::kubelet {
+
+// One "signal<value" item: a quantity in bytes (or a count), or a percentage of the capacity.
+struct EvictionThreshold {
+  std::string signal;  // memory.available, nodefs.available, nodefs.inodesFree, imagefs.available,
+                       // imagefs.inodesFree, pid.available
+  int64_t quantity = 0;  // when percent is unset
+  std::optional<double> percent;
+};
+
+constexpr std::string_view kDefaultEvictionHard =
+    "memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi";
+
+// Parses "memory.available<100Mi,nodefs.available<10%". Empty text: no thresholds. An unknown
+// signal, an operator other than '<', a bad quantity or a percentage outside 0-100 is an error
+// naming the item.
+Result<std::vector<EvictionThreshold>> ParseEvictionHard(std::string_view text);
+
+// What is available and what the capacity is, per signal. -1: could not be observed (a
+// threshold on it never fires).
+struct NodeSignals {
+  int64_t memory_available = -1, memory_capacity = -1;
+  int64_t nodefs_available = -1, nodefs_capacity = -1, nodefs_inodes_free = -1, nodefs_inodes = -1;
+  int64_t imagefs_available = -1, imagefs_capacity = -1, imagefs_inodes_free = -1, imagefs_inodes = -1;
+  int64_t pid_available = -1, pid_max = -1;
+};
+
+// Reads the machine: memory from /proc/meminfo (MemAvailable of MemTotal), the node filesystem
+// from statvfs(`nodefs_dir`), the image filesystem from statvfs(`imagefs_dir`), PIDs from
+// /proc/sys/kernel/pid_max and sysinfo's process count.
+NodeSignals ObserveNodeSignals(const std::string& nodefs_dir, const std::string& imagefs_dir);
+
+// Which pressures the thresholds see in `signals` right now, with a message per met threshold
+// ("memory.available 80Mi < 100Mi").
+struct NodePressure {
+  bool memory = false, disk = false, pid = false;
+  std::vector<std::string> reasons;
+};
+NodePressure EvaluatePressure(const std::vector<EvictionThreshold>& thresholds,
+                              const NodeSignals& signals);
+
+// The bytes a quantity threshold on `signal` withholds from allocatable (upstream's node
+// allocatable subtracts the hard eviction thresholds of memory and nodefs); 0 for percentages
+// resolved against `capacity` when given.
+int64_t ReservedByThreshold(const std::vector<EvictionThreshold>& thresholds,
+                            std::string_view signal, int64_t capacity);
+
+// Applies the transition period: a pressure stays reported until it has been absent that long.
+class PressureTracker {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  explicit PressureTracker(std::chrono::seconds transition_period) : period_(transition_period) {}
+  // The pressure to report at `now`, given what was observed at `now`.
+  NodePressure Update(const NodePressure& observed, TimePoint now);
+
+ private:
+  std::chrono::seconds period_;
+  std::optional<TimePoint> memory_seen_, disk_seen_, pid_seen_;
+};
+
+}  // namespace mk8s::kubelet
