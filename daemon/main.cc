@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "common/paths.h"
 #include "common/version.h"
+#include "kubelet/image_gc.h"
 #include "runtime/containerd.h"
 
 namespace {
@@ -129,6 +130,15 @@ int main(int argc, char** argv) {
                  "memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi, as MicroK8s; "
                  "\"\" for none): they set the node's pressure conditions and taints")
       ->type_name("LIST");
+  cli.add_option("--image-gc-high-threshold", options.image_gc_high_threshold,
+                 "Image filesystem usage (percent) at which unused images are removed (default 85; "
+                 "100 disables image garbage collection)");
+  cli.add_option("--image-gc-low-threshold", options.image_gc_low_threshold,
+                 "Image filesystem usage (percent) image garbage collection frees down to (default 80)");
+  AddDurationOption(cli, "--image-minimum-gc-age", &options.image_minimum_gc_age,
+                    "Images younger than this are never removed (default 2m)");
+  AddDurationOption(cli, "--image-gc-period", &options.image_gc_period,
+                    "How often the image filesystem is checked (default 5m; tests shorten it)");
   std::vector<std::string> registry_mirrors;
   cli.add_option("--registry-mirror", registry_mirrors,
                  "A plain-HTTP registry for containerd, HOST=URL (repeatable; default "
@@ -194,6 +204,13 @@ int main(int argc, char** argv) {
   }
   if (auto thresholds = mk8s::kubelet::ParseEvictionHard(options.eviction_hard); !thresholds.ok()) {
     std::fprintf(stderr, "mk8sd: --eviction-hard: %s.\n", thresholds.status().message().c_str());
+    return 2;
+  }
+  mk8s::kubelet::ImageGcOptions image_gc;
+  image_gc.high_threshold_percent = options.image_gc_high_threshold;
+  image_gc.low_threshold_percent = options.image_gc_low_threshold;
+  if (mk8s::Status valid = mk8s::kubelet::ValidateImageGcOptions(image_gc); !valid.ok()) {
+    std::fprintf(stderr, "mk8sd: %s.\n", valid.message().c_str());
     return 2;
   }
   if (registry_mirrors.empty()) registry_mirrors = {"localhost:32000=http://127.0.0.1:32000"};

@@ -64,6 +64,12 @@ NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::st
   node.extended_resources = options.node_extended_resources;
   auto thresholds = kubelet::ParseEvictionHard(options.eviction_hard);
   if (thresholds.ok()) node.eviction_hard = std::move(*thresholds);  // main.cc validated it
+  node.image_gc.high_threshold_percent = options.image_gc_high_threshold;
+  node.image_gc.low_threshold_percent = options.image_gc_low_threshold;
+  node.image_gc.minimum_age =
+      std::chrono::duration_cast<std::chrono::seconds>(options.image_minimum_gc_age);
+  node.image_gc.period = std::max(std::chrono::seconds(1),
+      std::chrono::duration_cast<std::chrono::seconds>(options.image_gc_period));
   node.registry_mirrors = options.registry_mirrors;
   return node;
 }
@@ -162,6 +168,9 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   kubelet_options.node.extended_resources = options.extended_resources;
   kubelet_options.node.eviction_hard = options.eviction_hard;
   kubelet_options.node.imagefs_dir = runtime::ContainerdPaths(state + "/containerd").root;
+  kubelet_options.image_gc = options.image_gc;
+  kubelet_options.image_gc.imagefs_dir = kubelet_options.node.imagefs_dir;
+  kubelet_options.image_gc.protected_refs = {runtime::PauseImageRef()};
   kubelet_options.root_dir = state + "/kubelet";
   const std::string bridge = DefaultBridgeName(state);
   kubelet_options.on_pod_cidr = [cni_conf_dir, bridge, state](const std::string& cidr) -> Status {

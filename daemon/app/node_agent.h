@@ -31,6 +31,7 @@
 #include "app/options.h"
 #include "common/health.h"
 #include "common/status.h"
+#include "kubelet/image_gc.h"
 
 namespace mk8s::client {
 class Client;
@@ -69,6 +70,7 @@ struct NodeAgentOptions {
   std::chrono::milliseconds certificate_check_interval{std::chrono::hours(1)};
   std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
   std::vector<kubelet::EvictionThreshold> eviction_hard;  // the pressure conditions' thresholds
+  kubelet::ImageGcOptions image_gc;  // imagefs_dir and protected_refs are filled by the agent
   std::map<std::string, std::string> registry_mirrors;  // host -> URL, for containerd's certs.d
   // The cluster CA (PEM) from the kubeconfig: on a worker it verifies the serving certificate
   // the cluster issues and the API server's kubelet-client certificate.

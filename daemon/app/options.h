@@ -49,6 +49,12 @@ struct DaemonOptions {
   // The kubelet's hard eviction thresholds (--eviction-hard; kubelet/node_pressure.h), already
   // validated by main.cc. Empty text: none.
   std::string eviction_hard = std::string(kubelet::kDefaultEvictionHard);
+  // Image garbage collection (kubelet/image_gc.h): thresholds in percent of the image
+  // filesystem, the youngest image age removed, how often it looks (upstream's defaults).
+  int image_gc_high_threshold = 85;
+  int image_gc_low_threshold = 80;
+  std::chrono::milliseconds image_minimum_gc_age{120000};
+  std::chrono::milliseconds image_gc_period{300000};
   // Plain-HTTP registry mirrors of the bundled containerd, host -> server URL (certs.d
   // hosts.toml). main.cc fills the default, localhost:32000 -> http://127.0.0.1:32000 (the
   // registry addon), when no --registry-mirror is given.

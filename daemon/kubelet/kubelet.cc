@@ -149,6 +149,8 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   }
   for (int i = 0; i < k->options_.workers; ++i) k->threads_.emplace_back([self] { self->Work(); });
   k->threads_.emplace_back([self] { self->RelistLoop(); });
+  k->image_gc_ = std::make_unique<ImageGarbageCollector>(k->options_.image_gc, k->cri_);
+  k->image_gc_->Start();
   spdlog::info("kubelet: node {} running ({} workers)", k->options_.node.node_name,
                k->options_.workers);
   return k;
@@ -176,6 +178,7 @@ void Kubelet::Stop(bool stop_pods) {
   if (services_) services_->Stop();
   if (sync_) sync_->StopProbes();
   if (node_) node_->Stop();
+  if (image_gc_) image_gc_->Stop();
   if (stop_pods && sync_) {
     spdlog::info("kubelet: stopping every pod on {}", options_.node.node_name);
     sync_->StopAll();

@@ -11,8 +11,11 @@
 // Memory: after a burst of syncs, once the queue is quiet, the relist thread hands the freed
 // heap back to the OS (heap_trimmer.h).
 //
-// Threads: `workers` queue workers, one relist thread, the node status thread, the informer's
-// dispatch thread. Stop() joins them all.
+// Images: the image garbage collector (image_gc.h) removes unused images when the image
+// filesystem fills up.
+//
+// Threads: `workers` queue workers, one relist thread, the node status thread, the image GC
+// thread, the informer's dispatch thread. Stop() joins them all.
 #pragma once
 
 #include <atomic>
@@ -28,6 +31,7 @@
 
 #include "common/status.h"
 #include "kubelet/heap_trimmer.h"
+#include "kubelet/image_gc.h"
 #include "kubelet/node_status.h"
 #include "kubelet/pod_sync.h"
 
@@ -51,6 +55,7 @@ struct KubeletOptions {
   std::chrono::milliseconds relist_period{1000};
   std::chrono::seconds resync_period{30};
   NodeStatusManager::PodCidrHook on_pod_cidr;  // writes the CNI config for the pod subnet
+  ImageGcOptions image_gc;  // image garbage collection (image_gc.h)
   // Volumes and env; members left empty use the VolumeManager (volumes/) and ResolveEnv.
   PodHooks hooks;
 };
@@ -87,6 +92,7 @@ class Kubelet {
   std::unique_ptr<client::Informer> services_;  // for the containers' service variables
   std::unique_ptr<VolumeManager> volumes_;
   std::unique_ptr<client::WorkQueue> queue_;
+  std::unique_ptr<ImageGarbageCollector> image_gc_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;

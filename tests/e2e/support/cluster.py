@@ -101,7 +101,12 @@ class Mk8sd:
         if self.log is not None:
             self.log.close()
         self.log = open(self.log_path, "a")
-        self.proc = self.ns.popen(self.mk8sd, "--state-dir", self.state, *self.args,
+        args = list(self.args)
+        if not any(a.startswith("--image-gc-high-threshold") for a in args):
+            # The tests' images are imported (imagePullPolicy Never) and cannot be pulled again,
+            # so image GC stays off unless a test is about it (a CI disk may be past 85 %).
+            args += ["--image-gc-high-threshold", "100"]
+        self.proc = self.ns.popen(self.mk8sd, "--state-dir", self.state, *args,
                                   stdout=self.log, stderr=subprocess.STDOUT)
         return self.proc
 
