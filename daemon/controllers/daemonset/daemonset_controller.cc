@@ -62,7 +62,9 @@ bool SurgeEnabled(const json& ds) {
 }  // namespace
 
 DaemonSetController::DaemonSetController(const ControllerContext& context)
-    : Controller("daemonset", context), events_(context.client, "daemonset-controller") {}
+    : Controller("daemonset", context),
+      expectations_(clock()),
+      events_(context.client, "daemonset-controller") {}
 
 void DaemonSetController::Setup() {
   daemonsets_ = context_.informers->For(client::kDaemonSets);
