@@ -99,7 +99,8 @@ Status ReplicaSetController::ManageReplicas(const json& rs, std::vector<client::
     }
   } else if (diff > 0) {
     const int deletes = static_cast<int>(std::min<int64_t>(diff, kBurst));
-    // Delete the least useful first: unscheduled, then pending, then not ready, then newest.
+    // Delete the least useful first: unscheduled, then pending, then not ready (PodDeletionCost;
+    // ties in no particular order).
     std::sort(active.begin(), active.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
       return PodDeletionCost(*a) > PodDeletionCost(*b);
     });
