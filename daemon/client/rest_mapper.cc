@@ -43,16 +43,15 @@ ApiResult<RestMapper::Mapping> RestMapper::ResourceFor(const std::string& api_ve
   std::vector<Served> served;
   if (!document.ok()) {
     if (!IsNotFound(document.error())) return document.error();
-  } else {
-    for (const nlohmann::json& entry :
-         document->value("resources", nlohmann::json::array())) {
+  } else if (document->is_object() && document->contains("resources") &&
+             (*document)["resources"].is_array()) {
+    for (const nlohmann::json& entry : (*document)["resources"]) {
       if (!entry.is_object()) continue;
       const std::string name = entry.value("name", "");
       // Subresources ("pods/status") answer with other kinds; only the resources themselves.
       if (name.empty() || name.find('/') != std::string::npos) continue;
-      served.push_back(
-          Served{entry.value("kind", ""), ResourceRef{group, version, name,
-                                                      entry.value("namespaced", true)}});
+      served.push_back(Served{entry.value("kind", ""),
+                              ResourceRef{group, version, name, entry.value("namespaced", true)}});
     }
   }
   std::lock_guard lock(mu_);

@@ -26,7 +26,7 @@ class RestMapper {
   explicit RestMapper(std::shared_ptr<Client> client);
 
   struct Mapping {
-    bool served = false;  // false: the server serves no resource of this apiVersion + kind
+    bool served = false;   // false: the server serves no resource of this apiVersion + kind
     ResourceRef resource;  // valid when served
   };
   // The resource of `kind` in `api_version` ("v1", "apps/v1"). An ApiError only when discovery

@@ -94,7 +94,8 @@ void DaemonSetController::Setup() {
        }});
 }
 
-void DaemonSetController::ForgetBackoff(const std::string& ds_prefix, const std::string& node_suffix) {
+void DaemonSetController::ForgetBackoff(const std::string& ds_prefix,
+                                        const std::string& node_suffix) {
   std::lock_guard lock(mu_);
   for (auto it = failed_backoff_.lower_bound(ds_prefix); it != failed_backoff_.end();) {
     const std::string& entry = it->first;

@@ -20,7 +20,8 @@ constexpr const char* kLeftoverSweepKey = "leftover-sweep";
 constexpr const char* kLeaderAnnotation = "control-plane.alpha.kubernetes.io/leader";
 
 bool IsLeaderRecord(const json& endpoints) {
-  return endpoints.value("/metadata/annotations"_json_pointer, json::object()).contains(kLeaderAnnotation);
+  return endpoints.value("/metadata/annotations"_json_pointer, json::object())
+      .contains(kLeaderAnnotation);
 }
 
 bool ManagedSliceOf(const json& slice, const std::string& service_name) {

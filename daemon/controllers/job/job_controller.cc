@@ -49,7 +49,9 @@ struct JobController::PodSets {
 };
 
 JobController::JobController(const ControllerContext& context)
-    : Controller("job", context), expectations_(clock()), events_(context.client, "job-controller") {}
+    : Controller("job", context),
+      expectations_(clock()),
+      events_(context.client, "job-controller") {}
 
 void JobController::Setup() {
   jobs_ = context_.informers->For(client::kJobs);

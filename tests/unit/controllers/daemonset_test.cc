@@ -148,10 +148,12 @@ TEST_F(DaemonSetTest, RecreatedDaemonSetStartsWithoutBackoff) {
   AddNode("n");
   auto fail_pod_and_wait_for_replacement = [&] {
     std::vector<json> pods;
-    EXPECT_TRUE(WaitFor([&] { return (pods = PodsByNode("again")[Unique("n")]).size() == 1; }, "pod"));
+    EXPECT_TRUE(WaitFor([&] { return (pods = PodsByNode("again")[Unique("n")]).size() == 1; },
+                        "pod"));
     if (pods.size() != 1) return false;
     const std::string failed = pods[0]["metadata"]["name"];
-    Mutate(client::kPods, failed, [](json& p) { p["status"]["phase"] = "Failed"; }, /*status=*/true);
+    Mutate(client::kPods, failed, [](json& p) { p["status"]["phase"] = "Failed"; },
+           /*status=*/true);
     return static_cast<bool>(WaitFor([&] {
       auto now = PodsByNode("again")[Unique("n")];
       return now.size() == 1 && now[0]["metadata"]["name"] != failed;
@@ -161,7 +163,9 @@ TEST_F(DaemonSetTest, RecreatedDaemonSetStartsWithoutBackoff) {
   ASSERT_TRUE(fail_pod_and_wait_for_replacement());  // the node's backoff is now 1 s
   ASSERT_TRUE(Delete(client::kDaemonSets, "again"));
   // No garbage collector runs here: play it (the old pods and ControllerRevision go).
-  for (const json& pod : List(client::kPods, "app=again")) Delete(client::kPods, pod["metadata"]["name"]);
+  for (const json& pod : List(client::kPods, "app=again")) {
+    Delete(client::kPods, pod["metadata"]["name"]);
+  }
   for (const json& revision : List(client::kControllerRevisions, "app=again")) {
     Delete(client::kControllerRevisions, revision["metadata"]["name"]);
   }

@@ -35,9 +35,10 @@ class FaultTransport final : public client::Transport {
       client::Request stand_in;
       stand_in.path = "/version";
       inner_->Send(std::move(stand_in), [done = std::move(done)](client::Response) {
-        done(client::Response{500, "application/json",
-                              R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
-                              R"("message":"injected failure","reason":"InternalError","code":500})"});
+        done(client::Response{
+            500, "application/json",
+            R"({"kind":"Status","apiVersion":"v1","status":"Failure",)"
+            R"("message":"injected failure","reason":"InternalError","code":500})"});
       });
       return;
     }

@@ -190,7 +190,8 @@ TEST_F(GarbageCollectorTest, ClusterScopedOwnerIsLookedUpThroughDiscovery) {
   ASSERT_FALSE(csr.is_null());
   const json gone = Create(client::kConfigMaps, MakeConfigMap("gone"));
   ASSERT_TRUE(Delete(client::kConfigMaps, "gone"));
-  Dependent(client::kConfigMaps, MakeConfigMap("of-csr"), json::array({OwnerRef(csr), OwnerRef(gone)}));
+  Dependent(client::kConfigMaps, MakeConfigMap("of-csr"),
+            json::array({OwnerRef(csr), OwnerRef(gone)}));
   Dependent(client::kConfigMaps, MakeConfigMap("of-missing-csr"),
             json::array({RefTo("certificates.k8s.io/v1", "CertificateSigningRequest",
                                Unique("never"), "0b6c9f5e-csr")}));

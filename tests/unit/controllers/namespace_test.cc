@@ -51,7 +51,8 @@ TEST_F(NamespaceTest, DeletionCascadesThenFinalizes) {
   ASSERT_TRUE(AdvanceUntil([&] {
     return Count(client::kPods, doomed) == 0 && Count(client::kServices, doomed) == 0 &&
            Count(client::kReplicaSets, doomed) == 0 && Count(client::kDeployments, doomed) == 0 &&
-           Count(client::kSecrets, doomed) == 0 && Count(client::kControllerRevisions, doomed) == 0 &&
+           Count(client::kSecrets, doomed) == 0 &&
+           Count(client::kControllerRevisions, doomed) == 0 &&
            Count(client::kConfigMaps, doomed) == 1;
   }, 500ms, 10s, "everything but the held ConfigMap deleted"));
   const json still_held = *Get(client::kConfigMaps, doomed, "held");
