@@ -128,7 +128,13 @@ void CronJobController::Setup() {
   jobs_->AddEventHandler(
       {enqueue_owner,
        [enqueue_owner](const client::ObjectPtr&, const client::ObjectPtr& job) { enqueue_owner(job); },
-       enqueue_owner});
+       [this, enqueue_owner](const client::ObjectPtr& job) {
+         {
+           std::lock_guard lock(mu_);
+           warned_unexpected_.erase((*job)["metadata"].value("uid", ""));
+         }
+         enqueue_owner(job);
+       }});
 }
 
 Status CronJobController::Reconcile(const std::string& key) {

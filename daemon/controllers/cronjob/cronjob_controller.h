@@ -43,7 +43,8 @@ class CronJobController final : public Controller {
   client::Informer* jobs_ = nullptr;
   EventRecorder events_;
   std::mutex mu_;
-  std::set<std::string> warned_unexpected_;  // job uids reported as UnexpectedJob. GUARDED_BY(mu_)
+  // Uids of existing jobs reported as UnexpectedJob (dropped when the job is deleted).
+  std::set<std::string> warned_unexpected_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace mk8s::controllers

@@ -62,7 +62,9 @@ bool SurgeEnabled(const json& ds) {
 }  // namespace
 
 DaemonSetController::DaemonSetController(const ControllerContext& context)
-    : Controller("daemonset", context), events_(context.client, "daemonset-controller") {}
+    : Controller("daemonset", context),
+      expectations_(clock()),
+      events_(context.client, "daemonset-controller") {}
 
 void DaemonSetController::Setup() {
   daemonsets_ = context_.informers->For(client::kDaemonSets);
@@ -70,6 +72,11 @@ void DaemonSetController::Setup() {
   nodes_ = context_.informers->For(client::kNodes);
   revisions_ = context_.informers->For(client::kControllerRevisions);
   RouteOwnerEvents(this, daemonsets_, &expectations_);
+  // A deleted DaemonSet's or node's failed-pod backoff goes with it (a DaemonSet made again
+  // under the same name starts afresh).
+  daemonsets_->AddEventHandler({nullptr, nullptr, [this](const client::ObjectPtr& ds) {
+                                  ForgetBackoff(client::ObjectKey(*ds) + "/", "");
+                                }});
   RouteOwnedPodEvents(this, pods_, daemonsets_, "DaemonSet", &expectations_);
   // Only what changes eligibility matters: labels, taints, unschedulable (not heartbeats).
   nodes_->AddEventHandler(
@@ -81,7 +88,23 @@ void DaemonSetController::Setup() {
            EnqueueAll();
          }
        },
-       [this](const client::ObjectPtr&) { EnqueueAll(); }});
+       [this](const client::ObjectPtr& node) {
+         ForgetBackoff("", "/" + (*node)["metadata"].value("name", ""));
+         EnqueueAll();
+       }});
+}
+
+void DaemonSetController::ForgetBackoff(const std::string& ds_prefix,
+                                        const std::string& node_suffix) {
+  std::lock_guard lock(mu_);
+  for (auto it = failed_backoff_.lower_bound(ds_prefix); it != failed_backoff_.end();) {
+    const std::string& entry = it->first;
+    if (entry.compare(0, ds_prefix.size(), ds_prefix) != 0) break;  // past the prefix's range
+    const bool match = entry.size() >= node_suffix.size() &&
+                       entry.compare(entry.size() - node_suffix.size(), node_suffix.size(),
+                                     node_suffix) == 0;
+    it = match ? failed_backoff_.erase(it) : std::next(it);
+  }
 }
 
 void DaemonSetController::EnqueueAll() {

@@ -15,8 +15,8 @@
 //    numberUnavailable, numberMisscheduled, observedGeneration.
 //  - Events: SuccessfulCreate, SuccessfulDelete, FailedCreate, FailedDaemonPod.
 //
-// Threads: workers run Reconcile; informer handlers only enqueue. The failed-pod backoff map is
-// guarded by mu_.
+// Threads: workers run Reconcile; informer handlers enqueue (and drop the backoff of deleted
+// DaemonSets and nodes). The failed-pod backoff map is guarded by mu_.
 #pragma once
 
 #include <chrono>
@@ -47,6 +47,9 @@ class DaemonSetController final : public Controller {
   using NodePods = std::map<std::string, std::vector<client::ObjectPtr>>;
 
   void EnqueueAll();
+  // Drops failed-pod backoff entries ("<ds key>/<node>") starting with `ds_prefix` and ending
+  // with `node_suffix` (either may be empty). Takes mu_.
+  void ForgetBackoff(const std::string& ds_prefix, const std::string& node_suffix);
   // What the node set demands: missing pods, extra or failed pods, misplaced pods.
   Plan Manage(const nlohmann::json& ds, const std::string& hash, const NodePods& by_node,
               std::chrono::milliseconds* wake_after);

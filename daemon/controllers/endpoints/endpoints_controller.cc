@@ -14,6 +14,21 @@ constexpr size_t kMaxEndpointsPerSlice = 100;
 constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 constexpr const char* kManagedByLabel = "endpointslice.kubernetes.io/managed-by";
 constexpr const char* kManagedBy = "endpointslice-controller.k8s.io";
+// The work queue key of the one-off sweep for leftovers (never a Service key: those have a '/').
+constexpr const char* kLeftoverSweepKey = "leftover-sweep";
+// Leader-election records kept in Endpoints by other components (upstream skips these too).
+constexpr const char* kLeaderAnnotation = "control-plane.alpha.kubernetes.io/leader";
+
+bool IsLeaderRecord(const json& endpoints) {
+  return endpoints.value("/metadata/annotations"_json_pointer, json::object())
+      .contains(kLeaderAnnotation);
+}
+
+bool ManagedSliceOf(const json& slice, const std::string& service_name) {
+  const json labels = slice.value("/metadata/labels"_json_pointer, json::object());
+  return labels.value(kManagedByLabel, "") == kManagedBy &&
+         (service_name.empty() || labels.value(kServiceNameLabel, "") == service_name);
+}
 
 bool SelectsPod(const json& service, const json& pod) {
   const json selector = service.value("/spec/selector"_json_pointer, json::object());
@@ -59,6 +74,27 @@ void EndpointsController::Setup() {
                             EnqueueServicesFor(pod);
                           },
                           [this](const client::ObjectPtr& pod) { EnqueueServicesFor(pod); }});
+  // Runs once the workers start, i.e. after every informer synced.
+  Enqueue(kLeftoverSweepKey);
+}
+
+// Endpoints and slices of Services deleted while no controller ran are not deleted by any
+// Service event: find them once at start (upstream checkLeftoverEndpoints) and queue their
+// Service keys; Reconcile deletes them. Later Endpoints without a Service are left alone, as
+// upstream does: a user may write Endpoints before their selectorless Service.
+void EndpointsController::QueueLeftovers() {
+  for (const client::ObjectPtr& endpoints : endpoints_->List()) {
+    if (IsLeaderRecord(*endpoints)) continue;
+    const std::string key = client::ObjectKey(*endpoints);
+    if (!services_->Get(key)) Enqueue(key);
+  }
+  for (const client::ObjectPtr& slice : slices_->List()) {
+    if (!ManagedSliceOf(*slice, "")) continue;
+    const std::string key = (*slice)["metadata"].value("namespace", "") + "/" +
+                            (*slice).value("/metadata/labels"_json_pointer, json::object())
+                                .value(kServiceNameLabel, "");
+    if (!services_->Get(key)) Enqueue(key);
+  }
 }
 
 void EndpointsController::EnqueueServicesFor(const client::ObjectPtr& pod) {
@@ -69,16 +105,13 @@ void EndpointsController::EnqueueServicesFor(const client::ObjectPtr& pod) {
 }
 
 Status EndpointsController::Reconcile(const std::string& key) {
-  auto [ns, name] = client::SplitKey(key);
-  client::ObjectPtr service = services_->Get(key);
-  if (!service) {
-    // The Service is gone: so are its Endpoints and slices (ownerless Endpoints are ours).
-    if (endpoints_->Get(key)) {
-      auto deleted = api().Delete(client::kEndpoints, ns, name, {});
-      if (!deleted.ok() && !client::IsNotFound(deleted.error())) return deleted.status();
-    }
+  if (key == kLeftoverSweepKey) {
+    QueueLeftovers();
     return Status::Ok();
   }
+  auto [ns, name] = client::SplitKey(key);
+  client::ObjectPtr service = services_->Get(key);
+  if (!service) return DeleteLeftovers(ns, name);
   const json& svc = *service;
   if (!svc.contains("/spec/selector"_json_pointer) || svc["spec"]["selector"].empty()) {
     return Status::Ok();  // user-managed endpoints
@@ -148,6 +181,34 @@ Status EndpointsController::Reconcile(const std::string& key) {
     }
   }
   return SyncSlices(svc, slice_endpoints, slice_ports);
+}
+
+// The Service is gone: so are its Endpoints (ownerless Endpoints are ours, but for the API
+// server's default/kubernetes and leader-election records) and the slices we made for it (the
+// garbage collector would take them too, through their ownerReferences).
+Status EndpointsController::DeleteLeftovers(const std::string& ns, const std::string& name) {
+  if (client::ObjectPtr endpoints = endpoints_->Get(ns, name);
+      endpoints && !(ns == "default" && name == "kubernetes") && !IsLeaderRecord(*endpoints)) {
+    client::DeleteOptions options;
+    options.precondition_uid = (*endpoints)["metadata"].value("uid", "");
+    auto deleted = api().Delete(client::kEndpoints, ns, name, options);
+    if (!deleted.ok() && !client::IsNotFound(deleted.error()) &&
+        !client::IsConflict(deleted.error())) {
+      return deleted.status();
+    }
+  }
+  for (const client::ObjectPtr& slice : slices_->ListByNamespace(ns)) {
+    if (!ManagedSliceOf(*slice, name)) continue;
+    client::DeleteOptions options;
+    options.precondition_uid = (*slice)["metadata"].value("uid", "");
+    auto deleted = api().Delete(client::kEndpointSlices, ns, (*slice)["metadata"].value("name", ""),
+                                options);
+    if (!deleted.ok() && !client::IsNotFound(deleted.error()) &&
+        !client::IsConflict(deleted.error())) {
+      return deleted.status();
+    }
+  }
+  return Status::Ok();
 }
 
 Status EndpointsController::SyncEndpoints(const json& service, const json& subsets) {

@@ -26,7 +26,8 @@ GarbageCollector::GarbageCollector(const ControllerContext& context)
                  client::kStatefulSets, client::kDaemonSets, client::kJobs,
                  client::kCronJobs,    client::kServices,    client::kEndpoints,
                  client::kEndpointSlices, client::kConfigMaps, client::kSecrets,
-                 client::kServiceAccounts} {}
+                 client::kServiceAccounts, client::kControllerRevisions},
+      mapper_(context.client) {}
 
 void GarbageCollector::Setup() {
   for (size_t i = 0; i < resources_.size(); ++i) {
@@ -93,28 +94,31 @@ std::vector<GarbageCollector::Node> GarbageCollector::DependentsOf(const std::st
   return nodes;
 }
 
-bool GarbageCollector::OwnerExists(const std::string& ns, const json& reference) {
+Result<bool> GarbageCollector::OwnerExists(const std::string& ns, const json& reference) {
   const std::string uid = reference.value("uid", "");
   {
     std::lock_guard lock(mu_);
     if (by_uid_.count(uid)) return true;
   }
-  // Not in our caches: it may be a kind we do not follow, or the cache may lag. Ask the server.
+  // Not in our caches: it may be a kind we do not follow, or the cache may lag. Ask the server,
+  // at the path discovery gives for the owner's kind (a guessed path that the server does not
+  // serve answers 404 too, which must not read as "owner gone").
   const std::string api_version = reference.value("apiVersion", "");
   const std::string kind = reference.value("kind", "");
-  std::string group, version = api_version;
-  if (const size_t slash = api_version.find('/'); slash != std::string::npos) {
-    group = api_version.substr(0, slash);
-    version = api_version.substr(slash + 1);
+  auto mapping = mapper_.ResourceFor(api_version, kind);
+  if (!mapping.ok()) return mapping.status();
+  if (!mapping->served) {
+    spdlog::debug("garbage collector: owner kind {} {} is not served; its dependents stay",
+                  api_version, kind);
+    return true;
   }
-  std::string plural = kind;
-  for (char& c : plural) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  plural += (!plural.empty() && plural.back() == 's') ? "es" : "s";
-  const bool namespaced = kind != "Node" && kind != "Namespace" && kind != "ClusterRole" &&
-                          kind != "ClusterRoleBinding";
-  client::ResourceRef ref{group, version, plural, namespaced};
-  auto owner = api().Get(ref, ns, reference.value("name", ""));
-  if (!owner.ok()) return !client::IsNotFound(owner.error());  // unsure: keep the dependent
+  // A namespaced owner cannot own a cluster-scoped object: never a reason to delete it.
+  if (mapping->resource.namespaced && ns.empty()) return true;
+  auto owner = api().Get(mapping->resource, ns, reference.value("name", ""));
+  if (!owner.ok()) {
+    if (client::IsNotFound(owner.error())) return false;
+    return owner.status();
+  }
   return (*owner)["metadata"].value("uid", "") == uid;
 }
 
@@ -200,7 +204,9 @@ Status GarbageCollector::Reconcile(const std::string& node_key) {
   size_t owners = 0;
   for (const json& reference : metadata["ownerReferences"]) {
     ++owners;
-    if (!OwnerExists(ns, reference)) missing.insert(reference.value("uid", ""));
+    Result<bool> exists = OwnerExists(ns, reference);
+    if (!exists.ok()) return exists.status();  // the server could not tell: retry with backoff
+    if (!*exists) missing.insert(reference.value("uid", ""));
   }
   if (missing.empty()) return Status::Ok();
   auto [object_ns, name] = client::SplitKey(key);

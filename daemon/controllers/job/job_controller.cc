@@ -49,7 +49,9 @@ struct JobController::PodSets {
 };
 
 JobController::JobController(const ControllerContext& context)
-    : Controller("job", context), events_(context.client, "job-controller") {}
+    : Controller("job", context),
+      expectations_(clock()),
+      events_(context.client, "job-controller") {}
 
 void JobController::Setup() {
   jobs_ = context_.informers->For(client::kJobs);
@@ -330,12 +332,18 @@ Status JobController::CreatePods(const json& job, const std::vector<int>& indexe
 Status JobController::DeletePods(const json& job, const std::vector<client::ObjectPtr>& victims) {
   const std::string key = client::ObjectKey(job);
   const std::string ns = job["metadata"].value("namespace", "");
-  expectations_.Expect(key, 0, static_cast<int>(victims.size()));
-  for (const client::ObjectPtr& pod : victims) {
+  const int deletes = static_cast<int>(victims.size());
+  expectations_.Expect(key, 0, deletes);
+  for (int i = 0; i < deletes; ++i) {
+    const client::ObjectPtr& pod = victims[static_cast<size_t>(i)];
     auto deleted = api().Delete(client::kPods, ns, PodName(pod), {});
     if (!deleted.ok()) {
+      if (!client::IsNotFound(deleted.error())) {
+        // This delete and the ones not sent will never be observed.
+        expectations_.LowerExpectations(key, 0, deletes - i);
+        return deleted.status();
+      }
       expectations_.DeletionObserved(key);
-      if (!client::IsNotFound(deleted.error())) return deleted.status();
       continue;
     }
     events_.Record(job, "Normal", "SuccessfulDelete", "Deleted pod: " + PodName(pod));

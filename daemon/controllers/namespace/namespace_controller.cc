@@ -18,6 +18,7 @@ const client::ResourceRef kNamespacedResources[] = {
     client::kStatefulSets,
     client::kDaemonSets,
     client::kReplicaSets,
+    client::kControllerRevisions,
     client::kPods,
     client::kServices,
     client::kEndpoints,

@@ -92,7 +92,11 @@ Status NodeIpamController::Reconcile(const std::string& name) {
     return Status::Ok();
   }
   const std::string cidr = SubnetText(index);
-  json patch = {{"spec", {{"podCIDR", cidr}, {"podCIDRs", json::array({cidr})}}}};
+  // Only onto the version we saw without a podCIDR: a cache that lags a podCIDR written since
+  // gets 409 Conflict (retried once the informer has caught up) instead of replacing it.
+  const std::string seen = (*node)["metadata"].value("resourceVersion", "");
+  json patch = {{"metadata", {{"resourceVersion", seen}}},
+                {"spec", {{"podCIDR", cidr}, {"podCIDRs", json::array({cidr})}}}};
   auto result = api().Patch(client::kNodes, "", name, client::PatchType::kMerge, patch);
   if (!result.ok()) {
     std::lock_guard lock(mu_);

@@ -2,7 +2,8 @@
 // cluster CIDR (10.1.0.0/16 by default, as MicroK8s), released when the node is deleted. When
 // none is free the node waits and gets one CIDRNotAvailable Warning event; a node deleted with a
 // subnet wakes the waiting nodes (no retry loop: with thousands of nodes past the pool, retries
-// and their events were a steady load of API writes).
+// and their events were a steady load of API writes). A podCIDR is written only onto the node
+// version seen without one (resourceVersion precondition), so it is never replaced.
 #pragma once
 
 #include <mutex>

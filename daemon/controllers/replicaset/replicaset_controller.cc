@@ -19,7 +19,9 @@ constexpr int kBurst = 500;  // most creates or deletes in one reconcile
 }  // namespace
 
 ReplicaSetController::ReplicaSetController(const ControllerContext& context)
-    : Controller("replicaset", context), events_(context.client, "replicaset-controller") {}
+    : Controller("replicaset", context),
+      expectations_(clock()),
+      events_(context.client, "replicaset-controller") {}
 
 void ReplicaSetController::Setup() {
   replicasets_ = context_.informers->For(client::kReplicaSets);
@@ -97,7 +99,8 @@ Status ReplicaSetController::ManageReplicas(const json& rs, std::vector<client::
     }
   } else if (diff > 0) {
     const int deletes = static_cast<int>(std::min<int64_t>(diff, kBurst));
-    // Delete the least useful first: unscheduled, then pending, then not ready, then newest.
+    // Delete the least useful first: unscheduled, then pending, then not ready (PodDeletionCost;
+    // ties in no particular order).
     std::sort(active.begin(), active.end(), [](const client::ObjectPtr& a, const client::ObjectPtr& b) {
       return PodDeletionCost(*a) > PodDeletionCost(*b);
     });
@@ -106,8 +109,12 @@ Status ReplicaSetController::ManageReplicas(const json& rs, std::vector<client::
       const std::string name = (*active[i])["metadata"].value("name", "");
       auto deleted = api().Delete(client::kPods, ns, name, {});
       if (!deleted.ok()) {
+        if (!client::IsNotFound(deleted.error())) {
+          // This delete and the ones not sent will never be observed.
+          expectations_.LowerExpectations(key, 0, deletes - i);
+          return deleted.status();
+        }
         expectations_.DeletionObserved(key);
-        if (!client::IsNotFound(deleted.error())) return deleted.status();
         continue;
       }
       events_.Record(rs, "Normal", "SuccessfulDelete", "Deleted pod: " + name);

@@ -20,8 +20,10 @@ class ReplicaSetController final : public Controller {
   Status Reconcile(const std::string& key) override;
 
  private:
-  // The ReplicaSet key of the pod's controller owner, or "" if it has none of ours.
+  // Creates or deletes pods (at most kBurst per call) toward spec.replicas, given the active
+  // pods it controls; records what it sent in expectations_. Only when expectations are met.
   Status ManageReplicas(const nlohmann::json& rs, std::vector<client::ObjectPtr> active);
+  // Writes status counts of `pods` (the owned ones, active or not); requeues for minReadySeconds.
   Status UpdateStatus(const nlohmann::json& rs, const std::vector<client::ObjectPtr>& pods);
 
   client::Informer* replicasets_ = nullptr;

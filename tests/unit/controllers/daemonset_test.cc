@@ -141,6 +141,42 @@ TEST_F(DaemonSetTest, FailedPodIsReplaced) {
   EXPECT_TRUE(WaitFor([&] { return EventsWithReason("FailedDaemonPod", "crashy").size() == 1; }, "FailedDaemonPod"));
 }
 
+// The failed-pod backoff belongs to the DaemonSet: one deleted and made again under the same
+// name replaces its first failed pod at once (no fake time passes here), not after the old
+// DaemonSet's backoff.
+TEST_F(DaemonSetTest, RecreatedDaemonSetStartsWithoutBackoff) {
+  AddNode("n");
+  auto fail_pod_and_wait_for_replacement = [&] {
+    std::vector<json> pods;
+    EXPECT_TRUE(WaitFor([&] { return (pods = PodsByNode("again")[Unique("n")]).size() == 1; },
+                        "pod"));
+    if (pods.size() != 1) return false;
+    const std::string failed = pods[0]["metadata"]["name"];
+    Mutate(client::kPods, failed, [](json& p) { p["status"]["phase"] = "Failed"; },
+           /*status=*/true);
+    return static_cast<bool>(WaitFor([&] {
+      auto now = PodsByNode("again")[Unique("n")];
+      return now.size() == 1 && now[0]["metadata"]["name"] != failed;
+    }, "replacement pod"));
+  };
+  Create(client::kDaemonSets, MakeDaemonSet("again"));
+  ASSERT_TRUE(fail_pod_and_wait_for_replacement());  // the node's backoff is now 1 s
+  ASSERT_TRUE(Delete(client::kDaemonSets, "again"));
+  // No garbage collector runs here: play it (the old pods and ControllerRevision go).
+  for (const json& pod : List(client::kPods, "app=again")) {
+    Delete(client::kPods, pod["metadata"]["name"]);
+  }
+  for (const json& revision : List(client::kControllerRevisions, "app=again")) {
+    Delete(client::kControllerRevisions, revision["metadata"]["name"]);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return List(client::kPods, "app=again").empty() &&
+           List(client::kControllerRevisions, "app=again").empty();
+  }, "old pods and history gone"));
+  Create(client::kDaemonSets, MakeDaemonSet("again"));
+  EXPECT_TRUE(fail_pod_and_wait_for_replacement()) << "the old DaemonSet's backoff applied";
+}
+
 TEST_F(DaemonSetTest, RollingUpdateKeepsMaxUnavailable) {
   for (const char* name : {"r1", "r2", "r3"}) AddNode(name);
   Create(client::kDaemonSets, MakeDaemonSet("roll"));

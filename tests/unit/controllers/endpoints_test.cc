@@ -130,5 +130,41 @@ TEST_F(EndpointsTest, ServiceWithoutSelectorIsLeftAlone) {
   EXPECT_FALSE(Get(client::kEndpointSlices, "external-0").has_value());
 }
 
+// Endpoints and slices whose Service was deleted while no controller ran are found at start and
+// deleted; default/kubernetes (the API server's), leader-election records and the Endpoints of a
+// Service that exists stay.
+TEST_F(EndpointsTest, LeftoversOfServicesDeletedWhileDownAreDeletedAtStart) {
+  StopControllers();
+  auto endpoints = [](const std::string& name) {
+    return json{{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", {{"name", name}}},
+                {"subsets", json::array({{{"addresses", json::array({{{"ip", "10.1.9.9"}}})},
+                                          {"ports", json::array({{{"port", 80}}})}}})}};
+  };
+  Create(client::kEndpoints, endpoints("gone"));
+  Create(client::kEndpointSlices,
+         {{"apiVersion", "discovery.k8s.io/v1"},
+          {"kind", "EndpointSlice"},
+          {"metadata", {{"name", "gone-0"},
+                        {"labels", {{"kubernetes.io/service-name", "gone"},
+                                    {"endpointslice.kubernetes.io/managed-by",
+                                     "endpointslice-controller.k8s.io"}}}}},
+          {"addressType", "IPv4"},
+          {"endpoints", json::array()}});
+  json leader = endpoints("some-lock");
+  leader["metadata"]["annotations"] = {{"control-plane.alpha.kubernetes.io/leader", "{}"}};
+  Create(client::kEndpoints, leader);
+  Create(client::kServices, MakeService("manual", json::object(), HttpPorts()));
+  Create(client::kEndpoints, endpoints("manual"));
+  ASSERT_TRUE(Get(client::kEndpoints, "default", "kubernetes").has_value());
+
+  StartController("endpoints");
+  ASSERT_TRUE(WaitFor([&] {
+    return !Get(client::kEndpoints, "gone") && !Get(client::kEndpointSlices, "gone-0");
+  }, "leftover Endpoints and slice deleted"));
+  EXPECT_TRUE(Get(client::kEndpoints, "some-lock").has_value());
+  EXPECT_TRUE(Get(client::kEndpoints, "manual").has_value());
+  EXPECT_TRUE(Get(client::kEndpoints, "default", "kubernetes").has_value());
+}
+
 }  // namespace
 }  // namespace mk8s::controllers::test

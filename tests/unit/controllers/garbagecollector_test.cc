@@ -2,6 +2,8 @@
 // ownerReferences removed), or delete first while the owner waits (Foreground); a dependent
 // with another live owner only loses the reference to the deleted one.
 #include "fixture.h"
+#include "pki/certificates.h"
+#include "pki/csr.h"
 
 namespace mk8s::controllers::test {
 namespace {
@@ -32,6 +34,25 @@ class GarbageCollectorTest : public ControllerTest {
     });
   }
 };
+
+const client::ResourceRef kCsrs{"certificates.k8s.io", "v1", "certificatesigningrequests", false};
+
+json Csr(const std::string& name) {
+  auto key = pki::GenerateEcKeyPem();
+  EXPECT_TRUE(key.ok());
+  pki::CsrOptions options;
+  options.common_name = "alice";
+  auto pem = pki::CreateCsr(key.ok() ? *key : "", options);
+  EXPECT_TRUE(pem.ok());
+  return MakeCsr(name, pem.ok() ? *pem : "", "kubernetes.io/kube-apiserver-client",
+                 {"digital signature", "client auth"});
+}
+
+// An ownerReference to an object that was never created.
+json RefTo(const std::string& api_version, const std::string& kind, const std::string& name,
+           const std::string& uid) {
+  return {{"apiVersion", api_version}, {"kind", kind}, {"name", name}, {"uid", uid}};
+}
 
 std::vector<std::string> OwnerUids(const json& object) {
   std::vector<std::string> uids;
@@ -142,6 +163,63 @@ TEST_F(GarbageCollectorTest, DependentWithAnotherOwnerSurvives) {
   ASSERT_TRUE(Delete(client::kConfigMaps, "second"));
   ASSERT_TRUE(WaitFor([&] { return Gone(client::kConfigMaps, "shared"); },
                       "collected once the last owner is gone"));
+}
+
+// An owner whose kind the server does not serve (an unknown group version, or an unknown kind in a
+// served one) cannot be looked up, so it never counts as gone: only the reference to the owner
+// that really is gone is removed, and the dependent stays.
+TEST_F(GarbageCollectorTest, UnservedOwnerKindNeverCausesDelete) {
+  const json gone = Create(client::kConfigMaps, MakeConfigMap("gone"));
+  ASSERT_TRUE(Delete(client::kConfigMaps, "gone"));
+  const json pdb = RefTo("policy/v1", "PodDisruptionBudget", "budget", "0b6c9f5e-pdb");
+  const json widget = RefTo("apps/v1", "Widget", "w", "0b6c9f5e-widget");
+  Dependent(client::kConfigMaps, MakeConfigMap("kept"), json::array({pdb, widget, OwnerRef(gone)}));
+  ASSERT_TRUE(WaitFor([&] {
+    auto kept = Get(client::kConfigMaps, "kept");
+    return !kept || OwnerUids(*kept).size() == 2;
+  }, "the reference to the deleted owner removed"));
+  auto kept = Get(client::kConfigMaps, "kept");
+  ASSERT_TRUE(kept.has_value()) << "deleted although two owners could not be looked up";
+  EXPECT_EQ(OwnerUids(*kept), (std::vector<std::string>{"0b6c9f5e-pdb", "0b6c9f5e-widget"}));
+}
+
+// A cluster-scoped owner of a kind the collector does not follow (a CSR) is looked up where the
+// server serves it: an existing one keeps its dependent, a missing one does not.
+TEST_F(GarbageCollectorTest, ClusterScopedOwnerIsLookedUpThroughDiscovery) {
+  const json csr = Create(kCsrs, Csr(Unique("owner")));
+  ASSERT_FALSE(csr.is_null());
+  const json gone = Create(client::kConfigMaps, MakeConfigMap("gone"));
+  ASSERT_TRUE(Delete(client::kConfigMaps, "gone"));
+  Dependent(client::kConfigMaps, MakeConfigMap("of-csr"),
+            json::array({OwnerRef(csr), OwnerRef(gone)}));
+  Dependent(client::kConfigMaps, MakeConfigMap("of-missing-csr"),
+            json::array({RefTo("certificates.k8s.io/v1", "CertificateSigningRequest",
+                               Unique("never"), "0b6c9f5e-csr")}));
+  ASSERT_TRUE(WaitFor([&] {
+    auto kept = Get(client::kConfigMaps, "of-csr");
+    return !kept || OwnerUids(*kept).size() == 1;
+  }, "the reference to the deleted owner removed"));
+  auto kept = Get(client::kConfigMaps, "of-csr");
+  ASSERT_TRUE(kept.has_value()) << "deleted although its CSR owner exists";
+  EXPECT_EQ(OwnerUids(*kept), std::vector<std::string>{csr["metadata"]["uid"]});
+  ASSERT_TRUE(WaitFor([&] { return Gone(client::kConfigMaps, "of-missing-csr"); },
+                      "dependent of a missing CSR collected"));
+}
+
+// ControllerRevisions (DaemonSet and StatefulSet history) are followed like other dependents.
+TEST_F(GarbageCollectorTest, ControllerRevisionsOfADeletedOwnerAreCollected) {
+  const json owner = Create(client::kConfigMaps, MakeConfigMap("history-owner"));
+  const json revision = Dependent(client::kControllerRevisions,
+                                  {{"apiVersion", "apps/v1"},
+                                   {"kind", "ControllerRevision"},
+                                   {"metadata", {{"name", "history-1"}}},
+                                   {"data", json::object()},
+                                   {"revision", 1}},
+                                  json::array({OwnerRef(owner, true, true)}));
+  ASSERT_FALSE(revision.is_null());
+  ASSERT_TRUE(Delete(client::kConfigMaps, "history-owner"));
+  ASSERT_TRUE(WaitFor([&] { return Gone(client::kControllerRevisions, "history-1"); },
+                      "ControllerRevision collected"));
 }
 
 }  // namespace

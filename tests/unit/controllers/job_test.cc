@@ -3,6 +3,7 @@
 // and the API server's Job defaulting and validation (generated selector, restartPolicy).
 #include <algorithm>
 
+#include "fault_transport.h"
 #include "fixture.h"
 
 namespace mk8s::controllers::test {
@@ -239,6 +240,23 @@ TEST_F(JobTest, ApiServerDefaultsAndValidatesJobs) {
   auto accepted = api().Create(client::kJobs, ns(), manual);
   ASSERT_TRUE(accepted.ok()) << accepted.error().ToString();
   EXPECT_FALSE((*accepted)["spec"]["template"]["metadata"]["labels"].contains("controller-uid"));
+}
+
+// As for ReplicaSets: a failed pod delete does not leave the Job waiting for deletions it never
+// sent (lowering parallelism must still take effect after the retry).
+TEST_F(JobTest, FailedDeleteDoesNotStallJob) {
+  StopControllers();
+  auto faults = std::make_shared<FaultTransport>(context().client->transport(), "DELETE",
+                                                 "/pods/", 1);
+  context().client = std::make_shared<client::Client>(faults);
+  StartController("job");
+
+  Create(client::kJobs, MakeJob("narrow", 10, 4));
+  ASSERT_TRUE(WaitFor([&] { return Pods("narrow").size() == 4; }, "4 pods"));
+  Patch(client::kJobs, "narrow", {{"spec", {{"parallelism", 1}}}});
+  ASSERT_TRUE(WaitFor([&] { return faults->failed() == 1; }, "the first delete failed"));
+  ASSERT_TRUE(AdvanceUntil([&] { return Pods("narrow").size() == 1; }, 500ms, 15s,
+                           "down to parallelism 1 after the failed delete"));
 }
 
 }  // namespace

@@ -33,6 +33,9 @@ TEST_F(NamespaceTest, DeletionCascadesThenFinalizes) {
   Create(client::kSecrets, in_doomed({{"apiVersion", "v1"}, {"kind", "Secret"},
                                       {"metadata", {{"name", "token"}}},
                                       {"stringData", {{"a", "b"}}}}));
+  Create(client::kControllerRevisions,
+         in_doomed({{"apiVersion", "apps/v1"}, {"kind", "ControllerRevision"},
+                    {"metadata", {{"name", "ds-1"}}}, {"data", json::object()}, {"revision", 1}}));
   // Held by a finalizer some other controller would remove.
   json held = in_doomed(MakeConfigMap("held"));
   held["metadata"]["finalizers"] = json::array({"example.com/hold"});
@@ -48,7 +51,9 @@ TEST_F(NamespaceTest, DeletionCascadesThenFinalizes) {
   ASSERT_TRUE(AdvanceUntil([&] {
     return Count(client::kPods, doomed) == 0 && Count(client::kServices, doomed) == 0 &&
            Count(client::kReplicaSets, doomed) == 0 && Count(client::kDeployments, doomed) == 0 &&
-           Count(client::kSecrets, doomed) == 0 && Count(client::kConfigMaps, doomed) == 1;
+           Count(client::kSecrets, doomed) == 0 &&
+           Count(client::kControllerRevisions, doomed) == 0 &&
+           Count(client::kConfigMaps, doomed) == 1;
   }, 500ms, 10s, "everything but the held ConfigMap deleted"));
   const json still_held = *Get(client::kConfigMaps, doomed, "held");
   EXPECT_TRUE(HasDeletionTimestamp(still_held));

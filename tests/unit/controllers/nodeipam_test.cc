@@ -2,6 +2,8 @@
 // deleted; exhaustion leaves the node waiting (with a CIDRNotAvailable event) until one is free.
 #include <arpa/inet.h>
 
+#include <atomic>
+#include <functional>
 #include <set>
 
 #include "controllers/nodeipam/node_ipam_controller.h"
@@ -9,6 +11,37 @@
 
 namespace mk8s::controllers::test {
 namespace {
+
+// Passes requests on; the first PATCH of a node runs `before` first (on the sending worker's
+// thread, so it may make blocking calls through another client) and records the answer's code.
+class PatchHookTransport final : public client::Transport {
+ public:
+  PatchHookTransport(std::shared_ptr<client::Transport> inner, std::function<void()> before)
+      : inner_(std::move(inner)), before_(std::move(before)) {}
+  std::atomic<int> patches{0};
+  std::atomic<int> first_answer{0};
+
+  void Send(client::Request request, client::ResponseCallback done) override {
+    if (request.method != "PATCH" || request.path.find("/nodes/") == std::string::npos) {
+      return inner_->Send(std::move(request), std::move(done));
+    }
+    if (patches.fetch_add(1) > 0) return inner_->Send(std::move(request), std::move(done));
+    before_();
+    inner_->Send(std::move(request), [this, done = std::move(done)](client::Response response) {
+      first_answer = response.status;
+      done(std::move(response));
+    });
+  }
+  std::shared_ptr<client::StreamHandle> Stream(client::Request request,
+                                               client::StreamCallbacks callbacks) override {
+    return inner_->Stream(std::move(request), std::move(callbacks));
+  }
+  std::string Describe() const override { return inner_->Describe(); }
+
+ private:
+  const std::shared_ptr<client::Transport> inner_;
+  const std::function<void()> before_;
+};
 
 class NodeIpamTest : public ControllerTest {
  protected:
@@ -111,6 +144,29 @@ TEST_F(NodeIpamTest, RestartKeepsExistingAllocations) {
   ASSERT_TRUE(WaitFor([&] { return !PodCidr("r2").empty(); }, "r2 gets a podCIDR"));
   EXPECT_NE(PodCidr("r2"), PodCidr("r0"));
   EXPECT_NE(PodCidr("r2"), PodCidr("r1"));
+}
+
+// A podCIDR written after the version the controller's cache holds (another writer, or the
+// controller's own earlier write on a lagging cache) is never replaced: the patch carries the
+// cached resourceVersion and gets 409 Conflict; the node keeps its one subnet.
+TEST_F(NodeIpamTest, StaleCacheNeverReplacesAPodCidr) {
+  auto hook = std::make_shared<PatchHookTransport>(context().client->transport(), [this] {
+    Patch(client::kNodes, "stale", {{"spec", {{"podCIDR", "10.1.200.0/24"},
+                                              {"podCIDRs", json::array({"10.1.200.0/24"})}}}});
+  });
+  context().client = std::make_shared<client::Client>(hook);
+  StartController("node-ipam");
+  Create(client::kNodes, MakeNode("stale"));
+  ASSERT_TRUE(WaitFor([&] { return hook->first_answer != 0; }, "the controller's patch answered"));
+  EXPECT_EQ(hook->first_answer, 409) << "the patch was not conditional on the cached version";
+  EXPECT_EQ(PodCidr("stale"), "10.1.200.0/24");
+
+  // The retry (after a backoff) sees the podCIDR and leaves it; the subnet it had picked is free.
+  for (int i = 0; i < 5; ++i) Advance(1s);
+  Create(client::kNodes, MakeNode("next"));
+  ASSERT_TRUE(WaitFor([&] { return !PodCidr("next").empty(); }, "next gets a podCIDR"));
+  EXPECT_EQ(PodCidr("stale"), "10.1.200.0/24");
+  EXPECT_EQ(PodCidr("next"), "10.1.0.0/24");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "client/informer.h"
+#include "fault_transport.h"
 #include "fixture.h"
 
 namespace mk8s::controllers::test {
@@ -191,6 +192,26 @@ TEST_F(ReplicaSetTest, StatusCountsReadyAndAvailable) {
     ADD_FAILURE() << GetRs("st").dump() << " fake-wall " << Timestamp();
     for (const json& pod : List(client::kPods)) ADD_FAILURE() << pod["status"].dump();
   }
+}
+
+// A pod delete that fails (not NotFound) ends the burst, and the deletes it did not send are no
+// longer expected: the retry after the backoff deletes again instead of waiting for deletions
+// that will never be observed (which stalled the ReplicaSet until the expectation timeout).
+TEST_F(ReplicaSetTest, FailedDeleteDoesNotStallScaleDown) {
+  StopControllers();
+  auto faults = std::make_shared<FaultTransport>(context().client->transport(), "DELETE",
+                                                 "/pods/", 1);
+  context().client = std::make_shared<client::Client>(faults);
+  StartController("replicaset");
+
+  const json rs = Create(client::kReplicaSets, MakeReplicaSet("shrink", 4, {{"app", "shrink"}}));
+  const std::string uid = rs["metadata"]["uid"];
+  ASSERT_TRUE(WaitFor([&] { return OwnedPods(uid).size() == 4; }, "4 pods"));
+  Patch(client::kReplicaSets, "shrink", {{"spec", {{"replicas", 1}}}});
+  ASSERT_TRUE(WaitFor([&] { return faults->failed() == 1; }, "the first delete failed"));
+  // The retry comes after a backoff on the fake clock; well within the 5 min expectation TTL.
+  ASSERT_TRUE(AdvanceUntil([&] { return OwnedPods(uid).size() == 1; }, 500ms, 15s,
+                           "scaled down to 1 after the failed delete"));
 }
 
 }  // namespace
