@@ -1,5 +1,7 @@
 #include "store/store_impl.h"
 
+#include <pthread.h>
+
 #include <exception>
 
 #include "store/schema.h"
@@ -107,6 +109,7 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
   if (!checkpoint_db.ok()) return checkpoint_db.status();
   store->checkpoint_db_ = std::move(checkpoint_db).value();
   store->maintenance_ = std::thread([self] { self->MaintenanceLoop(); });
+  pthread_setname_np(store->maintenance_.native_handle(), "store-maint");
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -1,5 +1,7 @@
 #include "store/writer.h"
 
+#include <pthread.h>
+
 #include <exception>
 
 namespace mk8s::store {
@@ -21,6 +23,7 @@ Writer::Writer(std::unique_ptr<SqlExecutor> db, int max_batch, Hooks hooks)
       max_batch_(max_batch <= 0 ? 1 : static_cast<size_t>(max_batch)),
       hooks_(std::move(hooks)) {
   thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "store-writer");
 }
 
 Writer::~Writer() { Stop(); }

@@ -5,6 +5,8 @@
 // them straight to the socket (tls_response_stream.h), with Session as its StreamSocket.
 #include "apiserver/http/http_server.h"
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -466,6 +468,7 @@ class HttpServerImpl final : public HttpServer {
     Accept();
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
       threads_.emplace_back([this] { io_.run(); });
+      pthread_setname_np(threads_.back().native_handle(), ("http-" + std::to_string(i)).c_str());
     }
     return Status::Ok();
   }

@@ -1,5 +1,7 @@
 #include "apiserver/registry/watch_cache.h"
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
@@ -25,6 +27,7 @@ Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::
   std::unique_ptr<WatchCache> cache(new WatchCache(store, std::move(root), bounds));
   if (Status status = cache->Load(); !status.ok()) return status;
   cache->dispatcher_ = std::thread([raw = cache.get()] { raw->Run(); });
+  pthread_setname_np(cache->dispatcher_.native_handle(), "watch-dispatch");
   return cache;
 }
 
