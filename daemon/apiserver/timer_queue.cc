@@ -1,8 +1,12 @@
 #include "apiserver/timer_queue.h"
 
+#include <pthread.h>
+
 namespace mk8s::apiserver {
 
-TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
+TimerQueue::TimerQueue() : thread_([this] { Run(); }) {
+  pthread_setname_np(thread_.native_handle(), "api-timers");
+}
 
 TimerQueue::~TimerQueue() {
   {

@@ -13,6 +13,10 @@ int HexValue(char c) {
 }  // namespace
 
 std::string PercentDecode(std::string_view in, bool plus_is_space) {
+  if (in.find('%') == std::string_view::npos &&
+      (!plus_is_space || in.find('+') == std::string_view::npos)) {
+    return std::string(in);  // the common case: nothing to decode
+  }
   std::string out;
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {

@@ -1,5 +1,7 @@
 #include "store/log_tailer.h"
 
+#include <pthread.h>
+
 #include "store/reader_pool.h"
 #include "store/schema.h"
 
@@ -16,6 +18,7 @@ LogTailer::LogTailer(std::unique_ptr<SqlExecutor> db, std::shared_ptr<WatchHub> 
       poll_interval_(poll_interval.count() <= 0 ? std::chrono::milliseconds(200) : poll_interval),
       on_progress_(std::move(on_progress)) {
   thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "store-tailer");
 }
 
 LogTailer::~LogTailer() { Stop(); }

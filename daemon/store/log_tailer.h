@@ -1,7 +1,9 @@
 // LogTailer: the thread that reads new kv_log rows in revision order and feeds the WatchHub.
 //
-// It is woken right after each local commit (Wake) and otherwise polls every poll_interval, which
-// picks up writes other daemons made through a shared (replicated) database. Each cycle reads
+// A local commit's events normally reach the hub straight from the writer (WatchHub::
+// DispatchIfNext); the tailer is woken (Wake) when they could not be, because other daemons'
+// writes through a shared (replicated) database came first, and otherwise polls every
+// poll_interval, which picks those writes up. Each cycle reads
 // meta.compact_rev and the next rows in one read transaction.
 //
 // Threads: Wake/Stop from any thread; the tailer connection is used by the tailer thread only.

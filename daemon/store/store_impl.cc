@@ -1,5 +1,7 @@
 #include "store/store_impl.h"
 
+#include <pthread.h>
+
 #include <exception>
 
 #include "store/schema.h"
@@ -97,9 +99,11 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
       std::move(tailer_db).value(), store->hub_, options.poll_interval,
       [self](int64_t rev, int64_t compact) { self->NoteRevisions(rev, compact); });
   Writer::Hooks hooks;
-  hooks.on_commit = [self](int64_t revision) {
-    self->NoteRevisions(revision, 0);
-    if (revision != 0) self->tailer_->Wake();
+  hooks.on_commit = [self](int64_t revision) { self->NoteRevisions(revision, 0); };
+  // A local commit's events go to the watchers from the writer thread; the tailer reads them
+  // back from the log only when other daemons' writes came first (a shared database).
+  hooks.on_events = [self](int64_t previous_revision, std::vector<Event> events) {
+    if (!self->hub_->DispatchIfNext(previous_revision, std::move(events))) self->tailer_->Wake();
   };
   store->writer_ =
       std::make_unique<Writer>(std::move(writer_db).value(), options.max_batch, std::move(hooks));
@@ -107,6 +111,7 @@ Result<std::unique_ptr<Store>> StoreImpl::OpenImpl(const StoreOptions& options) 
   if (!checkpoint_db.ok()) return checkpoint_db.status();
   store->checkpoint_db_ = std::move(checkpoint_db).value();
   store->maintenance_ = std::thread([self] { self->MaintenanceLoop(); });
+  pthread_setname_np(store->maintenance_.native_handle(), "store-maint");
   return std::unique_ptr<Store>(std::move(store));
 }
 

@@ -86,8 +86,20 @@ void WatchHub::Remove(const WatchState* watch) {
   std::erase_if(watches_, [&](const auto& w) { return w.get() == watch; });
 }
 
+bool WatchHub::DispatchIfNext(int64_t previous_revision, std::vector<Event> events) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (events.empty() || last_dispatched_ >= events.back().kv.mod_rev) return true;
+  if (last_dispatched_ != previous_revision) return false;
+  DispatchLocked(0, std::move(events));
+  return true;
+}
+
 void WatchHub::Dispatch(int64_t compact_rev, std::vector<Event> events) {
   std::lock_guard<std::mutex> lock(mu_);
+  DispatchLocked(compact_rev, std::move(events));
+}
+
+void WatchHub::DispatchLocked(int64_t compact_rev, std::vector<Event> events) {
   if (compact_rev > last_dispatched_) {
     // History the tailer never saw was compacted away (or replaced by a restore).
     for (auto& w : watches_) {

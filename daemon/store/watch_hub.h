@@ -69,6 +69,11 @@ class WatchHub {
   // seen in the same read: watchers whose cursor is below it (they would miss events) end with
   // kCompacted.
   void Dispatch(int64_t compact_rev, std::vector<Event> events);
+  // The local writer's committed batch (revisions previous_revision+1 ...), dispatched only if
+  // it follows what was dispatched so far: true if done (or already dispatched), false if
+  // earlier revisions (another daemon's writes in a shared database) still have to come from
+  // the tailer, which then dispatches the batch too.
+  bool DispatchIfNext(int64_t previous_revision, std::vector<Event> events);
   // Blocks until last_dispatched >= revision or the timeout passes; returns whether it got there.
   bool WaitDispatched(int64_t revision, std::chrono::milliseconds timeout);
   // Ends every watch with `status` and refuses new ones (store close).
@@ -76,6 +81,7 @@ class WatchHub {
   bool closed();
 
  private:
+  void DispatchLocked(int64_t compact_rev, std::vector<Event> events);  // mu_ held
   std::mutex mu_;
   std::condition_variable dispatched_cv_;
   int64_t last_dispatched_;                           // GUARDED_BY(mu_)

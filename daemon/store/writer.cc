@@ -1,5 +1,7 @@
 #include "store/writer.h"
 
+#include <pthread.h>
+
 #include <exception>
 
 namespace mk8s::store {
@@ -21,6 +23,7 @@ Writer::Writer(std::unique_ptr<SqlExecutor> db, int max_batch, Hooks hooks)
       max_batch_(max_batch <= 0 ? 1 : static_cast<size_t>(max_batch)),
       hooks_(std::move(hooks)) {
   thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "store-writer");
 }
 
 Writer::~Writer() { Stop(); }
@@ -124,6 +127,8 @@ void Writer::Loop() {
 
 void Writer::RunBatch(std::vector<WriteOp>& batch) {
   std::vector<WriteOutcome> outcomes(batch.size());
+  std::vector<int64_t> prev_revs(batch.size(), 0);  // each applied op's previous log row
+  int64_t start = 0;
   int64_t revision = 0;
   int64_t applied = 0;
   Status fatal = [&]() -> Status {
@@ -132,9 +137,11 @@ void Writer::RunBatch(std::vector<WriteOp>& batch) {
     if (!rows.ok()) return rows.status();
     if (rows->empty()) return Status(Code::kInternal, "store meta row 'revision' is missing");
     revision = (*rows)[0][0].AsInt();
-    const int64_t start = revision;
+    start = revision;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (Status st = Apply(batch[i], revision + 1, &outcomes[i]); !st.ok()) return st;
+      if (Status st = Apply(batch[i], revision + 1, &outcomes[i], &prev_revs[i]); !st.ok()) {
+        return st;
+      }
       if (outcomes[i].status.ok()) {
         ++revision;
         ++applied;
@@ -162,12 +169,29 @@ void Writer::RunBatch(std::vector<WriteOp>& batch) {
   commits_.fetch_add(1, std::memory_order_relaxed);
   writes_.fetch_add(applied, std::memory_order_relaxed);
   if (hooks_.on_commit) hooks_.on_commit(applied > 0 ? revision : 0);
+  if (hooks_.on_events && applied > 0) {
+    std::vector<Event> events;
+    events.reserve(static_cast<size_t>(applied));
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (outcomes[i].status.ok()) events.push_back(EventOf(batch[i].kind, outcomes[i], prev_revs[i]));
+    }
+    hooks_.on_events(start, std::move(events));
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     InvokeCallback(batch[i].done, std::move(outcomes[i]));
   }
 }
 
-Status Writer::Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out) {
+Event Writer::EventOf(WriteOp::Kind kind, const WriteOutcome& outcome, int64_t prev_rev) {
+  Event event;
+  event.type = kind == WriteOp::Kind::kDelete ? EventType::kDelete : EventType::kPut;
+  event.kv = outcome.result.kv;
+  // As the log reports it: a create has no previous version, even after a delete of the key.
+  event.prev_rev = event.kv.create_rev == event.kv.mod_rev ? 0 : prev_rev;
+  return event;
+}
+
+Status Writer::Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out, int64_t* prev_rev) {
   auto rows =
       db_->Query("SELECT rev, create_rev, deleted FROM kv WHERE key = ?", {SqlParam::Text(op.key)});
   if (!rows.ok()) return rows.status();
@@ -230,6 +254,7 @@ Status Writer::Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out) {
                       {SqlParam::Text(op.key), SqlParam::Int(next_rev), SqlParam::Int(create_rev)});
   if (!pointer.ok()) return pointer.status();
 
+  *prev_rev = newest_rev;
   out->status = Status::Ok();
   out->result.revision = next_rev;
   out->result.kv = KeyValue{op.key, std::move(op.value), create_rev, next_rev};

@@ -44,6 +44,10 @@ class Writer {
   struct Hooks {
     // After each successful commit, before callbacks: the new last revision (0 if unchanged).
     std::function<void(int64_t revision)> on_commit;
+    // Then, if the commit applied writes: the revision before the batch and the batch's events
+    // in revision order (what the log holds for those revisions), so they can be published
+    // without reading them back from the log.
+    std::function<void(int64_t previous_revision, std::vector<Event> events)> on_events;
   };
   Writer(std::unique_ptr<SqlExecutor> db, int max_batch, Hooks hooks);
   ~Writer();  // Stop()s
@@ -69,7 +73,10 @@ class Writer {
   void RunBatch(std::vector<WriteOp>& batch);
   // Applies one op inside the open transaction; `next_rev` is the revision it takes on success.
   // Returns an SQL error status (batch-fatal) or OK; the op's own outcome goes to `out`.
-  Status Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out);
+  // `prev_rev` gets the key's previous log row (0 if none).
+  Status Apply(WriteOp& op, int64_t next_rev, WriteOutcome* out, int64_t* prev_rev);
+  // The log event of an applied op (its outcome), as LogTailer would read it back.
+  static Event EventOf(WriteOp::Kind kind, const WriteOutcome& outcome, int64_t prev_rev);
 
   std::unique_ptr<SqlExecutor> db_;  // writer thread only
   const size_t max_batch_;

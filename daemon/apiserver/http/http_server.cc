@@ -1,24 +1,21 @@
-// Boost.Beast HTTPS server. Threads: `threads` transport threads run one io_context; each
-// connection lives on its own strand, so a connection's state is only touched on its strand.
-// Handlers may answer from any thread; answers are posted onto the connection's strand.
-// Streamed responses (watches) leave Asio/Beast once their head is due: TlsResponseStream writes
-// them straight to the socket (tls_response_stream.h), with Session as its StreamSocket.
+// The HTTPS server: accepts connections and runs them on `threads` transport threads (one
+// io_context); each connection (Session, session.h) lives on its own strand, so a connection's
+// state is only touched on its strand. Handlers may answer from any thread: an answer given on
+// the connection's strand (a handler answering at once) is written right away, others are
+// posted onto the strand. Streamed responses (watches) leave the session once their head is due:
+// TlsResponseStream writes them straight to the socket (tls_response_stream.h), with Session as
+// its StreamSocket.
 #include "apiserver/http/http_server.h"
 
-#include <spdlog/spdlog.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <cstring>
-#include <deque>
+#include <boost/asio/ssl/context.hpp>
 #include <mutex>
-#include <optional>
 #include <thread>
 
+#include "apiserver/http/session.h"
 #include "apiserver/http/tls_response_stream.h"
 #include "apiserver/http/tls_server.h"
 #include "apiserver/http/wire.h"
@@ -27,359 +24,9 @@
 namespace mk8s::apiserver::http {
 namespace {
 
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
-
-constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
-constexpr auto kIdleTimeout = std::chrono::minutes(5);
-
-class Session;
-using Chunk = std::shared_ptr<const std::string>;  // immutable, possibly shared by many streams
-
-// The client side of an upgraded connection; the state lives in Session (on its strand).
-class UpgradeImpl final : public UpgradedConnection {
- public:
-  UpgradeImpl(std::shared_ptr<Session> session, size_t max_backlog)
-      : session_(std::move(session)), max_backlog_(max_backlog) {}
-  void Start(std::function<void(std::string_view)> on_data,
-             std::function<void()> on_closed) override;
-  bool Write(std::string bytes) override;
-  size_t buffered_bytes() const override { return backlog_bytes.load(); }
-  void Close() override;
-  void MarkEnded() { ended_ = true; }
-  std::atomic<size_t> backlog_bytes{0};
-
- private:
-  std::shared_ptr<Session> session_;
-  const size_t max_backlog_;
-  std::atomic<bool> ended_{false};
-};
-
-class Session : public StreamSocket, public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, ssl::context& tls, const ServerOptions& options,
-          const Handler& handler)
-      : stream_(std::move(socket), tls), options_(options), handler_(handler) {
-    boost::system::error_code ignored;
-    auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ignored);
-    remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  }
-
-  void Run() {
-    beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
-    stream_.async_handshake(ssl::stream_base::server,
-                            [self = shared_from_this()](beast::error_code ec) {
-                              if (ec) return;  // scanners, wrong protocol, bad certificates
-                              self->peer_ = ReadPeer(self->stream_.native_handle());
-                              self->ReadRequest();
-                            });
-  }
-
-  // Runs `work` on this connection's strand.
-  template <typename Work>
-  void Post(Work&& work) {
-    net::post(stream_.get_executor(), std::forward<Work>(work));
-  }
-
-  // --- called on the strand ---
-  void Reply(Response response) {
-    auto message = std::make_shared<bhttp::response<bhttp::string_body>>();
-    message->version(11);
-    message->result(static_cast<unsigned>(response.status));
-    message->set(bhttp::field::content_type, response.content_type);
-    for (const auto& header : response.headers) message->set(header.name, header.value);
-    message->body() = std::move(response.body);
-    message->keep_alive(keep_alive_);
-    message->prepare_payload();
-    bhttp::async_write(stream_, *message,
-                       [self = shared_from_this(), message](beast::error_code ec, size_t) {
-                         if (ec) return;
-                         if (self->drain_before_close_) return self->Drain(0);
-                         if (!self->keep_alive_) return self->Shutdown();
-                         self->ReadRequest();
-                       });
-  }
-
-  // Hands the connection to `stream` with the response head (the connection closes after it).
-  void BeginStream(const std::shared_ptr<TlsResponseStream>& stream, int status,
-                   const std::string& content_type, const std::vector<Header>& headers) {
-    beast::get_lowest_layer(stream_).expires_never();
-    shut_down_ = true;  // the stream sends close_notify and closes the socket itself
-    std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
-    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
-    head.append(reason.data(), reason.size());
-    head += "\r\nContent-Type: " + content_type +
-            "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n";
-    for (const auto& header : headers) head += header.name + ": " + header.value + "\r\n";
-    head += "\r\n";
-    stream->Begin(std::move(head));
-  }
-
-  // --- StreamSocket (for TlsResponseStream) ---
-  int native_fd() override { return beast::get_lowest_layer(stream_).socket().native_handle(); }
-  SSL* native_ssl() override { return stream_.native_handle(); }
-  void PostToStrand(std::function<void()> work) override { Post(std::move(work)); }
-  void WaitReadable(std::function<void(bool)> done) override {
-    beast::get_lowest_layer(stream_).socket().async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this(), done = std::move(done)](beast::error_code ec) { done(!!ec); });
-  }
-  void WriteAll(const char* data, size_t size, std::function<void(bool)> done) override {
-    net::async_write(beast::get_lowest_layer(stream_).socket(), net::buffer(data, size),
-                     [self = shared_from_this(), done = std::move(done)](beast::error_code ec,
-                                                                         size_t) { done(!!ec); });
-  }
-  void CloseSocket() override {
-    boost::system::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().close(ignored);
-  }
-
-  // --- upgraded connections (strand) ---
-  void BeginUpgrade(std::shared_ptr<UpgradeImpl> upgrade, std::vector<Header> headers) {
-    upgrade_ = std::move(upgrade);
-    beast::get_lowest_layer(stream_).expires_never();
-    auto head = std::make_shared<bhttp::response<bhttp::empty_body>>();
-    head->version(11);
-    head->result(bhttp::status::switching_protocols);
-    for (const auto& header : headers) head->set(header.name, header.value);
-    auto serializer = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*head);
-    writing_ = true;
-    bhttp::async_write_header(
-        stream_, *serializer,
-        [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
-          self->writing_ = false;
-          if (ec) return self->EndUpgrade();
-          self->upgraded_ = true;
-          self->MaybeReadUpgraded();
-          self->FlushUpgraded();
-        });
-  }
-
-  void StartUpgraded(std::function<void(std::string_view)> on_data,
-                     std::function<void()> on_closed) {
-    if (upgrade_ended_) {
-      if (on_closed) on_closed();
-      return;
-    }
-    on_data_ = std::move(on_data);
-    on_closed_ = std::move(on_closed);
-    MaybeReadUpgraded();
-  }
-
-  void QueueUpgraded(Chunk bytes) {
-    if (upgrade_ended_) return;
-    chunks_.push_back(std::move(bytes));
-    FlushUpgraded();
-  }
-
-  void CloseUpgraded() {
-    upgrade_close_requested_ = true;
-    FlushUpgraded();
-  }
-
- private:
-  void ReadRequest() {
-    parser_.emplace();
-    parser_->body_limit(options_.max_body_bytes);
-    parser_->header_limit(64 * 1024);
-    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRequest(ec);
-                      });
-  }
-
-  void OnRequest(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit) {
-      keep_alive_ = false;
-      drain_before_close_ = true;  // let the client finish sending so it reads the 413
-      return Reply(Response{413, "application/json", {},
-                            StatusJson(413, "RequestEntityTooLarge",
-                                       "the request body is larger than " +
-                                           std::to_string(options_.max_body_bytes) + " bytes")});
-    }
-    if (ec) {
-      if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
-          ec != net::error::operation_aborted && ec != net::ssl::error::stream_truncated &&
-          ec != net::error::eof) {
-        // Malformed HTTP: answer 400 once and close.
-        keep_alive_ = false;
-        return Reply(Response{400, "application/json", {},
-                              StatusJson(400, "BadRequest", "malformed HTTP request")});
-      }
-      return Shutdown();
-    }
-    bhttp::request<bhttp::string_body> message = parser_->release();
-    keep_alive_ = message.keep_alive();
-    Request request = MakeRequest(std::string(message.method_string()),
-                                  std::string(message.target()));
-    request.headers.reserve(std::distance(message.begin(), message.end()));
-    for (const auto& field : message) {
-      // Boost 1.74's beast::string_view does not convert to std::string_view by itself.
-      const auto name = field.name_string();
-      const auto value = field.value();
-      AddHeader(&request, std::string_view(name.data(), name.size()),
-                std::string_view(value.data(), value.size()));
-    }
-    request.body = std::move(message.body());
-    request.peer = peer_;
-    request.remote_address = remote_;
-    handler_(std::move(request), MakeResponder());
-  }
-
-  std::shared_ptr<Responder> MakeResponder();
-
-  // Queued bytes of an upgraded connection written together: the buffers point into `chunks`, which the batch keeps alive
-  // until the write completes.
-  struct Batch {
-    std::vector<Chunk> chunks;
-    std::vector<net::const_buffer> buffers;
-    size_t bytes = 0;
-  };
-  // Takes queued chunks (at least one; up to kMaxCoalesced bytes) off chunks_. Strand only.
-  std::shared_ptr<Batch> TakeBatch() {
-    constexpr size_t kMaxCoalesced = 256 * 1024;
-    auto batch = std::make_shared<Batch>();
-    do {
-      batch->bytes += chunks_.front()->size();
-      batch->buffers.push_back(net::buffer(*chunks_.front()));
-      batch->chunks.push_back(std::move(chunks_.front()));
-      chunks_.pop_front();
-    } while (!chunks_.empty() && batch->bytes + chunks_.front()->size() <= kMaxCoalesced);
-    return batch;
-  }
-
-  // Reads and discards what the client still sends (up to a bound), then closes.
-  void Drain(size_t drained) {
-    constexpr size_t kMaxDrain = 16 << 20;
-    if (drained > kMaxDrain) return Shutdown();
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
-    stream_.async_read_some(net::buffer(hangup_probe_),
-                            [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
-                              if (ec) return self->Shutdown();
-                              self->Drain(drained + n);
-                            });
-  }
-
-  void MaybeReadUpgraded() {
-    if (!upgraded_ || !on_data_ || upgrade_reading_ || upgrade_ended_) return;
-    upgrade_reading_ = true;
-    if (buffer_.size() > 0) {  // bytes that came right behind the request
-      const auto data = buffer_.data();
-      std::string early(static_cast<const char*>(data.data()), data.size());
-      buffer_.consume(buffer_.size());
-      on_data_(early);
-    }
-    ReadUpgraded();
-  }
-
-  void ReadUpgraded() {
-    if (upgrade_ended_) return;
-    stream_.async_read_some(net::buffer(hangup_probe_),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              if (ec) return self->EndUpgrade();
-                              if (self->on_data_) {
-                                self->on_data_(std::string_view(self->hangup_probe_, n));
-                              }
-                              self->ReadUpgraded();
-                            });
-  }
-
-  void FlushUpgraded() {
-    if (writing_ || !upgraded_ || upgrade_ended_) return;
-    if (chunks_.empty()) {
-      if (upgrade_close_requested_) EndUpgrade();
-      return;
-    }
-    auto batch = TakeBatch();
-    writing_ = true;
-    net::async_write(stream_, batch->buffers,
-                     [self = shared_from_this(), batch](beast::error_code ec, size_t) {
-                       self->writing_ = false;
-                       if (self->upgrade_) self->upgrade_->backlog_bytes -= batch->bytes;
-                       if (ec) return self->EndUpgrade();
-                       self->FlushUpgraded();
-                     });
-  }
-
-  void EndUpgrade() {
-    if (upgrade_ended_) return;
-    upgrade_ended_ = true;
-    chunks_.clear();
-    if (upgrade_) upgrade_->MarkEnded();
-    upgrade_.reset();
-    on_data_ = nullptr;
-    std::function<void()> on_closed = std::move(on_closed_);
-    on_closed_ = nullptr;
-    if (on_closed) on_closed();
-    Shutdown();
-  }
-
-  void Shutdown() {
-    if (shut_down_) return;
-    shut_down_ = true;
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
-    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
-      boost::system::error_code ignored;
-      beast::get_lowest_layer(self->stream_).socket().close(ignored);
-    });
-  }
-
-  beast::ssl_stream<beast::tcp_stream> stream_;
-  const ServerOptions& options_;
-  const Handler& handler_;
-  beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  PeerCertificate peer_;
-  std::string remote_;
-  bool keep_alive_ = true;
-  bool drain_before_close_ = false;
-  bool shut_down_ = false;
-  // Upgraded connections' outgoing bytes (strand only).
-  std::deque<Chunk> chunks_;
-  bool writing_ = false;
-  // Upgraded state (strand only).
-  std::shared_ptr<UpgradeImpl> upgrade_;
-  std::function<void(std::string_view)> on_data_;
-  std::function<void()> on_closed_;
-  bool upgraded_ = false;  // the 101 is written
-  bool upgrade_reading_ = false;
-  bool upgrade_close_requested_ = false;
-  bool upgrade_ended_ = false;
-  char hangup_probe_[16384];  // hang-up detection, draining, upgraded reads
-};
-
-void UpgradeImpl::Start(std::function<void(std::string_view)> on_data,
-                        std::function<void()> on_closed) {
-  session_->Post([session = session_, on_data = std::move(on_data),
-                  on_closed = std::move(on_closed)]() mutable {
-    session->StartUpgraded(std::move(on_data), std::move(on_closed));
-  });
-}
-
-bool UpgradeImpl::Write(std::string bytes) {
-  if (ended_) return false;
-  if (bytes.empty()) return true;
-  if (backlog_bytes.load() + bytes.size() > max_backlog_) {
-    spdlog::warn("closing an upgraded connection whose client is {} bytes behind",
-                 backlog_bytes.load());
-    Close();
-    return false;
-  }
-  backlog_bytes += bytes.size();
-  session_->Post([session = session_,
-                  bytes = std::make_shared<const std::string>(std::move(bytes))]() mutable {
-    session->QueueUpgraded(std::move(bytes));
-  });
-  return true;
-}
-
-void UpgradeImpl::Close() {
-  session_->Post([session = session_] { session->CloseUpgraded(); });
-}
 
 // Completes one request; an unanswered request gets a 500 rather than a hung connection.
 class ResponderImpl final : public Responder {
@@ -397,6 +44,7 @@ class ResponderImpl final : public Responder {
 
   void Send(Response response) override {
     if (answered_.exchange(true)) return;
+    if (session_->OnStrand()) return session_->Reply(std::move(response));
     session_->Post([session = session_, response = std::move(response)]() mutable {
       session->Reply(std::move(response));
     });
@@ -431,9 +79,13 @@ class ResponderImpl final : public Responder {
   std::atomic<bool> answered_{false};
 };
 
-std::shared_ptr<Responder> Session::MakeResponder() {
-  return std::make_shared<ResponderImpl>(shared_from_this(), options_.max_stream_backlog_bytes);
+}  // namespace
+
+std::shared_ptr<Responder> MakeResponder(std::shared_ptr<Session> session, size_t max_backlog) {
+  return std::make_shared<ResponderImpl>(std::move(session), max_backlog);
 }
+
+namespace {
 
 class HttpServerImpl final : public HttpServer {
  public:
@@ -466,6 +118,7 @@ class HttpServerImpl final : public HttpServer {
     Accept();
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
       threads_.emplace_back([this] { io_.run(); });
+      pthread_setname_np(threads_.back().native_handle(), ("http-" + std::to_string(i)).c_str());
     }
     return Status::Ok();
   }
@@ -491,14 +144,18 @@ class HttpServerImpl final : public HttpServer {
 
  private:
   void Accept() {
-    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec == net::error::operation_aborted) return;
-      if (!ec) {
-        socket.set_option(tcp::no_delay(true));
-        std::make_shared<Session>(std::move(socket), tls_, options_, handler_)->Run();
-      }
-      Accept();
-    });
+    acceptor_.async_accept(net::make_strand(io_),
+                           [this](boost::system::error_code ec, StrandSocket socket) {
+                             if (ec == net::error::operation_aborted) return;
+                             if (!ec) {
+                               boost::system::error_code ignored;
+                               socket.set_option(tcp::no_delay(true), ignored);
+                               std::make_shared<Session>(std::move(socket), tls_.native_handle(),
+                                                         options_, handler_)
+                                   ->Run();
+                             }
+                             Accept();
+                           });
   }
 
   const ServerOptions options_;

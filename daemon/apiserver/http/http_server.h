@@ -1,6 +1,6 @@
-// The HTTPS transport: Boost.Beast over TLS (HTTP/1.1 only, ALPN "http/1.1"), keep-alive,
-// chunked streaming, a request body cap, optional client certificates checked against the CA.
-// Beast/Asio stay inside http_server.cc.
+// The HTTPS transport: TLS (OpenSSL driven by hand over Asio sockets, HTTP/1.1 only, ALPN
+// "http/1.1") with Beast's request parser, keep-alive, chunked streaming, a request body cap,
+// optional client certificates checked against the CA. Beast/Asio stay inside http/*.cc.
 #pragma once
 
 #include <cstdint>

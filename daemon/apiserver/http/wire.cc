@@ -27,7 +27,9 @@ Request MakeRequest(std::string method, std::string target) {
 
 void AddHeader(Request* request, std::string_view name, std::string_view value) {
   std::string lower(name);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII only, as HTTP is
+  }
   request->headers.push_back(Header{std::move(lower), std::string(value)});
 }
 

@@ -5,15 +5,25 @@ namespace {
 
 using nlohmann::json;
 
-void AppendDump(const json& value, std::string* out) {
-  *out += value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+// Appends compact dumps straight to one string (what json::dump(-1, ' ', false, replace) does
+// into a fresh string): no temporary string per value. Each Append completes its output, so
+// the caller may append to the string between calls.
+class Dumper {
+ public:
+  explicit Dumper(std::string* out)
+      : serializer_(nlohmann::detail::output_adapter<char, std::string>(*out), ' ',
+                    json::error_handler_t::replace) {}
+  void Append(const json& value) { serializer_.dump(value, false, false, 0); }
+
+ private:
+  nlohmann::detail::serializer<json> serializer_;
+};
 
 // A key as dump writes it: quoted, escaped when it has to be.
-void AppendKey(const std::string& key, std::string* out) {
+void AppendKey(const std::string& key, std::string* out, Dumper& dumper) {
   for (unsigned char c : key) {
     if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7f) {
-      AppendDump(json(key), out);
+      dumper.Append(json(key));
       return;
     }
   }
@@ -26,21 +36,22 @@ void AppendKey(const std::string& key, std::string* out) {
 
 StoredBytes SerializeStored(const json& object) {
   StoredBytes result;
+  std::string& out = result.bytes;
+  Dumper dumper(&out);
   if (!object.is_object()) {
-    AppendDump(object, &result.bytes);
+    dumper.Append(object);
     return result;
   }
-  std::string& out = result.bytes;
   out.reserve(1536);
   out.push_back('{');
   bool first = true;
   for (const auto& [key, value] : object.items()) {
     if (!first) out.push_back(',');
     first = false;
-    AppendKey(key, &out);
+    AppendKey(key, &out, dumper);
     out.push_back(':');
     if (key != "metadata" || !value.is_object()) {
-      AppendDump(value, &out);
+      dumper.Append(value);
       continue;
     }
     out.push_back('{');
@@ -55,9 +66,9 @@ StoredBytes SerializeStored(const json& object) {
       }
       if (!first_field) out.push_back(',');
       first_field = false;
-      AppendKey(field, &out);
+      AppendKey(field, &out, dumper);
       out.push_back(':');
-      AppendDump(field_value, &out);
+      dumper.Append(field_value);
     }
     if (result.rv_offset == std::string::npos) {  // it goes last
       result.rv_offset = out.size();

@@ -1,5 +1,7 @@
 #include "apiserver/registry/watch_cache.h"
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
@@ -25,6 +27,7 @@ Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::
   std::unique_ptr<WatchCache> cache(new WatchCache(store, std::move(root), bounds));
   if (Status status = cache->Load(); !status.ok()) return status;
   cache->dispatcher_ = std::thread([raw = cache.get()] { raw->Run(); });
+  pthread_setname_np(cache->dispatcher_.native_handle(), "watch-dispatch");
   return cache;
 }
 
@@ -94,7 +97,10 @@ void WatchCache::Run() {
     for (const auto& store_event : *events) {
       auto event = std::make_shared<CacheEvent>();
       event->revision = store_event->kv.mod_rev;
-      auto found = objects_.find(store_event->kv.key);
+      // One descent of the (large) key map per event: `at` is the key's slot or where it goes.
+      const auto at = objects_.lower_bound(store_event->kv.key);
+      const auto found =
+          at != objects_.end() && at->first == store_event->kv.key ? at : objects_.end();
       if (found != objects_.end()) event->previous = found->second;
       // Parsing the bytes is the fallback: a put takes the object its write handed over, and a
       // delete (whose value is the last version's) copies the cached last version.
@@ -119,7 +125,11 @@ void WatchCache::Run() {
         if (found != objects_.end()) objects_.erase(found);
       } else {
         event->type = found == objects_.end() ? WatchEventType::kAdded : WatchEventType::kModified;
-        objects_[store_event->kv.key] = event->object;
+        if (found != objects_.end()) {
+          found->second = event->object;
+        } else {
+          objects_.emplace_hint(at, store_event->kv.key, event->object);
+        }
       }
       revision_ = event->revision;
       history_.push_back(HistoryEntryLocked(event));

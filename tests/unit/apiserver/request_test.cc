@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apiserver/api_error.h"
+#include "apiserver/http/wire.h"
 #include "apiserver/request_info.h"
 #include "apiserver/selectors.h"
 #include "common/url_encoding.h"
@@ -102,6 +103,18 @@ TEST(ApiErrorTest, NotFoundStatusShape) {
   EXPECT_EQ(status["reason"], "NotFound");
   EXPECT_EQ(status["message"], "deployments.apps \"webapp\" not found");
   EXPECT_EQ(status["details"]["group"], "apps");
+}
+
+TEST(WireTest, RequestLineAndHeaders) {
+  http::Request request = http::MakeRequest("GET", "/api/v1/namespaces/a%2Db/pods?limit=5&x=%41");
+  EXPECT_EQ(request.path, "/api/v1/namespaces/a-b/pods");
+  EXPECT_EQ(request.query, "limit=5&x=%41");  // the query stays raw
+  EXPECT_EQ(http::MakeRequest("GET", "/api/v1/pods").path, "/api/v1/pods");
+  EXPECT_EQ(common::PercentDecode("%4g%", false), "%4g%");  // malformed escapes stay
+  http::AddHeader(&request, "Content-TYPE", "Application/JSON");
+  http::AddHeader(&request, "X-\xc3\x89", "v");  // non-ASCII bytes are left alone
+  EXPECT_EQ(request.HeaderValue("content-type"), "Application/JSON");
+  EXPECT_EQ(request.headers.back().name, "x-\xc3\x89");
 }
 
 }  // namespace

@@ -36,6 +36,37 @@ TEST_F(StoreWatchTest, LiveEventsInOrderWithPrefix) {
   EXPECT_EQ(events[2]->prev_rev, 3);
 }
 
+// Live events come from the writer itself (not read back from the log); they must be exactly
+// what a watch replaying the log reports for the same revisions, re-creates included.
+TEST_F(StoreWatchTest, LiveEventsEqualTheLogsReplay) {
+  const int64_t start = store_->CurrentRevision();
+  auto live = store_->StartWatch("/r/", start);
+  ASSERT_TRUE(live.ok());
+  ASSERT_TRUE(store_->Create("/r/a", "1").status.ok());
+  const int64_t created = store_->CurrentRevision();
+  ASSERT_TRUE(store_->Delete("/r/a", created).status.ok());
+  ASSERT_TRUE(store_->Create("/r/a", "2").status.ok());  // a re-create: no previous version
+  ASSERT_TRUE(store_->Update("/r/a", "3", store_->CurrentRevision()).status.ok());
+  ASSERT_FALSE(store_->Update("/r/a", "x", 1).status.ok());  // a failed CAS makes no event
+  auto live_events = Collect(**live, 4);
+  auto replay = store_->StartWatch("/r/", start);
+  ASSERT_TRUE(replay.ok());
+  auto replayed = Collect(**replay, 4);
+  ASSERT_EQ(live_events.size(), 4u);
+  ASSERT_EQ(replayed.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(live_events[i]->type, replayed[i]->type);
+    EXPECT_EQ(live_events[i]->kv.key, replayed[i]->kv.key);
+    EXPECT_EQ(live_events[i]->kv.value, replayed[i]->kv.value);
+    EXPECT_EQ(live_events[i]->kv.create_rev, replayed[i]->kv.create_rev);
+    EXPECT_EQ(live_events[i]->kv.mod_rev, replayed[i]->kv.mod_rev);
+    EXPECT_EQ(live_events[i]->prev_rev, replayed[i]->prev_rev);
+  }
+  EXPECT_EQ(live_events[2]->prev_rev, 0);
+  EXPECT_EQ(live_events[3]->prev_rev, live_events[2]->kv.mod_rev);
+}
+
 TEST_F(StoreWatchTest, BacklogThenLiveHasNoGapsOrDuplicates) {
   // Writers run throughout; watches start at various past revisions and must see every revision
   // after their start exactly once, in order.
