@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/informer.h"
+#include "client/json_path.h"
 #include "client/workqueue.h"
 #include "hollownode/fake_runtime.h"
 
@@ -54,13 +55,16 @@ Result<std::unique_ptr<HollowNodes>> HollowNodes::Start(const HollowNodeOptions&
   std::unique_ptr<HollowNodes> nodes(new HollowNodes(options, std::move(client)));
   if (Status status = nodes->Register(); !status.ok()) return status;
   nodes->queue_ = std::make_unique<client::WorkQueue>();
-  nodes->pods_ = std::make_unique<client::Informer>(nodes->client_, client::kPods);
-  nodes->pods_->SetIndex("node", [](const json& pod) {
-    return std::vector<std::string>{pod.value("/spec/nodeName"_json_pointer, std::string())};
-  });
+  // Only bound pods, as each kubelet watches only its node's (spec.nodeName=<node>): the server
+  // filters, so pods waiting for the scheduler never reach this process, and a pod arrives as
+  // ADDED when it is bound.
+  client::InformerOptions informer_options;
+  informer_options.field_selector = "spec.nodeName!=";
+  nodes->pods_ =
+      std::make_unique<client::Informer>(nodes->client_, client::kPods, informer_options);
   HollowNodes* self = nodes.get();
   auto enqueue = [self](const client::ObjectPtr& pod) {
-    if (self->Ours((*pod).value("/spec/nodeName"_json_pointer, std::string()))) {
+    if (self->Ours(client::StringAtPath(*pod, {"spec", "nodeName"}))) {
       self->queue_->Add(client::ObjectKey(*pod));
     }
   };
@@ -194,7 +198,7 @@ Status HollowNodes::SyncPod(const std::string& key) {
     }
     return Status::Ok();
   }
-  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+  const std::string& phase = client::StringAtPath(pod, {"status", "phase"});
   if (phase == "Running") return ExitIfDue(key, pod);
   if (phase != "Pending") {
     ForgetStart(uid);
@@ -213,8 +217,7 @@ Status HollowNodes::SyncPod(const std::string& key) {
     return Status::Ok();
   }
   const std::string node = pod["spec"].value("nodeName", "");
-  auto node_object = client_->Get(client::kNodes, "", node);
-  const std::string cidr = node_object.ok() ? (*node_object).value("/spec/podCIDR"_json_pointer, std::string()) : "";
+  const std::string cidr = PodCidr(node);
   const std::string now = Now();
   json statuses = json::array();
   for (const json& container : pod.value("/spec/containers"_json_pointer, json::array())) {
@@ -247,6 +250,21 @@ Status HollowNodes::SyncPod(const std::string& key) {
   if (!written.ok() && !client::IsNotFound(written.error())) return written.status();
   if (written.ok()) NoteStart(key, *written);
   return Status::Ok();
+}
+
+std::string HollowNodes::PodCidr(const std::string& node) {
+  {
+    std::lock_guard lock(cidr_mu_);
+    if (auto it = pod_cidrs_.find(node); it != pod_cidrs_.end()) return it->second;
+  }
+  auto node_object = client_->Get(client::kNodes, "", node);
+  if (!node_object.ok()) return "";
+  const std::string cidr = client::StringAtPath(*node_object, {"spec", "podCIDR"});
+  if (!cidr.empty()) {  // immutable once set
+    std::lock_guard lock(cidr_mu_);
+    pod_cidrs_.emplace(node, cidr);
+  }
+  return cidr;
 }
 
 void HollowNodes::NoteStart(const std::string& key, const json& pod) {

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "client/json_path.h"
+
 namespace mk8s::controllers {
 namespace {
 
@@ -32,7 +34,9 @@ bool Parse(const std::string& text, TimePoint* out) {
 bool Tolerates(const json& pod, const std::string& key, const std::string& effect,
                int64_t* toleration_seconds) {
   *toleration_seconds = -1;  // forever
-  for (const json& toleration : pod.value("/spec/tolerations"_json_pointer, json::array())) {
+  const json* tolerations = client::FindPath(pod, {"spec", "tolerations"});
+  if (tolerations == nullptr || !tolerations->is_array()) return false;
+  for (const json& toleration : *tolerations) {
     const std::string op = toleration.value("operator", "Equal");
     const std::string t_key = toleration.value("key", "");
     const std::string t_effect = toleration.value("effect", "");
@@ -94,24 +98,53 @@ Status NodeLifecycleController::Reconcile(const std::string& name) {
   const json& node = *node_ptr;
   const TimePoint now = WallNow();
 
-  // The last sign of life: the Lease's renewTime or the Ready condition's heartbeat.
+  // The last sign of life: the Lease's renewTime or the Ready condition's heartbeat. This runs
+  // for every node every node_monitor_period, so the healthy path only reads (no copies, no
+  // throwing lookups); the node's conditions and taints are copied only to change them.
   TimePoint last{};
   if (client::ObjectPtr lease = leases_->Get("kube-node-lease", name)) {
-    Parse((*lease).value("/spec/renewTime"_json_pointer, std::string()), &last);
+    Parse(client::StringAtPath(*lease, {"spec", "renewTime"}), &last);
   }
-  json conditions = node.value("/status/conditions"_json_pointer, json::array());
+  const json* cached_conditions = client::FindPath(node, {"status", "conditions"});
+  const json* cached_ready = nullptr;
+  if (cached_conditions != nullptr && cached_conditions->is_array()) {
+    for (const json& condition : *cached_conditions) {
+      if (client::StringAtPath(condition, {"type"}) == "Ready") cached_ready = &condition;
+    }
+  }
+  TimePoint heartbeat{};
+  if (cached_ready && Parse(client::StringAtPath(*cached_ready, {"lastHeartbeatTime"}), &heartbeat)) {
+    last = std::max(last, heartbeat);
+  }
+  TimePoint created{};
+  Parse(client::StringAtPath(node, {"metadata", "creationTimestamp"}), &created);
+  last = std::max(last, created);  // a new node gets a full grace period
+  const bool silent = now - last > context_.node_monitor_grace_period;
+
+  const json* cached_taints = client::FindPath(node, {"spec", "taints"});
+  auto has_cached_taint = [&](const char* effect) {
+    if (cached_taints == nullptr || !cached_taints->is_array()) return false;
+    for (const json& taint : *cached_taints) {
+      if (client::StringAtPath(taint, {"key"}) == kUnreachable &&
+          client::StringAtPath(taint, {"effect"}) == effect) {
+        return true;
+      }
+    }
+    return false;
+  };
+  if (!silent && !has_cached_taint("NoSchedule") && !has_cached_taint("NoExecute")) {
+    return Status::Ok();  // alive and untainted: the common case, nothing to do
+  }
+
+  json conditions = cached_conditions != nullptr && cached_conditions->is_array()
+                        ? *cached_conditions
+                        : json::array();
   json* ready = nullptr;
   for (json& condition : conditions) {
     if (condition.value("type", "") == "Ready") ready = &condition;
   }
-  TimePoint heartbeat{};
-  if (ready && Parse(ready->value("lastHeartbeatTime", ""), &heartbeat)) last = std::max(last, heartbeat);
-  TimePoint created{};
-  Parse(node["metadata"].value("creationTimestamp", ""), &created);
-  last = std::max(last, created);  // a new node gets a full grace period
-  const bool silent = now - last > context_.node_monitor_grace_period;
-
-  json taints = node.value("/spec/taints"_json_pointer, json::array());
+  json taints = cached_taints != nullptr && cached_taints->is_array() ? *cached_taints
+                                                                       : json::array();
   auto has_taint = [&](const std::string& effect) -> json* {
     for (json& taint : taints) {
       if (taint.value("key", "") == kUnreachable && taint.value("effect", "") == effect) return &taint;
@@ -173,7 +206,7 @@ Status NodeLifecycleController::EvictPods(const json& node, const std::string& t
   std::chrono::milliseconds next_check{0};
   for (const client::ObjectPtr& pod_ptr : pods_->List()) {
     const json& pod = *pod_ptr;
-    if (pod.value("/spec/nodeName"_json_pointer, std::string()) != name) continue;
+    if (client::StringAtPath(pod, {"spec", "nodeName"}) != name) continue;
     if (pod["metadata"].contains("deletionTimestamp")) continue;
     int64_t seconds = -1;
     if (Tolerates(pod, kUnreachable, "NoExecute", &seconds) && seconds < 0) continue;  // forever
