@@ -148,9 +148,25 @@ Status HollowNodes::Register() {
 }
 
 void HollowNodes::Heartbeat() {
+  // Each node renews its Lease once per heartbeat_interval, as a kubelet does; the renewals are
+  // spread evenly over the interval (kubelets start at unrelated times), so the API server sees a
+  // steady count/interval renewals per second instead of a burst of all of them.
+  const std::vector<std::string> names = node_names();
+  if (names.empty()) return;
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      options_.heartbeat_interval);
+  auto cycle_start = std::chrono::steady_clock::now();
+  bool first = true;  // the first Leases are created at once, so the nodes start with one
   while (!stopping_) {
-    for (const std::string& name : node_names()) {
-      if (stopping_) return;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const auto count = static_cast<int64_t>(names.size());
+      const std::chrono::steady_clock::time_point due =
+          first ? cycle_start : cycle_start + interval * static_cast<int64_t>(i) / count;
+      {
+        std::unique_lock lock(heartbeat_mu_);
+        if (heartbeat_cv_.wait_until(lock, due, [this] { return stopping_.load(); })) return;
+      }
+      const std::string& name = names[i];
       json lease = {{"apiVersion", "coordination.k8s.io/v1"},
                     {"kind", "Lease"},
                     {"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
@@ -163,8 +179,9 @@ void HollowNodes::Heartbeat() {
         (void)client_->Create(client::kLeases, "kube-node-lease", lease);
       }
     }
-    std::unique_lock lock(heartbeat_mu_);
-    heartbeat_cv_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_.load(); });
+    // The next cycle starts one interval after this one (or now, if the renewals fell behind).
+    cycle_start = std::max(cycle_start + interval, std::chrono::steady_clock::now());
+    first = false;
   }
 }
 

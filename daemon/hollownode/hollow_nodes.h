@@ -6,7 +6,7 @@
 // containers; the real kubelet sets the same status fields.
 //
 // Threads: one informer (pods) dispatch thread feeds a work queue; `workers` threads write pod
-// status; one heartbeat thread renews Leases.
+// status; one heartbeat thread renews Leases (each node once per heartbeat_interval, spread evenly).
 #pragma once
 
 #include <atomic>

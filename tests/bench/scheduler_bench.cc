@@ -200,6 +200,14 @@ bool BenchScheduling(int nodes, int pods) {
   // The background (lease renewals of every node, node monitoring) costs CPU per second, not per
   // pod: measured alone over one heartbeat interval (10 s) before the load, so the per-pod figure
   // can also be given net of it (`*_net_*`), which does not move with throughput.
+  // The hollow kubelets create their Leases right after registering: wait for all of them.
+  const bool leases_ready = WaitUntil(
+      [&] {
+        auto leases = client.List(mk8s::client::kLeases, "kube-node-lease", {});
+        return leases.ok() && static_cast<int>(leases->items.size()) >= nodes;
+      },
+      std::chrono::seconds(120));
+  if (!leases_ready) return Cluster::Fail("the hollow nodes' Leases did not appear");
   const auto idle_start = Clock::now();
   const double idle_api_before = CpuSeconds(cluster.api->pid());
   const double idle_hollow_before = CpuSeconds(cluster.hollow->pid());
