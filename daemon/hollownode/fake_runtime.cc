@@ -2,17 +2,17 @@
 
 #include <cstdlib>
 
+#include "client/json_path.h"
+
 namespace mk8s::hollownode {
 namespace {
 
 using nlohmann::json;
 
 std::optional<long long> Annotation(const json& pod, const char* key) {
-  const json annotations = pod.value("/metadata/annotations"_json_pointer, json::object());
-  if (!annotations.is_object() || !annotations.contains(key) || !annotations[key].is_string()) {
-    return std::nullopt;
-  }
-  const std::string text = annotations[key].get<std::string>();
+  const json* value_json = client::FindPath(pod, {"metadata", "annotations", key});
+  if (value_json == nullptr || !value_json->is_string()) return std::nullopt;
+  const std::string& text = value_json->get_ref<const std::string&>();
   char* end = nullptr;
   const long long value = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0') return std::nullopt;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/informer.h"
+#include "client/json_path.h"
 #include "client/workqueue.h"
 #include "hollownode/fake_runtime.h"
 
@@ -54,13 +55,16 @@ Result<std::unique_ptr<HollowNodes>> HollowNodes::Start(const HollowNodeOptions&
   std::unique_ptr<HollowNodes> nodes(new HollowNodes(options, std::move(client)));
   if (Status status = nodes->Register(); !status.ok()) return status;
   nodes->queue_ = std::make_unique<client::WorkQueue>();
-  nodes->pods_ = std::make_unique<client::Informer>(nodes->client_, client::kPods);
-  nodes->pods_->SetIndex("node", [](const json& pod) {
-    return std::vector<std::string>{pod.value("/spec/nodeName"_json_pointer, std::string())};
-  });
+  // Only bound pods, as each kubelet watches only its node's (spec.nodeName=<node>): the server
+  // filters, so pods waiting for the scheduler never reach this process, and a pod arrives as
+  // ADDED when it is bound.
+  client::InformerOptions informer_options;
+  informer_options.field_selector = "spec.nodeName!=";
+  nodes->pods_ =
+      std::make_unique<client::Informer>(nodes->client_, client::kPods, informer_options);
   HollowNodes* self = nodes.get();
   auto enqueue = [self](const client::ObjectPtr& pod) {
-    if (self->Ours((*pod).value("/spec/nodeName"_json_pointer, std::string()))) {
+    if (self->Ours(client::StringAtPath(*pod, {"spec", "nodeName"}))) {
       self->queue_->Add(client::ObjectKey(*pod));
     }
   };
@@ -144,9 +148,25 @@ Status HollowNodes::Register() {
 }
 
 void HollowNodes::Heartbeat() {
+  // Each node renews its Lease once per heartbeat_interval, as a kubelet does; the renewals are
+  // spread evenly over the interval (kubelets start at unrelated times), so the API server sees a
+  // steady count/interval renewals per second instead of a burst of all of them.
+  const std::vector<std::string> names = node_names();
+  if (names.empty()) return;
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      options_.heartbeat_interval);
+  auto cycle_start = std::chrono::steady_clock::now();
+  bool first = true;  // the first Leases are created at once, so the nodes start with one
   while (!stopping_) {
-    for (const std::string& name : node_names()) {
-      if (stopping_) return;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const auto count = static_cast<int64_t>(names.size());
+      const std::chrono::steady_clock::time_point due =
+          first ? cycle_start : cycle_start + interval * static_cast<int64_t>(i) / count;
+      {
+        std::unique_lock lock(heartbeat_mu_);
+        if (heartbeat_cv_.wait_until(lock, due, [this] { return stopping_.load(); })) return;
+      }
+      const std::string& name = names[i];
       json lease = {{"apiVersion", "coordination.k8s.io/v1"},
                     {"kind", "Lease"},
                     {"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
@@ -159,8 +179,9 @@ void HollowNodes::Heartbeat() {
         (void)client_->Create(client::kLeases, "kube-node-lease", lease);
       }
     }
-    std::unique_lock lock(heartbeat_mu_);
-    heartbeat_cv_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_.load(); });
+    // The next cycle starts one interval after this one (or now, if the renewals fell behind).
+    cycle_start = std::max(cycle_start + interval, std::chrono::steady_clock::now());
+    first = false;
   }
 }
 
@@ -194,7 +215,7 @@ Status HollowNodes::SyncPod(const std::string& key) {
     }
     return Status::Ok();
   }
-  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+  const std::string& phase = client::StringAtPath(pod, {"status", "phase"});
   if (phase == "Running") return ExitIfDue(key, pod);
   if (phase != "Pending") {
     ForgetStart(uid);
@@ -213,8 +234,7 @@ Status HollowNodes::SyncPod(const std::string& key) {
     return Status::Ok();
   }
   const std::string node = pod["spec"].value("nodeName", "");
-  auto node_object = client_->Get(client::kNodes, "", node);
-  const std::string cidr = node_object.ok() ? (*node_object).value("/spec/podCIDR"_json_pointer, std::string()) : "";
+  const std::string cidr = PodCidr(node);
   const std::string now = Now();
   json statuses = json::array();
   for (const json& container : pod.value("/spec/containers"_json_pointer, json::array())) {
@@ -247,6 +267,21 @@ Status HollowNodes::SyncPod(const std::string& key) {
   if (!written.ok() && !client::IsNotFound(written.error())) return written.status();
   if (written.ok()) NoteStart(key, *written);
   return Status::Ok();
+}
+
+std::string HollowNodes::PodCidr(const std::string& node) {
+  {
+    std::lock_guard lock(cidr_mu_);
+    if (auto it = pod_cidrs_.find(node); it != pod_cidrs_.end()) return it->second;
+  }
+  auto node_object = client_->Get(client::kNodes, "", node);
+  if (!node_object.ok()) return "";
+  const std::string cidr = client::StringAtPath(*node_object, {"spec", "podCIDR"});
+  if (!cidr.empty()) {  // immutable once set
+    std::lock_guard lock(cidr_mu_);
+    pod_cidrs_.emplace(node, cidr);
+  }
+  return cidr;
 }
 
 void HollowNodes::NoteStart(const std::string& key, const json& pod) {

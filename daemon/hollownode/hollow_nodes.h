@@ -6,7 +6,7 @@
 // containers; the real kubelet sets the same status fields.
 //
 // Threads: one informer (pods) dispatch thread feeds a work queue; `workers` threads write pod
-// status; one heartbeat thread renews Leases.
+// status; one heartbeat thread renews Leases (each node once per heartbeat_interval, spread evenly).
 #pragma once
 
 #include <atomic>
@@ -64,6 +64,9 @@ class HollowNodes {
   void ForgetStart(const std::string& uid);
   Status ExitIfDue(const std::string& key, const nlohmann::json& pod);
   bool Ours(const std::string& node) const;
+  // The node's spec.podCIDR (node IPAM sets it once), read on first use and then remembered, as
+  // a kubelet knows its own node; "" while unset.
+  std::string PodCidr(const std::string& node);
 
   const HollowNodeOptions options_;
   std::shared_ptr<client::Client> client_;
@@ -74,6 +77,8 @@ class HollowNodes {
   std::mutex starts_mu_;
   // When each annotated pod's containers (last) started, by pod uid. GUARDED_BY(starts_mu_)
   std::map<std::string, std::chrono::steady_clock::time_point> started_;
+  std::mutex cidr_mu_;
+  std::map<std::string, std::string> pod_cidrs_;  // node -> podCIDR. GUARDED_BY(cidr_mu_)
   std::mutex heartbeat_mu_;
   std::condition_variable heartbeat_cv_;
 };

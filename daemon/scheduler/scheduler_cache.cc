@@ -67,8 +67,14 @@ void SchedulerCache::RemoveNode(const std::string& name) {
   MaybeDropGhostLocked(name);
 }
 
+void SchedulerCache::CountAffinityLocked(const PodInfo& pod, int delta) {
+  if (pod.HasAffinityTerms()) pods_with_affinity_ += delta;
+  if (!pod.required_anti_affinity.empty()) pods_with_required_anti_ += delta;
+}
+
 void SchedulerCache::AddPodToNodeLocked(const std::shared_ptr<const PodInfo>& pod,
                                         const std::string& node) {
+  CountAffinityLocked(*pod, +1);
   GetOrCreateInfoLocked(node)->AddPod(pod);
 }
 
@@ -77,7 +83,9 @@ void SchedulerCache::RemovePodLocked(const std::string& key) {
   if (it == pods_.end()) return;
   std::string node = it->second.node;
   auto info = infos_.find(node);
-  if (info != infos_.end()) info->second->RemovePod(key);
+  if (info != infos_.end() && info->second->RemovePod(key) && it->second.pod) {
+    CountAffinityLocked(*it->second.pod, -1);
+  }
   pods_.erase(it);
   MaybeDropGhostLocked(node);
 }
@@ -138,6 +146,7 @@ Status SchedulerCache::AssumePodLocked(std::shared_ptr<const PodInfo> pod,
     return Status(Code::kNotFound, "node " + node + " is not in the scheduler cache");
   }
   TimePoint deadline = now_() + ttl_;
+  CountAffinityLocked(*pod, +1);
   it->second->AddPod(pod);
   std::string key = pod->key;
   pods_[key] = PodState{std::move(pod), node, true, deadline};

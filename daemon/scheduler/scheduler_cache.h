@@ -76,6 +76,10 @@ class SchedulerCache {
   int ImageNodeCountLocked(const std::string& image) const;
   Status AssumePodLocked(std::shared_ptr<const PodInfo> pod, const std::string& node);
   size_t CleanupExpiredLocked();
+  // Pods on nodes (bound or assumed) with any affinity term / with required anti-affinity: the
+  // sums of NodeInfo's counters, so a cycle skips walking every node when they are 0.
+  int PodsWithAffinityLocked() const { return pods_with_affinity_; }
+  int PodsWithRequiredAntiAffinityLocked() const { return pods_with_required_anti_; }
 
  private:
   struct PodState {
@@ -90,6 +94,7 @@ class SchedulerCache {
   void AddPodToNodeLocked(const std::shared_ptr<const PodInfo>& pod, const std::string& node);
   void RemovePodLocked(const std::string& key);
   void CountImagesLocked(const NodeInfo& info, int delta);
+  void CountAffinityLocked(const PodInfo& pod, int delta);
 
   NowFn now_;
   const Duration ttl_;
@@ -100,6 +105,8 @@ class SchedulerCache {
   std::multimap<TimePoint, std::string> expiry_;        // deadline -> key. GUARDED_BY(mu_)
   std::unordered_map<std::string, Labels> namespaces_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, int> image_nodes_;    // GUARDED_BY(mu_)
+  int pods_with_affinity_ = 0;                          // GUARDED_BY(mu_)
+  int pods_with_required_anti_ = 0;                     // GUARDED_BY(mu_)
 };
 
 }  // namespace mk8s::scheduler

@@ -197,8 +197,30 @@ bool BenchScheduling(int nodes, int pods) {
   auto watch = cluster.watch_client->Watch(mk8s::client::kPods, "default", watch_options,
                                           std::move(callbacks));
 
+  // The background (lease renewals of every node, node monitoring) costs CPU per second, not per
+  // pod: measured alone over one heartbeat interval (10 s) before the load, so the per-pod figure
+  // can also be given net of it (`*_net_*`), which does not move with throughput.
+  // The hollow kubelets create their Leases right after registering: wait for all of them.
+  const bool leases_ready = WaitUntil(
+      [&] {
+        auto leases = client.List(mk8s::client::kLeases, "kube-node-lease", {});
+        return leases.ok() && static_cast<int>(leases->items.size()) >= nodes;
+      },
+      std::chrono::seconds(120));
+  if (!leases_ready) return Cluster::Fail("the hollow nodes' Leases did not appear");
+  const auto idle_start = Clock::now();
+  const double idle_api_before = CpuSeconds(cluster.api->pid());
+  const double idle_hollow_before = CpuSeconds(cluster.hollow->pid());
+  std::this_thread::sleep_for(std::chrono::seconds(10));  // the idle window being measured
+  const double idle_seconds = Ms(Clock::now() - idle_start) / 1000;
+  const double api_idle_rate = (CpuSeconds(cluster.api->pid()) - idle_api_before) / idle_seconds;
+  const double hollow_idle_rate =
+      (CpuSeconds(cluster.hollow->pid()) - idle_hollow_before) / idle_seconds;
+
   std::string first_error;
   const double cpu_before = CpuSeconds(cluster.api->pid());
+  const double hollow_cpu_before = CpuSeconds(cluster.hollow->pid());
+  const double tool_cpu_before = CpuSeconds(getpid());
   const auto first_create = Clock::now();
   const int failures = Pipelined(pods, 64, [&](int i, std::function<void(bool)> done) {
     const std::string name = "bench-" + std::to_string(i);
@@ -222,6 +244,10 @@ bool BenchScheduling(int nodes, int pods) {
                 [&] { return static_cast<int>(bound_at.size()) >= pods - failures; });
   }
   const double cpu_used = CpuSeconds(cluster.api->pid()) - cpu_before;
+  const auto measured_until = Clock::now();
+  // The other two processes on the same cores: the hollow kubelets and this load tool.
+  const double hollow_cpu_used = CpuSeconds(cluster.hollow->pid()) - hollow_cpu_before;
+  const double tool_cpu_used = CpuSeconds(getpid()) - tool_cpu_before;
   watch->Cancel();
   if (failures > 0) std::fprintf(stderr, "scheduler_bench: %d creates failed, first: %s\n", failures, first_error.c_str());
   std::vector<double> latencies;
@@ -236,17 +262,26 @@ bool BenchScheduling(int nodes, int pods) {
     }
   }
   const double seconds = Ms(last_bound - first_create) / 1000;
+  const double measured_seconds = Ms(measured_until - first_create) / 1000;
+  const double bound = static_cast<double>(std::max<size_t>(latencies.size(), 1));
   const double create_seconds = Ms(last_create_acked - first_create) / 1000;
   std::printf(
       "{\"bench\":\"scheduling\",\"nodes\":%d,\"pods\":%d,\"bound\":%zu,\"create_failures\":%d,"
       "\"pods_per_sec\":%.0f,\"creates_per_sec\":%.0f,\"create_to_bound_p50_ms\":%.1f,"
       "\"p90_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,\"mk8sd_rss_mb\":%.1f,"
-      "\"mk8sd_cpu_s\":%.2f,\"mk8sd_cpu_us_per_pod\":%.0f}\n",
+      "\"mk8sd_cpu_s\":%.2f,\"mk8sd_cpu_us_per_pod\":%.0f,\"hollow_cpu_us_per_pod\":%.0f,"
+      "\"loadtool_cpu_us_per_pod\":%.0f,\"mk8sd_idle_cpu_ms_per_s\":%.0f,"
+      "\"hollow_idle_cpu_ms_per_s\":%.0f,\"mk8sd_net_cpu_us_per_pod\":%.0f,"
+      "\"hollow_net_cpu_us_per_pod\":%.0f}\n",
       nodes, pods, latencies.size(), failures, latencies.size() / std::max(seconds, 1e-9),
       (pods - failures) / std::max(create_seconds, 1e-9), Percentile(latencies, 0.5),
       Percentile(latencies, 0.9), Percentile(latencies, 0.99), Percentile(latencies, 1.0),
       cluster.api->ResidentBytes() / 1048576.0, cpu_used,
-      cpu_used * 1e6 / std::max<size_t>(latencies.size(), 1));
+      cpu_used * 1e6 / std::max<size_t>(latencies.size(), 1),
+      hollow_cpu_used * 1e6 / std::max<size_t>(latencies.size(), 1),
+      tool_cpu_used * 1e6 / std::max<size_t>(latencies.size(), 1), api_idle_rate * 1e3,
+      hollow_idle_rate * 1e3, (cpu_used - api_idle_rate * measured_seconds) * 1e6 / bound,
+      (hollow_cpu_used - hollow_idle_rate * measured_seconds) * 1e6 / bound);
   std::fflush(stdout);
   // The scheduler's own progress lines (server-side throughput) for the record, on stderr.
   std::ifstream log(cluster.dir.path() + "/api/logs/mk8sd.log");

@@ -66,9 +66,15 @@ void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> r
       reply->inner = responder;
       m->responder = reply;
       m->transform = [target, name = request.info.name](const json* current, json* updated) -> std::optional<ApiError> {
-        if (!(*current).value("/spec/nodeName"_json_pointer, std::string()).empty()) {
+        // Runs for every binding: lookups that neither throw (an unbound pod has no nodeName)
+        // nor parse a pointer.
+        const json* node = nullptr;
+        if (auto spec = current->find("spec"); spec != current->end() && spec->is_object()) {
+          if (auto it = spec->find("nodeName"); it != spec->end() && it->is_string()) node = &*it;
+        }
+        if (node != nullptr && !node->get_ref<const std::string&>().empty()) {
           return ApiError::Conflict("", "pods", name, "pod " + name + " is already assigned to node \"" +
-                                                          (*current)["spec"].value("nodeName", "") + "\"");
+                                                          node->get<std::string>() + "\"");
         }
         if ((*current)["metadata"].contains("deletionTimestamp")) {
           return ApiError::Conflict("", "pods", name, "pod " + name + " is being deleted, cannot be assigned to a host");

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "client/json_path.h"
+
 namespace mk8s::controllers {
 namespace {
 
@@ -17,9 +19,10 @@ bool ParseTime(const std::string& text, std::chrono::system_clock::time_point* o
 }
 
 const json* Condition(const json& pod, const std::string& type) {
-  if (!pod.contains("/status/conditions"_json_pointer)) return nullptr;
-  for (const json& condition : pod.at("/status/conditions"_json_pointer)) {
-    if (condition.value("type", "") == type) return &condition;
+  const json* conditions = client::FindPath(pod, {"status", "conditions"});
+  if (conditions == nullptr || !conditions->is_array()) return nullptr;
+  for (const json& condition : *conditions) {
+    if (client::StringAtPath(condition, {"type"}) == type) return &condition;
   }
   return nullptr;
 }
@@ -27,9 +30,10 @@ const json* Condition(const json& pod, const std::string& type) {
 }  // namespace
 
 const json* ControllerRef(const json& object) {
-  if (!object.contains("/metadata/ownerReferences"_json_pointer)) return nullptr;
-  for (const json& reference : object.at("/metadata/ownerReferences"_json_pointer)) {
-    if (reference.value("controller", false)) return &reference;
+  const json* references = client::FindPath(object, {"metadata", "ownerReferences"});
+  if (references == nullptr || !references->is_array()) return nullptr;
+  for (const json& reference : *references) {
+    if (client::BoolAtPath(reference, {"controller"}, false)) return &reference;
   }
   return nullptr;
 }
@@ -60,24 +64,38 @@ Status SetControllerRef(client::Client& api, const json& pod, const json* owner)
 
 bool SelectorMatches(const json& selector, const json& object) {
   if (!selector.is_object() || selector.empty()) return false;
-  const json labels = object.value("/metadata/labels"_json_pointer, json::object());
+  // Called for every (pod, selector) pair an informer event touches: no copies, no throws.
+  static const json kNoLabels = json::object();
+  const json* found = client::FindPath(object, {"metadata", "labels"});
+  const json& labels = found != nullptr && found->is_object() ? *found : kNoLabels;
   if (auto match = selector.find("matchLabels"); match != selector.end() && match->is_object()) {
-    for (const auto& [key, value] : match->items()) {
-      if (!labels.contains(key) || labels[key] != value) return false;
-    }
+    if (!MatchLabels(*match, object)) return false;
   }
   if (auto exprs = selector.find("matchExpressions"); exprs != selector.end() && exprs->is_array()) {
     for (const json& expr : *exprs) {
-      const std::string key = expr.value("key", "");
-      const std::string op = expr.value("operator", "");
-      const json values = expr.value("values", json::array());
-      const bool present = labels.contains(key);
-      const bool in = present && std::find(values.begin(), values.end(), labels[key]) != values.end();
+      const std::string& key = client::StringAtPath(expr, {"key"});
+      const std::string& op = client::StringAtPath(expr, {"operator"});
+      const json* values = client::FindPath(expr, {"values"});
+      const auto label = labels.find(key);
+      const bool present = label != labels.end();
+      const bool in = present && values != nullptr && values->is_array() &&
+                      std::find(values->begin(), values->end(), *label) != values->end();
       if ((op == "In" && !in) || (op == "NotIn" && in) || (op == "Exists" && !present) ||
           (op == "DoesNotExist" && present)) {
         return false;
       }
     }
+  }
+  return true;
+}
+
+bool MatchLabels(const json& match_labels, const json& object) {
+  if (!match_labels.is_object()) return false;
+  const json* labels = client::FindPath(object, {"metadata", "labels"});
+  for (const auto& [key, value] : match_labels.items()) {
+    if (labels == nullptr || !labels->is_object()) return false;
+    const auto label = labels->find(key);
+    if (label == labels->end() || *label != value) return false;
   }
   return true;
 }
@@ -93,13 +111,14 @@ std::string SelectorString(const json& selector) {
 }
 
 bool IsPodActive(const json& pod) {
-  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
-  return phase != "Succeeded" && phase != "Failed" && !pod["metadata"].contains("deletionTimestamp");
+  const std::string& phase = client::StringAtPath(pod, {"status", "phase"});
+  return phase != "Succeeded" && phase != "Failed" &&
+         client::FindPath(pod, {"metadata", "deletionTimestamp"}) == nullptr;
 }
 
 bool IsPodReady(const json& pod) {
   const json* ready = Condition(pod, "Ready");
-  return ready != nullptr && ready->value("status", "") == "True";
+  return ready != nullptr && client::StringAtPath(*ready, {"status"}) == "True";
 }
 
 bool IsPodAvailable(const json& pod, int64_t min_ready_seconds,
@@ -121,8 +140,8 @@ bool IsPodAvailable(const json& pod, int64_t min_ready_seconds) {
 }
 
 int PodDeletionCost(const json& pod) {
-  if (pod.value("/spec/nodeName"_json_pointer, std::string()).empty()) return 3;
-  if (pod.value("/status/phase"_json_pointer, std::string()) == "Pending") return 2;
+  if (client::StringAtPath(pod, {"spec", "nodeName"}).empty()) return 3;
+  if (client::StringAtPath(pod, {"status", "phase"}) == "Pending") return 2;
   if (!IsPodReady(pod)) return 1;
   return 0;
 }

@@ -22,6 +22,9 @@ Status SetControllerRef(client::Client& api, const nlohmann::json& pod, const nl
 // A metav1.LabelSelector ({matchLabels, matchExpressions}) against the object's labels. A null or
 // empty selector matches nothing, as for workload controllers.
 bool SelectorMatches(const nlohmann::json& selector, const nlohmann::json& object);
+// Every key=value of `match_labels` (a map, e.g. a Service's spec.selector) is among the object's
+// labels; an empty map matches everything. No copies (informer handlers call it per event).
+bool MatchLabels(const nlohmann::json& match_labels, const nlohmann::json& object);
 // "app=web,tier=db": the selector's matchLabels as a string (for Scale status and logs).
 std::string SelectorString(const nlohmann::json& selector);
 

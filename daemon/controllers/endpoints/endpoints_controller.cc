@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "client/json_path.h"
 #include "controllers/common/pod_util.h"
 
 namespace mk8s::controllers {
@@ -31,9 +32,31 @@ bool ManagedSliceOf(const json& slice, const std::string& service_name) {
 }
 
 bool SelectsPod(const json& service, const json& pod) {
-  const json selector = service.value("/spec/selector"_json_pointer, json::object());
-  if (!selector.is_object() || selector.empty()) return false;
-  return SelectorMatches(json{{"matchLabels", selector}}, pod);
+  const json* selector = client::FindPath(service, {"spec", "selector"});
+  if (selector == nullptr || !selector->is_object() || selector->empty()) return false;
+  return MatchLabels(*selector, pod);
+}
+
+const json& FieldOr(const json& object, std::initializer_list<std::string_view> path) {
+  static const json kNull;
+  const json* found = client::FindPath(object, path);
+  return found != nullptr ? *found : kNull;
+}
+
+// Whether an update can change the pod's addresses (upstream's podEndpointsChanged, plus the
+// phase, which decides membership here): labels, hostname/subdomain, deletion, readiness, IPs.
+// The binding (spec.nodeName) is set before the pod has an IP, so it changes nothing.
+bool PodEndpointsChanged(const json& before, const json& after) {
+  for (auto path : {std::initializer_list<std::string_view>{"metadata", "labels"},
+                    {"metadata", "deletionTimestamp"},
+                    {"spec", "hostname"},
+                    {"spec", "subdomain"},
+                    {"status", "phase"},
+                    {"status", "podIP"},
+                    {"status", "podIPs"}}) {
+    if (FieldOr(before, path) != FieldOr(after, path)) return true;
+  }
+  return IsPodReady(before) != IsPodReady(after);
 }
 
 // The pod's port for a service port's targetPort (a number, or a container port's name).
@@ -70,6 +93,7 @@ void EndpointsController::Setup() {
        [this](const client::ObjectPtr& s) { EnqueueObject(s); }});
   pods_->AddEventHandler({[this](const client::ObjectPtr& pod) { EnqueueServicesFor(pod); },
                           [this](const client::ObjectPtr& old_pod, const client::ObjectPtr& pod) {
+                            if (!PodEndpointsChanged(*old_pod, *pod)) return;
                             EnqueueServicesFor(old_pod);
                             EnqueueServicesFor(pod);
                           },
@@ -98,7 +122,7 @@ void EndpointsController::QueueLeftovers() {
 }
 
 void EndpointsController::EnqueueServicesFor(const client::ObjectPtr& pod) {
-  const std::string ns = (*pod)["metadata"].value("namespace", "");
+  const std::string& ns = client::StringAtPath(*pod, {"metadata", "namespace"});
   for (const client::ObjectPtr& service : services_->ListByNamespace(ns)) {
     if (SelectsPod(*service, *pod)) EnqueueObject(service);
   }

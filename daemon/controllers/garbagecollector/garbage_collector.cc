@@ -29,6 +29,29 @@ GarbageCollector::GarbageCollector(const ControllerContext& context)
                  client::kServiceAccounts, client::kControllerRevisions},
       mapper_(context.client) {}
 
+namespace {
+
+const nlohmann::json* MetadataField(const nlohmann::json& object, const char* field) {
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return nullptr;
+  auto it = meta->find(field);
+  return it == meta->end() ? nullptr : &*it;
+}
+
+bool SameField(const nlohmann::json& a, const nlohmann::json& b, const char* field) {
+  const nlohmann::json* x = MetadataField(a, field);
+  const nlohmann::json* y = MetadataField(b, field);
+  return x == nullptr ? y == nullptr : y != nullptr && *x == *y;
+}
+
+// What Track() and Reconcile() act on: the uid, owners, deletion and its finalizers.
+bool SameGraphFacts(const nlohmann::json& before, const nlohmann::json& after) {
+  return SameField(before, after, "uid") && SameField(before, after, "ownerReferences") &&
+         SameField(before, after, "deletionTimestamp") && SameField(before, after, "finalizers");
+}
+
+}  // namespace
+
 void GarbageCollector::Setup() {
   for (size_t i = 0; i < resources_.size(); ++i) {
     client::Informer* informer = context_.informers->For(resources_[i]);
@@ -36,6 +59,9 @@ void GarbageCollector::Setup() {
     informer->AddEventHandler(
         {[this, i](const client::ObjectPtr& object) { Track(i, object); },
          [this, i](const client::ObjectPtr& old_object, const client::ObjectPtr& object) {
+           // Most updates (status, bindings) change neither the owners nor the deletion: the
+           // graph and the verdict stay as they are.
+           if (SameGraphFacts(*old_object, *object)) return;
            Untrack(i, old_object);
            Track(i, object);
          },

@@ -7,6 +7,8 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "client/json_path.h"
+
 namespace mk8s::controllers {
 namespace {
 
@@ -52,7 +54,9 @@ bool Parse(const std::string& text, TimePoint* out) {
 bool Tolerates(const json& pod, const std::string& key, const std::string& effect,
                int64_t* toleration_seconds) {
   *toleration_seconds = -1;  // forever
-  for (const json& toleration : pod.value("/spec/tolerations"_json_pointer, json::array())) {
+  const json* tolerations = client::FindPath(pod, {"spec", "tolerations"});
+  if (tolerations == nullptr || !tolerations->is_array()) return false;
+  for (const json& toleration : *tolerations) {
     const std::string op = toleration.value("operator", "Equal");
     const std::string t_key = toleration.value("key", "");
     const std::string t_effect = toleration.value("effect", "");
@@ -114,24 +118,66 @@ Status NodeLifecycleController::Reconcile(const std::string& name) {
   const json& node = *node_ptr;
   const TimePoint now = WallNow();
 
-  // The last sign of life: the Lease's renewTime or the Ready condition's heartbeat.
+  // The last sign of life: the Lease's renewTime or the Ready condition's heartbeat. This runs
+  // for every node every node_monitor_period, so the healthy path only reads (no copies, no
+  // throwing lookups); the node's conditions and taints are copied only to change them.
   TimePoint last{};
   if (client::ObjectPtr lease = leases_->Get("kube-node-lease", name)) {
-    Parse((*lease).value("/spec/renewTime"_json_pointer, std::string()), &last);
+    Parse(client::StringAtPath(*lease, {"spec", "renewTime"}), &last);
   }
-  json conditions = node.value("/status/conditions"_json_pointer, json::array());
-  json* ready = nullptr;
-  for (json& condition : conditions) {
-    if (condition.value("type", "") == "Ready") ready = &condition;
+  const json* cached_conditions = client::FindPath(node, {"status", "conditions"});
+  const json* cached_ready = nullptr;
+  if (cached_conditions != nullptr && cached_conditions->is_array()) {
+    for (const json& condition : *cached_conditions) {
+      if (client::StringAtPath(condition, {"type"}) == "Ready") cached_ready = &condition;
+    }
   }
   TimePoint heartbeat{};
-  if (ready && Parse(ready->value("lastHeartbeatTime", ""), &heartbeat)) last = std::max(last, heartbeat);
+  if (cached_ready && Parse(client::StringAtPath(*cached_ready, {"lastHeartbeatTime"}), &heartbeat)) {
+    last = std::max(last, heartbeat);
+  }
   TimePoint created{};
-  Parse(node["metadata"].value("creationTimestamp", ""), &created);
+  Parse(client::StringAtPath(node, {"metadata", "creationTimestamp"}), &created);
   last = std::max(last, created);  // a new node gets a full grace period
   const bool silent = now - last > context_.node_monitor_grace_period;
 
-  if (silent && (ready == nullptr || ready->value("status", "") != "Unknown")) {
+  // The taints the node's state calls for (upstream's TaintNodesByCondition and taint-based
+  // evictions): silent -> unreachable, Ready=False -> not-ready (both NoSchedule and NoExecute);
+  // pressure and NetworkUnavailable conditions and spec.unschedulable -> NoSchedule.
+  const std::string& ready_status =
+      cached_ready != nullptr ? client::StringAtPath(*cached_ready, {"status"}) : std::string();
+  std::vector<std::pair<std::string, std::string>> wanted;  // key, effect
+  if (silent) {
+    wanted.push_back({kUnreachable, "NoSchedule"});
+    wanted.push_back({kUnreachable, "NoExecute"});
+  } else if (ready_status == "False") {
+    wanted.push_back({kNotReady, "NoSchedule"});
+    wanted.push_back({kNotReady, "NoExecute"});
+  }
+  if (cached_conditions != nullptr && cached_conditions->is_array()) {
+    for (const json& condition : *cached_conditions) {
+      if (client::StringAtPath(condition, {"status"}) != "True") continue;
+      const std::string& type = client::StringAtPath(condition, {"type"});
+      for (const auto& [condition_type, key] : kConditionTaints) {
+        if (type == condition_type) wanted.push_back({key, "NoSchedule"});
+      }
+    }
+  }
+  if (client::BoolAtPath(node, {"spec", "unschedulable"}, false)) {
+    wanted.push_back({kUnschedulable, "NoSchedule"});
+  }
+  const json* cached_taints = client::FindPath(node, {"spec", "taints"});
+  const bool has_taints = cached_taints != nullptr && cached_taints->is_array() && !cached_taints->empty();
+  if (wanted.empty() && !has_taints) return Status::Ok();  // healthy, untainted: the common case
+
+  if (silent && ready_status != "Unknown") {
+    json conditions = cached_conditions != nullptr && cached_conditions->is_array()
+                          ? *cached_conditions
+                          : json::array();
+    json* ready = nullptr;
+    for (json& condition : conditions) {
+      if (condition.value("type", "") == "Ready") ready = &condition;
+    }
     json condition = {{"type", "Ready"}, {"status", "Unknown"}, {"reason", "NodeStatusUnknown"},
                       {"message", "Kubelet stopped posting node status."},
                       {"lastHeartbeatTime", ready ? ready->value("lastHeartbeatTime", Format(last)) : Format(last)},
@@ -145,29 +191,7 @@ Status NodeLifecycleController::Reconcile(const std::string& name) {
     return Status::Ok();  // the update event brings us back for the taints
   }
 
-  // The taints the node's state calls for (upstream's TaintNodesByCondition and taint-based
-  // evictions): silent -> unreachable, Ready=False -> not-ready (both NoSchedule and NoExecute);
-  // pressure and NetworkUnavailable conditions and spec.unschedulable -> NoSchedule.
-  const std::string ready_status = silent ? "Unknown" : ready ? ready->value("status", "") : "";
-  std::vector<std::pair<std::string, std::string>> wanted;  // key, effect
-  if (silent) {
-    wanted.push_back({kUnreachable, "NoSchedule"});
-    wanted.push_back({kUnreachable, "NoExecute"});
-  } else if (ready_status == "False") {
-    wanted.push_back({kNotReady, "NoSchedule"});
-    wanted.push_back({kNotReady, "NoExecute"});
-  }
-  for (const json& condition : conditions) {
-    if (condition.value("status", "") != "True") continue;
-    for (const auto& [type, key] : kConditionTaints) {
-      if (condition.value("type", "") == type) wanted.push_back({key, "NoSchedule"});
-    }
-  }
-  if (node.value("/spec/unschedulable"_json_pointer, false)) {
-    wanted.push_back({kUnschedulable, "NoSchedule"});
-  }
-
-  const json taints = node.value("/spec/taints"_json_pointer, json::array());
+  const json taints = has_taints ? *cached_taints : json::array();
   auto is_wanted = [&](const json& taint) {
     for (const auto& [key, effect] : wanted) {
       if (taint.value("key", "") == key && taint.value("effect", "") == effect) return true;
@@ -225,7 +249,7 @@ Status NodeLifecycleController::EvictPods(const json& node, const std::string& t
   std::chrono::milliseconds next_check{0};
   for (const client::ObjectPtr& pod_ptr : pods_->List()) {
     const json& pod = *pod_ptr;
-    if (pod.value("/spec/nodeName"_json_pointer, std::string()) != name) continue;
+    if (client::StringAtPath(pod, {"spec", "nodeName"}) != name) continue;
     if (pod["metadata"].contains("deletionTimestamp")) continue;
     int64_t seconds = -1;
     if (Tolerates(pod, taint_key, "NoExecute", &seconds) && seconds < 0) continue;  // forever

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "client/json_path.h"
+
 #include "common/time_format.h"
 #include "controllers/podgc/gc_order.h"
 
@@ -16,14 +18,14 @@ constexpr const char* kSweep = "sweep";
 constexpr const char* kNodePrefix = "node/";
 constexpr const char* kOutOfService = "node.kubernetes.io/out-of-service";
 
-std::string NodeName(const json& pod) {
-  return pod.value("/spec/nodeName"_json_pointer, std::string());
+const std::string& NodeName(const json& pod) { return client::StringAtPath(pod, {"spec", "nodeName"}); }
+
+bool Terminating(const json& pod) {
+  return client::FindPath(pod, {"metadata", "deletionTimestamp"}) != nullptr;
 }
 
-bool Terminating(const json& pod) { return pod["metadata"].contains("deletionTimestamp"); }
-
 bool Terminated(const json& pod) {
-  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+  const std::string& phase = client::StringAtPath(pod, {"status", "phase"});
   return phase == "Succeeded" || phase == "Failed";
 }
 
@@ -35,15 +37,21 @@ bool AlreadyForced(const json& pod) {
 }
 
 bool NodeReady(const json& node) {
-  for (const json& condition : node.value("/status/conditions"_json_pointer, json::array())) {
-    if (condition.value("type", "") == "Ready") return condition.value("status", "") == "True";
+  const json* conditions = client::FindPath(node, {"status", "conditions"});
+  if (conditions == nullptr || !conditions->is_array()) return false;
+  for (const json& condition : *conditions) {
+    if (client::StringAtPath(condition, {"type"}) == "Ready") {
+      return client::StringAtPath(condition, {"status"}) == "True";
+    }
   }
   return false;
 }
 
 bool OutOfService(const json& node) {
-  for (const json& taint : node.value("/spec/taints"_json_pointer, json::array())) {
-    if (taint.value("key", "") == kOutOfService) return true;
+  const json* taints = client::FindPath(node, {"spec", "taints"});
+  if (taints == nullptr || !taints->is_array()) return false;
+  for (const json& taint : *taints) {
+    if (client::StringAtPath(taint, {"key"}) == kOutOfService) return true;
   }
   return false;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "scheduler/plugins/plugins.h"
+#include "scheduler/scheduler_cache.h"
 #include "scheduler/plugins/topology_counts.h"
 
 namespace mk8s::scheduler {
@@ -28,7 +29,12 @@ class InterPodAffinity final : public Plugin, public FilterPlugin, public ScoreP
     anti_.Clear();
     bool pod_terms = !pod.required_affinity.empty() || !pod.required_anti_affinity.empty();
     bool any_existing = false;
-    for (const NodeInfo* node : ctx.all_nodes) {
+    // Walking every node is skipped when no placed pod has required anti-affinity (the common
+    // case; upstream keeps a list of such nodes in its snapshot for the same reason).
+    static const std::vector<NodeInfo*> kNone;
+    const std::vector<NodeInfo*>& candidates =
+        ctx.cache.PodsWithRequiredAntiAffinityLocked() > 0 ? ctx.all_nodes : kNone;
+    for (const NodeInfo* node : candidates) {
       if (node->pods_with_required_anti_affinity() == 0) continue;
       any_existing = true;
       for (const auto& p : node->pods()) {
@@ -91,6 +97,7 @@ class InterPodAffinity final : public Plugin, public FilterPlugin, public ScoreP
     const NamespaceLabelsFn& nsl = ctx.namespace_labels;
     scores_.Clear();
     bool pod_pref = !pod.preferred_affinity.empty() || !pod.preferred_anti_affinity.empty();
+    if (!pod_pref && ctx.cache.PodsWithAffinityLocked() == 0) return false;  // nothing to count
     bool any = false;
     for (const NodeInfo* node : ctx.all_nodes) {
       if (!pod_pref && node->pods_with_affinity() == 0) continue;

@@ -91,6 +91,22 @@ TEST_F(EndpointsTest, ReadyAndNotReadyAddresses) {
   }, "slice follows"));
 }
 
+// Pod updates that cannot change addresses are skipped (upstream's podEndpointsChanged); a label
+// change (like an IP or readiness change) still moves its address.
+TEST_F(EndpointsTest, LabelChangesMoveAPodBetweenServices) {
+  Create(client::kServices, MakeService("web", {{"app", "web"}}, HttpPorts()));
+  Create(client::kServices, MakeService("api", {{"app", "api"}}, HttpPorts()));
+  Create(client::kPods, MakePod("p1", {{"app", "web"}}));
+  ASSERT_TRUE(SetPodReady("p1", true, "10.1.0.31"));
+  ASSERT_TRUE(WaitFor([&] { return EndpointsAre("web", {"10.1.0.31"}, {}); }, "p1 in web"));
+  // An update that touches nothing the endpoints read changes nothing.
+  Patch(client::kPods, "p1", {{"metadata", {{"annotations", {{"note", "x"}}}}}});
+  Patch(client::kPods, "p1", {{"metadata", {{"labels", {{"app", "api"}}}}}});
+  ASSERT_TRUE(WaitFor([&] { return EndpointsAre("api", {"10.1.0.31"}, {}) &&
+                                   EndpointsAre("web", {}, {}); },
+                      "p1 moved from web to api"));
+}
+
 TEST_F(EndpointsTest, PublishNotReadyAddresses) {
   json service = MakeService("peers", {{"app", "db"}}, HttpPorts());
   service["spec"]["publishNotReadyAddresses"] = true;
