@@ -65,15 +65,20 @@ class TlsResponseStream final : public ResponseStream,
   void Abandon();
 
   bool Write(std::string chunk) override;
-  bool WriteShared(std::shared_ptr<const std::string> chunk) override;
+  bool WriteShared(const std::shared_ptr<const std::string>& chunk) override;
   void Close() override;
   void OnClosed(std::function<void()> callback) override;
   size_t buffered_bytes() const override { return backlog_.load(std::memory_order_relaxed); }
 
  private:
   using Chunk = std::shared_ptr<const std::string>;
+  // Write/WriteShared: `shared` (may be null) holds `bytes` if the caller has it shared; `owned`
+  // (may be null) is a string the bytes may be moved out of. Sends at once when nothing is
+  // queued or unsent (the usual watch event: no reference kept, no queue), else queues.
+  bool WriteBytes(std::string_view bytes, const Chunk* shared, std::string* owned);
   // All with mu_ held.
   void PumpLocked();
+  bool EncryptChunkLocked(std::string_view data);  // frames `data` as one HTTP chunk
   bool EncryptLocked(std::string_view plaintext);
   bool EncryptQueuedLocked();
   void ArmWritableLocked();
