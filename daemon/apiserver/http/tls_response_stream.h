@@ -1,7 +1,9 @@
 // A chunked HTTP response (watch, log follow) written straight to its TLS connection: the
-// producer's thread frames the queued chunks as one HTTP chunk, encrypts them (SSL_write into a
-// BIO that appends to a string) and sends the records with one non-blocking send(), with no post
-// to the connection's strand and no Asio/Beast operation per chunk. Only when the socket is full
+// producer's thread frames the chunk as one HTTP chunk, encrypts it (SSL_write into a BIO that
+// appends to a string) and sends the records with one non-blocking send(), with no post to the
+// connection's strand and no Asio/Beast operation per chunk. When nothing is queued or unsent
+// (the usual watch event) it encrypts from the caller's bytes, without queueing them or keeping
+// a reference to a shared chunk. Only when the socket is full
 // does the stream wait (on the strand) for it to drain; chunks queued meanwhile go out together,
 // as one HTTP chunk in as few TLS records as possible. The unsent records themselves are handed
 // to the transport's asynchronous write (Asio retries send() speculatively, so no readiness
