@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -155,7 +157,13 @@ class ApiServerImpl final : public ApiServer {
     history.capacity = options_.watch_history_capacity;
     history.min_events = options_.watch_history_min_events;
     history.window = options_.watch_history_window;
-    auto cache = WatchCache::Start(store_, "/registry/", history);
+    // MK8S_WATCH_FANOUT_THREADS=N fixes the watch fan-out's threads (1: the dispatcher alone),
+    // an A/B switch for benchmarks; unset or 0: one per core (watch_cache.h).
+    size_t fanout_threads = 0;
+    if (const char* value = std::getenv("MK8S_WATCH_FANOUT_THREADS")) {
+      fanout_threads = static_cast<size_t>(std::clamp(std::atoi(value), 0, 16));
+    }
+    auto cache = WatchCache::Start(store_, "/registry/", history, fanout_threads);
     if (!cache.ok()) return cache.status();
     cache_ = std::move(*cache);
     admission_.LoadAllocations(*cache_);

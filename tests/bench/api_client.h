@@ -43,16 +43,20 @@ class ApiConnection {
                        Response* response, std::string* error) = 0;
 };
 
-// N watch streams (e.g. 1,000) on one io_context run by a few threads. Each stream scans its
-// events for object names "<prefix><k>" (k < kMaxMarks) and stamps the arrival time of the first
-// one per k. Start/stamps are used by one controlling thread; the io threads only write stamps.
+// N watch streams (e.g. 1,000) read by `io_threads` epoll loops over non-blocking OpenSSL
+// (watch_fanout.cc: lean, so the readers take little of the CPU they share with mk8sd). Each
+// stream scans its decrypted bytes for object names "<prefix><k>\"" (k < kMaxMarks) and stamps
+// the arrival time of the first one per k. Start/Stamps are used by one controlling thread; the
+// setup and reader threads only write stamps.
 class WatchFanout {
  public:
   static constexpr int kMaxMarks = 64;
   using Clock = std::chrono::steady_clock;
 
-  // Opens `watchers` streams GET `target` (at most `parallel` handshakes in flight) and waits until
-  // every stream has its response headers or `deadline` passes. Returns the number established.
+  // Opens `watchers` streams GET `target` (`parallel` setup threads, at most 16, each opening one
+  // stream at a time) and waits until every stream has its response head or `deadline` passes.
+  // `prefix` is at most 24 bytes. Returns nullptr (with `first_error`) if the TLS or epoll setup
+  // fails; otherwise sets `established` and the first stream error, if any.
   static std::unique_ptr<WatchFanout> Start(const TlsConfig& config, const std::string& target,
                                             const std::string& prefix, int watchers,
                                             int io_threads, int parallel,

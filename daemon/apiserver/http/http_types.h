@@ -59,9 +59,10 @@ class ResponseStream {
   // Queues one chunk. Returns false once the stream is closed (client gone, too slow, or Close).
   virtual bool Write(std::string chunk) = 0;
   // The same for a chunk shared with other streams (one watch event's frame, built once and sent
-  // to every watcher): the stream keeps a reference until it is sent and never copies or changes
-  // it. The default copies; the HTTPS transport writes the shared bytes directly.
-  virtual bool WriteShared(std::shared_ptr<const std::string> chunk) {
+  // to every watcher): the stream never changes it, and keeps a reference (a copy of `chunk`)
+  // only if it cannot send it at once. The default copies the bytes; the HTTPS transport
+  // encrypts straight from the shared bytes.
+  virtual bool WriteShared(const std::shared_ptr<const std::string>& chunk) {
     return chunk ? Write(*chunk) : true;
   }
   // Ends the response (terminal chunk). Idempotent.

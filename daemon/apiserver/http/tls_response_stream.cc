@@ -116,22 +116,36 @@ void TlsResponseStream::Abandon() {
   if (callback) callback();
 }
 
-bool TlsResponseStream::Write(std::string chunk) {
-  return WriteShared(std::make_shared<const std::string>(std::move(chunk)));
+bool TlsResponseStream::Write(std::string chunk) { return WriteBytes(chunk, nullptr, &chunk); }
+
+bool TlsResponseStream::WriteShared(const std::shared_ptr<const std::string>& chunk) {
+  if (!chunk) return true;
+  return WriteBytes(*chunk, &chunk, nullptr);
 }
 
-bool TlsResponseStream::WriteShared(std::shared_ptr<const std::string> chunk) {
+bool TlsResponseStream::WriteBytes(std::string_view bytes, const Chunk* shared,
+                                   std::string* owned) {
   std::lock_guard lock(mu_);
   if (ended_ || finish_requested_) return false;
-  if (!chunk || chunk->empty()) return true;  // an empty chunk would end the HTTP response
+  if (bytes.empty()) return true;  // an empty chunk would end the HTTP response
   const size_t unsent = queued_bytes_ + (out_.size() - out_sent_) + inflight_.size();
-  if (unsent + chunk->size() > max_backlog_) {
+  if (unsent + bytes.size() > max_backlog_) {
     spdlog::warn("closing a stream whose client is {} bytes behind", unsent);
     EndLocked(nullptr);
     return false;
   }
-  queued_bytes_ += chunk->size();
-  queue_.push_back(std::move(chunk));
+  if (started_ && !waiting_writable_ && unsent == 0) {
+    // Nothing ahead of it: encrypt from the caller's bytes and send now (order is kept, since
+    // every earlier chunk is out). The usual case for a watch event.
+    if (EncryptChunkLocked(bytes)) PumpLocked();
+    return !ended_;
+  }
+  queued_bytes_ += bytes.size();
+  if (shared != nullptr) {
+    queue_.push_back(*shared);
+  } else {
+    queue_.push_back(std::make_shared<const std::string>(std::move(*owned)));
+  }
   // While the socket is full the chunk waits for the writable callback, which sends everything
   // queued by then in one batch.
   if (started_ && !waiting_writable_) PumpLocked();
@@ -200,6 +214,12 @@ bool TlsResponseStream::EncryptQueuedLocked() {
     batch += chunk->size();
     ++count;
   }
+  if (count == 1) {  // no joining needed
+    const Chunk chunk = std::move(queue_.front());
+    queue_.pop_front();
+    queued_bytes_ -= batch;
+    return EncryptChunkLocked(*chunk);
+  }
   plain.reserve(batch + 32);
   AppendChunkSize(&plain, batch);
   for (size_t i = 0; i < count; ++i) {
@@ -208,6 +228,20 @@ bool TlsResponseStream::EncryptQueuedLocked() {
   }
   plain += "\r\n";
   queued_bytes_ -= batch;
+  const bool ok = EncryptLocked(plain);
+  if (plain.capacity() > 4 * kKeepCapacity) std::string().swap(plain);
+  return ok;
+}
+
+bool TlsResponseStream::EncryptChunkLocked(std::string_view data) {
+  // "<hex>\r\n" data "\r\n" in one buffer, so one SSL_write makes one record (for a chunk up to
+  // a record's size) instead of three.
+  thread_local std::string plain;
+  plain.clear();
+  plain.reserve(data.size() + 32);
+  AppendChunkSize(&plain, data.size());
+  plain += data;
+  plain += "\r\n";
   const bool ok = EncryptLocked(plain);
   if (plain.capacity() > 4 * kKeepCapacity) std::string().swap(plain);
   return ok;

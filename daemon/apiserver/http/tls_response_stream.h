@@ -1,7 +1,9 @@
 // A chunked HTTP response (watch, log follow) written straight to its TLS connection: the
-// producer's thread frames the queued chunks as one HTTP chunk, encrypts them (SSL_write into a
-// BIO that appends to a string) and sends the records with one non-blocking send(), with no post
-// to the connection's strand and no Asio/Beast operation per chunk. Only when the socket is full
+// producer's thread frames the chunk as one HTTP chunk, encrypts it (SSL_write into a BIO that
+// appends to a string) and sends the records with one non-blocking send(), with no post to the
+// connection's strand and no Asio/Beast operation per chunk. When nothing is queued or unsent
+// (the usual watch event) it encrypts from the caller's bytes, without queueing them or keeping
+// a reference to a shared chunk. Only when the socket is full
 // does the stream wait (on the strand) for it to drain; chunks queued meanwhile go out together,
 // as one HTTP chunk in as few TLS records as possible. The unsent records themselves are handed
 // to the transport's asynchronous write (Asio retries send() speculatively, so no readiness
@@ -65,15 +67,20 @@ class TlsResponseStream final : public ResponseStream,
   void Abandon();
 
   bool Write(std::string chunk) override;
-  bool WriteShared(std::shared_ptr<const std::string> chunk) override;
+  bool WriteShared(const std::shared_ptr<const std::string>& chunk) override;
   void Close() override;
   void OnClosed(std::function<void()> callback) override;
   size_t buffered_bytes() const override { return backlog_.load(std::memory_order_relaxed); }
 
  private:
   using Chunk = std::shared_ptr<const std::string>;
+  // Write/WriteShared: `shared` (may be null) holds `bytes` if the caller has it shared; `owned`
+  // (may be null) is a string the bytes may be moved out of. Sends at once when nothing is
+  // queued or unsent (the usual watch event: no reference kept, no queue), else queues.
+  bool WriteBytes(std::string_view bytes, const Chunk* shared, std::string* owned);
   // All with mu_ held.
   void PumpLocked();
+  bool EncryptChunkLocked(std::string_view data);  // frames `data` as one HTTP chunk
   bool EncryptLocked(std::string_view plaintext);
   bool EncryptQueuedLocked();
   void ArmWritableLocked();

@@ -19,12 +19,20 @@ nlohmann::json ParseStoredObject(const std::string& value, int64_t revision) {
   return object;
 }
 
-WatchCache::WatchCache(store::Store* store, std::string root, HistoryBounds bounds)
-    : store_(store), root_(std::move(root)), bounds_(bounds) {}
+namespace {
+// The cache whose callbacks this thread is calling right now (Unregister must not wait then).
+thread_local const WatchCache* tl_dispatching = nullptr;
+}  // namespace
+
+WatchCache::WatchCache(store::Store* store, std::string root, HistoryBounds bounds,
+                       size_t fanout_threads)
+    : store_(store), root_(std::move(root)), bounds_(bounds), fanout_(fanout_threads) {}
 
 Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::string root,
-                                                      HistoryBounds bounds) {
-  std::unique_ptr<WatchCache> cache(new WatchCache(store, std::move(root), bounds));
+                                                      HistoryBounds bounds,
+                                                      size_t fanout_threads) {
+  std::unique_ptr<WatchCache> cache(
+      new WatchCache(store, std::move(root), bounds, fanout_threads));
   if (Status status = cache->Load(); !status.ok()) return status;
   cache->dispatcher_ = std::thread([raw = cache.get()] { raw->Run(); });
   pthread_setname_np(cache->dispatcher_.native_handle(), "watch-dispatch");
@@ -92,7 +100,8 @@ void WatchCache::Run() {
       continue;
     }
     if (events->empty()) continue;
-    std::vector<Delivery> deliveries;
+    std::vector<CacheEventPtr> applied;  // this batch's events, in revision order
+    applied.reserve(events->size());
     std::unique_lock lock(mu_);
     for (const auto& store_event : *events) {
       auto event = std::make_shared<CacheEvent>();
@@ -135,19 +144,41 @@ void WatchCache::Run() {
       history_.push_back(HistoryEntryLocked(event));
       history_times_.push_back(std::chrono::steady_clock::now());
       dropped_since_trim_ += TrimHistoryLocked(history_times_.back());
-      for (Watcher& watcher : watchers_) {
-        if (store_event->kv.key.compare(0, watcher.prefix.size(), watcher.prefix) == 0) {
-          deliveries.push_back(Delivery{watcher.callback, event});
-        }
-      }
+      applied.push_back(std::move(event));
     }
     fresh_cv_.notify_all();
+    Dispatch dispatch;
+    dispatch.runs.reserve(watchers_.size());
+    for (const Watcher& watcher : watchers_) {
+      const size_t first = dispatch.events.size();
+      for (const CacheEventPtr& event : applied) {
+        if (event->object->key().compare(0, watcher.prefix.size(), watcher.prefix) == 0) {
+          dispatch.events.push_back(event);
+        }
+      }
+      if (dispatch.events.size() > first) {
+        dispatch.runs.push_back({watcher.callback, first, dispatch.events.size() - first});
+      }
+    }
     // Fan out outside mu_ (see the header): take dispatch_mu_ first so an Unregister that
     // returns after this point waits for these calls.
     std::lock_guard dispatching(dispatch_mu_);
     lock.unlock();
-    for (const Delivery& delivery : deliveries) (*delivery.callback)(delivery.event);
+    Deliver(dispatch);
   }
+}
+
+void WatchCache::Deliver(const Dispatch& dispatch) {
+  const std::function<void(size_t)> work = [this, &dispatch](size_t r) {
+    const Dispatch::Run& run = dispatch.runs[r];
+    const WatchCache* const outer = tl_dispatching;
+    tl_dispatching = this;
+    for (size_t i = run.first; i < run.first + run.count; ++i) {
+      (*run.callback)(dispatch.events[i]);
+    }
+    tl_dispatching = outer;
+  };
+  fanout_.Run(dispatch.runs.size(), work);
 }
 
 namespace {
@@ -284,9 +315,9 @@ void WatchCache::Unregister(uint64_t id) {
                     watchers_.end());
   }
   // A dispatch may have picked this watcher before it left the list: wait until it is done, so
-  // no call starts after we return. Inside a callback (the dispatcher thread) there is nothing
-  // to wait for, and waiting would deadlock.
-  if (std::this_thread::get_id() != dispatcher_.get_id()) {
+  // no call starts after we return. Inside a callback (the dispatcher or a fan-out helper)
+  // there is nothing to wait for, and waiting would deadlock.
+  if (tl_dispatching != this && std::this_thread::get_id() != dispatcher_.get_id()) {
     std::lock_guard wait(dispatch_mu_);
   }
 }

@@ -9,15 +9,20 @@
 // the freed heap is handed back to the OS (malloc_trim with glibc's malloc; jemalloc, which mk8sd
 // links when installed, purges freed pages by itself and ignores the call).
 //
-// Threads: one dispatcher thread applies store events and calls watcher callbacks (which must not
-// block). Every other method is thread-safe.
+// Threads: one dispatcher thread applies store events; it and the fan-out pool's helpers call
+// watcher callbacks (which must not block). Every other method is thread-safe.
 // Dispatch to HTTP watchers (1,000 on one namespace is a goal): the dispatcher applies a batch of
-// store events under mu_, notes which watcher gets which event, and calls the callbacks after
+// store events under mu_, notes per watcher the events it gets, and calls the callbacks after
 // releasing mu_ (holding dispatch_mu_), so Get/List/Watch on the transport threads never wait for
-// a fan-out. Contract for a callback: its calls never overlap, come in revision order, and none
-// starts after its Registration's destructor returned (unless that destructor runs on the
-// dispatcher thread, i.e. inside a callback). History replay in Watch() runs under mu_ on the
-// caller's thread, so a callback there must not call back into the cache.
+// a fan-out. The calls are spread over the cores (fanout_pool.h): one work item per watcher
+// carries all of that watcher's events of the batch, so one watcher's calls stay on one thread
+// and in order, while different watchers are served at the same time; the batch ends (and the
+// next one starts) only when every item is done. Contract for a callback: its calls never
+// overlap, come in revision order, and none starts after its Registration's destructor returned
+// (unless that destructor runs inside a callback of the same cache, on any dispatching thread).
+// Calls of different watchers may run at once and in any order relative to each other. History
+// replay in Watch() runs under mu_ on the caller's thread, so a callback there must not call
+// back into the cache.
 // Lock order: mu_ -> dispatch_mu_ (the dispatcher takes dispatch_mu_ before releasing mu_);
 // nothing takes mu_ while waiting for dispatch_mu_.
 #pragma once
@@ -34,6 +39,7 @@
 #include <vector>
 
 #include "apiserver/registry/cached_object.h"
+#include "apiserver/registry/fanout_pool.h"
 #include "apiserver/registry/object_handoff.h"
 #include "common/status.h"
 
@@ -55,8 +61,11 @@ class WatchCache {
     size_t min_events = 1000;
     std::chrono::milliseconds window{75000};
   };
+  // `fanout_threads`: threads that call watcher callbacks, the dispatcher included (FanoutPool;
+  // 0 = one per core, up to FanoutPool::kMaxAutoThreads).
   static Result<std::unique_ptr<WatchCache>> Start(store::Store* store, std::string root,
-                                                   HistoryBounds bounds);
+                                                   HistoryBounds bounds,
+                                                   size_t fanout_threads = 0);
   static Result<std::unique_ptr<WatchCache>> Start(store::Store* store, std::string root) {
     return Start(store, std::move(root), HistoryBounds{});
   }
@@ -91,12 +100,20 @@ class WatchCache {
     std::string prefix;
     std::shared_ptr<const Callback> callback;  // shared with an in-flight dispatch
   };
-  // One callback call the dispatcher makes after releasing mu_.
-  struct Delivery {
-    std::shared_ptr<const Callback> callback;
-    CacheEventPtr event;
+  // The callback calls of one batch, made after releasing mu_: watcher-major, so watcher r's
+  // events (in revision order) are events[runs[r].first .. runs[r].first + runs[r].count).
+  struct Dispatch {
+    struct Run {
+      std::shared_ptr<const Callback> callback;
+      size_t first = 0;
+      size_t count = 0;
+    };
+    std::vector<Run> runs;
+    std::vector<CacheEventPtr> events;
   };
-  WatchCache(store::Store* store, std::string root, HistoryBounds bounds);
+  WatchCache(store::Store* store, std::string root, HistoryBounds bounds, size_t fanout_threads);
+  // Calls the callbacks of `dispatch` on the pool (dispatcher thread, holding dispatch_mu_).
+  void Deliver(const Dispatch& dispatch);
   // What the history keeps of `event` (which watchers get as is). Memory (issue 4): a version
   // that is no longer current (the event's `previous`, a deleted object's last state) is kept as
   // text only (CachedObject::Compact), and the older entry that introduced `previous` is
@@ -114,7 +131,9 @@ class WatchCache {
   std::unique_ptr<store::Watch> store_watch_;
   ObjectHandoff handoff_;  // its own lock; taken under mu_ by the dispatcher, never the reverse
   std::thread dispatcher_;
-  // Held by the dispatcher while it calls callbacks outside mu_; Unregister waits on it.
+  FanoutPool fanout_;  // used by the dispatcher thread only
+  // Held by the dispatcher while it calls callbacks outside mu_ (until every helper is done);
+  // Unregister waits on it.
   std::mutex dispatch_mu_;
 
   mutable std::mutex mu_;

@@ -2,19 +2,21 @@
 // same bytes (same served form, same event type). Internal to the API server.
 //
 // A frame is `{"type":"<TYPE>","object":<object JSON>}\n`. With 1,000 watchers on a namespace,
-// one event then costs one frame instead of 1,000 copies; each stream keeps a reference to the
-// immutable string until it is written (http::ResponseStream::WriteShared).
+// one event then costs one frame instead of 1,000 copies; each stream encrypts straight from the
+// immutable string or keeps a reference until it is written (http::ResponseStream::WriteShared).
 //
-// Threads: Get is thread-safe (the dispatcher and a watch replaying history may ask at once);
-// `build` runs at most once per (variant, type), under the cache's own small lock.
+// Threads: Get is thread-safe (the fan-out threads and a watch replaying history may ask at
+// once). Lookups of a built frame take no lock (the watch cache's fan-out threads all ask for
+// the same frame); `build` runs at most once per (variant, type), under the cache's small lock.
 #pragma once
 
-#include <functional>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <string_view>
-#include <vector>
 
 namespace mk8s::apiserver {
 
@@ -24,25 +26,52 @@ class WatchFrameCache {
 
   // The frame for `variant` (what else shapes the bytes, e.g. the served resource; compared by
   // address) and `type` ("ADDED", "MODIFIED", "DELETED"; a string that outlives the cache, such
-  // as a literal), built by `build` the first time.
-  Frame Get(const void* variant, const char* type,
-            const std::function<std::string()>& build) const {
-    std::lock_guard lock(mu_);
-    for (const Entry& entry : entries_) {
-      if (entry.variant == variant && std::string_view(entry.type) == type) return entry.frame;
+  // as a literal), built by `build()` (returning std::string) the first time. The reference
+  // stays valid, and the frame unchanged, as long as the cache lives.
+  template <typename Build>
+  const Frame& Get(const void* variant, const char* type, Build&& build) const {
+    const size_t published = published_.load(std::memory_order_acquire);
+    for (size_t i = 0; i < published; ++i) {
+      if (Same(slots_[i], variant, type)) return slots_[i].frame;
     }
-    entries_.push_back(Entry{variant, type, std::make_shared<const std::string>(build())});
-    return entries_.back().frame;
+    std::lock_guard lock(mu_);
+    const size_t now_published = published_.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < now_published; ++i) {
+      if (Same(slots_[i], variant, type)) return slots_[i].frame;
+    }
+    if (overflow_) {
+      for (const Entry& entry : *overflow_) {
+        if (Same(entry, variant, type)) return entry.frame;
+      }
+    }
+    Entry entry{variant, type, std::make_shared<const std::string>(build())};
+    if (now_published < kSlots) {
+      slots_[now_published] = std::move(entry);
+      published_.store(now_published + 1, std::memory_order_release);
+      return slots_[now_published].frame;
+    }
+    if (!overflow_) overflow_ = std::make_unique<std::deque<Entry>>();
+    overflow_->push_back(std::move(entry));  // a deque: earlier references stay valid
+    return overflow_->back().frame;
   }
 
  private:
   struct Entry {
-    const void* variant;
-    const char* type;
+    const void* variant = nullptr;
+    const char* type = nullptr;
     Frame frame;
   };
-  mutable std::mutex mu_;
-  mutable std::vector<Entry> entries_;  // GUARDED_BY(mu_); one or two entries in practice
+  static bool Same(const Entry& entry, const void* variant, const char* type) {
+    return entry.variant == variant && (entry.type == type || std::strcmp(entry.type, type) == 0);
+  }
+  // One or two frames per event in practice; the cache lives in every history entry, so small.
+  static constexpr size_t kSlots = 2;
+
+  mutable std::mutex mu_;  // serializes builds
+  // slots_[0, published_) are immutable once published (release) and read without the lock.
+  mutable std::array<Entry, kSlots> slots_;
+  mutable std::atomic<size_t> published_{0};
+  mutable std::unique_ptr<std::deque<Entry>> overflow_;  // GUARDED_BY(mu_); rarely used
 };
 
 }  // namespace mk8s::apiserver

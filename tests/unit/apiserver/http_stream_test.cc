@@ -1,7 +1,8 @@
 // Streamed HTTPS responses (watches) through the real HttpServer and a plain OpenSSL client:
 // frames written from several threads arrive in order even when they pile up and go out in
-// batches, Close ends the chunked body properly, a client that does not read is cut off without
-// holding up a fast one, and a client that hangs up ends its stream.
+// batches or straight from the caller (nothing unsent), Close ends the chunked body properly, a
+// client that does not read is cut off without holding up a fast one, and a client that hangs up
+// ends its stream.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -223,6 +224,41 @@ TEST(HttpStreamTest, BatchedFramesFromSeveralThreadsArriveInOrderAndCloseEndsThe
   ExpectInOrder(parsed.body, kWriters, kPerWriter);
   EXPECT_TRUE(WaitClosed(*stream));
   EXPECT_EQ(stream->buffered_bytes(), 0u);
+}
+
+TEST(HttpStreamTest, DirectAndQueuedWritesKeepOrderWhileTheClientReads) {
+  // The client reads as frames come, so writes alternate between the direct path (nothing
+  // unsent: encrypted and sent by the caller) and the queued one (socket full or another write
+  // ahead); owned and shared frames mixed, from several threads.
+  StreamServer server(64 << 20);
+  Client client(server.port());
+  ASSERT_TRUE(client.connected());
+  auto stream = server.NextStream();
+  ASSERT_NE(stream, nullptr);
+  std::string raw;
+  std::thread reader([&] { raw = client.ReadToEnd(); });
+  constexpr int kWriters = 4;
+  constexpr int kPerWriter = 5000;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int n = 0; n < kPerWriter; ++n) {
+        const bool ok = n % 2 == 0
+                            ? stream->Write(Frame(w, n))
+                            : stream->WriteShared(std::make_shared<const std::string>(Frame(w, n)));
+        ASSERT_TRUE(ok);
+      }
+    });
+  }
+  for (auto& thread : writers) thread.join();
+  stream->Close();
+  reader.join();
+  const Parsed parsed = ParseChunked(raw);
+  EXPECT_TRUE(parsed.well_formed);
+  EXPECT_TRUE(parsed.terminated);
+  ExpectInOrder(parsed.body, kWriters, kPerWriter);
+  EXPECT_TRUE(WaitClosed(*stream));
+  EXPECT_FALSE(stream->WriteShared(std::make_shared<const std::string>(Frame(0, 0))));
 }
 
 TEST(HttpStreamTest, ASlowClientIsCutOffWithoutHoldingUpAFastOne) {

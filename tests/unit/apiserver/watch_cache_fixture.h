@@ -39,9 +39,10 @@ class WatchCacheFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // Starts cache_ over the whole /registry/ prefix.
-  void StartCache(WatchCache::HistoryBounds bounds = {}) {
-    cache_ = std::move(WatchCache::Start(store_.get(), "/registry/", bounds).value());
+  // Starts cache_ over the whole /registry/ prefix (`fanout_threads` as in WatchCache::Start).
+  void StartCache(WatchCache::HistoryBounds bounds = {}, size_t fanout_threads = 0) {
+    cache_ = std::move(
+        WatchCache::Start(store_.get(), "/registry/", bounds, fanout_threads).value());
   }
 
   static std::string ConfigMapKey(const std::string& name) {
