@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "apiserver/http/string_bio.h"
 #include "apiserver/http/tls_server.h"
 #include "apiserver/http/wire.h"
 
@@ -44,33 +45,6 @@ BIO_METHOD* SourceBioMethod() {
       return static_cast<int>(n);
     });
     BIO_meth_set_write(m, [](BIO*, const char*, int) -> int { return -1; });
-    BIO_meth_set_ctrl(m, [](BIO*, int command, long, void*) -> long {
-      return command == BIO_CTRL_FLUSH ? 1 : 0;
-    });
-    BIO_meth_set_create(m, [](BIO* bio) -> int {
-      BIO_set_init(bio, 1);
-      return 1;
-    });
-    return m;
-  }();
-  return method;
-}
-
-// The TLS write BIO: appends records to the std::string in its data pointer.
-BIO_METHOD* SinkBioMethod() {
-  static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mk8s-sink");
-    BIO_meth_set_write(m, [](BIO* bio, const char* data, int length) -> int {
-      auto* out = static_cast<std::string*>(BIO_get_data(bio));
-      if (out == nullptr || length < 0) return -1;
-      out->append(data, static_cast<size_t>(length));
-      return length;
-    });
-    BIO_meth_set_read(m, [](BIO* bio, char*, int) -> int {
-      BIO_clear_retry_flags(bio);
-      BIO_set_retry_read(bio);
-      return -1;
-    });
     BIO_meth_set_ctrl(m, [](BIO*, int command, long, void*) -> long {
       return command == BIO_CTRL_FLUSH ? 1 : 0;
     });
@@ -133,7 +107,7 @@ Session::Session(StrandSocket socket, SSL_CTX* tls, const ServerOptions& options
   if (ssl_ == nullptr) return;
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);  // idle connections keep no record buffers
   BIO* in = BIO_new(SourceBioMethod());
-  BIO* out = BIO_new(SinkBioMethod());
+  BIO* out = BIO_new(StringSinkBioMethod());
   if (in == nullptr || out == nullptr) {
     BIO_free(in);
     BIO_free(out);

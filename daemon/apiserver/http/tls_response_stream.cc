@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "apiserver/http/string_bio.h"
+
 namespace mk8s::apiserver::http {
 namespace {
 
@@ -18,34 +20,6 @@ namespace {
 constexpr size_t kMaxBatchBytes = 256 * 1024;
 // Buffers that grew past this for a burst are given back once drained.
 constexpr size_t kKeepCapacity = 64 * 1024;
-
-// A write-only BIO that appends to the std::string in its data pointer (null: fails). Reads
-// always say "retry": the stream never reads through TLS after Begin.
-BIO_METHOD* AppendBioMethod() {
-  static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mk8s-append");
-    BIO_meth_set_write(m, [](BIO* bio, const char* data, int length) -> int {
-      auto* out = static_cast<std::string*>(BIO_get_data(bio));
-      if (out == nullptr || length < 0) return -1;
-      out->append(data, static_cast<size_t>(length));
-      return length;
-    });
-    BIO_meth_set_read(m, [](BIO* bio, char*, int) -> int {
-      BIO_clear_retry_flags(bio);
-      BIO_set_retry_read(bio);
-      return -1;
-    });
-    BIO_meth_set_ctrl(m, [](BIO*, int command, long, void*) -> long {
-      return command == BIO_CTRL_FLUSH ? 1 : 0;
-    });
-    BIO_meth_set_create(m, [](BIO* bio) -> int {
-      BIO_set_init(bio, 1);
-      return 1;
-    });
-    return m;
-  }();
-  return method;
-}
 
 // The framing of one HTTP chunk of `size` bytes: "<hex>\r\n".
 void AppendChunkSize(std::string* out, size_t size) {
@@ -78,7 +52,7 @@ void TlsResponseStream::Begin(std::string head) {
   fd_ = socket_->native_fd();
   // From here on this stream alone drives the TLS session: records go into out_ and from there
   // to the socket. The transport's own BIOs are released (SSL_set_bio frees them).
-  bio_ = BIO_new(AppendBioMethod());
+  bio_ = BIO_new(StringSinkBioMethod());
   if (bio_ == nullptr) return EndLocked("cannot allocate a BIO");
   BIO_set_data(bio_, &out_);
   SSL_set_bio(ssl_, bio_, bio_);
