@@ -487,6 +487,32 @@ class BadInputTest(unittest.TestCase):
         after = self.snapshot()
         self.assertEqual(before, [item for item in after if item in before or item[1] == "keep"])
 
+    def test_future_resource_version_does_not_hold_up_the_server(self):
+        """Lists asking for a resourceVersion that never comes wait without a transport thread:
+        more of them than the server has threads are in flight while other requests are
+        answered, and each ends in 504 Timeout with upstream's "Too large resource version"."""
+        future = "/api/v1/namespaces/default/configmaps?resourceVersion=99999999999"
+        results = []
+
+        def slow_list():
+            results.append(self.c.https("GET", future))
+        waiting = [threading.Thread(target=slow_list) for _ in range(4)]
+        for thread in waiting:
+            thread.start()
+        answered_meanwhile = 0
+        while any(thread.is_alive() for thread in waiting) and answered_meanwhile < 20:
+            status, _, _ = self.c.https("GET", "/api/v1/namespaces/default/configmaps/keep")
+            self.assertEqual(status, 200)
+            answered_meanwhile += 1
+        self.assertEqual(answered_meanwhile, 20, "requests were held up behind the waiting lists")
+        self.assertEqual(len(results), 0, "a future resourceVersion was answered before its 5 s")
+        for thread in waiting:
+            thread.join()
+        self.assertEqual(len(results), 4)
+        for response in results:
+            parsed = self.expect_status(response, 504, "Timeout")
+            self.assertIn("Too large resource version: 99999999999", parsed["message"])
+
     def test_static_admin_token_works(self):
         with open(os.path.join(self.c.state, "credentials", "known_tokens.csv")) as f:
             tokens = f.read()

@@ -20,6 +20,16 @@ using nlohmann::json;
 
 constexpr std::string_view kTableContentType = "application/json;as=Table;v=v1;g=meta.k8s.io";
 constexpr auto kFreshnessTimeout = std::chrono::seconds(5);
+// How often a list waiting for the cache to catch up looks again (on the timer thread).
+constexpr auto kFreshnessPoll = std::chrono::milliseconds(2);
+
+// 504 with reason Timeout and Retry-After 1 s: the cache did not reach the revision in time.
+ApiError TooLargeResourceVersion(const std::string& message) {
+  ApiError error = ApiError::TooManyRequests(message, 1);
+  error.reason = "Timeout";
+  error.code = 504;
+  return error;
+}
 
 bool WantsTable(const RestRequest& request) {
   return request.http.HeaderValue("accept").find("as=Table") != std::string_view::npos;
@@ -132,6 +142,65 @@ void SendList(const RestRequest& request, http::Responder& responder,
   }
   body += "]}";
   responder.Send(http::Response{200, "application/json", {}, std::move(body)});
+}
+
+// A list waiting for the watch cache to reach a revision (see RestStorage::List).
+struct PendingList {
+  WatchCache* cache = nullptr;
+  TimerQueue* timers = nullptr;
+  RestRequest request;
+  std::shared_ptr<http::Responder> responder;
+  Filters filters;
+  int64_t limit = 0;
+  std::string prefix;
+  int64_t wanted = 0;
+  TimerQueue::Clock::time_point deadline;
+};
+
+// Lists `prefix` from the cache's current snapshot, filtered, the first `limit` items.
+void ListFromCache(WatchCache& cache, const RestRequest& request, http::Responder& responder,
+                   const Filters& filters, int64_t limit, const std::string& prefix) {
+  WatchCache::Snapshot snapshot;
+  if (const std::string* name = filters.fields.RequiredValue("metadata.name")) {
+    // A single-name list (kubectl wait, rollout status, delete --wait) needs one lookup.
+    snapshot.revision = cache.revision();
+    if (auto object = cache.Get(prefix + *name)) snapshot.items.push_back(object);
+  } else {
+    snapshot = cache.List(prefix);
+  }
+  std::vector<CachedObjectPtr> items;
+  bool more = false;
+  for (auto& item : snapshot.items) {
+    if (!filters.Matches(item->object())) continue;
+    if (limit != 0 && static_cast<int64_t>(items.size()) >= limit) {
+      more = true;
+      break;
+    }
+    items.push_back(std::move(item));
+  }
+  const std::string next =
+      more && !items.empty() ? EncodeContinue(snapshot.revision, items.back()->key()) : "";
+  SendList(request, responder, items, snapshot.revision, next);
+}
+
+// Polls the cache on the timer thread until it reached `pending->wanted` (then lists) or the
+// deadline passed (then 504, as upstream's "Too large resource version").
+void ListWhenFresh(std::shared_ptr<PendingList> pending) {
+  pending->timers->Schedule(TimerQueue::Clock::now() + kFreshnessPoll, [pending] {
+    const int64_t current = pending->cache->revision();
+    if (current >= pending->wanted) {
+      return ListFromCache(*pending->cache, pending->request, *pending->responder,
+                           pending->filters, pending->limit, pending->prefix);
+    }
+    if (TimerQueue::Clock::now() >= pending->deadline) {
+      return SendError(*pending->responder,
+                       TooLargeResourceVersion("Too large resource version: " +
+                                               std::to_string(pending->wanted) +
+                                               ", current resource version: " +
+                                               std::to_string(current)));
+    }
+    ListWhenFresh(pending);
+  });
 }
 
 }  // namespace
@@ -272,8 +341,8 @@ void RestStorage::List(const RestRequest& request, std::shared_ptr<http::Respond
 
   // resourceVersion "" = the latest; "0" = whatever the cache has; N = at least N.
   const std::string rv = request.query.Get("resourceVersion");
+  int64_t wanted = 0;  // the revision the cache must have reached; 0 = none
   if (rv != "0") {
-    int64_t wanted = 0;
     if (!rv.empty()) {
       try {
         wanted = std::stoll(rv);
@@ -281,34 +350,31 @@ void RestStorage::List(const RestRequest& request, std::shared_ptr<http::Respond
         return SendError(*responder, ApiError::BadRequest("invalid resourceVersion \"" + rv + "\""));
       }
     }
+    if (wanted == 0) wanted = store_->CurrentRevision();
+  }
+  if (wanted <= cache_->revision()) {
+    return ListFromCache(*cache_, request, *responder, filters, limit, prefix);
+  }
+  if (timers_ == nullptr) {  // no timer thread (some tests): wait here
     if (Status status = cache_->WaitUntilFresh(wanted, kFreshnessTimeout); !status.ok()) {
-      ApiError error = ApiError::TooManyRequests(status.message(), 1);
-      error.reason = "Timeout";
-      error.code = 504;
-      return SendError(*responder, error);
+      return SendError(*responder, TooLargeResourceVersion(status.message()));
     }
+    return ListFromCache(*cache_, request, *responder, filters, limit, prefix);
   }
-  WatchCache::Snapshot snapshot;
-  if (const std::string* name = filters.fields.RequiredValue("metadata.name")) {
-    // A single-name list (kubectl wait, rollout status, delete --wait) needs one lookup.
-    snapshot.revision = cache_->revision();
-    if (auto object = cache_->Get(prefix + *name)) snapshot.items.push_back(object);
-  } else {
-    snapshot = cache_->List(prefix);
-  }
-  std::vector<CachedObjectPtr> items;
-  bool more = false;
-  for (auto& item : snapshot.items) {
-    if (!filters.Matches(item->object())) continue;
-    if (limit != 0 && static_cast<int64_t>(items.size()) >= limit) {
-      more = true;
-      break;
-    }
-    items.push_back(std::move(item));
-  }
-  const std::string next =
-      more && !items.empty() ? EncodeContinue(snapshot.revision, items.back()->key()) : "";
-  SendList(request, *responder, items, snapshot.revision, next);
+  // The cache is behind (a write it has not applied yet, or a resourceVersion from the future):
+  // look again on the timer thread instead of holding this transport thread, so no client can
+  // stall the server by asking for a revision that does not come.
+  auto pending = std::make_shared<PendingList>();
+  pending->cache = cache_;
+  pending->timers = timers_;
+  pending->request = request;
+  pending->responder = std::move(responder);
+  pending->filters = std::move(filters);
+  pending->limit = limit;
+  pending->prefix = prefix;
+  pending->wanted = wanted;
+  pending->deadline = TimerQueue::Clock::now() + kFreshnessTimeout;
+  ListWhenFresh(std::move(pending));
 }
 
 // One watch stream: filters cache events and writes them as newline-delimited JSON frames.
