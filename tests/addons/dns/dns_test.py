@@ -7,8 +7,8 @@ the kube-dns Service (10.152.183.10, 53/UDP+TCP -> P) and its EndpointSlices as 
 (one per Node, a local one before any Node); A, SRV and PTR answers for a Service that follow it
 (NXDOMAIN once it is deleted); headless Services; forwarding to a tiny UDP upstream of this test;
 hostile packets; the addon's own health in `mk8s status`; `mk8s disable dns` removing it all.
-Everything stays on 127.0.0.1. Pod-side resolution through 10.152.183.10 needs the kubelet and
-kube-proxy (not built yet); see addons/dns/README.md.
+Everything stays on 127.0.0.1. Pod-side resolution through 10.152.183.10 (with the kubelet and
+kube-proxy, inside a network namespace) is tests/e2e/service/service_test.py's test_5.
 
 Environment (set by ctest): MK8S_BIN, MK8SD_BIN, MK8S_DNS_ADDON. Waits poll with deadlines.
 """
