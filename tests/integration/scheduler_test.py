@@ -160,7 +160,7 @@ class TaintsTest(SchedulerTestCase):
         self.assertEqual(self.wait_running("stuck"), "hollow-node-0")
 
 
-class AntiAffinityTest(SchedulerTestCase):
+class AffinityTest(SchedulerTestCase):
 
     def test_required_anti_affinity_puts_one_replica_per_node(self):
         deployment = {
@@ -182,6 +182,19 @@ class AntiAffinityTest(SchedulerTestCase):
         self.assertEqual(len(pending), 1)
         message = self.wait_unschedulable(pending[0])
         self.assertIn("3 node(s) didn't match pod anti-affinity rules", message)
+
+    def test_a_pod_waiting_for_a_peer_is_placed_when_the_peer_is(self):
+        # Required pod affinity: no pod matches yet, so it fits nowhere; placing the peer is the
+        # cluster change that lets it fit (no 5-minute wait for the unschedulable timeout).
+        affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"role": "peer"}},
+            "topologyKey": "kubernetes.io/hostname"}]}}
+        self.create_pod("follower", affinity=affinity)
+        message = self.wait_unschedulable("follower")
+        self.assertIn("didn't match pod affinity rules", message)
+        self.create_pod("peer", labels={"role": "peer"})
+        peer_node = self.wait_running("peer")
+        self.assertEqual(self.wait_running("follower"), peer_node)
 
 
 class LeaderElectionTest(unittest.TestCase):

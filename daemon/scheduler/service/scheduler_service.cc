@@ -8,6 +8,7 @@
 
 #include "client/client.h"
 #include "client/event_recorder.h"
+#include "client/json_path.h"
 #include "client/shared_informer_factory.h"
 #include "common/time_format.h"
 #include "scheduler/scheduler_cache.h"
@@ -52,6 +53,32 @@ bool NodeSchedulingChanged(const json& before, const json& after) {
          field(before, "metadata", "labels") != field(after, "metadata", "labels") ||
          field(before, "spec", "taints") != field(after, "spec", "taints") ||
          field(before, "spec", "unschedulable") != field(after, "spec", "unschedulable");
+}
+
+// A pending pod that a newly placed (or relabelled) pod can help: one with required pod affinity
+// (it needs a matching pod in a topology domain) or a DoNotSchedule topology spread constraint
+// (a placed pod can raise the minimum of the domains). Upstream's queueing hints for
+// AssignedPodAdd and AssignedPodUpdate do the same for these two plugins.
+bool NeedsOtherPods(const json& pod) {
+  const json* required = client::FindPath(
+      pod, {"spec", "affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"});
+  if (required != nullptr && required->is_array() && !required->empty()) return true;
+  const json* spread = client::FindPath(pod, {"spec", "topologySpreadConstraints"});
+  if (spread == nullptr || !spread->is_array()) return false;
+  for (const json& constraint : *spread) {
+    const json* when = client::FindPath(constraint, {"whenUnsatisfiable"});
+    if (when == nullptr || !when->is_string() || when->get_ref<const std::string&>() == "DoNotSchedule") {
+      return true;  // DoNotSchedule is the default
+    }
+  }
+  return false;
+}
+
+bool LabelsChanged(const json& before, const json& after) {
+  const json* a = client::FindPath(before, {"metadata", "labels"});
+  const json* b = client::FindPath(after, {"metadata", "labels"});
+  if (a == nullptr || b == nullptr) return a != b;
+  return *a != *b;
 }
 
 }  // namespace
@@ -148,6 +175,7 @@ void SchedulerService::SetUpHandlers() {
   pod_handlers.on_add = [this, ours](const client::ObjectPtr& pod) {
     if (IsAssigned(*pod)) {
       cache_->UpsertPod(*pod);
+      queue_->MoveToActiveIf(NeedsOtherPods);
     } else if (ours(*pod)) {
       queue_->AddOrUpdate(pod);
     }
@@ -157,7 +185,11 @@ void SchedulerService::SetUpHandlers() {
     if (IsAssigned(*after)) {
       if (!IsAssigned(*before)) queue_->Delete(PodKey(*after));
       cache_->UpsertPod(*after);  // terminal pods leave the cache, freeing their node
-      if (IsTerminal(*after) && !IsTerminal(*before)) queue_->MoveAllToActive();
+      if (IsTerminal(*after) && !IsTerminal(*before)) {
+        queue_->MoveAllToActive();
+      } else if (!IsAssigned(*before) || LabelsChanged(*before, *after)) {
+        queue_->MoveToActiveIf(NeedsOtherPods);  // placed or relabelled: affinity may hold now
+      }
     } else if (ours(*after)) {
       queue_->AddOrUpdate(after);
     } else {

@@ -155,6 +155,7 @@ std::optional<QueuedPod> SchedulingQueue::Pop(TimePoint deadline) {
       active_.erase(active_.begin());
       Entry& entry = entries_.at(std::get<2>(first));
       entry.where = Entry::Where::kInFlight;
+      in_flight_.insert(entry.pod.uid);
       entry.last_attempt = Now();
       entry.popped_at_move = move_count_;
       entry.deleted = false;
@@ -177,13 +178,17 @@ std::optional<QueuedPod> SchedulingQueue::Pop(TimePoint deadline) {
 void SchedulingQueue::Done(const std::string& uid) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(uid);
-  if (it != entries_.end() && it->second.where == Entry::Where::kInFlight) entries_.erase(it);
+  if (it != entries_.end() && it->second.where == Entry::Where::kInFlight) {
+    in_flight_.erase(uid);
+    entries_.erase(it);
+  }
 }
 
 void SchedulingQueue::AddUnschedulable(QueuedPod pod) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(pod.uid);
   if (it == entries_.end() || it->second.where != Entry::Where::kInFlight) return;
+  in_flight_.erase(pod.uid);
   Entry& entry = it->second;
   if (entry.deleted) {
     entries_.erase(it);
@@ -204,6 +209,7 @@ void SchedulingQueue::AddBackoff(QueuedPod pod) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(pod.uid);
   if (it == entries_.end() || it->second.where != Entry::Where::kInFlight) return;
+  in_flight_.erase(pod.uid);
   if (it->second.deleted) {
     entries_.erase(it);
     return;
@@ -217,6 +223,24 @@ void SchedulingQueue::MoveAllToActive() {
   ++move_count_;
   for (const std::string& uid : unschedulable_) PushBackoffLocked(entries_.at(uid));
   unschedulable_.clear();
+}
+
+void SchedulingQueue::MoveToActiveIf(const std::function<bool(const nlohmann::json& pod)>& may_help) {
+  std::lock_guard lock(mu_);
+  // A pod in flight that the change may help goes to backoff, not unschedulable, if it fails.
+  for (const std::string& uid : in_flight_) {
+    Entry& entry = entries_.at(uid);
+    if (entry.pod.pod && may_help(*entry.pod.pod)) entry.moved = true;
+  }
+  for (auto it = unschedulable_.begin(); it != unschedulable_.end();) {
+    Entry& entry = entries_.at(*it);
+    if (entry.pod.pod && may_help(*entry.pod.pod)) {
+      PushBackoffLocked(entry);
+      it = unschedulable_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void SchedulingQueue::Close() {

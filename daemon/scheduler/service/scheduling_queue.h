@@ -71,6 +71,9 @@ class SchedulingQueue {
 
   // Something changed that may let unschedulable pods fit: they go to backoff/active.
   void MoveAllToActive();
+  // The same for the unschedulable pods `may_help` says the change could help (e.g. a pod was
+  // placed: only pods that need other pods can fit now). Runs `may_help` under the queue's lock.
+  void MoveToActiveIf(const std::function<bool(const nlohmann::json& pod)>& may_help);
   void Close();  // wakes Pop(); later Pops return nullopt
 
   struct Counts {
@@ -109,6 +112,7 @@ class SchedulingQueue {
   std::set<ActiveKey> active_;                               // GUARDED_BY(mu_)
   std::multimap<TimePoint, std::string> backoff_;            // until -> uid. GUARDED_BY(mu_)
   std::set<std::string> unschedulable_;                      // GUARDED_BY(mu_)
+  std::set<std::string> in_flight_;  // popped, no verdict yet. GUARDED_BY(mu_)
   uint64_t move_count_ = 0;  // MoveAllToActive() calls so far. GUARDED_BY(mu_)
   bool closed_ = false;                                      // GUARDED_BY(mu_)
 };

@@ -95,6 +95,30 @@ TEST_F(SchedulingQueueTest, UnschedulablePodsWaitForAClusterChange) {
   EXPECT_EQ(PopUid(), "a");
 }
 
+TEST_F(SchedulingQueueTest, AConditionalMoveRetriesOnlyThePodsItMayHelp) {
+  for (const char* uid : {"a-needs-peer", "b-plain", "c-in-flight-peer"}) queue_->AddOrUpdate(Pod(uid));
+  for (int i = 0; i < 2; ++i) {
+    auto pod = PopNow();
+    ASSERT_TRUE(pod);
+    queue_->AddUnschedulable(*pod);
+  }
+  auto in_flight = PopNow();  // the third pod (uid order), still being scheduled
+  ASSERT_TRUE(in_flight);
+  Advance(seconds(60));
+  const auto may_help = [](const json& pod) {
+    return pod["metadata"]["name"].get<std::string>().find("peer") != std::string::npos;
+  };
+  queue_->MoveToActiveIf(may_help);
+  EXPECT_EQ(PopUid(), "a-needs-peer");
+  EXPECT_EQ(PopUid(), "") << "the plain pod stays parked";
+  EXPECT_EQ(queue_->counts().unschedulable, 1u);
+  // The in-flight pod the move may help fails: it is retried after its backoff, not parked.
+  queue_->AddUnschedulable(*in_flight);
+  EXPECT_EQ(queue_->counts().unschedulable, 1u);
+  Advance(seconds(2));
+  EXPECT_EQ(PopUid(), "c-in-flight-peer");
+}
+
 TEST_F(SchedulingQueueTest, UnschedulablePodsAreRetriedAfterTheTimeout) {
   queue_->AddOrUpdate(Pod("a"));
   auto pod = PopNow();
