@@ -465,6 +465,31 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
   return std::nullopt;
 }
 
+namespace {
+
+// As upstream's node validation: a node's pod CIDRs are set once (by node IPAM, from "") and
+// never changed, since the kubelet's pod network and every other node's routes follow them.
+void ValidateNodePodCidrUpdate(const json& node, const json& old, std::vector<StatusCause>* causes) {
+  const json* old_spec = old.contains("spec") && old["spec"].is_object() ? &old["spec"] : nullptr;
+  const json* new_spec = node.contains("spec") && node["spec"].is_object() ? &node["spec"] : nullptr;
+  auto field = [](const json* spec, const char* name) {
+    return spec != nullptr && spec->contains(name) ? (*spec)[name] : json();
+  };
+  for (const char* name : {"podCIDR", "podCIDRs"}) {
+    const json before = field(old_spec, name);
+    const bool was_set = before.is_string() ? !before.get_ref<const std::string&>().empty()
+                                            : before.is_array() && !before.empty();
+    if (was_set && field(new_spec, name) != before) {
+      causes->push_back({"FieldValueForbidden",
+                         "Forbidden: node updates may not change podCIDR except from \"\" to valid",
+                         std::string("spec.") + name});
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, json& object,
                                                const json& old, const std::string& subresource) {
   const std::string& r = resource.resource;
@@ -482,6 +507,8 @@ std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, jso
              r == "daemonsets" || r == "jobs" || r == "cronjobs") {
     DefaultWorkload(r, object);
     ValidateBatchOrWorkload(r, object, &causes);
+  } else if (r == "nodes") {
+    ValidateNodePodCidrUpdate(object, old, &causes);
   }
   if (!causes.empty()) {
     return ApiError::Invalid(resource.group, resource.kind, name, std::move(causes));

@@ -86,6 +86,30 @@ TEST_F(NodeIpamTest, DistinctSubnetPerNode) {
   EXPECT_EQ(cidrs.size(), nodes.size()) << "two nodes share a subnet";
 }
 
+// The API server keeps a podCIDR once set (upstream's node validation): only "" -> a value.
+TEST_F(NodeIpamTest, ApiServerKeepsAPodCidrOnceSet) {
+  StartController("node-ipam");
+  Create(client::kNodes, MakeNode("fixed"));
+  ASSERT_TRUE(WaitFor([&] { return !PodCidr("fixed").empty(); }, "fixed gets a podCIDR"));
+  const std::string cidr = PodCidr("fixed");
+  auto forbidden = [&](const json& spec, const std::string& field) {
+    auto patched = api().Patch(client::kNodes, "", "fixed", client::PatchType::kMerge, {{"spec", spec}});
+    ASSERT_FALSE(patched.ok()) << spec.dump();
+    EXPECT_EQ(patched.error().code, 422);
+    EXPECT_NE(patched.error().message.find(field + ": Forbidden: node updates may not change podCIDR"),
+              std::string::npos)
+        << patched.error().message;
+  };
+  forbidden({{"podCIDR", "10.1.250.0/24"}}, "spec.podCIDR");
+  forbidden({{"podCIDR", nullptr}}, "spec.podCIDR");
+  forbidden({{"podCIDRs", json::array({"10.1.250.0/24"})}}, "spec.podCIDRs");
+  // The same value, and other spec fields, still go through.
+  auto same = api().Patch(client::kNodes, "", "fixed", client::PatchType::kMerge,
+                          {{"spec", {{"podCIDR", cidr}, {"unschedulable", true}}}});
+  ASSERT_TRUE(same.ok()) << same.error().ToString();
+  EXPECT_EQ(PodCidr("fixed"), cidr);
+}
+
 TEST_F(NodeIpamTest, SubnetReleasedOnDelete) {
   StartController("node-ipam");
   for (const char* node : {"a", "b", "c"}) Create(client::kNodes, MakeNode(node));
