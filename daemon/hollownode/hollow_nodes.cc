@@ -9,6 +9,7 @@
 
 #include "client/informer.h"
 #include "client/json_path.h"
+#include "client/node_lease.h"
 #include "client/workqueue.h"
 #include "hollownode/fake_runtime.h"
 
@@ -140,7 +141,10 @@ Status HollowNodes::Register() {
       json updated = *current;
       updated["status"] = status;
       auto written = client_->UpdateStatus(client::kNodes, updated);
-      if (written.ok()) break;
+      if (written.ok()) {
+        node_uids_[name] = (*written)["metadata"].value("uid", "");
+        break;
+      }
       if (!client::IsConflict(written.error()) || attempt >= 10) return written.status();
     }
   }
@@ -167,16 +171,14 @@ void HollowNodes::Heartbeat() {
         if (heartbeat_cv_.wait_until(lock, due, [this] { return stopping_.load(); })) return;
       }
       const std::string& name = names[i];
-      json lease = {{"apiVersion", "coordination.k8s.io/v1"},
-                    {"kind", "Lease"},
-                    {"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
-                    {"spec", {{"holderIdentity", name},
-                              {"leaseDurationSeconds", options_.lease_duration.count()},
-                              {"renewTime", Now(/*micro=*/true)}}}};
-      auto patched = client_->Patch(client::kLeases, "kube-node-lease", name,
+      const auto uid = node_uids_.find(name);
+      const json lease = client::NodeLease(name, options_.lease_duration.count(),
+                                           Now(/*micro=*/true),
+                                           uid == node_uids_.end() ? "" : uid->second);
+      auto patched = client_->Patch(client::kLeases, client::kNodeLeaseNamespace, name,
                                     client::PatchType::kMerge, {{"spec", lease["spec"]}});
       if (!patched.ok() && client::IsNotFound(patched.error())) {
-        (void)client_->Create(client::kLeases, "kube-node-lease", lease);
+        (void)client_->Create(client::kLeases, client::kNodeLeaseNamespace, lease);
       }
     }
     // The next cycle starts one interval after this one (or now, if the renewals fell behind).

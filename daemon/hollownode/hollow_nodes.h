@@ -79,6 +79,9 @@ class HollowNodes {
   std::map<std::string, std::chrono::steady_clock::time_point> started_;
   std::mutex cidr_mu_;
   std::map<std::string, std::string> pod_cidrs_;  // node -> podCIDR. GUARDED_BY(cidr_mu_)
+  // Node name -> uid, written by Register() before the heartbeat thread starts, then read-only:
+  // each node's Lease is owned by its Node (as a kubelet's), so deleting a node collects it.
+  std::map<std::string, std::string> node_uids_;
   std::mutex heartbeat_mu_;
   std::condition_variable heartbeat_cv_;
 };

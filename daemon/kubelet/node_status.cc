@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "client/node_lease.h"
 #include "client/resources.h"
 #include "common/time_format.h"
 
@@ -269,6 +270,7 @@ void NodeStatusManager::SyncStatus(bool force) {
       spdlog::warn("kubelet: reading node {}: {}", options_.node_name, current.error().ToString());
       return;
     }
+    node_uid_ = (*current)["metadata"].value("uid", "");
     const std::string cidr = (*current).value("/spec/podCIDR"_json_pointer, std::string());
     if (!cidr.empty() && pod_cidr().empty()) {
       Status hooked = on_pod_cidr_ ? on_pod_cidr_(cidr) : Status::Ok();
@@ -326,18 +328,26 @@ NodePressure NodeStatusManager::ObservePressure() {
 
 void NodeStatusManager::RenewLease() {
   const std::string& name = options_.node_name;
-  json spec = {{"holderIdentity", name},
-               {"leaseDurationSeconds", options_.lease_duration.count()},
-               {"renewTime", NowRfc3339Micro()}};
-  auto patched = client_->Patch(client::kLeases, "kube-node-lease", name, client::PatchType::kMerge,
-                                {{"spec", spec}});
-  if (!patched.ok() && client::IsNotFound(patched.error())) {
-    json lease = {{"apiVersion", "coordination.k8s.io/v1"},
-                  {"kind", "Lease"},
-                  {"metadata", {{"name", name}, {"namespace", "kube-node-lease"}}},
-                  {"spec", spec}};
-    auto created = client_->Create(client::kLeases, "kube-node-lease", lease);
-    if (!created.ok()) spdlog::warn("kubelet: node lease: {}", created.error().ToString());
+  const json lease = client::NodeLease(name, options_.lease_duration.count(), NowRfc3339Micro(),
+                                       node_uid_);
+  // The renewal patches the spec; until the Lease is owned by this Node (an older Lease, or the
+  // Node registered again with a new uid) the owner goes along, as upstream's kubelet does.
+  json patch = {{"spec", lease["spec"]}};
+  const bool set_owner = !node_uid_.empty() && lease_owner_uid_ != node_uid_;
+  if (set_owner) patch["metadata"]["ownerReferences"] = lease["metadata"]["ownerReferences"];
+  auto patched = client_->Patch(client::kLeases, client::kNodeLeaseNamespace, name,
+                                client::PatchType::kMerge, patch);
+  if (patched.ok()) {
+    if (set_owner) lease_owner_uid_ = node_uid_;
+    return;
+  }
+  if (client::IsNotFound(patched.error())) {
+    auto created = client_->Create(client::kLeases, client::kNodeLeaseNamespace, lease);
+    if (!created.ok()) {
+      spdlog::warn("kubelet: node lease: {}", created.error().ToString());
+    } else {
+      lease_owner_uid_ = node_uid_;
+    }
   }
 }
 

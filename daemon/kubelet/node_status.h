@@ -108,6 +108,8 @@ class NodeStatusManager {
   nlohmann::json last_written_;  // status without heartbeat times
   PressureTracker pressure_{options_.pressure_transition_period};
   bool reported_pressure_ = false;  // for logging transitions only
+  std::string node_uid_;         // the Node's uid as last read (its Lease's owner)
+  std::string lease_owner_uid_;  // the owner uid the Lease is known to carry
   std::chrono::steady_clock::time_point last_write_{};
 };
 

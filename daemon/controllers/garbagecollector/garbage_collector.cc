@@ -26,7 +26,9 @@ GarbageCollector::GarbageCollector(const ControllerContext& context)
                  client::kStatefulSets, client::kDaemonSets, client::kJobs,
                  client::kCronJobs,    client::kServices,    client::kEndpoints,
                  client::kEndpointSlices, client::kConfigMaps, client::kSecrets,
-                 client::kServiceAccounts, client::kControllerRevisions},
+                 client::kServiceAccounts, client::kControllerRevisions,
+                 // Nodes own their kubelets' Leases (kube-node-lease).
+                 client::kNodes, client::kLeases},
       mapper_(context.client) {}
 
 namespace {

@@ -79,6 +79,10 @@ class PressureE2E(ClusterInNetns):
         allocatable = quantity_ki(node["status"]["allocatable"]["memory"])
         self.assertEqual(capacity - allocatable, 100 * 1024)
         self.assertIn("DiskPressure", self.kubectl("describe", "node", self.node).stdout)
+        # The node's heartbeat Lease is owned by the Node (deleting the Node collects it).
+        lease = self.get("lease", self.node, "-n", "kube-node-lease")
+        self.assertEqual([(o["kind"], o["name"], o["uid"]) for o in lease["metadata"]["ownerReferences"]],
+                         [("Node", self.node, node["metadata"]["uid"])])
 
     def test_2_node_is_tainted_and_pods_kept_away(self):
         wait_for(lambda: any(t.get("key") == TAINT and t.get("effect") == "NoSchedule"

@@ -1,6 +1,7 @@
 // Garbage collector: dependents of a deleted owner are deleted (background), orphaned (Orphan:
 // ownerReferences removed), or delete first while the owner waits (Foreground); a dependent
 // with another live owner only loses the reference to the deleted one.
+#include "client/node_lease.h"
 #include "fixture.h"
 #include "pki/certificates.h"
 #include "pki/csr.h"
@@ -220,6 +221,18 @@ TEST_F(GarbageCollectorTest, ControllerRevisionsOfADeletedOwnerAreCollected) {
   ASSERT_TRUE(Delete(client::kConfigMaps, "history-owner"));
   ASSERT_TRUE(WaitFor([&] { return Gone(client::kControllerRevisions, "history-1"); },
                       "ControllerRevision collected"));
+}
+
+// A kubelet's Lease is owned by its Node: deleting the Node collects the Lease.
+TEST_F(GarbageCollectorTest, NodeLeaseGoesWithItsNode) {
+  const json node = Create(client::kNodes, MakeNode("leased"));
+  const std::string uid = node["metadata"]["uid"];
+  Create(client::kLeases, client::NodeLease("leased", 40, Timestamp(), uid));
+  Create(client::kLeases, client::NodeLease("unowned", 40, Timestamp(), ""));
+  ASSERT_TRUE(DeleteIn(client::kNodes, "", "leased"));
+  ASSERT_TRUE(WaitFor([&] { return !Get(client::kLeases, client::kNodeLeaseNamespace, "leased"); },
+                      "the Lease of the deleted Node collected"));
+  EXPECT_TRUE(Get(client::kLeases, client::kNodeLeaseNamespace, "unowned").has_value());
 }
 
 }  // namespace
