@@ -196,6 +196,25 @@ class AffinityTest(SchedulerTestCase):
         peer_node = self.wait_running("peer")
         self.assertEqual(self.wait_running("follower"), peer_node)
 
+    def test_a_namespace_label_lets_a_waiting_pod_see_its_peer(self):
+        # The peer runs in a namespace the follower's term selects by label, once it has it.
+        self.k("create", "namespace", "peers")
+        peer = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "ns-peer", "namespace": "peers", "labels": {"role": "ns-peer"}},
+                "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}}
+        self.k("create", "-f", "-", input=json.dumps(peer))
+        wait_for(lambda: json.loads(self.k("get", "pod", "ns-peer", "-n", "peers", "-o", "json").stdout)
+                 .get("status", {}).get("phase") == "Running", what="ns-peer Running")
+        affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"role": "ns-peer"}},
+            "namespaceSelector": {"matchLabels": {"team": "blue"}},
+            "topologyKey": "kubernetes.io/hostname"}]}}
+        self.create_pod("ns-follower", affinity=affinity)
+        self.assertIn("didn't match pod affinity rules", self.wait_unschedulable("ns-follower"))
+        self.k("label", "namespace", "peers", "team=blue")
+        peer_node = json.loads(self.k("get", "pod", "ns-peer", "-n", "peers", "-o", "json").stdout)["spec"]["nodeName"]
+        self.assertEqual(self.wait_running("ns-follower"), peer_node)
+
 
 class LeaderElectionTest(unittest.TestCase):
     """An API-server-only daemon, and two processes running the controller manager and the

@@ -74,6 +74,21 @@ bool NeedsOtherPods(const json& pod) {
   return false;
 }
 
+// A pending pod with a required (anti-)affinity term that picks namespaces by label: a namespace
+// added or relabelled can change which pods that term sees (upstream's InterPodAffinity hint for
+// namespace events).
+bool SelectsNamespacesByLabel(const json& pod) {
+  for (const char* kind : {"podAffinity", "podAntiAffinity"}) {
+    const json* terms = client::FindPath(
+        pod, {"spec", "affinity", kind, "requiredDuringSchedulingIgnoredDuringExecution"});
+    if (terms == nullptr || !terms->is_array()) continue;
+    for (const json& term : *terms) {
+      if (term.is_object() && term.contains("namespaceSelector")) return true;
+    }
+  }
+  return false;
+}
+
 bool LabelsChanged(const json& before, const json& after) {
   const json* a = client::FindPath(before, {"metadata", "labels"});
   const json* b = client::FindPath(after, {"metadata", "labels"});
@@ -224,9 +239,14 @@ void SchedulerService::SetUpHandlers() {
   informers_->For(client::kNodes)->AddEventHandler(std::move(node_handlers));
 
   client::EventHandlers namespace_handlers;
-  namespace_handlers.on_add = [this](const client::ObjectPtr& ns) { cache_->UpsertNamespace(*ns); };
-  namespace_handlers.on_update = [this](const client::ObjectPtr&, const client::ObjectPtr& ns) {
+  namespace_handlers.on_add = [this](const client::ObjectPtr& ns) {
     cache_->UpsertNamespace(*ns);
+    queue_->MoveToActiveIf(SelectsNamespacesByLabel);
+  };
+  namespace_handlers.on_update = [this](const client::ObjectPtr& before,
+                                        const client::ObjectPtr& ns) {
+    cache_->UpsertNamespace(*ns);
+    if (LabelsChanged(*before, *ns)) queue_->MoveToActiveIf(SelectsNamespacesByLabel);
   };
   namespace_handlers.on_delete = [this](const client::ObjectPtr& ns) {
     cache_->RemoveNamespace((*ns)["metadata"].value("name", ""));
