@@ -31,7 +31,7 @@ constexpr size_t kMaxDrain = 16 << 20;       // bytes read and dropped while clo
 // The TLS read BIO: takes ciphertext from the session's CipherIn (data pointer); "retry" when empty.
 BIO_METHOD* SourceBioMethod() {
   static BIO_METHOD* const method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mk8s-source");
+    BIO_METHOD* m = NewBufferBioMethod("mk8s-source");
     BIO_meth_set_read(m, [](BIO* bio, char* out, int length) -> int {
       auto* in = static_cast<CipherIn*>(BIO_get_data(bio));
       BIO_clear_retry_flags(bio);
@@ -45,13 +45,6 @@ BIO_METHOD* SourceBioMethod() {
       return static_cast<int>(n);
     });
     BIO_meth_set_write(m, [](BIO*, const char*, int) -> int { return -1; });
-    BIO_meth_set_ctrl(m, [](BIO*, int command, long, void*) -> long {
-      return command == BIO_CTRL_FLUSH ? 1 : 0;
-    });
-    BIO_meth_set_create(m, [](BIO* bio) -> int {
-      BIO_set_init(bio, 1);
-      return 1;
-    });
     return m;
   }();
   return method;

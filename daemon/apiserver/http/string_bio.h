@@ -11,4 +11,9 @@ namespace mk8s::apiserver::http {
 
 BIO_METHOD* StringSinkBioMethod();
 
+// A new source/sink BIO method named `name` whose ctrl answers only FLUSH and whose BIOs start
+// initialized: the common part of the buffer BIOs here and in session.cc; the caller sets read
+// and write.
+BIO_METHOD* NewBufferBioMethod(const char* name);
+
 }  // namespace mk8s::apiserver::http

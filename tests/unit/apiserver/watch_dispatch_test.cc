@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -20,6 +21,36 @@ namespace mk8s::apiserver {
 namespace {
 
 using nlohmann::json;
+
+// A watcher whose first call blocks until Release(), so a test can hold a dispatch in flight.
+struct FirstCallBlocker {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;  // GUARDED_BY(mu)
+  bool release = false;  // GUARDED_BY(mu)
+  std::atomic<int> calls{0};
+
+  std::function<void(const CacheEventPtr&)> Callback() {
+    return [this](const CacheEventPtr&) {
+      if (calls++ > 0) return;
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    };
+  }
+  bool WaitEntered() {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; });
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }
+};
 
 class WatchDispatchTest : public WatchCacheFixture {
  protected:
@@ -98,44 +129,28 @@ TEST_F(WatchDispatchTest, SlowCallbackDoesNotBlockReadsOrNewWatches) {
 }
 
 TEST_F(WatchDispatchTest, NoCallStartsAfterTheRegistrationIsGone) {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool entered = false, release = false;
-  std::atomic<int> blocker_calls{0};
-  auto blocker =
-      cache_->Watch("/registry/configmaps/", cache_->revision(), false, [&](const CacheEventPtr&) {
-        if (blocker_calls++ > 0) return;
-        std::unique_lock lock(mu);
-        entered = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return release; });
-      });
+  FirstCallBlocker blocker_state;
+  auto blocker = cache_->Watch("/registry/configmaps/", cache_->revision(), false,
+                               blocker_state.Callback());
   std::atomic<int> calls{0};
   auto victim = std::move(cache_
                               ->Watch("/registry/configmaps/", cache_->revision(), false,
                                       [&](const CacheEventPtr&) { ++calls; })
                               .value());
   Create("a");  // dispatched to blocker first, then to victim
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
-  }
+  ASSERT_TRUE(blocker_state.WaitEntered());
   std::atomic<bool> destroyed{false};
   std::thread destroyer([&] {
     victim.reset();  // waits for the in-flight dispatch
     destroyed = true;
   });
-  {
-    std::lock_guard lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  blocker_state.Release();
   destroyer.join();
   const int after_destroy = calls.load();
   EXPECT_LE(after_destroy, 1);
   Create("b");
   Create("c");
-  ASSERT_TRUE(WaitFor([&] { return blocker_calls.load() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return blocker_state.calls.load() == 3; }));
   EXPECT_EQ(calls.load(), after_destroy);
 }
 
@@ -243,18 +258,9 @@ TEST_F(ParallelDispatchTest, AWatcherMayUnregisterItselfInsideItsCallback) {
 
 TEST_F(ParallelDispatchTest, NoCallStartsAfterTheRegistrationsAreGone) {
   constexpr int kVictims = 100;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool entered = false, release = false;
-  std::atomic<int> blocker_calls{0};
-  auto blocker =
-      cache_->Watch("/registry/configmaps/", cache_->revision(), false, [&](const CacheEventPtr&) {
-        if (blocker_calls++ > 0) return;
-        std::unique_lock lock(mu);
-        entered = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return release; });
-      });
+  FirstCallBlocker blocker_state;
+  auto blocker = cache_->Watch("/registry/configmaps/", cache_->revision(), false,
+                               blocker_state.Callback());
   ASSERT_TRUE(blocker.ok());
   std::atomic<int> calls{0};
   std::vector<std::unique_ptr<WatchCache::Registration>> victims;
@@ -265,26 +271,19 @@ TEST_F(ParallelDispatchTest, NoCallStartsAfterTheRegistrationsAreGone) {
                                     .value()));
   }
   Create("a");  // one thread blocks in the blocker; the others deliver to the victims
-  {
-    std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
-  }
+  ASSERT_TRUE(blocker_state.WaitEntered());
   std::atomic<bool> destroyed{false};
   std::thread destroyer([&] {
     victims.clear();  // each waits for the in-flight batch
     destroyed = true;
   });
-  {
-    std::lock_guard lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  blocker_state.Release();
   destroyer.join();
   const int after_destroy = calls.load();
   EXPECT_LE(after_destroy, kVictims);
   Create("b");
   Create("c");
-  ASSERT_TRUE(WaitFor([&] { return blocker_calls.load() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return blocker_state.calls.load() == 3; }));
   EXPECT_EQ(calls.load(), after_destroy);
 }
 

@@ -71,16 +71,7 @@ TEST(CsrDeletionDeadlineTest, HostileFieldsAreLeftAloneWithoutACrash) {
 
 class CsrCleanerTest : public ControllerTest {
  protected:
-  json Request(const std::string& name) {
-    auto key = pki::GenerateEcKeyPem();
-    EXPECT_TRUE(key.ok());
-    pki::CsrOptions options;
-    options.common_name = "alice";
-    auto pem = pki::CreateCsr(key.ok() ? *key : "", options);
-    EXPECT_TRUE(pem.ok());
-    return MakeCsr(name, pem.ok() ? *pem : "", "kubernetes.io/kube-apiserver-client",
-                   {"digital signature", "client auth"});
-  }
+  json Request(const std::string& name) { return MakeClientCsr(name); }
 };
 
 TEST_F(CsrCleanerTest, PendingRequestGoesAfter24Hours) {

@@ -15,6 +15,8 @@
 #include "apiserver/api_server.h"
 #include "client/in_process_transport.h"
 #include "client/informer.h"
+#include "pki/certificates.h"
+#include "pki/csr.h"
 #include "pki/encoding.h"
 #include "store/store.h"
 
@@ -504,6 +506,17 @@ json MakeService(const std::string& name, const json& selector, const json& port
           {"kind", "Service"},
           {"metadata", {{"name", name}}},
           {"spec", {{"selector", selector}, {"ports", ports}}}};
+}
+
+json MakeClientCsr(const std::string& name) {
+  auto key = pki::GenerateEcKeyPem();
+  EXPECT_TRUE(key.ok());
+  pki::CsrOptions options;
+  options.common_name = "alice";
+  auto pem = pki::CreateCsr(key.ok() ? *key : "", options);
+  EXPECT_TRUE(pem.ok());
+  return MakeCsr(name, pem.ok() ? *pem : "", "kubernetes.io/kube-apiserver-client",
+                 {"digital signature", "client auth"});
 }
 
 json MakeCsr(const std::string& name, const std::string& request_pem, const std::string& signer,

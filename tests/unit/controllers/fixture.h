@@ -208,6 +208,8 @@ json MakeDeployment(const std::string& name, int64_t replicas, const json& label
 json MakeService(const std::string& name, const json& selector, const json& ports);
 json MakeNode(const std::string& name);
 // A certificates.k8s.io/v1 CertificateSigningRequest for `request_pem` (base64-encoded here).
+// A kube-apiserver-client CSR for user "alice" with a fresh key (client auth usages).
+json MakeClientCsr(const std::string& name);
 json MakeCsr(const std::string& name, const std::string& request_pem, const std::string& signer,
              const std::vector<std::string>& usages);
 json MakeConfigMap(const std::string& name, const json& data = json::object());

@@ -3,8 +3,6 @@
 // with another live owner only loses the reference to the deleted one.
 #include "client/node_lease.h"
 #include "fixture.h"
-#include "pki/certificates.h"
-#include "pki/csr.h"
 
 namespace mk8s::controllers::test {
 namespace {
@@ -37,17 +35,6 @@ class GarbageCollectorTest : public ControllerTest {
 };
 
 const client::ResourceRef kCsrs{"certificates.k8s.io", "v1", "certificatesigningrequests", false};
-
-json Csr(const std::string& name) {
-  auto key = pki::GenerateEcKeyPem();
-  EXPECT_TRUE(key.ok());
-  pki::CsrOptions options;
-  options.common_name = "alice";
-  auto pem = pki::CreateCsr(key.ok() ? *key : "", options);
-  EXPECT_TRUE(pem.ok());
-  return MakeCsr(name, pem.ok() ? *pem : "", "kubernetes.io/kube-apiserver-client",
-                 {"digital signature", "client auth"});
-}
 
 // An ownerReference to an object that was never created.
 json RefTo(const std::string& api_version, const std::string& kind, const std::string& name,
@@ -187,7 +174,7 @@ TEST_F(GarbageCollectorTest, UnservedOwnerKindNeverCausesDelete) {
 // A cluster-scoped owner of a kind the collector does not follow (a CSR) is looked up where the
 // server serves it: an existing one keeps its dependent, a missing one does not.
 TEST_F(GarbageCollectorTest, ClusterScopedOwnerIsLookedUpThroughDiscovery) {
-  const json csr = Create(kCsrs, Csr(Unique("owner")));
+  const json csr = Create(kCsrs, MakeClientCsr(Unique("owner")));
   ASSERT_FALSE(csr.is_null());
   const json gone = Create(client::kConfigMaps, MakeConfigMap("gone"));
   ASSERT_TRUE(Delete(client::kConfigMaps, "gone"));
