@@ -131,9 +131,11 @@ TEST_F(CronJobTest, KeepsTheHistoryLimits) {
   ASSERT_TRUE(AdvanceUntilJobs("history", 1));
   FinishJob(Jobs("history")[0], true);
   ASSERT_TRUE(AdvanceUntilJobs("history", 2, 70s));
-  FinishJob(Jobs("history")[1], true);
+  // Read the newer job once: as soon as it succeeds the older one is deleted and the list shrinks.
+  const json second = Jobs("history")[1];
+  const std::string newer = second["metadata"]["name"];
+  FinishJob(second, true);
   // Two succeeded, limit one: the older goes.
-  const std::string newer = Jobs("history")[1]["metadata"]["name"];
   ASSERT_TRUE(WaitFor([&] {
     auto jobs = Jobs("history");
     return jobs.size() == 1 && jobs[0]["metadata"]["name"] == newer;
