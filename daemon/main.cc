@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
   cli.add_option("--eviction-hard", options.eviction_hard,
                  "The kubelet's hard eviction thresholds, SIGNAL<QUANTITY|PERCENT,... (default "
                  "memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi, as MicroK8s; "
-                 "\"\" for none): they set the node's pressure conditions and taints")
+                 "\"\" for none): while one is met the node reports pressure, refuses new pods and "
+                 "evicts pods one at a time")
       ->type_name("LIST");
   cli.add_option("--image-gc-high-threshold", options.image_gc_high_threshold,
                  "Image filesystem usage (percent) at which unused images are removed (default 85; "

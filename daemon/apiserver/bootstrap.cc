@@ -4,6 +4,7 @@
 
 #include "apiserver/registry/admission.h"
 #include "apiserver/registry/object_meta.h"
+#include "apiserver/registry/priority_admission.h"
 #include "apiserver/resources.h"
 #include "store/store.h"
 
@@ -60,6 +61,17 @@ Status Bootstrap(store::Store* store, Admission* admission, const std::vector<st
     ns["spec"] = {{"finalizers", json::array({"kubernetes"})}};
     ns["status"] = {{"phase", "Active"}};
     if (Status status = CreateIfMissing(store, std::string("/registry/namespaces/") + name, ns);
+        !status.ok()) {
+      return status;
+    }
+  }
+
+  // The built-in priority classes (system-node-critical, system-cluster-critical).
+  for (json priority_class : BuiltInPriorityClasses()) {
+    const std::string name = priority_class["metadata"]["name"];
+    priority_class["metadata"] = Metadata(name);
+    if (Status status =
+            CreateIfMissing(store, "/registry/priorityclasses/" + name, priority_class);
         !status.ok()) {
       return status;
     }

@@ -100,6 +100,8 @@ std::vector<ResourceInfo> BuildRegistry() {
   r.push_back(cronjobs);
 
   r.push_back(Resource("coordination.k8s.io", "v1", "leases", "lease", "Lease", true));
+  r.push_back(Resource("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass",
+                       "PriorityClass", false, {"pc"}));
   r.push_back(Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice",
                        "EndpointSlice", true));
   // No short name: "ev" means core events, and sharing it makes kubectl warn.

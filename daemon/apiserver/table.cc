@@ -305,6 +305,11 @@ json TableColumns(const ResourceInfo& resource) {
     return {Column("Name", "string", 0, name_format), Column("Holder", "string"),
             Column("Age", "string")};
   }
+  if (r == "priorityclasses") {
+    return {Column("Name", "string", 0, name_format), Column("Value", "integer"),
+            Column("Global-Default", "boolean"), Column("Age", "string"),
+            Column("PreemptionPolicy", "string")};
+  }
   if (r == "certificatesigningrequests") {
     return {Column("Name", "string", 0, name_format), Column("Age", "string"),
             Column("SignerName", "string"), Column("Requestor", "string"),
@@ -443,6 +448,10 @@ json TableCells(const ResourceInfo& resource, const json& object, Time now) {
   }
   if (r == "leases") {
     return {name, Str(object, "/spec/holderIdentity"_json_pointer, "<none>"), age};
+  }
+  if (r == "priorityclasses") {
+    return {name, object.value("value", int64_t{0}), object.value("globalDefault", false), age,
+            Str(object, "/preemptionPolicy"_json_pointer, "<none>")};
   }
   if (r == "certificatesigningrequests") {
     // "Approved,Issued", "Denied", "Pending" (as kubectl shows upstream).

@@ -82,7 +82,12 @@ void ImageGarbageCollector::Loop() {
   }
 }
 
-Result<ImageGarbageCollector::Pass> ImageGarbageCollector::RunOnce() {
+Result<ImageGarbageCollector::Pass> ImageGarbageCollector::RunOnce() { return Collect(false); }
+
+Result<ImageGarbageCollector::Pass> ImageGarbageCollector::FreeUnused() { return Collect(true); }
+
+Result<ImageGarbageCollector::Pass> ImageGarbageCollector::Collect(bool all_unused) {
+  std::lock_guard pass_lock(pass_mu_);
   const auto now = std::chrono::steady_clock::now();
   auto listed = cri_->ListImages();
   if (!listed.ok()) return listed.status();
@@ -124,13 +129,15 @@ Result<ImageGarbageCollector::Pass> ImageGarbageCollector::RunOnce() {
   const uint64_t capacity = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
   const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
   pass.usage_percent = static_cast<int>(100 - available * 100 / capacity);
-  if (pass.usage_percent < options_.high_threshold_percent) {
+  if (!all_unused && pass.usage_percent < options_.high_threshold_percent) {
     shortfall_reported_ = false;
     return pass;
   }
 
   const uint64_t wanted_available = capacity * (100 - options_.low_threshold_percent) / 100;
-  const uint64_t to_free = wanted_available > available ? wanted_available - available : 0;
+  const uint64_t to_free = all_unused                      ? UINT64_MAX
+                           : wanted_available > available ? wanted_available - available
+                                                          : 0;
   std::vector<TrackedImage> snapshot;
   for (const auto& [id, image] : images_) snapshot.push_back(image);
   for (const std::string& id : ChooseImagesToRemove(snapshot, to_free, now, options_.minimum_age)) {
@@ -142,7 +149,12 @@ Result<ImageGarbageCollector::Pass> ImageGarbageCollector::RunOnce() {
     pass.freed_bytes += images_[id].size;
     images_.erase(id);
   }
-  if (pass.freed_bytes < to_free) {
+  if (all_unused) {
+    if (!pass.removed.empty()) {
+      spdlog::info("kubelet: removed {} unused image(s), {} bytes, to relieve disk pressure",
+                   pass.removed.size(), pass.freed_bytes);
+    }
+  } else if (pass.freed_bytes < to_free) {
     // Said once while nothing changes (the next passes would repeat it every period).
     if (shortfall_reported_ && pass.removed.empty()) return pass;
     shortfall_reported_ = true;

@@ -4,8 +4,8 @@
 // at `low_threshold_percent`. Images first seen less than `minimum_age` ago, pinned images and
 // the pause image are never removed. Defaults are upstream's (85 %, 80 %, 2 min, 5 min).
 //
-// Threads: Start() runs the loop on a thread of its own; Stop() joins it. RunOnce() may be called
-// directly when the loop is not running (tests). The usage records belong to that one thread.
+// Threads: Start() runs the loop on a thread of its own; Stop() joins it. RunOnce() and
+// FreeUnused() may be called from any thread; passes run one at a time.
 #pragma once
 
 #include <chrono>
@@ -72,14 +72,20 @@ class ImageGarbageCollector {
   // Refreshes the records (images listed, which ones containers use) and removes what the
   // thresholds call for. An error of one removal is logged and the next image tried.
   Result<Pass> RunOnce();
+  // Removes every unused image the age and protection rules allow, whatever the thresholds say
+  // (the eviction manager, under disk pressure, before it evicts a pod). Any thread.
+  Result<Pass> FreeUnused();
 
  private:
   void Loop();
+  // One pass; `all_unused` ignores the thresholds. Passes are serialized by pass_mu_.
+  Result<Pass> Collect(bool all_unused);
 
   const ImageGcOptions options_;
   std::shared_ptr<runtime::CriClient> cri_;
-  std::map<std::string, TrackedImage> images_;  // by id; loop thread (or RunOnce caller) only
-  bool shortfall_reported_ = false;             // the same
+  std::mutex pass_mu_;  // one pass at a time (the loop and the eviction manager)
+  std::map<std::string, TrackedImage> images_;  // by id. GUARDED_BY(pass_mu_)
+  bool shortfall_reported_ = false;             // GUARDED_BY(pass_mu_)
 
   std::mutex mu_;
   std::condition_variable cv_;

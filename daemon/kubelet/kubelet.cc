@@ -113,6 +113,9 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   sync_options.enqueue = [self](const std::string& key) {
     if (self->queue_) self->queue_->Add(key);
   };
+  sync_options.reject = [self](const json& pod) {
+    return RejectUnderPressure(pod, self->node_->ReportedPressure());
+  };
   k->sync_ = std::make_unique<PodSync>(sync_options, k->client_, k->cri_, std::move(hooks));
 
   client::RateLimiterOptions limits;
@@ -140,6 +143,10 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
            std::lock_guard lock(self->mu_);
            self->orphan_grace_[uid] = meta["deletionGracePeriodSeconds"].get<int64_t>();
          }
+         {
+           std::lock_guard lock(self->mu_);
+           self->evictions_.erase(uid);
+         }
          self->queue_->Add(kOrphanPrefix + uid);
        }});
   k->pods_->Start();
@@ -151,9 +158,47 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
   k->threads_.emplace_back([self] { self->RelistLoop(); });
   k->image_gc_ = std::make_unique<ImageGarbageCollector>(k->options_.image_gc, k->cri_);
   k->image_gc_->Start();
+  k->StartEvictionManager();
   spdlog::info("kubelet: node {} running ({} workers)", k->options_.node.node_name,
                k->options_.workers);
   return k;
+}
+
+void Kubelet::StartEvictionManager() {
+  EvictionManagerOptions options;
+  options.thresholds = options_.node.eviction_hard;
+  EvictionHooks hooks;
+  const std::string nodefs = options_.node.state_dir;
+  const std::string imagefs = options_.node.imagefs_dir;
+  hooks.observe = [nodefs, imagefs] { return ObserveNodeSignals(nodefs, imagefs); };
+  hooks.list_pods = [this] { return pods_->List(); };
+  hooks.read_usage = [this] {
+    VolumeManager* volumes = volumes_.get();
+    return ReadRuntimeUsage(*cri_, pods_->List(), options_.root_dir + "/logs",
+                            [volumes](const std::string& uid, const json& volume) {
+                              return volumes->VolumePath(uid, volume);
+                            });
+  };
+  hooks.reclaim_images = [this]() -> uint64_t {
+    auto pass = image_gc_->FreeUnused();
+    return pass.ok() ? pass->freed_bytes : 0;
+  };
+  hooks.evict = [this](const json& pod, const std::string& message) {
+    {
+      std::lock_guard lock(mu_);
+      evictions_[pod.value("/metadata/uid"_json_pointer, std::string())] = message;
+    }
+    queue_->Add(client::ObjectKey(pod));
+  };
+  eviction_ = std::make_unique<EvictionManager>(std::move(options), std::move(hooks));
+  eviction_->Start();
+}
+
+std::optional<std::string> Kubelet::PendingEviction(const std::string& uid) {
+  std::lock_guard lock(mu_);
+  auto it = evictions_.find(uid);
+  if (it == evictions_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<std::string> Kubelet::PodUid(const std::string& ns, const std::string& name) const {
@@ -171,6 +216,7 @@ void Kubelet::Stop(bool stop_pods) {
   }
   stopping_ = true;
   cv_.notify_all();
+  if (eviction_) eviction_->Stop();  // it queues work and reads the informer
   if (queue_) queue_->ShutDown();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
@@ -209,8 +255,16 @@ void Kubelet::Work() {
         }
       }
     } else if (client::ObjectPtr pod = pods_->Get(*key)) {
+      const std::string uid = (*pod).value("/metadata/uid"_json_pointer, std::string());
       if ((*pod)["metadata"].contains("deletionTimestamp")) {
         status = sync_->Terminate(*pod);
+      } else if (std::optional<std::string> eviction = PendingEviction(uid)) {
+        // Hard thresholds allow no grace beyond a second (upstream's immediate eviction).
+        status = sync_->Fail(*pod, {"Evicted", *eviction, /*disruption=*/true, 1});
+        if (status.ok()) {
+          std::lock_guard lock(mu_);
+          evictions_.erase(uid);
+        }
       } else {
         auto outcome = sync_->Sync(*pod);
         if (outcome.ok()) {

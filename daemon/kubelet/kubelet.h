@@ -14,8 +14,12 @@
 // Images: the image garbage collector (image_gc.h) removes unused images when the image
 // filesystem fills up.
 //
+// Pressure: while a hard eviction threshold is met, the eviction manager (eviction_manager.h)
+// picks one pod at a time; a worker stops it and marks it Failed/Evicted. Pods not started yet
+// are refused while the node reports a pressure condition (eviction.h RejectUnderPressure).
+//
 // Threads: `workers` queue workers, one relist thread, the node status thread, the image GC
-// thread, the informer's dispatch thread. Stop() joins them all.
+// thread, the eviction thread, the informer's dispatch thread. Stop() joins them all.
 #pragma once
 
 #include <atomic>
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kubelet/eviction_manager.h"
 #include "kubelet/heap_trimmer.h"
 #include "kubelet/image_gc.h"
 #include "kubelet/node_status.h"
@@ -81,6 +86,9 @@ class Kubelet {
   void Work();
   void RelistLoop();
   void Relist();
+  void StartEvictionManager();
+  // The eviction asked for the pod `uid`, if any (the message).
+  std::optional<std::string> PendingEviction(const std::string& uid);
   RuntimeReadiness ProbeRuntime();
 
   const KubeletOptions options_;
@@ -93,6 +101,7 @@ class Kubelet {
   std::unique_ptr<VolumeManager> volumes_;
   std::unique_ptr<client::WorkQueue> queue_;
   std::unique_ptr<ImageGarbageCollector> image_gc_;
+  std::unique_ptr<EvictionManager> eviction_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
@@ -100,6 +109,8 @@ class Kubelet {
   std::condition_variable cv_;
   // Grace periods of pods deleted from the API (their last object said), for CleanUpOrphan.
   std::map<std::string, int64_t> orphan_grace_;  // GUARDED_BY(mu_)
+  // Pods the eviction manager asked to go: uid -> the message their status will carry.
+  std::map<std::string, std::string> evictions_;  // GUARDED_BY(mu_)
   // Relist thread only: pod uid -> signature of its sandboxes' and containers' states.
   std::map<std::string, std::string> last_seen_;
   std::chrono::steady_clock::time_point last_resync_{};

@@ -151,22 +151,33 @@ NodeSignals ObserveNodeSignals(const std::string& nodefs_dir, const std::string&
   return signals;
 }
 
-NodePressure EvaluatePressure(const std::vector<EvictionThreshold>& thresholds,
-                              const NodeSignals& signals) {
-  NodePressure pressure;
+std::vector<MetThreshold> MetThresholds(const std::vector<EvictionThreshold>& thresholds,
+                                        const NodeSignals& signals) {
+  std::vector<MetThreshold> met;
   for (const EvictionThreshold& threshold : thresholds) {
     const SignalInfo* info = FindSignal(threshold.signal);
     if (info == nullptr) continue;
     const int64_t available = signals.*(info->available);
     const int64_t limit = Limit(threshold, signals.*(info->capacity));
     if (available < 0 || limit < 0 || available >= limit) continue;
-    switch (info->kind) {
+    met.push_back({threshold.signal, available, limit});
+  }
+  return met;
+}
+
+std::string SignalValueText(std::string_view signal, int64_t value) { return Human(signal, value); }
+
+NodePressure EvaluatePressure(const std::vector<EvictionThreshold>& thresholds,
+                              const NodeSignals& signals) {
+  NodePressure pressure;
+  for (const MetThreshold& met : MetThresholds(thresholds, signals)) {
+    switch (FindSignal(met.signal)->kind) {
       case Kind::kMemory: pressure.memory = true; break;
       case Kind::kDisk: pressure.disk = true; break;
       case Kind::kPid: pressure.pid = true; break;
     }
-    pressure.reasons.push_back(threshold.signal + " " + Human(threshold.signal, available) +
-                               " < " + Human(threshold.signal, limit));
+    pressure.reasons.push_back(met.signal + " " + Human(met.signal, met.available) + " < " +
+                               Human(met.signal, met.limit));
   }
   return pressure;
 }

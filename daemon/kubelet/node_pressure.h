@@ -7,8 +7,8 @@
 // evictionPressureTransitionPeriod), so a node near a threshold does not flap.
 //
 // The kubelet reports the conditions in its node status; the node lifecycle controller turns
-// them into NoSchedule taints, so the scheduler keeps new pods away. Evicting running pods under
-// pressure is not done yet.
+// them into NoSchedule taints, so the scheduler keeps new pods away; the eviction manager
+// (eviction_manager.h) evicts running pods while a threshold is met.
 //
 // Threads: pure functions and a value type; PressureTracker is used by the node status loop only.
 #pragma once
@@ -62,6 +62,19 @@ struct NodePressure {
 };
 NodePressure EvaluatePressure(const std::vector<EvictionThreshold>& thresholds,
                               const NodeSignals& signals);
+
+// One threshold met right now: its signal, what is available and the limit it fell under, in
+// the signal's unit (bytes, or a count for inodes and PIDs).
+struct MetThreshold {
+  std::string signal;
+  int64_t available = 0;
+  int64_t limit = 0;
+};
+// The thresholds `signals` meet, in the order of `thresholds`.
+std::vector<MetThreshold> MetThresholds(const std::vector<EvictionThreshold>& thresholds,
+                                        const NodeSignals& signals);
+// A signal's value as people read it: "80Mi" for bytes, "1200" for inodes and PIDs.
+std::string SignalValueText(std::string_view signal, int64_t value);
 
 // The bytes a quantity threshold on `signal` withholds from allocatable (upstream's node
 // allocatable subtracts the hard eviction thresholds of memory and nodefs); 0 for percentages

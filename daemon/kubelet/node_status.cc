@@ -323,7 +323,16 @@ NodePressure NodeStatusManager::ObservePressure() {
     }
     reported_pressure_ = any;
   }
+  {
+    std::lock_guard lock(mu_);
+    last_pressure_ = reported;
+  }
   return reported;
+}
+
+NodePressure NodeStatusManager::ReportedPressure() const {
+  std::lock_guard lock(mu_);
+  return last_pressure_;
 }
 
 void NodeStatusManager::RenewLease() {

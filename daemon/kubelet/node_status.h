@@ -85,6 +85,8 @@ class NodeStatusManager {
 
   std::string pod_cidr() const;
   const MachineFacts& facts() const { return facts_; }
+  // The pressure conditions last reported (the kubelet's admission reads them). Any thread.
+  NodePressure ReportedPressure() const;
 
  private:
   void Loop();
@@ -103,6 +105,7 @@ class NodeStatusManager {
   std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::string pod_cidr_;   // once the hook succeeded. GUARDED_BY(mu_)
+  NodePressure last_pressure_;  // as last reported. GUARDED_BY(mu_)
   std::thread thread_;
   // Loop thread only:
   nlohmann::json last_written_;  // status without heartbeat times

@@ -219,6 +219,10 @@ json ComputePodStatus(const StatusInputs& in) {
     scheduled["lastTransitionTime"] = in.now;
   }
   conditions.push_back(scheduled);
+  // Set by the kubelet when it evicts the pod (pod_sync.cc MarkFailed); kept from then on.
+  for (const json& c : old.value("conditions", json::array())) {
+    if (c.is_object() && c.value("type", "") == "DisruptionTarget") conditions.push_back(c);
+  }
   for (json& c : conditions) {
     if (c.contains("lastTransitionTime")) continue;
     c["lastTransitionTime"] = in.now;

@@ -25,6 +25,27 @@ std::string ReadFile(const std::string& path) {
 
 bool IsTerminal(const std::string& phase) { return phase == "Succeeded" || phase == "Failed"; }
 
+// Sets phase Failed, the reason and message (and the DisruptionTarget condition) on `pod`'s
+// status, which ComputePodStatus then keeps.
+void MarkFailed(json* pod, const PodFailure& failure, const std::string& now) {
+  json& status = (*pod)["status"];
+  if (!status.is_object()) status = json::object();
+  status["phase"] = "Failed";
+  status["reason"] = failure.reason;
+  status["message"] = failure.message;
+  if (!failure.disruption) return;
+  json& conditions = status["conditions"];
+  if (!conditions.is_array()) conditions = json::array();
+  for (const json& c : conditions) {
+    if (c.is_object() && c.value("type", "") == "DisruptionTarget") return;
+  }
+  conditions.push_back({{"type", "DisruptionTarget"},
+                        {"status", "True"},
+                        {"reason", "TerminationByKubelet"},
+                        {"message", failure.message},
+                        {"lastTransitionTime", now}});
+}
+
 }  // namespace
 
 std::string PodDescription(const json& pod) {
@@ -127,7 +148,17 @@ Result<SyncOutcome> PodSync::Sync(const json& pod) {
   const std::string policy = spec.value("restartPolicy", "Always");
   SyncOutcome outcome;
 
-  if (IsTerminal(pod.value("/status/phase"_json_pointer, std::string()))) {
+  const std::string phase = pod.value("/status/phase"_json_pointer, std::string());
+  if (!IsTerminal(phase) && state.sandboxes.empty() && options_.reject) {
+    // Admission: a node under pressure refuses pods it has not started.
+    if (std::optional<std::string> why = options_.reject(pod)) {
+      spdlog::warn("kubelet: pod {} rejected: {}", PodDescription(pod), *why);
+      if (Status failed = Fail(pod, {"Evicted", "Pod was rejected: " + *why}); !failed.ok())
+        return failed;
+      return outcome;
+    }
+  }
+  if (IsTerminal(phase)) {
     // A finished pod keeps nothing running; its sandbox (and IP) is released.
     std::vector<const ContainerInfo*> running;
     for (const ContainerInfo& c : state.containers) {
@@ -243,7 +274,30 @@ void PodSync::RemoveOldInstances(const json& pod, const PodRuntimeState& state) 
   }
 }
 
-Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state) {
+Status PodSync::Fail(const json& pod, const PodFailure& why) {
+  // A pod that finished meanwhile keeps its own ending.
+  if (IsTerminal(pod.value("/status/phase"_json_pointer, std::string()))) return Status::Ok();
+  const std::string uid = pod["metadata"].value("uid", "");
+  auto read = ReadPodState(*cri_, uid);
+  if (!read.ok()) return read.status();
+  std::vector<const ContainerInfo*> running;
+  for (const ContainerInfo& c : read->containers) {
+    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
+      running.push_back(&c);
+  }
+  prober_->ForgetPod(uid);
+  StopContainers(running, why.grace_seconds, &pod);
+  for (const SandboxInfo& s : read->sandboxes) {
+    if (s.ready) (void)cri_->StopPodSandbox(s.id);
+  }
+  auto stopped = ReadPodState(*cri_, uid);
+  if (!stopped.ok()) return stopped.status();
+  recorder_.Record(pod, "Warning", why.reason, why.message);
+  return WriteStatus(pod, *stopped, &why);
+}
+
+Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state,
+                            const PodFailure* failure) {
   const std::string uid = pod["metadata"].value("uid", "");
   StatusInputs inputs;
   inputs.runtime = &state;
@@ -255,6 +309,7 @@ Status PodSync::WriteStatus(const json& pod, const PodRuntimeState& state) {
   inputs.now = NowRfc3339();
   json current = pod;
   for (int attempt = 0; attempt < 5; ++attempt) {
+    if (failure != nullptr) MarkFailed(&current, *failure, inputs.now);
     inputs.pod = &current;
     json status = ComputePodStatus(inputs);
     std::string compact = status.dump();

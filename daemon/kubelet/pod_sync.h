@@ -58,6 +58,18 @@ struct PodSyncOptions {
   std::string host_resolv_conf = "/etc/resolv.conf";
   // Asks for a sync of the pod "ns/name" (probe results changed).
   std::function<void(const std::string& pod_key)> enqueue;
+  // Admission of a pod the node has not started yet (no sandbox, not finished): nullopt runs
+  // it; a text rejects it (phase Failed, reason Evicted, "Pod was rejected: <text>"). Empty:
+  // every pod is admitted.
+  std::function<std::optional<std::string>(const nlohmann::json& pod)> reject;
+};
+
+// Why the node ends a pod itself (PodSync::Fail).
+struct PodFailure {
+  std::string reason;   // status.reason and the event's reason ("Evicted")
+  std::string message;  // status.message and the event's message
+  bool disruption = false;  // adds the DisruptionTarget condition (TerminationByKubelet)
+  int64_t grace_seconds = 0;  // for stopping its containers
 };
 
 // What a sync asks of its caller.
@@ -74,6 +86,10 @@ class PodSync {
   Result<SyncOutcome> Sync(const nlohmann::json& pod);
   // A pod with deletionTimestamp: stop everything, then delete the API object.
   Status Terminate(const nlohmann::json& pod);
+  // Ends a pod the node will not keep running (eviction, admission refused): stops its
+  // containers with `why.grace_seconds` and its sandboxes, then writes phase Failed with the
+  // reason and message. Later syncs see the terminal phase and keep everything stopped.
+  Status Fail(const nlohmann::json& pod, const PodFailure& why);
   // A pod gone from the API whose sandboxes remain: stop (with `grace`, else each container's
   // own terminationGracePeriodSeconds) and remove them.
   Status CleanUpOrphan(const std::string& pod_uid, std::optional<int64_t> grace = std::nullopt);
@@ -105,7 +121,10 @@ class PodSync {
   void StopContainers(const std::vector<const ContainerInfo*>& containers, int64_t grace,
                       const nlohmann::json* pod);
   void RemoveOldInstances(const nlohmann::json& pod, const PodRuntimeState& state);
-  Status WriteStatus(const nlohmann::json& pod, const PodRuntimeState& state);
+  // Writes the status computed from `state` (retrying conflicts on a fresh read); with
+  // `failure`, the pod is marked Failed with its reason, message and condition first.
+  Status WriteStatus(const nlohmann::json& pod, const PodRuntimeState& state,
+                     const PodFailure* failure = nullptr);
   void SetWaiting(const std::string& uid, const std::string& container, Waiting waiting);
   void ClearWaiting(const std::string& uid, const std::string& container);
   std::map<std::string, Waiting> WaitingFor(const std::string& uid);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The scheduler and leader election inside real mk8sd processes with hollow nodes, observed
 through the installed kubectl: spreading, resource fit with upstream's FailedScheduling message,
-extended resources, taints, anti-affinity, and a controller-manager/scheduler takeover."""
+extended resources, taints, anti-affinity, PriorityClasses, and a controller-manager/scheduler
+takeover."""
 import json
 import os
 import shutil
@@ -214,6 +215,44 @@ class AffinityTest(SchedulerTestCase):
         self.k("label", "namespace", "peers", "team=blue")
         peer_node = json.loads(self.k("get", "pod", "ns-peer", "-n", "peers", "-o", "json").stdout)["spec"]["nodeName"]
         self.assertEqual(self.wait_running("ns-follower"), peer_node)
+
+
+class PriorityTest(SchedulerTestCase):
+    """PriorityClasses through kubectl: the built-ins, user classes and their rules, and a pod's
+    priority from its class (the queue's order by priority is unit-tested in queue_test.cc)."""
+
+    def classes(self):
+        out = self.k("get", "priorityclasses", "-o", "json").stdout
+        return {c["metadata"]["name"]: c for c in json.loads(out)["items"]}
+
+    def test_classes_and_pod_priority(self):
+        builtins = self.classes()
+        self.assertEqual(builtins["system-cluster-critical"]["value"], 2000000000)
+        self.assertEqual(builtins["system-node-critical"]["value"], 2000001000)
+        self.assertIn("PREEMPTIONPOLICY", self.k("get", "pc").stdout)
+        self.k("create", "priorityclass", "gold", "--value=1000", "--description=important")
+        self.assertEqual(self.classes()["gold"]["preemptionPolicy"], "PreemptLowerPriority")
+
+        refused = self.k("create", "priorityclass", "platinum", "--value=2000000000", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("maximum allowed value of a user defined priority is 1000000000", refused.stderr)
+        refused = self.k("delete", "pc", "system-cluster-critical", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("this is a system priority class and cannot be deleted", refused.stderr)
+        self.assertIn("system-cluster-critical", self.classes())
+        refused = self.k("patch", "pc", "gold", "--type=merge", "-p", '{"value": 5}', check=False)
+        self.assertIn("may not be changed in an update", refused.stderr)
+
+        self.create_pod("golden", priorityClassName="gold")
+        self.assertEqual(self.pod("golden")["spec"]["priority"], 1000)
+        self.create_pod("critical", priorityClassName="system-node-critical")
+        self.assertEqual(self.pod("critical")["spec"]["priority"], 2000001000)
+        with self.assertRaises(AssertionError) as refused_pod:
+            self.create_pod("unknown", priorityClassName="nonexistent")
+        self.assertIn("no PriorityClass with name nonexistent was found", str(refused_pod.exception))
+        with self.assertRaises(AssertionError) as forged:
+            self.create_pod("forged", priority=2000000000)
+        self.assertIn("must not be provided in pod spec", str(forged.exception))
 
 
 class LeaderElectionTest(unittest.TestCase):

@@ -301,7 +301,32 @@ std::string Admission::ClusterIpOf(uint32_t offset) const {
   return text;
 }
 
+PriorityClassLookup Admission::PriorityClasses() const {
+  PriorityClassLookup lookup;
+  const WatchCache* cache = cache_;
+  if (cache == nullptr) return lookup;
+  lookup.get = [cache](const std::string& name) -> std::optional<json> {
+    CachedObjectPtr found = cache->Get("/registry/priorityclasses/" + name);
+    if (found == nullptr) return std::nullopt;
+    return found->object();
+  };
+  lookup.global_default = [cache]() -> std::optional<json> {
+    const json* best = nullptr;
+    const auto snapshot = cache->List("/registry/priorityclasses/");
+    for (const auto& item : snapshot.items) {
+      const json& c = item->object();
+      if (!c.value("globalDefault", false)) continue;
+      if (best == nullptr || c.value("value", int64_t{0}) < best->value("value", int64_t{0}))
+        best = &c;
+    }
+    if (best == nullptr) return std::nullopt;
+    return *best;
+  };
+  return lookup;
+}
+
 void Admission::LoadAllocations(const WatchCache& cache) {
+  cache_ = &cache;
   for (const auto& object : cache.List("/registry/services/").items) {
     const json& service = object->object();
     const uint32_t ip = ParseIpv4(service.value("/spec/clusterIP"_json_pointer, std::string()));
@@ -430,7 +455,7 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
     object["spec"]["serviceAccountName"] = object["spec"].value("serviceAccountName", "default");
     object["spec"]["serviceAccount"] = object["spec"]["serviceAccountName"];
     MountServiceAccountToken(object["spec"]);
-    SetDefault(object["spec"], "priority", 0);
+    if (auto error = AdmitPodPriority(object, PriorityClasses())) return error;
     // DefaultTolerationSeconds, as upstream admits pods: 300 s on not-ready/unreachable nodes.
     json& tolerations = object["spec"]["tolerations"];
     if (!tolerations.is_array()) tolerations = json::array();
@@ -449,6 +474,8 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
   } else if (r == "services") {
     object["status"] = {{"loadBalancer", json::object()}};
     return AdmitService(object, nullptr);
+  } else if (r == "priorityclasses") {
+    return AdmitPriorityClass(object, nullptr, PriorityClasses());
   } else if (r == "secrets") {
     SetDefault(object, "type", "Opaque");
     FoldSecretStringData(object, &causes);
@@ -498,6 +525,7 @@ std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, jso
   std::vector<StatusCause> causes;
   const std::string name = object["metadata"].value("name", "");
   if (r == "services") return AdmitService(object, &old);
+  if (r == "priorityclasses") return AdmitPriorityClass(object, &old, PriorityClasses());
   if (r == "secrets") {
     FoldSecretStringData(object, &causes);
   } else if (r == "pods") {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "apiserver/api_error.h"
+#include "apiserver/registry/priority_admission.h"
 
 namespace mk8s::apiserver {
 
@@ -54,7 +55,8 @@ class Admission {
  public:
   explicit Admission(const AdmissionOptions& options);
 
-  // Marks addresses and ports used by stored Services as taken (call once at start).
+  // Marks addresses and ports used by stored Services as taken, and reads PriorityClasses from
+  // `cache` from now on (call once at start, before requests).
   void LoadAllocations(const WatchCache& cache);
 
   // Defaults and validates a new object; allocates what it needs. On error nothing stays
@@ -72,6 +74,9 @@ class Admission {
 
  private:
   std::optional<ApiError> AdmitService(nlohmann::json& service, const nlohmann::json* old);
+  // PriorityClasses as the watch cache holds them (none before LoadAllocations).
+  PriorityClassLookup PriorityClasses() const;
+  const WatchCache* cache_ = nullptr;  // set once by LoadAllocations, before requests
   uint32_t base_address_ = 0;  // the service CIDR's network address
   RangeAllocator cluster_ips_;
   RangeAllocator node_ports_;

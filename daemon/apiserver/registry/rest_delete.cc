@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "apiserver/registry/object_meta.h"
+#include "apiserver/registry/priority_admission.h"
 #include "apiserver/registry/rest_storage.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/registry/write_util.h"
@@ -16,6 +17,12 @@ using nlohmann::json;
 
 void RestStorage::Delete(const RestRequest& request, std::shared_ptr<http::Responder> responder) {
   const ResourceInfo& resource = *request.resource;
+  if (resource.resource == "priorityclasses" && IsSystemPriorityClass(request.info.name)) {
+    return SendError(*responder, ApiError::Forbidden(
+                                     "priorityclasses.scheduling.k8s.io \"" + request.info.name +
+                                     "\" is forbidden: this is a system priority class and "
+                                     "cannot be deleted"));
+  }
   json options = json::object();
   if (!request.http.body.empty()) {
     options = json::parse(request.http.body, nullptr, false);

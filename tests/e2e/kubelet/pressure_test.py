@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""Node pressure and image garbage collection, end to end: a real mk8sd (apiserver, controllers,
-scheduler, kubelet on real containerd) inside a network namespace of its own, started with a disk
-threshold every machine meets (`--eviction-hard nodefs.available<100%,memory.available<100Mi`)
-and an image GC threshold every machine meets (`--image-gc-high-threshold 1`, low 0, images
-older than 15 s, checked every second).
+"""Node pressure, eviction and image garbage collection, end to end: a real mk8sd (apiserver,
+controllers, scheduler, kubelet on real containerd) inside a network namespace of its own. Its
+node-filesystem threshold sits 1.5 GiB below the free space the test found, so the node starts
+without pressure; image GC runs every second with a threshold every machine meets
+(`--image-gc-high-threshold 1`, low 0, images older than 15 s).
 
-Checks, with the real kubectl: the kubelet reports DiskPressure=True (and MemoryPressure=False)
-while the node stays Ready, allocatable memory is capacity minus the 100Mi threshold, the node
-lifecycle controller taints the node node.kubernetes.io/disk-pressure:NoSchedule, a pod without
-a toleration stays Pending with the scheduler's FailedScheduling message naming the taint, and a
-pod that tolerates it is scheduled; an image no container uses is removed by image GC while the
-image of a running pod and the pause image stay. Needs root, containerd, kubectl and nsenter (exits 77 =
-skipped otherwise)."""
+Checks, with the real kubectl: the node reports no pressure, allocatable memory is capacity
+minus the 100Mi memory threshold, and the node's Lease is owned by the Node; an image no
+container uses is removed by image GC while the image of a running pod and the pause image stay.
+Then the test fills the disk past the threshold (a 2.5 GiB fallocated file in its own folder):
+the kubelet reports DiskPressure=True, evicts the running pod (phase Failed, reason Evicted,
+the DisruptionTarget condition, an Evicted event), the node lifecycle controller taints the node
+node.kubernetes.io/disk-pressure:NoSchedule, a pod without a toleration stays Pending with the
+scheduler's FailedScheduling message naming the taint, and a pod that tolerates it is scheduled
+but refused by the kubelet ("Pod was rejected: The node had condition: [DiskPressure]. ").
+Needs root, containerd, kubectl, nsenter and 4 GiB free on the temp folder's filesystem (exits
+77 = skipped otherwise)."""
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from cluster import ClusterInNetns, busybox_image, e2e_main, why_no_node  # noqa: E402
@@ -23,6 +28,14 @@ TAINT = "node.kubernetes.io/disk-pressure"
 USED_IMAGE = "localhost/mk8s-test/gc-used:1"
 UNUSED_IMAGE = "localhost/mk8s-test/gc-unused:1"
 MIN_AGE_S = 15
+MI = 1024 * 1024
+MARGIN = 1536 * MI  # free space above the threshold at start
+FILLER = 2560 * MI  # what the test then takes: 1 GiB below the threshold
+
+
+def free_bytes(folder):
+    fs = os.statvfs(folder)
+    return fs.f_bavail * fs.f_frsize
 
 
 def quantity_ki(text):
@@ -35,6 +48,9 @@ class PressureE2E(ClusterInNetns):
 
     @staticmethod
     def why_skip():
+        free = free_bytes(tempfile.gettempdir())
+        if free < MARGIN + FILLER:
+            return f"needs {(MARGIN + FILLER) // MI} MiB free in {tempfile.gettempdir()}, has {free // MI}"
         return why_no_node(("ip", "nsenter", "kubectl", "ctr"))
 
     @classmethod
@@ -42,12 +58,20 @@ class PressureE2E(ClusterInNetns):
         cls.set_up_node_netns("e2e", 201)
         cls.images = [busybox_image(cls.dir, USED_IMAGE, "sleep 3600", "used.tar"),
                       busybox_image(cls.dir, UNUSED_IMAGE, "sleep 3601", "unused.tar")]  # another id
+        cls.filler = os.path.join(cls.dir, "filler")
+        threshold_mi = (free_bytes(cls.dir) - MARGIN) // MI
         cls.start_node("apiserver,controllers,scheduler,kubelet", "--eviction-hard",
-                       "nodefs.available<100%,memory.available<100Mi",
+                       f"nodefs.available<{threshold_mi}Mi,memory.available<100Mi",
                        "--image-gc-high-threshold", "1", "--image-gc-low-threshold", "0",
                        "--image-minimum-gc-age", f"{MIN_AGE_S}s", "--image-gc-period", "1s")
         cls.main.wait_api()
         cls.wait_node_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "filler", None) and os.path.exists(cls.filler):
+            os.unlink(cls.filler)  # even with MK8S_E2E_KEEP
+        super().tearDownClass()
 
     def node_object(self):
         return self.get("node", self.node)
@@ -66,46 +90,25 @@ class PressureE2E(ClusterInNetns):
         return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
                 "spec": spec}
 
-    def test_1_kubelet_reports_disk_pressure_and_allocatable(self):
-        wait_for(lambda: self.condition(self.node_object(), "DiskPressure").get("status") == "True",
-                 timeout=60, what="DiskPressure=True")
+    def test_1_no_pressure_yet_and_allocatable(self):
         node = self.node_object()
-        disk = self.condition(node, "DiskPressure")
-        self.assertEqual(disk["reason"], "KubeletHasDiskPressure")
-        self.assertEqual(disk["message"], "kubelet has disk pressure")
-        self.assertEqual(self.condition(node, "MemoryPressure")["status"], "False")
+        for kind in ("DiskPressure", "MemoryPressure", "PIDPressure"):
+            self.assertEqual(self.condition(node, kind)["status"], "False", kind)
+        self.assertEqual(self.condition(node, "DiskPressure")["reason"], "KubeletHasNoDiskPressure")
         self.assertEqual(self.condition(node, "Ready")["status"], "True")
         capacity = quantity_ki(node["status"]["capacity"]["memory"])
         allocatable = quantity_ki(node["status"]["allocatable"]["memory"])
         self.assertEqual(capacity - allocatable, 100 * 1024)
-        self.assertIn("DiskPressure", self.kubectl("describe", "node", self.node).stdout)
         # The node's heartbeat Lease is owned by the Node (deleting the Node collects it).
         lease = self.get("lease", self.node, "-n", "kube-node-lease")
         self.assertEqual([(o["kind"], o["name"], o["uid"]) for o in lease["metadata"]["ownerReferences"]],
                          [("Node", self.node, node["metadata"]["uid"])])
 
-    def test_2_node_is_tainted_and_pods_kept_away(self):
-        wait_for(lambda: any(t.get("key") == TAINT and t.get("effect") == "NoSchedule"
-                             for t in self.node_object()["spec"].get("taints", [])),
-                 timeout=60, what=f"the {TAINT} taint")
-        self.apply(self.pod("kept-away", tolerate=False))
-        self.apply(self.pod("tolerant", tolerate=True))
-
-        def failed_scheduling():
-            events = self.get("events", "-n", "default",
-                              "--field-selector", "involvedObject.name=kept-away")["items"]
-            return [e["message"] for e in events if e["reason"] == "FailedScheduling"]
-        wait_for(lambda: failed_scheduling(), timeout=60, what="FailedScheduling of kept-away")
-        self.assertIn(f"untolerated taint {{{TAINT}: }}", failed_scheduling()[0])
-        wait_for(lambda: self.get("pod", "tolerant", "-n", "default")["spec"].get("nodeName") == self.node,
-                 timeout=60, what="the tolerant pod scheduled")
-        self.assertNotIn("nodeName", self.get("pod", "kept-away", "-n", "default")["spec"])
-
     def image_names(self):
         out = self.main.ctr("images", "list", "-q").stdout.split()
         return set(out)
 
-    def test_3_image_gc_removes_only_unused_images(self):
+    def test_2_image_gc_removes_only_unused_images(self):
         self.main.import_images(self.images)
         self.apply(self.pod("image-user", tolerate=True, image=USED_IMAGE))
         wait_for(lambda: self.get("pod", "image-user", "-n", "default")["status"].get("phase") == "Running",
@@ -122,6 +125,53 @@ class PressureE2E(ClusterInNetns):
         self.assertIn(USED_IMAGE, names)
         self.assertTrue(any(name.startswith("localhost/mk8s/pause:") for name in names), names)
         self.assertRegex(self.daemon_log(), r"image filesystem at \d+%.*: (removed [1-9]|freed [1-9])")
+
+    def test_3_disk_pressure_evicts_taints_and_refuses(self):
+        self.assertEqual(self.get("pod", "image-user", "-n", "default")["status"]["phase"], "Running")
+        with open(self.filler, "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, FILLER)
+        wait_for(lambda: self.condition(self.node_object(), "DiskPressure").get("status") == "True",
+                 timeout=60, what="DiskPressure=True")
+        disk = self.condition(self.node_object(), "DiskPressure")
+        self.assertEqual((disk["reason"], disk["message"]),
+                         ("KubeletHasDiskPressure", "kubelet has disk pressure"))
+        self.assertIn("DiskPressure", self.kubectl("describe", "node", self.node).stdout)
+
+        # The running pod is evicted.
+        wait_for(lambda: self.get("pod", "image-user", "-n", "default")["status"]["phase"] == "Failed",
+                 timeout=60, what="the running pod evicted")
+        status = self.get("pod", "image-user", "-n", "default")["status"]
+        self.assertEqual(status["reason"], "Evicted")
+        self.assertTrue(status["message"].startswith(
+            "The node was low on resource: ephemeral-storage. Threshold quantity: "), status["message"])
+        target = [c for c in status["conditions"] if c["type"] == "DisruptionTarget"]
+        self.assertEqual([(c["status"], c["reason"]) for c in target], [("True", "TerminationByKubelet")])
+        self.assertEqual([c["state"].get("terminated") is not None for c in status["containerStatuses"]],
+                         [True])
+        events = self.get("events", "-n", "default", "--field-selector",
+                          "involvedObject.name=image-user")["items"]
+        self.assertIn("Evicted", [e["reason"] for e in events])
+
+        # New pods: kept away by the taint, or refused by the kubelet when they tolerate it.
+        wait_for(lambda: any(t.get("key") == TAINT and t.get("effect") == "NoSchedule"
+                             for t in self.node_object()["spec"].get("taints", [])),
+                 timeout=60, what=f"the {TAINT} taint")
+        self.apply(self.pod("kept-away", tolerate=False))
+        self.apply(self.pod("tolerant", tolerate=True))
+
+        def failed_scheduling():
+            events = self.get("events", "-n", "default",
+                              "--field-selector", "involvedObject.name=kept-away")["items"]
+            return [e["message"] for e in events if e["reason"] == "FailedScheduling"]
+        wait_for(lambda: failed_scheduling(), timeout=60, what="FailedScheduling of kept-away")
+        self.assertIn(f"untolerated taint {{{TAINT}: }}", failed_scheduling()[0])
+        wait_for(lambda: self.get("pod", "tolerant", "-n", "default")["status"].get("phase") == "Failed",
+                 timeout=60, what="the tolerant pod refused by the kubelet")
+        tolerant = self.get("pod", "tolerant", "-n", "default")
+        self.assertEqual(tolerant["spec"]["nodeName"], self.node)
+        self.assertEqual((tolerant["status"]["reason"], tolerant["status"]["message"]),
+                         ("Evicted", "Pod was rejected: The node had condition: [DiskPressure]. "))
+        self.assertNotIn("nodeName", self.get("pod", "kept-away", "-n", "default")["spec"])
 
 
 if __name__ == "__main__":

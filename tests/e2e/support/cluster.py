@@ -106,6 +106,11 @@ class Mk8sd:
             # The tests' images are imported (imagePullPolicy Never) and cannot be pulled again,
             # so image GC stays off unless a test is about it (a CI disk may be past 85 %).
             args += ["--image-gc-high-threshold", "100"]
+        if not any(a.startswith("--eviction-hard") for a in args):
+            # The default disk thresholds (1Gi free) would evict every test pod on a nearly full
+            # CI disk; tests about pressure set their own.
+            args += ["--eviction-hard", "memory.available<100Mi,nodefs.available<64Mi,"
+                     "imagefs.available<64Mi"]
         self.proc = self.ns.popen(self.mk8sd, "--state-dir", self.state, *args,
                                   stdout=self.log, stderr=subprocess.STDOUT)
         return self.proc

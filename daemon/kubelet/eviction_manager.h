@@ -1,0 +1,97 @@
+// The kubelet's eviction manager (upstream's, hard thresholds only). Every `period` (10 s,
+// upstream's monitoring interval) it reads the node's signals (node_pressure.h). While a
+// threshold of `--eviction-hard` is met it first frees what the node itself holds (on disk
+// pressure: images no container uses, through the image GC) and, if the threshold is still met,
+// evicts ONE pod per pass: among the pods on the node that are neither finished, being deleted
+// nor critical, the first by RankForEviction (eviction.h) over the runtime's usage figures. The
+// eviction itself (stop the containers, write phase Failed / reason Evicted) is the kubelet's
+// work queue's job: the manager only names the pod and the message.
+//
+// Threads: Start() runs the loop on a thread of its own; Stop() joins it. RunOnce() may be
+// called directly when the loop is not running (tests). The hooks are called on that thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kubelet/eviction.h"
+#include "kubelet/node_pressure.h"
+
+namespace mk8s::runtime {
+class CriClient;
+}
+
+namespace mk8s::kubelet {
+
+struct EvictionHooks {
+  // The node's signals now (default: ObserveNodeSignals over the options' folders).
+  std::function<NodeSignals()> observe;
+  // The pods bound to this node, as the API says (the kubelet's informer).
+  std::function<std::vector<std::shared_ptr<const nlohmann::json>>()> list_pods;
+  // Usage per pod uid, from the runtime (containers' memory and ephemeral storage) and the
+  // node's disk (emptyDir volumes). Pods missing from the map used nothing measurable.
+  std::function<std::map<std::string, PodUsage>()> read_usage;
+  // Frees node-level disk (unused images); returns the bytes freed. May be empty.
+  std::function<uint64_t()> reclaim_images;
+  // Asks for `pod` to be evicted with `message` (the kubelet queues it to its workers).
+  std::function<void(const nlohmann::json& pod, const std::string& message)> evict;
+};
+
+struct EvictionManagerOptions {
+  std::vector<EvictionThreshold> thresholds;  // empty: the manager never acts
+  std::chrono::milliseconds period{10000};
+};
+
+class EvictionManager {
+ public:
+  EvictionManager(EvictionManagerOptions options, EvictionHooks hooks);
+  ~EvictionManager();  // Stop()
+
+  void Start();
+  void Stop();
+
+  // What one pass found and did.
+  struct Pass {
+    std::optional<MetThreshold> threshold;  // the threshold acted on, if any was met
+    uint64_t images_freed = 0;
+    std::string evicted;  // "namespace/name" of the pod asked to go; empty if none
+  };
+  Pass RunOnce();
+
+ private:
+  void Loop();
+
+  const EvictionManagerOptions options_;
+  EvictionHooks hooks_;
+  // Uids already asked to go; a pod stays out of the candidates until the API shows it
+  // finished or gone. Loop thread only (RunOnce).
+  std::set<std::string> asked_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+// PodUsage for `pods`, by uid: each container's memory working set and writable layers from
+// CRI ListContainerStats (summed over its instances), the size of its log folder under
+// `log_root` (PodLogDirectory/<container>), and the size of the pod's disk-backed emptyDir
+// volumes (folders named by `empty_dir_path`). A failed CRI call leaves only what the disk says.
+// Blocking; any thread.
+using EmptyDirPath =
+    std::function<std::string(const std::string& pod_uid, const nlohmann::json& volume)>;
+std::map<std::string, PodUsage> ReadRuntimeUsage(
+    runtime::CriClient& cri, const std::vector<std::shared_ptr<const nlohmann::json>>& pods,
+    const std::string& log_root, const EmptyDirPath& empty_dir_path);
+
+}  // namespace mk8s::kubelet
