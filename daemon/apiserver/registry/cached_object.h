@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apiserver/registry/stored_bytes.h"
 #include "apiserver/registry/watch_frame.h"
 
 namespace mk8s::apiserver {
@@ -26,6 +27,13 @@ class CachedObject {
   // `object` must already carry metadata.resourceVersion == revision.
   CachedObject(std::string key, int64_t revision, nlohmann::json object)
       : key_(std::move(key)), revision_(revision), object_(std::move(object)) {}
+  // The same, with the bytes its write stored (`object` without its resourceVersion, as
+  // SerializeStored gives them; may be null): the text is then spliced from them on first use
+  // instead of serializing the object again.
+  CachedObject(std::string key, int64_t revision, nlohmann::json object,
+               std::shared_ptr<const StoredBytes> stored)
+      : key_(std::move(key)), revision_(revision), object_(std::move(object)),
+        stored_(std::move(stored)) {}
 
   // A compact version of `of`: its text only (shared with `of`, not copied; serialized now if it
   // was not yet).
@@ -63,8 +71,13 @@ class CachedObject {
   const std::shared_ptr<const std::string>& SerializedShared() const {
     if (!compact_) {
       std::call_once(once_, [this] {
-        std::string text =
-            object_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string text;
+        if (stored_ != nullptr && stored_->rv_offset != std::string::npos) {
+          text = stored_->WithResourceVersion(revision_);  // what the dump below gives
+        } else {
+          text = object_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
+        stored_.reset();  // the text replaces it
         text.shrink_to_fit();  // a dump grows its buffer geometrically (up to ~1.5x the text)
         serialized_ = std::make_shared<const std::string>(std::move(text));
       });
@@ -81,6 +94,8 @@ class CachedObject {
   mutable std::once_flag once_;
   mutable nlohmann::json object_;
   mutable std::shared_ptr<const std::string> serialized_;
+  // Parsed version made from a write: its stored bytes until the text is made (under once_).
+  mutable std::shared_ptr<const StoredBytes> stored_;
 };
 
 // The object of `cached` as a pointer to its JSON that shares ownership of the CachedObject
