@@ -169,6 +169,9 @@ void WatchCache::Run() {
     std::lock_guard dispatching(dispatch_mu_);
     lock.unlock();
     Deliver(dispatch);
+    // The watchers have serialized what they send: a version whose text nobody made keeps no
+    // copy of its write's bytes.
+    for (const CacheEventPtr& event : applied) event->object->ReleaseStoredBytes();
   }
 }
 

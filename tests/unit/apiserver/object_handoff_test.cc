@@ -160,6 +160,10 @@ TEST(CachedObjectTest, TextFromStoredBytesEqualsTheDump) {
     if (object.contains("metadata")) object["metadata"]["resourceVersion"] = "12";
     CachedObject cached("/k", 12, object, stored);
     EXPECT_EQ(cached.Json(), object.dump(-1, ' ', false, json::error_handler_t::replace));
+    // Released before any text was made: the text is dumped, the same.
+    CachedObject released("/k", 12, object, stored);
+    released.ReleaseStoredBytes();
+    EXPECT_EQ(released.Json(), cached.Json());
   }
 }
 
