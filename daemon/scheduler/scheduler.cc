@@ -166,17 +166,27 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
     }
   }
 
-  // Select: highest total, reservoir sampling among ties.
-  size_t best = 0;
+  // Select: highest total, uniformly among ties (as upstream's reservoir sampling, with one
+  // random draw per cycle instead of one per tie: all nodes often tie).
+  int64_t top = totals_[0];
   uint64_t ties = 0;
   for (size_t i = 0; i < m; ++i) {
-    if (i == 0 || totals_[i] > totals_[best]) {
-      best = i;
+    if (totals_[i] > top) {
+      top = totals_[i];
       ties = 1;
-    } else if (totals_[i] == totals_[best]) {
+    } else if (totals_[i] == top) {
       ++ties;
-      if (options_.rand_below(ties) == 0) best = i;
     }
+  }
+  uint64_t pick = ties > 1 ? options_.rand_below(ties) : 0;
+  size_t best = 0;
+  for (size_t i = 0; i < m; ++i) {
+    if (totals_[i] != top) continue;
+    if (pick == 0) {
+      best = i;
+      break;
+    }
+    --pick;
   }
   result.node = feasible_[best]->name();
   result.total_score = totals_[best];

@@ -37,8 +37,9 @@ struct SchedulerOptions {
   // (50% at 100 nodes, minus 1% per 125 nodes, at least 5%); clusters under 100 nodes, or 100,
   // examine every node. At least 100 feasible nodes are looked for either way.
   int percentage_of_nodes_to_score = 0;
-  // Tie-break seam: returns a uniform value in [0, n). Default: mt19937_64 seeded with `seed`
-  // (0: seeded from std::random_device).
+  // Tie-break seam: returns a uniform value in [0, n); called once per cycle with the number of
+  // nodes tied for the highest total, and the value picks among them in the order examined.
+  // Default: mt19937_64 seeded with `seed` (0: seeded from std::random_device).
   std::function<uint64_t(uint64_t n)> rand_below;
   uint64_t seed = 0;
   // Record every feasible node's total in ScheduleResult::all_scores (allocates; debugging only).

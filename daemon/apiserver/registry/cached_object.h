@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apiserver/registry/stored_bytes.h"
 #include "apiserver/registry/watch_frame.h"
 
 namespace mk8s::apiserver {
@@ -26,6 +27,13 @@ class CachedObject {
   // `object` must already carry metadata.resourceVersion == revision.
   CachedObject(std::string key, int64_t revision, nlohmann::json object)
       : key_(std::move(key)), revision_(revision), object_(std::move(object)) {}
+  // The same, with the bytes its write stored (`object` without its resourceVersion, as
+  // SerializeStored gives them; may be null): the text is then spliced from them on first use
+  // instead of serializing the object again, until ReleaseStoredBytes().
+  CachedObject(std::string key, int64_t revision, nlohmann::json object,
+               std::shared_ptr<const StoredBytes> stored)
+      : key_(std::move(key)), revision_(revision), object_(std::move(object)),
+        stored_(std::move(stored)) {}
 
   // A compact version of `of`: its text only (shared with `of`, not copied; serialized now if it
   // was not yet).
@@ -55,6 +63,13 @@ class CachedObject {
   }
   // The object's JSON text, serialized on first use and cached (thread-safe).
   const std::string& Json() const { return *SerializedShared(); }
+  // Drops the stored bytes kept for the text (thread-safe): the watch cache calls it once its
+  // watchers have had the version, so a version nobody serialized then does not keep a second
+  // copy of itself; a later Json() dumps the object.
+  void ReleaseStoredBytes() const {
+    std::lock_guard lock(stored_mu_);
+    stored_.reset();
+  }
 
  private:
   CachedObject(std::string key, int64_t revision, std::shared_ptr<const std::string> text)
@@ -63,8 +78,17 @@ class CachedObject {
   const std::shared_ptr<const std::string>& SerializedShared() const {
     if (!compact_) {
       std::call_once(once_, [this] {
-        std::string text =
-            object_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::shared_ptr<const StoredBytes> stored;
+        {
+          std::lock_guard lock(stored_mu_);
+          stored = std::move(stored_);  // the text replaces it
+        }
+        std::string text;
+        if (stored != nullptr && stored->rv_offset != std::string::npos) {
+          text = stored->WithResourceVersion(revision_);  // what the dump below gives
+        } else {
+          text = object_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
         text.shrink_to_fit();  // a dump grows its buffer geometrically (up to ~1.5x the text)
         serialized_ = std::make_shared<const std::string>(std::move(text));
       });
@@ -81,6 +105,10 @@ class CachedObject {
   mutable std::once_flag once_;
   mutable nlohmann::json object_;
   mutable std::shared_ptr<const std::string> serialized_;
+  // Parsed version made from a write: its stored bytes until the text is made or
+  // ReleaseStoredBytes(). GUARDED_BY(stored_mu_).
+  mutable std::mutex stored_mu_;
+  mutable std::shared_ptr<const StoredBytes> stored_;
 };
 
 // The object of `cached` as a pointer to its JSON that shares ownership of the CachedObject

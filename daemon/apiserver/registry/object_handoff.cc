@@ -2,15 +2,26 @@
 
 namespace mk8s::apiserver {
 
+uint64_t ObjectHandoff::Offer(const std::string& key, std::shared_ptr<const StoredBytes> stored,
+                              nlohmann::json object) {
+  std::shared_ptr<const std::string> bytes(stored, &stored->bytes);
+  return Add(key, std::move(bytes), std::move(object), std::move(stored));
+}
+
 uint64_t ObjectHandoff::Offer(const std::string& key, std::shared_ptr<const std::string> bytes,
                               nlohmann::json object) {
+  return Add(key, std::move(bytes), std::move(object), nullptr);
+}
+
+uint64_t ObjectHandoff::Add(const std::string& key, std::shared_ptr<const std::string> bytes,
+                            nlohmann::json object, std::shared_ptr<const StoredBytes> stored) {
   std::lock_guard lock(mu_);
   while (!order_.empty() && order_.size() >= capacity_) {
     RemoveLocked(order_.front().second, order_.front().first);
     order_.pop_front();
   }
   const uint64_t ticket = next_ticket_++;
-  by_key_[key].push_back(Entry{ticket, std::move(bytes), std::move(object)});
+  by_key_[key].push_back(Entry{ticket, std::move(bytes), std::move(object), std::move(stored)});
   ++entries_;
   order_.emplace_back(ticket, key);
   return ticket;
@@ -39,15 +50,22 @@ std::optional<nlohmann::json> ObjectHandoff::Withdraw(const std::string& key, ui
 
 nlohmann::json ObjectHandoff::Take(const std::string& key, const std::string& value,
                                    int64_t revision) {
-  nlohmann::json object;
+  return TakeEntry(key, value, revision).object;
+}
+
+ObjectHandoff::Taken ObjectHandoff::TakeEntry(const std::string& key, const std::string& value,
+                                              int64_t revision) {
+  Taken taken;
+  nlohmann::json& object = taken.object;
   {
     std::lock_guard lock(mu_);
     auto found = by_key_.find(key);
-    if (found == by_key_.end()) return nullptr;
+    if (found == by_key_.end()) return taken;
     std::vector<Entry>& entries = found->second;
     for (auto it = entries.begin(); it != entries.end(); ++it) {
       if (*it->bytes != value) continue;
       object = std::move(it->object);
+      taken.stored = std::move(it->stored);
       entries.erase(it);
       --entries_;
       if (entries.empty()) by_key_.erase(found);
@@ -55,9 +73,9 @@ nlohmann::json ObjectHandoff::Take(const std::string& key, const std::string& va
     }
   }
   // As ParseStoredObject stamps a parsed value (outside the lock: it allocates).
-  if (!object.is_object()) return nullptr;
+  if (!object.is_object()) return Taken{};
   object["metadata"]["resourceVersion"] = std::to_string(revision);
-  return object;
+  return taken;
 }
 
 size_t ObjectHandoff::size() const {

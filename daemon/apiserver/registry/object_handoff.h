@@ -23,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "apiserver/registry/stored_bytes.h"
+
 namespace mk8s::apiserver {
 
 class ObjectHandoff {
@@ -33,11 +35,21 @@ class ObjectHandoff {
   // absent from both) for a write of `key`. Returns the ticket to Withdraw with.
   uint64_t Offer(const std::string& key, std::shared_ptr<const std::string> bytes,
                  nlohmann::json object);
+  // The same for a write path's StoredBytes: Take() then also hands over `stored`, so the cache
+  // can splice the served text from it instead of dumping the object again.
+  uint64_t Offer(const std::string& key, std::shared_ptr<const StoredBytes> stored,
+                 nlohmann::json object);
   // Removes the entry of a write that did not happen; returns its object if it was still there.
   std::optional<nlohmann::json> Withdraw(const std::string& key, uint64_t ticket);
   // The object offered for `key` whose bytes equal `value`, with metadata.resourceVersion set to
   // `revision`; null JSON when there is none (the caller parses `value` then).
   nlohmann::json Take(const std::string& key, const std::string& value, int64_t revision);
+  // Take() with the StoredBytes of an Offer that gave them (null otherwise).
+  struct Taken {
+    nlohmann::json object;
+    std::shared_ptr<const StoredBytes> stored;
+  };
+  Taken TakeEntry(const std::string& key, const std::string& value, int64_t revision);
 
   size_t size() const;
 
@@ -46,7 +58,10 @@ class ObjectHandoff {
     uint64_t ticket;
     std::shared_ptr<const std::string> bytes;
     nlohmann::json object;
+    std::shared_ptr<const StoredBytes> stored;  // null when offered as plain bytes
   };
+  uint64_t Add(const std::string& key, std::shared_ptr<const std::string> bytes,
+               nlohmann::json object, std::shared_ptr<const StoredBytes> stored);
   // Removes `ticket` from the entries of `key`; returns its object if found. Needs mu_.
   std::optional<nlohmann::json> RemoveLocked(const std::string& key, uint64_t ticket);
 

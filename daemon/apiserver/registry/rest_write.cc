@@ -70,12 +70,20 @@ std::optional<ApiError> CheckTypeMeta(const RestRequest& request, json& object) 
   return std::nullopt;
 }
 
-// Everything but metadata and status: a change here bumps metadata.generation.
-json SpecPart(const json& object) {
-  json copy = object;
-  copy.erase("metadata");
-  copy.erase("status");
-  return copy;
+// Whether the objects differ in anything but metadata and status (a change there bumps
+// metadata.generation). Compared in place, key by key (object keys are sorted): no copies.
+bool SpecPartChanged(const json& a, const json& b) {
+  if (!a.is_object() || !b.is_object()) return a != b;
+  const auto skipped = [](const std::string& key) { return key == "metadata" || key == "status"; };
+  auto ia = a.begin(), ib = b.begin();
+  while (true) {
+    while (ia != a.end() && skipped(ia.key())) ++ia;
+    while (ib != b.end() && skipped(ib.key())) ++ib;
+    if (ia == a.end() || ib == b.end()) return (ia == a.end()) != (ib == b.end());
+    if (ia.key() != ib.key() || *ia != *ib) return true;
+    ++ia;
+    ++ib;
+  }
 }
 
 bool HasStatusSubresource(const ResourceInfo& resource) {
@@ -111,10 +119,6 @@ ApiError FromStoreStatus(const RestRequest& request, const Status& status, const
 bool KeepsObject(const ResourceInfo& resource, const StoredBytes& stored) {
   return NeedsConversion(resource) || stored.rv_offset == std::string::npos ||
          resource.resource == "services";
-}
-
-std::shared_ptr<const std::string> BytesOf(const std::shared_ptr<const StoredBytes>& stored) {
-  return std::shared_ptr<const std::string>(stored, &stored->bytes);
 }
 
 bool StrictValidation(const RestRequest& request) {
@@ -191,13 +195,14 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
   if (NeedsConversion(resource)) object = ToStored(resource, object);
   object["metadata"].erase("resourceVersion");
   // Serialized once: the store gets these bytes and the reply is them with the new revision
-  // spliced in, so the writer thread's callback only copies bytes. The parsed object goes to the
-  // watch cache (handoff), so its dispatcher need not parse the bytes again.
+  // spliced in, so the writer thread's callback only copies bytes. The parsed object and these
+  // bytes go to the watch cache (handoff), so its dispatcher need not parse the bytes again and
+  // its watchers' text is spliced from them, not dumped again.
   auto stored = std::make_shared<const StoredBytes>(SerializeStored(object));
   const std::string key = Key(resource, request.info.namespace_, name);
   json kept;  // what the callback still needs the object for: a converted reply, a Release
   if (KeepsObject(resource, *stored)) kept = object;
-  const uint64_t ticket = cache_->handoff().Offer(key, BytesOf(stored), std::move(object));
+  const uint64_t ticket = cache_->handoff().Offer(key, stored, std::move(object));
   store_->CreateAsync(
       key, stored->bytes,
       [this, resource = &resource, responder, stored, name, key, ticket,
@@ -332,7 +337,7 @@ void RestStorage::RunMutation(std::shared_ptr<Mutation> m) {
   auto stored = std::make_shared<const StoredBytes>(SerializeStored(updated));
   json kept;
   if (KeepsObject(resource, *stored)) kept = updated;
-  const uint64_t ticket = cache_->handoff().Offer(m->key, BytesOf(stored), std::move(updated));
+  const uint64_t ticket = cache_->handoff().Offer(m->key, stored, std::move(updated));
   store_->UpdateAsync(m->key, stored->bytes, current_revision,
                       [this, m, retry, retryable, stored, ticket,
                        updated = std::move(kept)](store::WriteOutcome outcome) mutable {
@@ -404,7 +409,7 @@ static std::optional<ApiError> MergeUpdate(const RestRequest& request, Admission
     if (resource.resource == "namespaces" && subresource != "finalize" && current.contains("spec")) {
       result["spec"] = current["spec"];
     }
-    if (current.contains("spec") && SpecPart(result) != SpecPart(current)) {
+    if (current.contains("spec") && SpecPartChanged(result, current)) {
       meta["generation"] = current["metadata"].value("generation", 0) + 1;
     }
   }

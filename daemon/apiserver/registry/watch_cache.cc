@@ -114,8 +114,12 @@ void WatchCache::Run() {
       // Parsing the bytes is the fallback: a put takes the object its write handed over, and a
       // delete (whose value is the last version's) copies the cached last version.
       nlohmann::json object;
+      std::shared_ptr<const StoredBytes> stored;  // the write's bytes, to splice the text from
       if (store_event->type != store::EventType::kDelete) {
-        object = handoff_.Take(store_event->kv.key, store_event->kv.value, event->revision);
+        ObjectHandoff::Taken taken =
+            handoff_.TakeEntry(store_event->kv.key, store_event->kv.value, event->revision);
+        object = std::move(taken.object);
+        stored = std::move(taken.stored);
       } else if (found != objects_.end() && found->second->revision() == store_event->prev_rev &&
                  found->second->object().is_object()) {
         object = found->second->object();
@@ -127,8 +131,8 @@ void WatchCache::Run() {
         revision_ = event->revision;
         continue;
       }
-      event->object =
-          std::make_shared<CachedObject>(store_event->kv.key, event->revision, std::move(object));
+      event->object = std::make_shared<CachedObject>(store_event->kv.key, event->revision,
+                                                     std::move(object), std::move(stored));
       if (store_event->type == store::EventType::kDelete) {
         event->type = WatchEventType::kDeleted;
         if (found != objects_.end()) objects_.erase(found);
@@ -165,6 +169,9 @@ void WatchCache::Run() {
     std::lock_guard dispatching(dispatch_mu_);
     lock.unlock();
     Deliver(dispatch);
+    // The watchers have serialized what they send: a version whose text nobody made keeps no
+    // copy of its write's bytes.
+    for (const CacheEventPtr& event : applied) event->object->ReleaseStoredBytes();
   }
 }
 

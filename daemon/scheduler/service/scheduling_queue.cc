@@ -155,9 +155,9 @@ std::optional<QueuedPod> SchedulingQueue::Pop(TimePoint deadline) {
       active_.erase(active_.begin());
       Entry& entry = entries_.at(std::get<2>(first));
       entry.where = Entry::Where::kInFlight;
-      in_flight_.insert(entry.pod.uid);
       entry.last_attempt = Now();
       entry.popped_at_move = move_count_;
+      entry.popped_at_hint = hint_count_;
       entry.deleted = false;
       entry.moved = false;
       return entry.pod;
@@ -179,7 +179,6 @@ void SchedulingQueue::Done(const std::string& uid) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(uid);
   if (it != entries_.end() && it->second.where == Entry::Where::kInFlight) {
-    in_flight_.erase(uid);
     entries_.erase(it);
   }
 }
@@ -188,14 +187,13 @@ void SchedulingQueue::AddUnschedulable(QueuedPod pod) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(pod.uid);
   if (it == entries_.end() || it->second.where != Entry::Where::kInFlight) return;
-  in_flight_.erase(pod.uid);
   Entry& entry = it->second;
   if (entry.deleted) {
     entries_.erase(it);
     return;
   }
   entry.pod.attempts = pod.attempts + 1;
-  if (entry.moved || entry.popped_at_move != move_count_) {
+  if (entry.moved || entry.popped_at_move != move_count_ || HintedSincePopLocked(entry)) {
     // The pod or the cluster changed during the attempt: try again after the backoff.
     PushBackoffLocked(entry);
     return;
@@ -209,7 +207,6 @@ void SchedulingQueue::AddBackoff(QueuedPod pod) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(pod.uid);
   if (it == entries_.end() || it->second.where != Entry::Where::kInFlight) return;
-  in_flight_.erase(pod.uid);
   if (it->second.deleted) {
     entries_.erase(it);
     return;
@@ -225,12 +222,15 @@ void SchedulingQueue::MoveAllToActive() {
   unschedulable_.clear();
 }
 
-void SchedulingQueue::MoveToActiveIf(const std::function<bool(const nlohmann::json& pod)>& may_help) {
+void SchedulingQueue::MoveToActiveIf(Hint may_help) {
   std::lock_guard lock(mu_);
-  // A pod in flight that the change may help goes to backoff, not unschedulable, if it fails.
-  for (const std::string& uid : in_flight_) {
-    Entry& entry = entries_.at(uid);
-    if (entry.pod.pod && may_help(*entry.pod.pod)) entry.moved = true;
+  ++hint_count_;
+  auto given = std::find_if(hints_.begin(), hints_.end(),
+                            [may_help](const auto& hint) { return hint.first == may_help; });
+  if (given == hints_.end()) {
+    hints_.emplace_back(may_help, hint_count_);
+  } else {
+    given->second = hint_count_;
   }
   for (auto it = unschedulable_.begin(); it != unschedulable_.end();) {
     Entry& entry = entries_.at(*it);
@@ -241,6 +241,14 @@ void SchedulingQueue::MoveToActiveIf(const std::function<bool(const nlohmann::js
       ++it;
     }
   }
+}
+
+bool SchedulingQueue::HintedSincePopLocked(const Entry& entry) const {
+  if (!entry.pod.pod) return false;
+  for (const auto& [hint, at] : hints_) {
+    if (at > entry.popped_at_hint && hint(*entry.pod.pod)) return true;
+  }
+  return false;
 }
 
 void SchedulingQueue::Close() {

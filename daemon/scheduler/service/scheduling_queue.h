@@ -29,6 +29,8 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -73,7 +75,11 @@ class SchedulingQueue {
   void MoveAllToActive();
   // The same for the unschedulable pods `may_help` says the change could help (e.g. a pod was
   // placed: only pods that need other pods can fit now). Runs `may_help` under the queue's lock.
-  void MoveToActiveIf(const std::function<bool(const nlohmann::json& pod)>& may_help);
+  // A pod in flight meanwhile is judged at its verdict, as upstream's in-flight events: if it
+  // fails and `may_help` says the change could have helped it, it goes to backoff, not
+  // unschedulable. So a move costs nothing per in-flight pod (one is called per placed pod).
+  using Hint = bool (*)(const nlohmann::json& pod);
+  void MoveToActiveIf(Hint may_help);
   void Close();  // wakes Pop(); later Pops return nullopt
 
   struct Counts {
@@ -94,6 +100,7 @@ class SchedulingQueue {
     TimePoint unschedulable_since;
     TimePoint last_attempt;       // set at Pop(); backoff runs from here
     uint64_t popped_at_move = 0;  // move_count_ at Pop(): a later move means "moved meanwhile"
+    uint64_t popped_at_hint = 0;  // hint_count_ at Pop(): hints given later apply at the verdict
     bool deleted = false;         // when kInFlight: Delete() came meanwhile
     bool moved = false;           // when kInFlight: a relevant update came meanwhile
   };
@@ -112,8 +119,12 @@ class SchedulingQueue {
   std::set<ActiveKey> active_;                               // GUARDED_BY(mu_)
   std::multimap<TimePoint, std::string> backoff_;            // until -> uid. GUARDED_BY(mu_)
   std::set<std::string> unschedulable_;                      // GUARDED_BY(mu_)
-  std::set<std::string> in_flight_;  // popped, no verdict yet. GUARDED_BY(mu_)
   uint64_t move_count_ = 0;  // MoveAllToActive() calls so far. GUARDED_BY(mu_)
+  uint64_t hint_count_ = 0;  // MoveToActiveIf() calls so far. GUARDED_BY(mu_)
+  // Each hint given so far with the hint_count_ of its latest call (a handful). GUARDED_BY(mu_)
+  std::vector<std::pair<Hint, uint64_t>> hints_;
+  // Whether a hint given after `entry` was popped may help it. Needs mu_.
+  bool HintedSincePopLocked(const Entry& entry) const;
   bool closed_ = false;                                      // GUARDED_BY(mu_)
 };
 

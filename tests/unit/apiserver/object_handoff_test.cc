@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "apiserver/registry/cached_object.h"
 #include "apiserver/registry/object_handoff.h"
 #include "apiserver/registry/stored_bytes.h"
 #include "apiserver/registry/watch_cache.h"
@@ -128,6 +129,42 @@ TEST_F(HandoffCacheTest, CacheTakesTheOfferedObjectForTheBytesStored) {
   EXPECT_EQ(cached->object(), ParseStoredObject(*bytes, outcome.result.revision));
   EXPECT_EQ(cached->Json(), SerializeStored(object).WithResourceVersion(outcome.result.revision));
   EXPECT_EQ(cache_->handoff().size(), 0u);
+}
+
+// A write's StoredBytes offered with the object: the cache's text is spliced from them and is
+// exactly the dump of the cached object (what a cache that serializes would serve).
+TEST_F(HandoffCacheTest, CachedTextFromTheOfferedStoredBytesEqualsTheDump) {
+  const std::string key = "/registry/configmaps/default/s";
+  json object = Sample("s");
+  object["data"]["n"] = json(int64_t{7});
+  auto stored = std::make_shared<const StoredBytes>(SerializeStored(object));
+  cache_->handoff().Offer(key, stored, object);
+  const auto outcome = store_->Create(key, stored->bytes);
+  ASSERT_TRUE(outcome.status.ok());
+  ASSERT_TRUE(cache_->WaitUntilFresh(outcome.result.revision, std::chrono::seconds(10)).ok());
+  const CachedObjectPtr cached = cache_->Get(key);
+  ASSERT_TRUE(cached);
+  EXPECT_FALSE(cached->object()["data"]["n"].is_number_unsigned()) << "parsed, not handed over";
+  EXPECT_EQ(cached->Json(), cached->object().dump(-1, ' ', false, json::error_handler_t::replace));
+  EXPECT_EQ(cached->Json(), stored->WithResourceVersion(outcome.result.revision));
+  // Superseded, the version keeps that text as its compact form.
+  EXPECT_EQ(CachedObject::Compact(*cached)->Json(), cached->Json());
+}
+
+TEST(CachedObjectTest, TextFromStoredBytesEqualsTheDump) {
+  for (json object : {Sample("a"), json{{"kind", "X"}, {"metadata", json::object()}},
+                      json{{"kind", "X"}, {"metadata", {{"uid", "z"}}}},
+                      json{{"kind", "X"}, {"metadata", {{"annotations", {{"a", "b"}}}}}},
+                      json{{"kind", "X"}}}) {
+    auto stored = std::make_shared<const StoredBytes>(SerializeStored(object));
+    if (object.contains("metadata")) object["metadata"]["resourceVersion"] = "12";
+    CachedObject cached("/k", 12, object, stored);
+    EXPECT_EQ(cached.Json(), object.dump(-1, ' ', false, json::error_handler_t::replace));
+    // Released before any text was made: the text is dumped, the same.
+    CachedObject released("/k", 12, object, stored);
+    released.ReleaseStoredBytes();
+    EXPECT_EQ(released.Json(), cached.Json());
+  }
 }
 
 TEST_F(HandoffCacheTest, CacheParsesWhenTheStoredBytesDifferFromTheOffer) {

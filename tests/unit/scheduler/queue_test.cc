@@ -119,6 +119,28 @@ TEST_F(SchedulingQueueTest, AConditionalMoveRetriesOnlyThePodsItMayHelp) {
   EXPECT_EQ(PopUid(), "c-in-flight-peer");
 }
 
+// A hint given while a pod is in flight is judged at its verdict: one that cannot help the pod
+// leaves it parked; one given before the pod was popped does not count.
+TEST_F(SchedulingQueueTest, AnInFlightPodIsJudgedByTheHintsGivenDuringItsAttempt) {
+  const auto helps_peers = [](const json& pod) {
+    return pod["metadata"]["name"].get<std::string>().find("peer") != std::string::npos;
+  };
+  queue_->MoveToActiveIf(helps_peers);  // before any pop: no effect on later attempts
+  queue_->AddOrUpdate(Pod("a-peer"));
+  queue_->AddOrUpdate(Pod("b-plain"));
+  auto peer = PopNow();
+  auto plain = PopNow();
+  ASSERT_TRUE(peer && plain);
+  queue_->AddUnschedulable(*peer);
+  EXPECT_EQ(queue_->counts().unschedulable, 1u) << "the earlier hint does not move it";
+  queue_->MoveToActiveIf(helps_peers);  // moves the parked peer; the plain pod is in flight
+  queue_->AddUnschedulable(*plain);
+  EXPECT_EQ(queue_->counts().unschedulable, 1u) << "the plain pod is parked, the peer is not";
+  Advance(seconds(60));
+  EXPECT_EQ(PopUid(), "a-peer");
+  EXPECT_EQ(PopUid(), "");
+}
+
 TEST_F(SchedulingQueueTest, UnschedulablePodsAreRetriedAfterTheTimeout) {
   queue_->AddOrUpdate(Pod("a"));
   auto pod = PopNow();

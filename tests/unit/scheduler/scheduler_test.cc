@@ -192,12 +192,18 @@ TEST(SchedulerTest, TieBreakIsDeterministicWithASeed) {
   // All nodes tie: a different seed makes different picks (overwhelmingly likely with 20 nodes).
   EXPECT_NE(pick(7), pick(8));
 
-  // An injected RNG that never replaces the first tie picks the first node examined.
+  // The injected RNG picks among the tied nodes in the order examined: 0 is the first.
   SchedulerOptions opts;
-  opts.rand_below = [](uint64_t) { return uint64_t{1}; };
+  // It is asked once per cycle, with the number of nodes tied.
+  std::vector<uint64_t> asked;
+  opts.rand_below = [&asked](uint64_t n) {
+    asked.push_back(n);
+    return uint64_t{0};
+  };
   auto s = Scheduler::Create(&cache, PluginRegistry::InTree(), Profile::Default(), opts);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ((*s)->Schedule(Pod("p")).node, "n0");
+  EXPECT_EQ(asked, std::vector<uint64_t>{20});
 }
 
 TEST(SchedulerTest, HigherScoreWins) {
