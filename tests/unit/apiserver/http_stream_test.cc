@@ -335,16 +335,24 @@ TEST(HttpStreamTest, ASendBatchHoldsSendsBackUntilItsFlush) {
   ASSERT_TRUE(client.connected());
   auto stream = server.NextStream();
   ASSERT_NE(stream, nullptr);
+  // The response starts on the connection's strand; until then writes queue. One frame, sent
+  // once the stream has started, shows that it has.
+  ASSERT_TRUE(stream->Write(Frame(0, 0)));
+  const auto until = Clock::now() + kDeadline;
+  while (stream->buffered_bytes() > 0 && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll with a deadline
+  }
+  ASSERT_EQ(stream->buffered_bytes(), 0u);
   {
     SendBatch batch;
-    ASSERT_TRUE(stream->Write(Frame(0, 0)));
-    ASSERT_TRUE(stream->WriteShared(std::make_shared<const std::string>(Frame(0, 1))));
+    ASSERT_TRUE(stream->Write(Frame(0, 1)));
+    ASSERT_TRUE(stream->WriteShared(std::make_shared<const std::string>(Frame(0, 2))));
     // Encrypted, not sent: the records wait for the flush.
     EXPECT_GT(stream->buffered_bytes(), 0u);
     batch.Flush();
-    // Two small records on an empty connection: one send took them.
+    // Two small records on a connection with room: one send took them.
     EXPECT_EQ(stream->buffered_bytes(), 0u);
-    ASSERT_TRUE(stream->Write(Frame(0, 2)));
+    ASSERT_TRUE(stream->Write(Frame(0, 3)));
     EXPECT_GT(stream->buffered_bytes(), 0u);
     // Close sends what the batch holds, then the terminal chunk; the flush at the end of the
     // scope then finds nothing to send.
@@ -353,7 +361,7 @@ TEST(HttpStreamTest, ASendBatchHoldsSendsBackUntilItsFlush) {
   const Parsed parsed = ParseChunked(client.ReadToEnd());
   EXPECT_TRUE(parsed.well_formed);
   EXPECT_TRUE(parsed.terminated);
-  ExpectInOrder(parsed.body, 1, 3);
+  ExpectInOrder(parsed.body, 1, 4);
   EXPECT_TRUE(WaitClosed(*stream));
 }
 
