@@ -24,15 +24,18 @@ namespace {
 // The cache whose callbacks this thread is calling right now (Unregister must not wait then).
 thread_local const WatchCache* tl_dispatching = nullptr;
 // Watchers per fan-out pool item. Their HTTPS sends are made back to back at the item's end
-// (http/send_batch.h): on the 2-core bench (1,000 watchers) 16-64 cut mk8sd's CPU per delivery
-// by ~3 µs and the readers' by ~2.5 µs against 1; the first send of an item waits for the
-// item's encryption (~32 x 4 µs).
+// (http/send_batch.h): on the 2-core bench (1,000 watchers) 16 to 500 cut mk8sd's CPU per
+// delivery by 2.5-3 µs (of ~18) and the readers' by 1.5-2.5 µs against 1, alike within the
+// noise; the first send of an item waits for the item's encryption (~32 x 4 µs).
 constexpr size_t kWatchersPerItem = 32;
 }  // namespace
 
 WatchCache::WatchCache(store::Store* store, std::string root, HistoryBounds bounds,
                        size_t fanout_threads)
-    : store_(store), root_(std::move(root)), bounds_(bounds), fanout_(fanout_threads, /*min_parallel=*/2) {}
+    : store_(store),
+      root_(std::move(root)),
+      bounds_(bounds),
+      fanout_(fanout_threads, /*min_parallel=*/2) {}  // items of up to 32 watchers
 
 Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::string root,
                                                       HistoryBounds bounds,
