@@ -35,7 +35,25 @@ void AppendChunkSize(std::string* out, size_t size) {
   out->append(text + at, sizeof(text) - at);
 }
 
+// The SendBatch collecting on this thread (send_batch.h).
+thread_local SendBatch* tl_send_batch = nullptr;
+
 }  // namespace
+
+SendBatch::SendBatch() : outer_(tl_send_batch) { tl_send_batch = this; }
+
+SendBatch::~SendBatch() {
+  Flush();
+  tl_send_batch = outer_;
+}
+
+SendBatch* SendBatch::Current() { return tl_send_batch; }
+
+void SendBatch::Flush() {
+  // Sending never writes a chunk, so no stream joins deferred_ while this runs.
+  for (const std::shared_ptr<TlsResponseStream>& stream : deferred_) stream->FlushDeferred();
+  deferred_.clear();
+}
 
 TlsResponseStream::TlsResponseStream(std::shared_ptr<StreamSocket> socket, size_t max_backlog)
     : socket_(std::move(socket)), max_backlog_(max_backlog) {}
@@ -108,11 +126,23 @@ bool TlsResponseStream::WriteBytes(std::string_view bytes, const Chunk* shared,
     EndLocked(nullptr);
     return false;
   }
-  if (started_ && !waiting_writable_ && unsent == 0) {
-    // Nothing ahead of it: encrypt from the caller's bytes and send now (order is kept, since
-    // every earlier chunk is out). The usual case for a watch event.
-    if (EncryptChunkLocked(bytes)) PumpLocked();
-    return !ended_;
+  if (started_ && !waiting_writable_ && queued_bytes_ == 0 &&
+      (out_sent_ == out_.size() || send_deferred_)) {
+    // Nothing ahead of it but records held back for a SendBatch: encrypt from the caller's
+    // bytes behind them (order is kept) and send now, or at the batch's flush when this thread
+    // has one (send_batch.h). The usual case for a watch event.
+    if (!EncryptChunkLocked(bytes)) return false;
+    SendBatch* batch = SendBatch::Current();
+    if (batch == nullptr) {
+      PumpLocked();  // sends whatever another thread's batch held back, then this
+      return !ended_;
+    }
+    if (!send_deferred_) {
+      send_deferred_ = true;
+      batch->deferred_.push_back(shared_from_this());
+    }
+    UpdateBacklogLocked();
+    return true;
   }
   queued_bytes_ += bytes.size();
   if (shared != nullptr) {
@@ -125,6 +155,13 @@ bool TlsResponseStream::WriteBytes(std::string_view bytes, const Chunk* shared,
   if (started_ && !waiting_writable_) PumpLocked();
   UpdateBacklogLocked();
   return !ended_;
+}
+
+void TlsResponseStream::FlushDeferred() {
+  std::lock_guard lock(mu_);
+  send_deferred_ = false;
+  // Waiting for the socket to drain: the writable callback sends everything in order.
+  if (started_ && !waiting_writable_) PumpLocked();
 }
 
 void TlsResponseStream::Close() {

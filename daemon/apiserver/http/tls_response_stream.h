@@ -3,7 +3,8 @@
 // appends to a string) and sends the records with one non-blocking send(), with no post to the
 // connection's strand and no Asio/Beast operation per chunk. When nothing is queued or unsent
 // (the usual watch event) it encrypts from the caller's bytes, without queueing them or keeping
-// a reference to a shared chunk. Only when the socket is full
+// a reference to a shared chunk; inside a SendBatch on the writing thread (send_batch.h) the
+// send() waits for the batch's flush. Only when the socket is full
 // does the stream wait (on the strand) for it to drain; chunks queued meanwhile go out together,
 // as one HTTP chunk in as few TLS records as possible. The unsent records themselves are handed
 // to the transport's asynchronous write (Asio retries send() speculatively, so no readiness
@@ -25,6 +26,7 @@
 #include <string_view>
 
 #include "apiserver/http/http_types.h"
+#include "apiserver/http/send_batch.h"
 
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
@@ -86,6 +88,9 @@ class TlsResponseStream final : public ResponseStream,
   void ArmWritableLocked();
   void WatchForHangUp();  // strand
   void UpdateBacklogLocked();
+  // Called by the SendBatch this stream's records were held back for (its own thread).
+  friend class SendBatch;
+  void FlushDeferred();
   // Marks the stream ended and posts the socket's close and the OnClosed callback.
   void EndLocked(const char* why);
   void FinishOnStrand();  // strand: closes the socket, runs the callback
@@ -101,6 +106,8 @@ class TlsResponseStream final : public ResponseStream,
   bool finish_requested_ = false;  // GUARDED_BY(mu_): Close was called
   bool finish_queued_ = false;     // GUARDED_BY(mu_): terminal chunk + close_notify encrypted
   bool waiting_writable_ = false;  // GUARDED_BY(mu_): a WriteAll of inflight_ is under way
+  // GUARDED_BY(mu_): out_ holds records a SendBatch will send (the stream is in its list).
+  bool send_deferred_ = false;
   std::string inflight_;           // owned by that WriteAll while waiting_writable_
   std::deque<Chunk> queue_;        // GUARDED_BY(mu_): plaintext not yet framed
   size_t queued_bytes_ = 0;        // GUARDED_BY(mu_)

@@ -44,6 +44,14 @@ void ConfigureServerTls(ssl::context& tls, const ServerOptions& options) {
     tls.set_verify_callback([](bool, ssl::verify_context&) { return true; });
   }
   SSL_CTX_set_alpn_select_cb(tls.native_handle(), SelectAlpn, nullptr);
+  // TLS 1.3: the same three suites as OpenSSL's default, but AES-128-GCM first and chosen by us
+  // (clients, Go's and OpenSSL's, list AES-256-GCM first). Both are AEADs run on AES-NI; the
+  // 128-bit key takes 10 rounds instead of 14, so every watch event's record costs the server
+  // and each client less. A client offering only the others still gets one of them.
+  SSL_CTX_set_ciphersuites(tls.native_handle(),
+                           "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                           "TLS_CHACHA20_POLY1305_SHA256");
+  SSL_CTX_set_options(tls.native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
 PeerCertificate ReadPeer(SSL* ssl) {

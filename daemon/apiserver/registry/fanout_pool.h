@@ -1,5 +1,5 @@
 // A small pool that spreads one batch of independent work items (the watch cache's deliveries
-// of one batch of events, one item per watcher) over the calling thread and a few helper threads,
+// of one batch of events, one item per group of watchers) over the calling thread and a few helper threads,
 // so one event reaching 1,000 HTTP watchers is encrypted and sent on every core instead of one.
 //
 // Run(count, work) calls work(i) exactly once for each i in [0, count) and returns only when all

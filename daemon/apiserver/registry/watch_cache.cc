@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "apiserver/http/send_batch.h"
 #include "store/store.h"
 
 namespace mk8s::apiserver {
@@ -22,11 +23,19 @@ nlohmann::json ParseStoredObject(const std::string& value, int64_t revision) {
 namespace {
 // The cache whose callbacks this thread is calling right now (Unregister must not wait then).
 thread_local const WatchCache* tl_dispatching = nullptr;
+// Watchers per fan-out pool item. Their HTTPS sends are made back to back at the item's end
+// (http/send_batch.h): on the 2-core bench (1,000 watchers) 16 to 500 cut mk8sd's CPU per
+// delivery by 2.5-3 µs (of ~18) and the readers' by 1.5-2.5 µs against 1, alike within the
+// noise; the first send of an item waits for the item's encryption (~32 x 4 µs).
+constexpr size_t kWatchersPerItem = 32;
 }  // namespace
 
 WatchCache::WatchCache(store::Store* store, std::string root, HistoryBounds bounds,
                        size_t fanout_threads)
-    : store_(store), root_(std::move(root)), bounds_(bounds), fanout_(fanout_threads) {}
+    : store_(store),
+      root_(std::move(root)),
+      bounds_(bounds),
+      fanout_(fanout_threads, /*min_parallel=*/2) {}  // items of up to 32 watchers
 
 Result<std::unique_ptr<WatchCache>> WatchCache::Start(store::Store* store, std::string root,
                                                       HistoryBounds bounds,
@@ -176,16 +185,25 @@ void WatchCache::Run() {
 }
 
 void WatchCache::Deliver(const Dispatch& dispatch) {
-  const std::function<void(size_t)> work = [this, &dispatch](size_t r) {
-    const Dispatch::Run& run = dispatch.runs[r];
+  // One pool item serves up to kWatchersPerItem consecutive watchers (each watcher in one item,
+  // so its calls stay on one thread and in order); their HTTPS sends are held back and made
+  // back to back at the item's end (http/send_batch.h).
+  const size_t items = (dispatch.runs.size() + kWatchersPerItem - 1) / kWatchersPerItem;
+  const std::function<void(size_t)> work = [this, &dispatch](size_t item) {
     const WatchCache* const outer = tl_dispatching;
     tl_dispatching = this;
-    for (size_t i = run.first; i < run.first + run.count; ++i) {
-      (*run.callback)(dispatch.events[i]);
+    http::SendBatch sends;
+    const size_t end = std::min(dispatch.runs.size(), (item + 1) * kWatchersPerItem);
+    for (size_t r = item * kWatchersPerItem; r < end; ++r) {
+      const Dispatch::Run& run = dispatch.runs[r];
+      for (size_t i = run.first; i < run.first + run.count; ++i) {
+        (*run.callback)(dispatch.events[i]);
+      }
     }
+    sends.Flush();
     tl_dispatching = outer;
   };
-  fanout_.Run(dispatch.runs.size(), work);
+  fanout_.Run(items, work);
 }
 
 namespace {

@@ -14,10 +14,11 @@
 // Dispatch to HTTP watchers (1,000 on one namespace is a goal): the dispatcher applies a batch of
 // store events under mu_, notes per watcher the events it gets, and calls the callbacks after
 // releasing mu_ (holding dispatch_mu_), so Get/List/Watch on the transport threads never wait for
-// a fan-out. The calls are spread over the cores (fanout_pool.h): one work item per watcher
-// carries all of that watcher's events of the batch, so one watcher's calls stay on one thread
-// and in order, while different watchers are served at the same time; the batch ends (and the
-// next one starts) only when every item is done. Contract for a callback: its calls never
+// a fan-out. The calls are spread over the cores (fanout_pool.h): one work item carries all
+// the events of the batch for a group of up to 32 watchers, so one watcher's calls stay on one
+// thread and in order, while different groups are served at the same time; the HTTPS sends of
+// a group go out back to back at its end (http/send_batch.h). The batch ends (and the next one
+// starts) only when every item is done. Contract for a callback: its calls never
 // overlap, come in revision order, and none starts after its Registration's destructor returned
 // (unless that destructor runs inside a callback of the same cache, on any dispatching thread).
 // Calls of different watchers may run at once and in any order relative to each other. History

@@ -1,8 +1,9 @@
 // Streamed HTTPS responses (watches) through the real HttpServer and a plain OpenSSL client:
 // frames written from several threads arrive in order even when they pile up and go out in
 // batches or straight from the caller (nothing unsent), Close ends the chunked body properly, a
-// client that does not read is cut off without holding up a fast one, and a client that hangs up
-// ends its stream.
+// client that does not read is cut off without holding up a fast one, a client that hangs up
+// ends its stream, and writes in a SendBatch are sent at its flush, in order with other threads'
+// writes and a Close.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "apiserver/http/http_server.h"
+#include "apiserver/http/send_batch.h"
 #include "pki/certificates.h"
 
 namespace mk8s::apiserver::http {
@@ -324,6 +326,90 @@ TEST(HttpStreamTest, AClientHangingUpEndsItsStream) {
   client.HangUp();
   EXPECT_TRUE(WaitClosed(*stream));
   EXPECT_FALSE(stream->Write(Frame(0, 1)));
+}
+
+
+TEST(HttpStreamTest, ASendBatchHoldsSendsBackUntilItsFlush) {
+  StreamServer server(1 << 20);
+  Client client(server.port());
+  ASSERT_TRUE(client.connected());
+  auto stream = server.NextStream();
+  ASSERT_NE(stream, nullptr);
+  // The response starts on the connection's strand; until then writes queue. One frame, sent
+  // once the stream has started, shows that it has.
+  ASSERT_TRUE(stream->Write(Frame(0, 0)));
+  const auto until = Clock::now() + kDeadline;
+  while (stream->buffered_bytes() > 0 && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll with a deadline
+  }
+  ASSERT_EQ(stream->buffered_bytes(), 0u);
+  {
+    SendBatch batch;
+    ASSERT_TRUE(stream->Write(Frame(0, 1)));
+    ASSERT_TRUE(stream->WriteShared(std::make_shared<const std::string>(Frame(0, 2))));
+    // Encrypted, not sent: the records wait for the flush.
+    EXPECT_GT(stream->buffered_bytes(), 0u);
+    batch.Flush();
+    // Two small records on a connection with room: one send took them.
+    EXPECT_EQ(stream->buffered_bytes(), 0u);
+    ASSERT_TRUE(stream->Write(Frame(0, 3)));
+    EXPECT_GT(stream->buffered_bytes(), 0u);
+    // Close sends what the batch holds, then the terminal chunk; the flush at the end of the
+    // scope then finds nothing to send.
+    stream->Close();
+  }
+  const Parsed parsed = ParseChunked(client.ReadToEnd());
+  EXPECT_TRUE(parsed.well_formed);
+  EXPECT_TRUE(parsed.terminated);
+  ExpectInOrder(parsed.body, 1, 4);
+  EXPECT_TRUE(WaitClosed(*stream));
+}
+
+TEST(HttpStreamTest, BatchedAndPlainWritesFromSeveralThreadsKeepOrder) {
+  // Writers in SendBatch scopes of a few frames (as the watch fan-out's threads), on the same
+  // streams as writers without one (a bookmark timer): each writer's frames arrive in order on
+  // every stream, whoever's send carries them.
+  StreamServer server(64 << 20);
+  constexpr int kStreams = 3;
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::shared_ptr<ResponseStream>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.push_back(std::make_unique<Client>(server.port()));
+    ASSERT_TRUE(clients.back()->connected());
+    streams.push_back(server.NextStream());
+    ASSERT_NE(streams.back(), nullptr);
+  }
+  std::vector<std::string> raw(kStreams);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < kStreams; ++i) {
+    readers.emplace_back([&, i] { raw[i] = clients[i]->ReadToEnd(); });
+  }
+  constexpr int kWriters = 4;  // even: in batches, odd: plain
+  constexpr int kPerWriter = 3000;
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      int n = 0;
+      while (n < kPerWriter) {
+        std::unique_ptr<SendBatch> batch;
+        if (w % 2 == 0) batch = std::make_unique<SendBatch>();
+        for (int k = 0; k < 5 && n < kPerWriter; ++k, ++n) {
+          auto frame = std::make_shared<const std::string>(Frame(w, n));
+          for (auto& stream : streams) ASSERT_TRUE(stream->WriteShared(frame));
+        }
+      }
+    });
+  }
+  for (auto& thread : writers) thread.join();
+  for (auto& stream : streams) stream->Close();
+  for (auto& thread : readers) thread.join();
+  for (int i = 0; i < kStreams; ++i) {
+    const Parsed parsed = ParseChunked(raw[i]);
+    EXPECT_TRUE(parsed.well_formed);
+    EXPECT_TRUE(parsed.terminated);
+    ExpectInOrder(parsed.body, kWriters, kPerWriter);
+    EXPECT_TRUE(WaitClosed(*streams[i]));
+  }
 }
 
 }  // namespace
