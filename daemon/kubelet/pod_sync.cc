@@ -100,11 +100,7 @@ Result<std::string> PodSync::EnsureSandbox(const json& pod, PodRuntimeState* sta
     return newest->id;
   }
   // A new sandbox: whatever still runs in the old one goes first.
-  std::vector<const ContainerInfo*> running;
-  for (const ContainerInfo& c : state->containers) {
-    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
-      running.push_back(&c);
-  }
+  const std::vector<const ContainerInfo*> running = state->Live();
   StopContainers(running, GracePeriod(pod), &pod);
   for (size_t i = 0; i < state->sandboxes.size(); ++i) {
     const SandboxInfo& old = state->sandboxes[i];
@@ -280,11 +276,7 @@ Status PodSync::Fail(const json& pod, const PodFailure& why) {
   const std::string uid = pod["metadata"].value("uid", "");
   auto read = ReadPodState(*cri_, uid);
   if (!read.ok()) return read.status();
-  std::vector<const ContainerInfo*> running;
-  for (const ContainerInfo& c : read->containers) {
-    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
-      running.push_back(&c);
-  }
+  const std::vector<const ContainerInfo*> running = read->Live();
   prober_->ForgetPod(uid);
   StopContainers(running, why.grace_seconds, &pod);
   for (const SandboxInfo& s : read->sandboxes) {

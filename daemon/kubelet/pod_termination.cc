@@ -50,11 +50,7 @@ Status PodSync::Terminate(const json& pod) {
   const std::string uid = pod["metadata"].value("uid", "");
   auto read = ReadPodState(*cri_, uid);
   if (!read.ok()) return read.status();
-  std::vector<const ContainerInfo*> running;
-  for (const ContainerInfo& c : read->containers) {
-    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
-      running.push_back(&c);
-  }
+  const std::vector<const ContainerInfo*> running = read->Live();
   const auto started = std::chrono::steady_clock::now();
   StopContainers(running, GracePeriod(pod), &pod);
   for (const SandboxInfo& s : read->sandboxes) {

@@ -4,6 +4,15 @@
 
 namespace mk8s::kubelet {
 
+std::vector<const ContainerInfo*> PodRuntimeState::Live() const {
+  std::vector<const ContainerInfo*> live;
+  for (const ContainerInfo& c : containers) {
+    if (c.state == ContainerState::kRunning || c.state == ContainerState::kCreated)
+      live.push_back(&c);
+  }
+  return live;
+}
+
 std::vector<const ContainerInfo*> PodRuntimeState::Instances(const std::string& name) const {
   std::vector<const ContainerInfo*> found;
   for (const ContainerInfo& container : containers) {

@@ -45,6 +45,8 @@ struct PodRuntimeState {
   const SandboxInfo* Newest() const { return sandboxes.empty() ? nullptr : &sandboxes.front(); }
   // Instances of container `name`, newest (highest restart count, then creation) first.
   std::vector<const ContainerInfo*> Instances(const std::string& name) const;
+  // Containers that are running or created (not started yet): what stopping a pod must stop.
+  std::vector<const ContainerInfo*> Live() const;
 };
 
 }  // namespace mk8s::kubelet
