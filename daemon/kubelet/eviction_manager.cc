@@ -54,28 +54,11 @@ EvictionManager::EvictionManager(EvictionManagerOptions options, EvictionHooks h
 EvictionManager::~EvictionManager() { Stop(); }
 
 void EvictionManager::Start() {
-  if (options_.thresholds.empty() || thread_.joinable()) return;
-  thread_ = std::thread([this] { Loop(); });
+  if (options_.thresholds.empty()) return;
+  loop_.Start(options_.period, PeriodicLoop::FirstPass::kNow, [this] { (void)RunOnce(); });
 }
 
-void EvictionManager::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void EvictionManager::Loop() {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    (void)RunOnce();
-    lock.lock();
-    cv_.wait_for(lock, options_.period, [this] { return stopping_; });
-  }
-}
+void EvictionManager::Stop() { loop_.Stop(); }
 
 EvictionManager::Pass EvictionManager::RunOnce() {
   Pass pass;

@@ -12,21 +12,19 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "kubelet/eviction.h"
 #include "kubelet/node_pressure.h"
+#include "kubelet/periodic_loop.h"
 
 namespace mk8s::runtime {
 class CriClient;
@@ -70,17 +68,12 @@ class EvictionManager {
   Pass RunOnce();
 
  private:
-  void Loop();
-
   const EvictionManagerOptions options_;
   EvictionHooks hooks_;
   // Uids already asked to go; a pod stays out of the candidates until the API shows it
   // finished or gone. Loop thread only (RunOnce).
   std::set<std::string> asked_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;
+  PeriodicLoop loop_;
 };
 
 // PodUsage for `pods`, by uid: each container's memory working set and writable layers from

@@ -57,30 +57,14 @@ ImageGarbageCollector::ImageGarbageCollector(ImageGcOptions options,
 ImageGarbageCollector::~ImageGarbageCollector() { Stop(); }
 
 void ImageGarbageCollector::Start() {
-  std::lock_guard lock(mu_);
-  if (thread_.joinable() || stopping_ || options_.high_threshold_percent >= 100) return;
-  thread_ = std::thread([this] { Loop(); });
-}
-
-void ImageGarbageCollector::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void ImageGarbageCollector::Loop() {
-  while (true) {
-    {
-      std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, options_.period, [this] { return stopping_; })) return;
-    }
+  if (options_.high_threshold_percent >= 100) return;
+  loop_.Start(options_.period, PeriodicLoop::FirstPass::kAfterOnePeriod, [this] {
     auto pass = RunOnce();
     if (!pass.ok()) spdlog::warn("kubelet: image garbage collection: {}", pass.status().message());
-  }
+  });
 }
+
+void ImageGarbageCollector::Stop() { loop_.Stop(); }
 
 Result<ImageGarbageCollector::Pass> ImageGarbageCollector::RunOnce() { return Collect(false); }
 

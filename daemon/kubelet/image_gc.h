@@ -9,17 +9,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/status.h"
+#include "kubelet/periodic_loop.h"
 
 namespace mk8s::runtime {
 class CriClient;
@@ -77,7 +76,6 @@ class ImageGarbageCollector {
   Result<Pass> FreeUnused();
 
  private:
-  void Loop();
   // One pass; `all_unused` ignores the thresholds. Passes are serialized by pass_mu_.
   Result<Pass> Collect(bool all_unused);
 
@@ -87,10 +85,7 @@ class ImageGarbageCollector {
   std::map<std::string, TrackedImage> images_;  // by id. GUARDED_BY(pass_mu_)
   bool shortfall_reported_ = false;             // GUARDED_BY(pass_mu_)
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;
+  PeriodicLoop loop_;
 };
 
 }  // namespace mk8s::kubelet
