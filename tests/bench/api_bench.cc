@@ -283,6 +283,7 @@ PhaseSummary RunPhase(const TlsConfig& config, const DaemonProcess& daemon, cons
   RssSampler rss(daemon);
   std::vector<std::thread> threads;
   const double cpu_start = CpuMicros(daemon.pid());
+  const double tool_cpu_start = CpuMicros(getpid());
   const auto start = Clock::now();
   const auto until = start + duration;
   for (Client& client : clients) {
@@ -296,6 +297,7 @@ PhaseSummary RunPhase(const TlsConfig& config, const DaemonProcess& daemon, cons
   for (auto& thread : threads) thread.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const double cpu_us = CpuMicros(daemon.pid()) - cpu_start;
+  const double tool_cpu_us = CpuMicros(getpid()) - tool_cpu_start;
   std::vector<double> all;
   int64_t ok = 0, errors = 0, conflicts = 0;
   std::string first_error;
@@ -306,7 +308,10 @@ PhaseSummary RunPhase(const TlsConfig& config, const DaemonProcess& daemon, cons
   }
   PhaseSummary summary{ok / seconds, rss.peak()};
   std::string extra;
-  if (ok > 0) extra += ",\"daemon_cpu_us_per_op\":" + std::to_string(cpu_us / ok);
+  if (ok > 0) {
+    extra += ",\"daemon_cpu_us_per_op\":" + std::to_string(cpu_us / ok) +
+             ",\"loadtool_cpu_us_per_op\":" + std::to_string(tool_cpu_us / ok);
+  }
   if (op == Op::kUpdate) extra += ",\"conflicts\":" + std::to_string(conflicts);
   if (op == Op::kCreate && clients.size() == 16) extra += ",\"goal_ops_per_sec\":6000";
   if (!first_error.empty()) extra += ",\"first_error\":" + nlohmann::json(first_error).dump();

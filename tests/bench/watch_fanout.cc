@@ -12,14 +12,10 @@
 // handshake, request and response head, each bounded by a timeout) and hand each one to a reader
 // thread's epoll set; from then on only that reader touches the stream until Stop joins it.
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +27,7 @@
 #include <thread>
 
 #include "api_client.h"
+#include "tls_setup.h"
 
 namespace mk8s::bench {
 namespace {
@@ -50,40 +47,6 @@ struct Stream {
   std::array<WatchFanout::Clock::time_point, WatchFanout::kMaxMarks> stamps{};
 };
 
-// Loads every certificate in `pem` (a chain) and the key into `ctx`; false on a parse error.
-bool UseIdentity(SSL_CTX* ctx, const TlsConfig& config) {
-  BIO* certs = BIO_new_mem_buf(config.cert_pem.data(), static_cast<int>(config.cert_pem.size()));
-  X509* leaf = PEM_read_bio_X509(certs, nullptr, nullptr, nullptr);
-  bool ok = leaf != nullptr && SSL_CTX_use_certificate(ctx, leaf) == 1;
-  X509_free(leaf);
-  while (ok) {
-    X509* extra = PEM_read_bio_X509(certs, nullptr, nullptr, nullptr);
-    if (extra == nullptr) break;
-    ok = SSL_CTX_add_extra_chain_cert(ctx, extra) == 1;  // takes ownership on success
-    if (!ok) X509_free(extra);
-  }
-  BIO_free(certs);
-  BIO* key_bio = BIO_new_mem_buf(config.key_pem.data(), static_cast<int>(config.key_pem.size()));
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-  BIO_free(key_bio);
-  ok = ok && key != nullptr && SSL_CTX_use_PrivateKey(ctx, key) == 1;
-  EVP_PKEY_free(key);
-  return ok;
-}
-
-bool TrustCa(SSL_CTX* ctx, const std::string& ca_pem) {
-  BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-  int added = 0;
-  while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-    added += X509_STORE_add_cert(store, ca) == 1;
-    X509_free(ca);
-  }
-  BIO_free(bio);
-  ERR_clear_error();  // the end of the PEM text
-  return added > 0;
-}
-
 class LeanWatchFanout final : public WatchFanout {
  public:
   ~LeanWatchFanout() override {
@@ -99,14 +62,8 @@ class LeanWatchFanout final : public WatchFanout {
 
   bool Init(const TlsConfig& config, const std::string& target, const std::string& prefix,
             int watchers, int io_threads, std::string* error) {
-    ctx_ = SSL_CTX_new(TLS_client_method());
-    if (ctx_ == nullptr || !TrustCa(ctx_, config.ca_pem) || !UseIdentity(ctx_, config)) {
-      *error = "TLS setup: bad CA, client certificate or key";
-      return false;
-    }
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-    // One recv takes whatever records are waiting, instead of a header read and a body read each.
-    SSL_CTX_set_read_ahead(ctx_, 1);
+    ctx_ = NewClientContext(config, error);
+    if (ctx_ == nullptr) return false;
     port_ = config.port;
     request_ = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n";
     prefix_ = prefix;
@@ -190,24 +147,8 @@ class LeanWatchFanout final : public WatchFanout {
   // Connects, handshakes, sends the request, reads the 200 head (blocking, bounded), scans what
   // came with it, then hands the stream to reader `index % readers` (non-blocking from there).
   bool Open(Stream* s, int index, std::string* error) {
-    s->fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
-      *error = std::string("socket: ") + std::strerror(errno);
-      return false;
-    }
-    timeval timeout{kSetupTimeoutSeconds, 0};
-    ::setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    ::setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    const int one = 1;
-    ::setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port_));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(s->fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      *error = std::string("connect: ") + std::strerror(errno);
-      return false;
-    }
+    s->fd = ConnectLoopback(port_, std::chrono::seconds(kSetupTimeoutSeconds), error);
+    if (s->fd < 0) return false;
     s->ssl = SSL_new(ctx_);
     SSL_set_fd(s->ssl, s->fd);
     if (SSL_connect(s->ssl) != 1) {
@@ -254,15 +195,6 @@ class LeanWatchFanout final : public WatchFanout {
     }
     s->open = true;
     return true;
-  }
-
-  static std::string LastTlsError() {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    if (code == 0) return errno != 0 ? std::strerror(errno) : "connection closed";
-    char text[256];
-    ERR_error_string_n(code, text, sizeof(text));
-    return text;
   }
 
   void ReadLoop(int ep) {
