@@ -85,8 +85,12 @@ void WorkQueue::Done(const std::string& item) {
 
 void WorkQueue::AddAfter(const std::string& item, Clock::Duration delay) {
   if (delay <= Clock::Duration::zero()) return Add(item);
+  AddAt(item, state_->clock->Now() + delay);
+}
+
+void WorkQueue::AddAt(const std::string& item, Clock::TimePoint when) {
   Clock* clock = state_->clock;
-  const Clock::TimePoint when = clock->Now() + delay;
+  if (when <= clock->Now()) return Add(item);
   std::lock_guard lock(state_->mu);
   if (state_->shutting_down) return;
   auto it = state_->delayed.find(item);

@@ -5,7 +5,8 @@
 //    processed by two workers at once.
 //  - Get blocks until an item is ready or the queue is shut down and drained (then nullopt).
 //  - AddRateLimited waits max(per-item exponential backoff, overall token bucket) before Add;
-//    Forget resets the item's backoff. AddAfter adds after a delay (an earlier delay wins).
+//    Forget resets the item's backoff. AddAfter adds after a delay, AddAt at a time of the queue's
+//    clock (an earlier time wins; a time already past adds at once).
 //
 // Thread-safe: any thread may call any method. Delays run on the Clock's timer thread (FakeClock:
 // inside Advance()). Items are strings (normally "namespace/name" keys).
@@ -42,6 +43,7 @@ class WorkQueue {
   void Done(const std::string& item);
 
   void AddAfter(const std::string& item, Clock::Duration delay);
+  void AddAt(const std::string& item, Clock::TimePoint when);
   void AddRateLimited(const std::string& item);
   void Forget(const std::string& item);
   int NumRequeues(const std::string& item);

@@ -38,14 +38,32 @@ void Controller::Stop() {
   workers_.clear();
 }
 
+namespace {
+// The controller whose Reconcile runs on this worker thread, and when (on its queue's clock) that
+// reconcile started; read by EnqueueAfter.
+thread_local const Controller* reconciling = nullptr;
+thread_local client::Clock::TimePoint reconcile_started;
+}  // namespace
+
+void Controller::EnqueueAfter(const std::string& key, std::chrono::milliseconds delay) {
+  if (reconciling == this) {
+    queue_.AddAt(key, reconcile_started + delay);
+  } else {
+    queue_.AddAfter(key, delay);
+  }
+}
+
 void Controller::Work() {
   while (auto key = queue_.Get()) {
     Status status;
+    reconciling = this;
+    reconcile_started = clock_->Now();
     try {
       status = Reconcile(*key);
     } catch (const std::exception& error) {
       status = Status(Code::kInternal, error.what());
     }
+    reconciling = nullptr;
     if (status.ok()) {
       queue_.Forget(*key);
     } else {

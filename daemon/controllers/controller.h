@@ -57,9 +57,13 @@ class Controller {
 
   void Enqueue(const std::string& key) { queue_.Add(key); }
   void EnqueueObject(const client::ObjectPtr& object);
-  void EnqueueAfter(const std::string& key, std::chrono::milliseconds delay) {
-    queue_.AddAfter(key, delay);
-  }
+  // Queues `key` after `delay`. Called from this controller's Reconcile, the delay counts from
+  // the moment that reconcile started, not from the call: a reconcile computes its delays from
+  // the time it read at its start (e.g. "next run - now"), and the clock may have moved on since
+  // (a FakeClock's Advance(), or a slow reconcile), which would make the wake-up late by that
+  // much. Counted from the start it is at worst early, and an early reconcile just finds nothing
+  // due yet and asks again. From any other thread it counts from the call.
+  void EnqueueAfter(const std::string& key, std::chrono::milliseconds delay);
 
   // Wall-clock time through the clock seam, for times written to or compared with API objects
   // (Lease renewTime, condition and taint times). With the real clock (context.clock null or a

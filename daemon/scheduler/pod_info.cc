@@ -177,8 +177,14 @@ std::shared_ptr<const PodInfo> PodInfo::Parse(const nlohmann::json& pod) {
   }
   AddImages(Get(spec, "containers"), &p->images);
   AddImages(Get(spec, "initContainers"), &p->images);
-  std::string phase = Str(Get(pod, "status"), "phase");
+  const nlohmann::json& status = Get(pod, "status");
+  std::string phase = Str(status, "phase");
   p->terminal = phase == "Succeeded" || phase == "Failed";
+  const nlohmann::json& priority = Get(spec, "priority");
+  if (priority.is_number_integer()) p->priority = priority.get<int64_t>();
+  p->preempt_never = Str(spec, "preemptionPolicy") == "Never";
+  p->terminating = !Get(meta, "deletionTimestamp").is_null();
+  p->nominated_node = Str(status, "nominatedNodeName");
   return p;
 }
 

@@ -81,6 +81,10 @@ struct PodInfo {
   std::vector<SpreadConstraint> spread_constraints;
   std::vector<std::string> images;  // normalized container image names
   bool terminal = false;            // phase Succeeded or Failed
+  int64_t priority = 0;             // spec.priority (set by the API server from the class)
+  bool preempt_never = false;       // spec.preemptionPolicy: Never
+  bool terminating = false;         // metadata.deletionTimestamp set
+  std::string nominated_node;       // status.nominatedNodeName (a preemptor waiting for it)
 
   static std::shared_ptr<const PodInfo> Parse(const nlohmann::json& pod);
   bool HasAffinityTerms() const {

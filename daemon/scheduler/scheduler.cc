@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace mk8s::scheduler {
 
@@ -104,6 +105,7 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
   result.num_nodes = nodes.size();
   if (nodes.empty()) {
     result.message = "no nodes available to schedule pods";
+    result.fit_message = result.message;
     return result;
   }
   NamespaceLabelsFn ns_labels = [this](const std::string& ns) {
@@ -124,12 +126,9 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
   size_t processed = 0;
   for (; processed < n && feasible_.size() < want; ++processed) {
     const NodeInfo* node = nodes[(start + processed) % n];
-    FilterPlugin* failed = nullptr;
-    for (FilterPlugin* f : active_filters_) {
-      if (!f->Filter(ctx, *node, &reasons_)) {
-        failed = f;
-        break;
-      }
+    FilterPlugin* failed = RunFilters(ctx, *node);
+    if (failed == nullptr && cache_->HasNominatedLocked()) {
+      failed = RunFiltersWithNominated(ctx, *node);
     }
     if (failed == nullptr) {
       feasible_.push_back(node);
@@ -143,7 +142,13 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
   result.evaluated_nodes = processed;
   result.feasible_nodes = feasible_.size();
   if (feasible_.empty()) {
-    result.message = FailureMessage(n, result.reasons, unresolvable_nodes);
+    result.fit_message = FitMessage(n, result.reasons);
+    result.message = result.fit_message;
+    if (options_.preemption_message) {
+      result.message += " " + (pod.preempt_never
+                                   ? std::string("preemption: not eligible due to preemptionPolicy=Never.")
+                                   : PreemptionMessage(n, unresolvable_nodes));
+    }
     return result;
   }
   if (feasible_.size() == 1) {  // nothing to rank
@@ -198,8 +203,25 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
   return result;
 }
 
-std::string Scheduler::FailureMessage(size_t num_nodes, const std::map<std::string, int>& reasons,
-                                      int unresolvable_nodes) const {
+FilterPlugin* Scheduler::RunFilters(const CycleContext& ctx, const NodeInfo& node) {
+  for (FilterPlugin* f : active_filters_) {
+    if (!f->Filter(ctx, node, &reasons_)) return f;
+  }
+  return nullptr;
+}
+
+FilterPlugin* Scheduler::RunFiltersWithNominated(const CycleContext& ctx, const NodeInfo& node) {
+  const auto& nominated = cache_->NominatedLocked(node.name());
+  std::optional<NodeInfo> with;
+  for (const std::shared_ptr<const PodInfo>& p : nominated) {
+    if (p->key == ctx.pod.key || p->priority < ctx.pod.priority) continue;
+    if (!with) with.emplace(node);
+    with->AddPod(p);
+  }
+  return with ? RunFilters(ctx, *with) : nullptr;
+}
+
+std::string Scheduler::FitMessage(size_t num_nodes, const std::map<std::string, int>& reasons) {
   // Upstream (FitError.Error): "0/N nodes are available: " + the "count reason" strings sorted as
   // strings and joined by ", " + "."
   std::vector<std::string> parts;
@@ -209,9 +231,12 @@ std::string Scheduler::FailureMessage(size_t num_nodes, const std::map<std::stri
   std::string msg = "0/" + std::to_string(num_nodes) + " nodes are available:";
   for (size_t i = 0; i < parts.size(); ++i) msg += (i == 0 ? " " : ", ") + parts[i];
   msg += ".";
-  if (!options_.preemption_message) return msg;
+  return msg;
+}
+
+std::string Scheduler::PreemptionMessage(size_t num_nodes, int unresolvable_nodes) {
   std::vector<std::string> pre;
-  int resolvable = static_cast<int>(num_nodes) - unresolvable_nodes;
+  const int resolvable = static_cast<int>(num_nodes) - unresolvable_nodes;
   if (resolvable > 0) {
     pre.push_back(std::to_string(resolvable) + " No preemption victims found for incoming pod");
   }
@@ -219,7 +244,7 @@ std::string Scheduler::FailureMessage(size_t num_nodes, const std::map<std::stri
     pre.push_back(std::to_string(unresolvable_nodes) + " Preemption is not helpful for scheduling");
   }
   std::sort(pre.begin(), pre.end());
-  msg += " preemption: 0/" + std::to_string(num_nodes) + " nodes are available:";
+  std::string msg = "preemption: 0/" + std::to_string(num_nodes) + " nodes are available:";
   for (size_t i = 0; i < pre.size(); ++i) msg += (i == 0 ? " " : ", ") + pre[i];
   msg += ".";
   return msg;

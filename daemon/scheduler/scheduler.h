@@ -44,8 +44,9 @@ struct SchedulerOptions {
   uint64_t seed = 0;
   // Record every feasible node's total in ScheduleResult::all_scores (allocates; debugging only).
   bool record_all_scores = false;
-  // Append upstream's preemption sentence to the FailedScheduling message. This scheduler does not
-  // preempt, which upstream reports as it does when no victims exist (all pods of equal priority).
+  // Append upstream's preemption sentence to ScheduleResult::message (the counts of nodes where
+  // evicting pods could help or not, as if no victims were found). The service replaces it with
+  // Preempt()'s own outcome.
   bool preemption_message = true;
 };
 
@@ -66,9 +67,23 @@ struct ScheduleResult {
   // {node.kubernetes.io/unreachable: }. preemption: 0/3 nodes are available: 3 Preemption is not
   // helpful for scheduling." and the per-reason node counts behind it.
   std::string message;
+  std::string fit_message;  // the same without the preemption sentence
   std::map<std::string, int> reasons;
   // ScheduleAndAssume() only: the outcome of assuming the pod (not OK e.g. if already assumed).
   Status assume_status;
+};
+
+// What evicting pods could do for a pod that fits nowhere (upstream's DefaultPreemption).
+struct PreemptionResult {
+  // The node where the pod fits once `victims` (pods of lower priority on it) are gone; empty when
+  // preemption cannot help.
+  std::string node;
+  std::vector<std::shared_ptr<const PodInfo>> victims;
+  // When `node` is empty: upstream's sentence for the FailedScheduling message, e.g.
+  // "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2
+  // Preemption is not helpful for scheduling." or "preemption: not eligible due to
+  // preemptionPolicy=Never."
+  std::string message;
 };
 
 class Scheduler {
@@ -88,6 +103,16 @@ class Scheduler {
   // cache->FinishBinding(key) on success or cache->ForgetPod(key) on failure.
   ScheduleResult ScheduleAndAssume(const nlohmann::json& pod);
 
+  // For a pod no node can take now: finds the node where evicting the fewest and least important
+  // pods of lower priority lets it fit, as upstream picks it (lowest highest victim priority,
+  // then lowest sum of priorities, then fewest victims). Victims are reprieved most important
+  // first while the pod still fits. Nodes failing for a reason eviction cannot fix (taints,
+  // selectors, affinity to nodes) are skipped. Not eligible: preemptionPolicy Never, or a pod
+  // whose nominated node still has terminating victims (it waits for them). Changes nothing; the
+  // caller nominates the pod (SchedulerCache::SetNominated) and deletes the victims.
+  PreemptionResult Preempt(const nlohmann::json& pod);
+  PreemptionResult Preempt(const std::shared_ptr<const PodInfo>& pod);
+
   // How many nodes the filter pass looks for, given the cluster size (upstream's
   // numFeasibleNodesToFind).
   static size_t NumFeasibleNodesToFind(int percentage, size_t num_nodes);
@@ -102,8 +127,14 @@ class Scheduler {
 
   Scheduler(SchedulerCache* cache, SchedulerOptions options);
   ScheduleResult ScheduleLocked(const std::shared_ptr<const PodInfo>& pod);
-  std::string FailureMessage(size_t num_nodes, const std::map<std::string, int>& reasons,
-                             int unresolvable_nodes) const;
+  // Runs active_filters_ on `node`: nullptr if it passes, else the filter that failed (its
+  // reasons appended to reasons_).
+  FilterPlugin* RunFilters(const CycleContext& ctx, const NodeInfo& node);
+  // As RunFilters, on `node` plus the pods nominated to it with a priority at least the cycle
+  // pod's (nullptr at once when there are none).
+  FilterPlugin* RunFiltersWithNominated(const CycleContext& ctx, const NodeInfo& node);
+  static std::string FitMessage(size_t num_nodes, const std::map<std::string, int>& reasons);
+  static std::string PreemptionMessage(size_t num_nodes, int unresolvable_nodes);
 
   SchedulerCache* const cache_;
   SchedulerOptions options_;

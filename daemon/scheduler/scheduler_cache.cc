@@ -1,5 +1,7 @@
 #include "scheduler/scheduler_cache.h"
 
+#include <algorithm>
+
 namespace mk8s::scheduler {
 namespace {
 
@@ -104,6 +106,7 @@ void SchedulerCache::UpsertPod(const nlohmann::json& pod) {
     return;
   }
   RemovePodLocked(info->key);  // update, or confirmation of an assumed pod
+  ClearNominatedLocked(info->key);
   std::string node = info->node_name;
   AddPodToNodeLocked(info, node);
   pods_[info->key] = PodState{info, node, false, TimePoint()};
@@ -114,6 +117,7 @@ void SchedulerCache::RemovePod(const nlohmann::json& pod) { RemovePodByKey(PodKe
 void SchedulerCache::RemovePodByKey(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   RemovePodLocked(key);
+  ClearNominatedLocked(key);
 }
 
 void SchedulerCache::UpsertNamespace(const nlohmann::json& ns) {
@@ -145,6 +149,7 @@ Status SchedulerCache::AssumePodLocked(std::shared_ptr<const PodInfo> pod,
   if (it == infos_.end() || !it->second->has_node()) {
     return Status(Code::kNotFound, "node " + node + " is not in the scheduler cache");
   }
+  ClearNominatedLocked(pod->key);
   TimePoint deadline = now_() + ttl_;
   CountAffinityLocked(*pod, +1);
   it->second->AddPod(pod);
@@ -232,6 +237,41 @@ const Labels* SchedulerCache::NamespaceLabelsLocked(const std::string& ns) const
 int SchedulerCache::ImageNodeCountLocked(const std::string& image) const {
   auto it = image_nodes_.find(image);
   return it == image_nodes_.end() ? 0 : it->second;
+}
+
+void SchedulerCache::SetNominated(std::shared_ptr<const PodInfo> pod, const std::string& node) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ClearNominatedLocked(pod->key);
+  if (node.empty() || pods_.count(pod->key) != 0) return;  // placed already
+  nominated_node_of_[pod->key] = node;
+  nominated_by_node_[node].push_back(std::move(pod));
+}
+
+void SchedulerCache::ClearNominated(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ClearNominatedLocked(key);
+}
+
+void SchedulerCache::ClearNominatedLocked(const std::string& key) {
+  if (nominated_node_of_.empty()) return;
+  auto it = nominated_node_of_.find(key);
+  if (it == nominated_node_of_.end()) return;
+  auto on_node = nominated_by_node_.find(it->second);
+  if (on_node != nominated_by_node_.end()) {
+    auto& pods = on_node->second;
+    pods.erase(std::remove_if(pods.begin(), pods.end(),
+                              [&](const std::shared_ptr<const PodInfo>& p) { return p->key == key; }),
+               pods.end());
+    if (pods.empty()) nominated_by_node_.erase(on_node);
+  }
+  nominated_node_of_.erase(it);
+}
+
+const std::vector<std::shared_ptr<const PodInfo>>& SchedulerCache::NominatedLocked(
+    const std::string& node) const {
+  static const std::vector<std::shared_ptr<const PodInfo>> kNone;
+  auto it = nominated_by_node_.find(node);
+  return it == nominated_by_node_.end() ? kNone : it->second;
 }
 
 }  // namespace mk8s::scheduler

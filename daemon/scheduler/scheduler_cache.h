@@ -60,6 +60,13 @@ class SchedulerCache {
   // Drops assumed pods whose deadline passed; returns how many.
   size_t CleanupExpired();
 
+  // Preemptors waiting for the node they preempted on (status.nominatedNodeName, not bound yet):
+  // the scheduling cycle holds their requests on that node against pods of lower priority
+  // (upstream's nominator), so the room their victims leave is not taken by others. An empty
+  // `node` clears; a pod that is placed (assumed or bound) or removed is cleared too.
+  void SetNominated(std::shared_ptr<const PodInfo> pod, const std::string& node);
+  void ClearNominated(const std::string& key);
+
   bool IsAssumed(const std::string& key) const;
   // Node the pod is placed on (assumed or bound), or "" if the cache does not hold it.
   std::string NodeOf(const std::string& key) const;
@@ -78,6 +85,9 @@ class SchedulerCache {
   size_t CleanupExpiredLocked();
   // Pods on nodes (bound or assumed) with any affinity term / with required anti-affinity: the
   // sums of NodeInfo's counters, so a cycle skips walking every node when they are 0.
+  // Pods nominated to `node` (see SetNominated); empty when none.
+  const std::vector<std::shared_ptr<const PodInfo>>& NominatedLocked(const std::string& node) const;
+  bool HasNominatedLocked() const { return !nominated_node_of_.empty(); }
   int PodsWithAffinityLocked() const { return pods_with_affinity_; }
   int PodsWithRequiredAntiAffinityLocked() const { return pods_with_required_anti_; }
 
@@ -95,6 +105,7 @@ class SchedulerCache {
   void RemovePodLocked(const std::string& key);
   void CountImagesLocked(const NodeInfo& info, int delta);
   void CountAffinityLocked(const PodInfo& pod, int delta);
+  void ClearNominatedLocked(const std::string& key);
 
   NowFn now_;
   const Duration ttl_;
@@ -105,6 +116,9 @@ class SchedulerCache {
   std::multimap<TimePoint, std::string> expiry_;        // deadline -> key. GUARDED_BY(mu_)
   std::unordered_map<std::string, Labels> namespaces_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, int> image_nodes_;    // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::string> nominated_node_of_;  // key -> node. GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::vector<std::shared_ptr<const PodInfo>>>
+      nominated_by_node_;                               // GUARDED_BY(mu_)
   int pods_with_affinity_ = 0;                          // GUARDED_BY(mu_)
   int pods_with_required_anti_ = 0;                     // GUARDED_BY(mu_)
 };

@@ -254,6 +254,48 @@ class PriorityTest(SchedulerTestCase):
             self.create_pod("forged", priority=2000000000)
         self.assertIn("must not be provided in pod spec", str(forged.exception))
 
+    def events(self, name, reason):
+        out = self.k("get", "events", "--field-selector",
+                     f"involvedObject.name={name},reason={reason}", "-o", "json").stdout
+        return [e["message"] for e in json.loads(out)["items"]]
+
+    def test_a_more_important_pod_preempts_the_least_it_needs(self):
+        self.k("create", "priorityclass", "batch-low", "--value=10")
+        self.k("create", "priorityclass", "urgent-high", "--value=100000")
+        self.k("create", "priorityclass", "polite-high", "--value=100000",
+               "--preemption-policy=Never")
+        # Hollow nodes have 4 CPUs: a 3-CPU low-priority pod per node leaves 1 CPU on each.
+        victims = {}
+        for i in range(3):
+            self.create_pod(f"batch-{i}", requests={"cpu": "3"}, labels={"test": "batch"},
+                            priorityClassName="batch-low")
+            victims[self.wait_running(f"batch-{i}")] = f"batch-{i}"
+        self.assertEqual(len(victims), 3)
+
+        # preemptionPolicy Never: it waits, and says why preemption was not tried.
+        self.create_pod("polite", requests={"cpu": "2"}, priorityClassName="polite-high")
+        message = self.wait_unschedulable("polite")
+        self.assertEqual(message, "0/3 nodes are available: 3 Insufficient cpu. preemption: not "
+                                  "eligible due to preemptionPolicy=Never.")
+        self.k("delete", "pod", "polite", "--wait=true")
+        self.assertEqual(len(self.running_nodes("test=batch")), 3)
+
+        # A 2-CPU pod of higher priority: exactly one low-priority pod is evicted for it.
+        self.create_pod("urgent", requests={"cpu": "2"}, priorityClassName="urgent-high")
+        node = self.wait_running("urgent")
+        victim = victims[node]
+        wait_for(lambda: len(self.pods("test=batch")) == 2, what="one victim gone")
+        self.assertEqual(sorted(p["metadata"]["name"] for p in self.pods("test=batch")),
+                         sorted(v for v in victims.values() if v != victim))
+        uid = self.pod("urgent")["metadata"]["uid"]
+        wait_for(lambda: self.events(victim, "Preempted"), what="Preempted event")
+        self.assertEqual(self.events(victim, "Preempted"),
+                         [f"Preempted by pod {uid} on node {node}"])
+        self.assertIn("0/3 nodes are available: 3 Insufficient cpu.",
+                      self.events("urgent", "FailedScheduling")[0])
+        # The ReplicaSet-less victim is gone for good; the survivors keep running.
+        self.assertEqual(len(self.running_nodes("test=batch")), 2)
+
 
 class LeaderElectionTest(unittest.TestCase):
     """An API-server-only daemon, and two processes running the controller manager and the

@@ -192,6 +192,8 @@ void SchedulerService::SetUpHandlers() {
       cache_->UpsertPod(*pod);
       queue_->MoveToActiveIf(NeedsOtherPods);
     } else if (ours(*pod)) {
+      const std::string& nominated = StringAt(*pod, "status", "nominatedNodeName");
+      if (!nominated.empty()) cache_->SetNominated(PodInfo::Parse(*pod), nominated);
       queue_->AddOrUpdate(pod);
     }
   };
@@ -206,9 +208,17 @@ void SchedulerService::SetUpHandlers() {
         queue_->MoveToActiveIf(NeedsOtherPods);  // placed or relabelled: affinity may hold now
       }
     } else if (ours(*after)) {
+      // A preemptor's nomination, written by this or another scheduler (or cleared).
+      const std::string& nominated = StringAt(*after, "status", "nominatedNodeName");
+      if (!nominated.empty()) {
+        cache_->SetNominated(PodInfo::Parse(*after), nominated);
+      } else if (!StringAt(*before, "status", "nominatedNodeName").empty()) {
+        cache_->ClearNominated(PodKey(*after));
+      }
       queue_->AddOrUpdate(after);
     } else {
       queue_->Delete(PodKey(*after));
+      cache_->ClearNominated(PodKey(*after));
     }
   };
   pod_handlers.on_delete = [this](const client::ObjectPtr& pod) {
@@ -318,7 +328,16 @@ void SchedulerService::ScheduleOne() {
     return;
   }
   ++unschedulable_;
-  RecordFailure(pod, result.message);
+  const PreemptionResult preemption = scheduler_->Preempt(pod);
+  if (preemption.node.empty()) {
+    RecordFailure(pod, result.fit_message + " " + preemption.message);
+  } else {
+    // As upstream: the event keeps the fit error alone once preemption found a node.
+    RecordFailure(pod, result.fit_message, preemption.node);
+    cache_->SetNominated(PodInfo::Parse(pod), preemption.node);
+    EvictVictims(pod, preemption);
+  }
+  // It comes back when the victims are gone (a pod deletion moves every pending pod).
   queue_->AddUnschedulable(std::move(*item));
 }
 
@@ -389,7 +408,8 @@ void SchedulerService::SendBinding(const std::string& uid, std::shared_ptr<const
       });
 }
 
-void SchedulerService::RecordFailure(const json& pod, const std::string& message) {
+void SchedulerService::RecordFailure(const json& pod, const std::string& message,
+                                     const std::string& nominated_node) {
   events_->Record(pod, "Warning", "FailedScheduling", message);
   // PodScheduled=False/Unschedulable, as upstream; conditions merge by type.
   const json& meta = pod["metadata"];
@@ -400,6 +420,7 @@ void SchedulerService::RecordFailure(const json& pod, const std::string& message
                                                {"message", message},
                                                {"lastProbeTime", nullptr},
                                                {"lastTransitionTime", NowRfc3339()}}})}}}};
+  if (!nominated_node.empty()) patch["status"]["nominatedNodeName"] = nominated_node;
   client_->PatchAsync(
       client::kPods, meta.value("namespace", "default"), meta.value("name", ""),
       client::PatchType::kStrategic, patch,
@@ -410,6 +431,43 @@ void SchedulerService::RecordFailure(const json& pod, const std::string& message
         }
       },
       "status");
+}
+
+void SchedulerService::EvictVictims(const json& preemptor, const PreemptionResult& preemption) {
+  const json& meta = preemptor["metadata"];
+  const std::string preemptor_uid = meta.value("uid", "");
+  spdlog::info("scheduler: {}/{} preempts {} pod(s) on {}", meta.value("namespace", ""),
+               meta.value("name", ""), preemption.victims.size(), preemption.node);
+  for (const std::shared_ptr<const PodInfo>& victim : preemption.victims) {
+    const bool has_uid = victim->key.find('/') == std::string::npos;  // PodInfo's key: uid
+    json reference = {{"apiVersion", "v1"},
+                      {"kind", "Pod"},
+                      {"metadata", {{"name", victim->name}, {"namespace", victim->ns}}}};
+    if (has_uid) reference["metadata"]["uid"] = victim->key;
+    events_->Record(reference, "Normal", "Preempted",
+                    "Preempted by pod " + preemptor_uid + " on node " + preemption.node);
+    json condition = {{"type", "DisruptionTarget"},
+                      {"status", "True"},
+                      {"reason", "PreemptionByScheduler"},
+                      {"message", options_.scheduler_name +
+                                      ": preempting to accommodate a higher priority pod"},
+                      {"lastTransitionTime", NowRfc3339()}};
+    client::DeleteOptions options;  // graceful, the victim's own period
+    if (has_uid) options.precondition_uid = victim->key;
+    auto remove = [client = client_, ns = victim->ns, name = victim->name, options] {
+      client->DeleteAsync(client::kPods, ns, name, options, [ns, name](client::ApiResult<json> r) {
+        if (!r.ok() && !client::IsNotFound(r.error()) && !client::IsConflict(r.error())) {
+          spdlog::warn("scheduler: preemption victim {}/{} not deleted: {}", ns, name,
+                       r.error().ToString());
+        }
+      });
+    };
+    // The condition first (upstream does too), then the delete whatever the patch's outcome.
+    client_->PatchAsync(
+        client::kPods, victim->ns, victim->name, client::PatchType::kStrategic,
+        {{"status", {{"conditions", json::array({condition})}}}},
+        [remove](client::ApiResult<json>) { remove(); }, "status");
+  }
 }
 
 bool SchedulerService::TakeScheduledEventToken() {

@@ -99,7 +99,14 @@ class SchedulerService {
   void BinderLoop();
   void SendBinding(const std::string& uid, std::shared_ptr<const nlohmann::json> pod,
                    const std::string& node, int attempts);
-  void RecordFailure(const nlohmann::json& pod, const std::string& message);
+  // FailedScheduling event and PodScheduled=False; with `nominated_node`, also
+  // status.nominatedNodeName (the node the pod preempted on).
+  void RecordFailure(const nlohmann::json& pod, const std::string& message,
+                     const std::string& nominated_node = "");
+  // Preemption's side effects: the pod is nominated to the node (in the cache at once, in the
+  // API through RecordFailure) and each victim gets the DisruptionTarget condition, a Preempted
+  // event and a graceful delete (asynchronous; a victim already gone is fine).
+  void EvictVictims(const nlohmann::json& preemptor, const PreemptionResult& preemption);
   bool TakeScheduledEventToken();
 
   const SchedulerServiceOptions options_;
