@@ -1,5 +1,5 @@
 // WorkQueue semantics on a FakeClock: dedup, re-add while processing, backoff and Forget,
-// AddAfter ordering, shutdown.
+// AddAfter ordering, AddAt, shutdown.
 #include "client/workqueue.h"
 
 #include <gtest/gtest.h>
@@ -97,6 +97,23 @@ TEST(WorkQueueTest, AddAfterOrdersByDueTime) {
   EXPECT_EQ(queue.Get(), "early");
   EXPECT_EQ(queue.Get(), "middle");
   EXPECT_EQ(queue.Get(), "late");
+}
+
+TEST(WorkQueueTest, AddAtUsesTheQueueClocksTime) {
+  FakeClock clock;
+  WorkQueue queue(&clock);
+  const Clock::TimePoint start = clock.Now();
+  clock.Advance(milliseconds(500));
+  queue.AddAt("past", start + milliseconds(100));  // already due: added at once
+  queue.AddAt("future", start + milliseconds(700));
+  queue.AddAt("future", start + milliseconds(900));  // the earlier time wins
+  EXPECT_EQ(queue.Len(), 1u);
+  clock.Advance(milliseconds(199));
+  EXPECT_EQ(queue.Len(), 1u);
+  clock.Advance(milliseconds(1));
+  EXPECT_EQ(queue.Len(), 2u);
+  clock.Advance(seconds(1));
+  EXPECT_EQ(queue.Len(), 2u);  // not added twice
 }
 
 TEST(WorkQueueTest, ShutDownUnblocksGetAndDrains) {
