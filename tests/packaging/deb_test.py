@@ -3,14 +3,16 @@
 
   deb_test.py build     `cpack -G DEB` into <build>/packaging-deb/ (emptied first); the package's
                         file list (binaries, systemd unit with KillMode=process, completions in
-                        the standard folders, addons folder, SDK), its Depends/Recommends lines.
+                        the standard folders, addons folder, SDK), its Depends/Recommends lines,
+                        its maintainer scripts (executable, valid sh).
   deb_test.py simulate  `apt-get install --simulate ./mk8s_*.deb`: dependencies resolve, no
                         conflicts, mk8s would be installed.
   deb_test.py system    only with MK8S_TEST_SYSTEM_INSTALL=1 (.ci/run sets it: CI is root on a
                         machine of its own) and root: a real `apt-get install -y ./mk8s_*.deb`,
                         the INSTALLED /usr/bin/mk8sd launched the way the unit's ExecStart does
                         (a temp --state-dir, API server on a free loopback port, the control plane
-                        only: nothing touches the host's network), `/usr/bin/mk8s enable dns`,
+                        only: nothing touches the host's network; a policy-rc.d keeps postinst
+                        from starting the unit), `/usr/bin/mk8s enable dns`,
                         dig against it, stop, `apt-get purge -y mk8s`, and the machine's package
                         list and the package's paths are as before. Exits 77 (ctest: skipped)
                         with the reason otherwise, or when mk8s is already installed here.
@@ -36,6 +38,7 @@ from packaging_support import CONTROL_PLANE, DEB_PATHS, InstalledDaemon  # noqa:
 RUNTIME_DEPENDS = ("containerd", "runc", "containernetworking-plugins", "iptables", "iproute2")
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 APT_LOCK = ["-o", "DPkg::Lock::Timeout=300"]
+ENABLED_LINK = "/etc/systemd/system/multi-user.target.wants/mk8sd.service"
 ABSENT = ("not known", "unknown ok not-installed")  # dpkg's word for a package not (or no longer) here
 
 
@@ -89,6 +92,16 @@ def build():
     check("conntrack" in recommends and "kubectl" in recommends, f"Recommends: {recommends}")
     root = tempfile.mkdtemp(prefix="mk8s-debx-", dir="/tmp")
     try:
+        # The maintainer scripts (packaging/deb): present, executable, valid sh.
+        control = os.path.join(root, "DEBIAN")
+        run(["dpkg-deb", "-e", deb, control])
+        for script in ("postinst", "prerm", "postrm"):
+            path = os.path.join(control, script)
+            check(os.access(path, os.X_OK), f"the package has no executable {script}")
+            check(run(["sh", "-n", path]).returncode == 0, f"{script} is not valid sh")
+        with open(os.path.join(control, "postinst")) as postinst:
+            check("deb-systemd-helper enable mk8sd.service" in postinst.read(),
+                  "postinst does not enable mk8sd.service")
         run(["dpkg-deb", "-x", deb, root])
         with open(os.path.join(root, "usr/lib/systemd/system/mk8sd.service")) as unit:
             text = unit.read()
@@ -158,6 +171,15 @@ def system():
     deb = the_deb()
     before = installed_state()
     root = tempfile.mkdtemp(prefix="mk8s-debi-", dir="/tmp")
+    # postinst starts mk8sd.service where systemd runs: a full node (kubelet, kube-proxy) in the
+    # host's network namespace, which no test may start. policy-rc.d (exit 101: "action
+    # forbidden") is Debian's way to keep package scripts from starting services.
+    policy = "/usr/sbin/policy-rc.d"
+    own_policy = not os.path.exists(policy)
+    if own_policy:
+        with open(policy, "w") as script:
+            script.write("#!/bin/sh\n# mk8s deb_test.py: no service starts during the test\nexit 101\n")
+        os.chmod(policy, 0o755)
     try:
         result = run(["apt-get", "install", "-y", "--no-install-recommends", *APT_LOCK, deb],
                      env=APT_ENV)
@@ -165,15 +187,19 @@ def system():
         check(package_status() == "install ok installed", f"mk8s is {package_status()}")
         for path in DEB_PATHS:
             check(os.path.exists(path[1:]), f"{path[1:]} was not installed")
+        check(os.path.islink(ENABLED_LINK), f"postinst did not enable the unit ({ENABLED_LINK})")
         serve_dns(root)
     finally:
         purged = run(["apt-get", "purge", "-y", *APT_LOCK, "mk8s"], env=APT_ENV)
+        if own_policy:
+            os.remove(policy)
         shutil.rmtree(root, ignore_errors=True)
     check(purged.returncode == 0, f"apt-get purge failed:\n{purged.stdout}{purged.stderr}")
     check(package_status() in ABSENT,
           f"after the purge mk8s is {package_status()}")
     for path in DEB_PATHS + ("./usr/lib/mk8s", "./usr/include/mk8s", "./usr/lib/cmake/mk8s-sdk"):
         check(not os.path.exists(path[1:]), f"{path[1:]} is left after the purge")
+    check(not os.path.lexists(ENABLED_LINK), f"{ENABLED_LINK} is left after the purge")
     after = installed_state()
     check(before == after, "the package list changed: "
           + " ".join(sorted(set(after.splitlines()) ^ set(before.splitlines()))))
