@@ -458,6 +458,43 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(self.c.https("GET", "/openapi/v2")[0], 404)
         self.assertEqual(before, self.snapshot())
 
+    def test_expect_100_continue_with_the_real_curl(self):
+        """curl sends "Expect: 100-continue" for bodies over 1 MB and waits for the interim
+        answer before the body; an oversize body gets its 413 without being uploaded."""
+        self.c.tls_context(True)  # writes admin.crt/admin.key
+        ca = os.path.join(self.c.dir, "ca.crt")
+        with open(ca, "wb") as f:
+            f.write(base64.b64decode(self.c.config()["clusters"][0]["cluster"]["certificate-authority-data"]))
+        path = f"https://127.0.0.1:{self.c.port}/api/v1/namespaces/default/configmaps"
+
+        def upload(name, size):
+            body = os.path.join(self.c.dir, name + ".json")
+            with open(body, "w") as f:
+                json.dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                           "data": {"x": "y" * size}}, f)
+            # A server that never answers 100 would make curl wait the whole timeout, then say so.
+            result = subprocess.run(
+                ["curl", "-sS", "-v", "--expect100-timeout", "30", "--cacert", ca,
+                 "--cert", os.path.join(self.c.dir, "admin.crt"),
+                 "--key", os.path.join(self.c.dir, "admin.key"),
+                 "-H", "Content-Type: application/json", "--data-binary", "@" + body,
+                 "-o", os.devnull, "-w", "%{http_code}", path],
+                capture_output=True, text=True, timeout=60)
+            self.assertIn("> Expect: 100-continue", result.stderr)
+            self.assertNotIn("Done waiting for 100-continue", result.stderr)
+            return result
+
+        uploaded = upload("large-upload", 2 * 1024 * 1024)
+        self.assertEqual(uploaded.stdout, "201", uploaded.stderr[-2000:])
+        self.assertIn("< HTTP/1.1 100 Continue", uploaded.stderr)
+        refused = upload("too-large-upload", 4 * 1024 * 1024)
+        self.assertEqual(refused.stdout, "413", refused.stderr[-2000:])
+        self.assertNotIn("100 Continue", refused.stderr)
+        status, _, body = self.c.https("GET", "/api/v1/namespaces/default/configmaps/large-upload")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(json.loads(body)["data"]["x"]), 2 * 1024 * 1024)
+        self.c.kubectl("delete", "configmap", "large-upload")
+
     def test_random_bodies_never_crash_the_daemon(self):
         import random
         rng = random.Random(20261127)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cerrno>
 #include <cstring>
@@ -296,7 +297,19 @@ void Session::PrepareRequest() {
   parser_->body_limit(options_.max_body_bytes);
   parser_->header_limit(64 * 1024);
   parser_->eager(true);
+  continue_checked_ = false;
   if (in_.size() == 0 && in_.capacity() > kKeepCapacity) in_.shrink_to_fit();
+}
+
+bool Session::AnswerExpectContinue() {
+  // A client that sent "Expect: 100-continue" (curl does for bodies over 1 MB) waits for this
+  // interim answer before the body (curl: 1 s, then it sends anyway). A body over the limit never
+  // gets here: its Content-Length already failed the parser (413, without the 100).
+  const auto& head = parser_->get();
+  const auto expect = head[bhttp::field::expect];
+  if (head.version() < 11 || !boost::beast::iequals(expect, "100-continue")) return true;
+  if (!Encrypt("HTTP/1.1 100 Continue\r\n\r\n")) return false;
+  return SendOut() || phase_ != Phase::kClosed;  // a full socket finishes it in the background
 }
 
 void Session::ReadLoop() {
@@ -324,6 +337,10 @@ bool Session::ReadRequest() {
       if (ec && ec != bhttp::error::need_more) {
         OnParseError(ec);
         return false;
+      }
+      if (!continue_checked_ && parser_->is_header_done()) {
+        continue_checked_ = true;
+        if (!AnswerExpectContinue()) return false;
       }
       if (!ec && used > 0) continue;
     }

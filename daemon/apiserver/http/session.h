@@ -108,6 +108,8 @@ class Session final : public StreamSocket, public std::enable_shared_from_this<S
   void PrepareRequest();
   void ReadLoop();
   // Parses and reads until a request is complete (true), or waits / closes (false).
+  // Sends "100 Continue" when the request just parsed asks for it; false if the connection failed.
+  bool AnswerExpectContinue();
   bool ReadRequest();
   void Dispatch();
   void OnParseError(const boost::system::error_code& ec);
@@ -160,6 +162,7 @@ class Session final : public StreamSocket, public std::enable_shared_from_this<S
   bool keep_alive_ = true;
   bool in_handler_ = false;     // Dispatch is calling the handler
   bool reply_written_ = false;  // the reply went out while in_handler_
+  bool continue_checked_ = false;  // this request's Expect header was looked at
   // The reply still to encrypt: head, then body from body_offset_.
   std::string reply_head_;
   std::string reply_body_;
