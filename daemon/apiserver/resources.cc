@@ -100,6 +100,10 @@ std::vector<ResourceInfo> BuildRegistry() {
   r.push_back(cronjobs);
 
   r.push_back(Resource("coordination.k8s.io", "v1", "leases", "lease", "Lease", true));
+  auto budgets = Resource("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget",
+                          "PodDisruptionBudget", true, {"pdb"});
+  budgets.subresources = {Status("policy", "v1", "PodDisruptionBudget")};
+  r.push_back(budgets);
   r.push_back(Resource("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass",
                        "PriorityClass", false, {"pc"}));
   r.push_back(Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice",

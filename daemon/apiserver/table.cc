@@ -305,6 +305,11 @@ json TableColumns(const ResourceInfo& resource) {
     return {Column("Name", "string", 0, name_format), Column("Holder", "string"),
             Column("Age", "string")};
   }
+  if (r == "poddisruptionbudgets") {
+    return {Column("Name", "string", 0, name_format), Column("Min Available", "string"),
+            Column("Max Unavailable", "string"), Column("Allowed Disruptions", "integer"),
+            Column("Age", "string")};
+  }
   if (r == "priorityclasses") {
     return {Column("Name", "string", 0, name_format), Column("Value", "integer"),
             Column("Global-Default", "boolean"), Column("Age", "string"),
@@ -448,6 +453,19 @@ json TableCells(const ResourceInfo& resource, const json& object, Time now) {
   }
   if (r == "leases") {
     return {name, Str(object, "/spec/holderIdentity"_json_pointer, "<none>"), age};
+  }
+  if (r == "poddisruptionbudgets") {
+    // A count or a percentage, "N/A" when the budget does not use it (as kubectl prints it).
+    auto int_or_string = [&](const char* field) -> std::string {
+      const json* value = nullptr;
+      if (auto spec = object.find("spec"); spec != object.end() && spec->is_object()) {
+        if (auto it = spec->find(field); it != spec->end()) value = &*it;
+      }
+      if (value == nullptr || value->is_null()) return "N/A";
+      return value->is_string() ? value->get<std::string>() : value->dump();
+    };
+    return {name, int_or_string("minAvailable"), int_or_string("maxUnavailable"),
+            Int(object, "/status/disruptionsAllowed"_json_pointer, 0), age};
   }
   if (r == "priorityclasses") {
     return {name, object.value("value", int64_t{0}), object.value("globalDefault", false), age,

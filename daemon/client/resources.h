@@ -43,5 +43,6 @@ inline const ResourceRef kDaemonSets{"apps", "v1", "daemonsets", true};
 inline const ResourceRef kControllerRevisions{"apps", "v1", "controllerrevisions", true};
 inline const ResourceRef kJobs{"batch", "v1", "jobs", true};
 inline const ResourceRef kCronJobs{"batch", "v1", "cronjobs", true};
+inline const ResourceRef kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets", true};
 
 }  // namespace mk8s::client

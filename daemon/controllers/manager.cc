@@ -8,6 +8,7 @@
 #include "controllers/cronjob/cronjob_controller.h"
 #include "controllers/daemonset/daemonset_controller.h"
 #include "controllers/deployment/deployment_controller.h"
+#include "controllers/disruption/disruption_controller.h"
 #include "controllers/endpoints/endpoints_controller.h"
 #include "controllers/garbagecollector/garbage_collector.h"
 #include "controllers/job/job_controller.h"
@@ -41,6 +42,7 @@ const ControllerRegistry& ControllerRegistry::Builtin() {
     built->Register("job", Make<JobController>());
     built->Register("cronjob", Make<CronJobController>());
     built->Register("daemonset", Make<DaemonSetController>());
+    built->Register("disruption", Make<DisruptionController>());
     built->Register("endpoints", Make<EndpointsController>());
     built->Register("node-ipam", Make<NodeIpamController>());
     built->Register("node-lifecycle", Make<NodeLifecycleController>());

@@ -426,5 +426,88 @@ class BatchAndDaemonSetTest(ClusterTestCase):
         self.assertRegex(history, r"(?m)^2\s")
 
 
+class DisruptionBudgetTest(ClusterTestCase):
+    """PodDisruptionBudgets through kubectl: the disruption controller's status, evictions the
+    budget allows and refuses (kubectl drain's path), and the validation."""
+
+    CLUSTER_ARGS = ("--hollow-nodes", "2", "--hollow-pod-start-delay-ms", "50")
+
+    def budget(self, name):
+        return json.loads(self.k("get", "pdb", name, "-o", "json").stdout)
+
+    def running(self, selector):
+        pods = json.loads(self.k("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+        return [p["metadata"]["name"] for p in pods
+                if "deletionTimestamp" not in p["metadata"] and p["status"].get("phase") == "Running"]
+
+    def pod_node(self, pod):
+        return json.loads(self.k("get", "pod", pod, "-o", "json").stdout)["spec"]["nodeName"]
+
+    def evict(self, pod):
+        body = json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
+                           "metadata": {"name": pod, "namespace": "default"}})
+        return self.c.https("POST", f"/api/v1/namespaces/default/pods/{pod}/eviction", body.encode(),
+                            {"Content-Type": "application/json"})
+
+    def test_budget_status_and_evictions(self):
+        # Pods without a controller: an evicted one is not replaced, so the budget stays spent.
+        for i in range(3):
+            self.k("run", f"batch-{i}", "--image=busybox:1.36", "--labels=app=batch")
+        wait_for(lambda: len(self.running("app=batch")) == 3, what="3 running pods")
+        self.k("create", "pdb", "batch", "--selector=app=batch", "--min-available=2")
+        wait_for(lambda: self.budget("batch")["status"].get("currentHealthy") == 3,
+                 what="the budget counts 3 healthy pods")
+        status = self.budget("batch")["status"]
+        self.assertEqual((status["expectedPods"], status["desiredHealthy"], status["disruptionsAllowed"]),
+                         (3, 2, 1))
+        self.assertEqual(status["conditions"][0]["reason"], "SufficientPods")
+        table = self.k("get", "pdb", "batch").stdout.split("\n")
+        self.assertEqual(table[0].split(), ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE",
+                                            "ALLOWED", "DISRUPTIONS", "AGE"])
+        self.assertEqual(table[1].split()[:4], ["batch", "2", "N/A", "1"])
+
+        # One eviction is allowed, and spends the budget: the next one is refused.
+        status_code, _, body = self.evict("batch-0")
+        self.assertEqual(status_code, 201, body)
+        self.assertEqual(json.loads(body)["status"], "Success")
+        refused_code, _, refused = self.evict("batch-1")
+        self.assertEqual(refused_code, 429, refused)
+        refusal = json.loads(refused)
+        self.assertEqual(refusal["reason"], "TooManyRequests")
+        self.assertEqual(refusal["message"],
+                         "Cannot evict pod as it would violate the pod's disruption budget.")
+        self.assertEqual(refusal["details"]["causes"][0]["reason"], "DisruptionBudget")
+        wait_for(lambda: self.running("app=batch") == ["batch-1", "batch-2"],
+                 what="batch-0 gone, the others running")
+        wait_for(lambda: self.budget("batch")["status"].get("currentHealthy") == 2,
+                 what="the budget counts 2 healthy pods")
+        self.assertEqual(self.budget("batch")["status"]["disruptionsAllowed"], 0)
+        # kubectl drain's path: the same refusal, retried until its timeout.
+        node = self.pod_node("batch-1")
+        drained = self.k("drain", node, "--pod-selector=app=batch", "--force", "--timeout=3s",
+                         check=False)
+        self.assertNotEqual(drained.returncode, 0)
+        self.assertIn("Cannot evict pod as it would violate the pod's disruption budget",
+                      drained.stdout + drained.stderr)
+        self.k("uncordon", node)
+
+        # A percentage counts on the Deployment's scale.
+        self.k("create", "deployment", "web", "--image=nginx:1.26", "--replicas=3")
+        wait_for(lambda: len(self.running("app=web")) == 3, what="3 running pods")
+        self.k("create", "pdb", "web-pct", "--selector=app=web", "--max-unavailable=50%")
+        wait_for(lambda: self.budget("web-pct")["status"].get("expectedPods") == 3,
+                 what="expected pods from the Deployment's scale")
+        status = self.budget("web-pct")["status"]
+        self.assertEqual((status["desiredHealthy"], status["disruptionsAllowed"]), (1, 2))
+
+        refused = self.k("create", "pdb", "both", "--selector=app=web", "--min-available=1",
+                         "--max-unavailable=1", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        refused = self.k("apply", "-f", "-", check=False, input=json.dumps({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "bad"},
+            "spec": {"minAvailable": "150%", "selector": {"matchLabels": {"app": "web"}}}}))
+        self.assertIn("must not be greater than 100%", refused.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -7,6 +7,7 @@
 #include "apiserver/registry/batch_admission.h"
 #include "apiserver/registry/certificates_admission.h"
 #include "apiserver/registry/core_admission.h"
+#include "apiserver/registry/policy_admission.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/resources.h"
 
@@ -476,6 +477,9 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
     return AdmitService(object, nullptr);
   } else if (r == "priorityclasses") {
     return AdmitPriorityClass(object, nullptr, PriorityClasses());
+  } else if (r == "poddisruptionbudgets") {
+    object["status"] = EmptyDisruptionBudgetStatus();
+    ValidatePodDisruptionBudget(object, &causes);
   } else if (r == "secrets") {
     SetDefault(object, "type", "Opaque");
     FoldSecretStringData(object, &causes);
@@ -537,6 +541,8 @@ std::optional<ApiError> Admission::AdmitUpdate(const ResourceInfo& resource, jso
     ValidateBatchOrWorkload(r, object, &causes);
   } else if (r == "nodes") {
     ValidateNodePodCidrUpdate(object, old, &causes);
+  } else if (r == "poddisruptionbudgets") {
+    ValidatePodDisruptionBudget(object, &causes);
   }
   if (!causes.empty()) {
     return ApiError::Invalid(resource.group, resource.kind, name, std::move(causes));

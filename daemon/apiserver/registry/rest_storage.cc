@@ -91,13 +91,7 @@ void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> r
       return RunMutation(m);
     }
     if (sub == "token" && verb == "create") return CreateToken(request, responder);
-    if (sub == "eviction" && verb == "create") {
-      RestRequest deletion = request;
-      deletion.info.subresource.clear();
-      deletion.info.verb = "delete";
-      deletion.http.body.clear();
-      return Delete(deletion, responder);
-    }
+    if (sub == "eviction" && verb == "create") return Evict(request, responder);
     if (sub == "scale") {
       if (verb == "get" || verb == "update" || verb == "patch") return ScaleSubresource(request, responder);
     }

@@ -75,6 +75,8 @@ class RestStorage {
   void Delete(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   void DeleteCollection(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   void ScaleSubresource(const RestRequest& request, std::shared_ptr<http::Responder> responder);
+  // pods/<name>/eviction, honouring the pod's PodDisruptionBudget (rest_eviction.cc).
+  void Evict(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   // serviceaccounts/<name>/token: a TokenRequest answered with a signed JWT.
   void CreateToken(const RestRequest& request, std::shared_ptr<http::Responder> responder);
   // pods/log (proxied to the node's kubelet), exec, attach, portforward, proxy (pod_proxy.cc).

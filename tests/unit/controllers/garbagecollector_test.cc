@@ -159,16 +159,16 @@ TEST_F(GarbageCollectorTest, DependentWithAnotherOwnerSurvives) {
 TEST_F(GarbageCollectorTest, UnservedOwnerKindNeverCausesDelete) {
   const json gone = Create(client::kConfigMaps, MakeConfigMap("gone"));
   ASSERT_TRUE(Delete(client::kConfigMaps, "gone"));
-  const json pdb = RefTo("policy/v1", "PodDisruptionBudget", "budget", "0b6c9f5e-pdb");
+  const json hpa = RefTo("autoscaling/v2", "HorizontalPodAutoscaler", "scaler", "0b6c9f5e-hpa");
   const json widget = RefTo("apps/v1", "Widget", "w", "0b6c9f5e-widget");
-  Dependent(client::kConfigMaps, MakeConfigMap("kept"), json::array({pdb, widget, OwnerRef(gone)}));
+  Dependent(client::kConfigMaps, MakeConfigMap("kept"), json::array({hpa, widget, OwnerRef(gone)}));
   ASSERT_TRUE(WaitFor([&] {
     auto kept = Get(client::kConfigMaps, "kept");
     return !kept || OwnerUids(*kept).size() == 2;
   }, "the reference to the deleted owner removed"));
   auto kept = Get(client::kConfigMaps, "kept");
   ASSERT_TRUE(kept.has_value()) << "deleted although two owners could not be looked up";
-  EXPECT_EQ(OwnerUids(*kept), (std::vector<std::string>{"0b6c9f5e-pdb", "0b6c9f5e-widget"}));
+  EXPECT_EQ(OwnerUids(*kept), (std::vector<std::string>{"0b6c9f5e-hpa", "0b6c9f5e-widget"}));
 }
 
 // A cluster-scoped owner of a kind the collector does not follow (a CSR) is looked up where the
