@@ -1,359 +1,676 @@
-// The only translation unit with Boost.Beast/Asio in the client library.
+// HttpsTransport without Asio: one I/O thread runs an epoll loop (edge-triggered) over
+// hand-driven TLS sockets (tls_client_socket.h). A request is one buffer (head written here +
+// body) sent with SSL_write, the answer is read with SSL_read into one reusable buffer and parsed
+// by HttpResponseParser. Each connection has one deadline, checked by the loop (no timer objects
+// per operation); other threads hand work over through a queue and an eventfd.
 #include "client/https_transport.h"
 
-#include <openssl/ssl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <deque>
-#include <list>
-#include <optional>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "client/http_response_parser.h"
+#include "client/tls_client_socket.h"
 
 namespace mk8s::client {
-
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-namespace net = boost::asio;
-namespace ssl = boost::asio::ssl;
-using tcp = net::ip::tcp;
-
 namespace {
 
+using SteadyClock = std::chrono::steady_clock;
 constexpr uint64_t kMaxResponseBytes = 512ull << 20;
+constexpr SteadyClock::time_point kNever = SteadyClock::time_point::max();
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
-struct Connection {
-  Connection(net::io_context& io, ssl::context& ctx) : stream(io, ctx) {}
-  beast::ssl_stream<beast::tcp_stream> stream;
-  beast::flat_buffer buffer;
-  void Close() {
-    beast::error_code ignored;
-    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(stream).socket().close(ignored);
+bool HasLineBreak(std::string_view text) { return text.find_first_of("\r\n") != std::string_view::npos; }
+
+bool EqualsLower(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i] >= 'A' && text[i] <= 'Z' ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+    if (c != lower[i]) return false;
   }
-};
-using ConnectionPtr = std::shared_ptr<Connection>;
-
-bool IsIpAddress(const std::string& host) {
-  beast::error_code ec;
-  net::ip::make_address(host, ec);
-  return !ec;
+  return true;
 }
 
 }  // namespace
 
-// All members are used on the I/O thread only, except the constants set before it starts.
+// Threads: Send/Stream/Cancel/the destructor may run on any thread and only Post(); everything
+// else runs on the I/O thread (members marked so), which also runs every callback.
 class HttpsTransport::Impl {
  public:
-  explicit Impl(HttpsConfig config) : config_(std::move(config)), ssl_(ssl::context::tls_client) {}
+  explicit Impl(HttpsConfig config) : config_(std::move(config)) {}
 
   Status Init() {
-    std::string rest = config_.server;
-    if (rest.rfind("https://", 0) != 0) {
-      return Status(Code::kInvalidArgument, "the API server URL must start with https://: " + rest);
+    Result<tls::ServerAddress> server = tls::ParseServerUrl(config_.server);
+    if (!server.ok()) return server.status();
+    server_ = *server;
+    host_header_ = server_.HostHeader();
+    if (HasLineBreak(config_.bearer_token)) {
+      return Status(Code::kInvalidArgument, "the bearer token contains a line break");
     }
-    rest = rest.substr(8);
-    if (size_t slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
-    if (!rest.empty() && rest[0] == '[') {  // [v6]:port
-      size_t close = rest.find(']');
-      if (close == std::string::npos) return Status(Code::kInvalidArgument, "bad server URL");
-      host_ = rest.substr(1, close - 1);
-      port_ = close + 2 <= rest.size() ? rest.substr(close + 2) : "443";
-    } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
-      host_ = rest.substr(0, colon);
-      port_ = rest.substr(colon + 1);
-    } else {
-      host_ = rest;
-      port_ = "443";
+    Result<SSL_CTX*> ctx = tls::NewClientContext(config_);
+    if (!ctx.ok()) return ctx.status();
+    ctx_ = *ctx;
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || event_fd_ < 0) {
+      return Status(Code::kInternal, std::string("epoll/eventfd: ") + std::strerror(errno));
     }
-    if (port_.empty()) port_ = "443";
-    beast::error_code ec;
-    ssl_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    if (config_.insecure_skip_verify) {
-      ssl_.set_verify_mode(ssl::verify_none);
-    } else {
-      ssl_.set_verify_mode(ssl::verify_peer);
-      if (config_.ca_pem.empty()) ssl_.set_default_verify_paths(ec);
-      else ssl_.add_certificate_authority(net::buffer(config_.ca_pem), ec);
-      if (ec) return Status(Code::kInvalidArgument, "cannot use the CA certificate: " + ec.message());
-    }
-    if (!config_.client_cert_pem.empty()) {
-      ssl_.use_certificate_chain(net::buffer(config_.client_cert_pem), ec);
-      if (!ec) ssl_.use_private_key(net::buffer(config_.client_key_pem), ssl::context::pem, ec);
-      if (ec) return Status(Code::kInvalidArgument, "cannot use the client certificate: " + ec.message());
-    }
-    thread_ = std::thread([this] { io_.run(); });
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = nullptr;  // the eventfd
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, event_fd_, &event);
+    read_buffer_.resize(kReadBufferBytes);
+    thread_ = std::thread([this] { Run(); });
     return Status::Ok();
   }
 
   ~Impl() {
-    net::post(io_, [this] {
-      stopping_ = true;
-      for (auto& weak : live_) {
-        if (auto connection = weak.lock()) connection->Close();
-      }
-      live_.clear();
-      idle_.clear();
-    });
-    work_.reset();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      Post([this] { Shutdown(); });
+      thread_.join();
+    }
+    {
+      std::lock_guard lock(resolver_mu_);
+      resolver_stop_ = true;
+    }
+    resolver_cv_.notify_all();
+    if (resolver_.joinable()) resolver_.join();
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (event_fd_ >= 0) close(event_fd_);
   }
 
   const HttpsConfig& config() const { return config_; }
 
-  // --- requests
+  // Runs `task` on the I/O thread (in order). From the I/O thread itself no wake-up is needed:
+  // the loop drains the queue before it waits. Once the loop has ended, tasks run inline.
+  void Post(std::function<void()> task) {
+    std::unique_lock lock(posted_mu_);
+    if (loop_exited_) {
+      lock.unlock();
+      task();
+      return;
+    }
+    posted_.push_back(std::move(task));
+    if (std::this_thread::get_id() == io_thread_id_ || wake_pending_) return;
+    wake_pending_ = true;
+    lock.unlock();
+    const uint64_t one = 1;
+    (void)!write(event_fd_, &one, sizeof one);
+  }
+
   struct SendOp {
     Request request;
     ResponseCallback done;
     bool retried = false;
-    bhttp::request<bhttp::string_body> message;
-    bhttp::response<bhttp::string_body> response;
-    std::optional<bhttp::response_parser<bhttp::string_body>> parser;
   };
 
   void Send(Request request, ResponseCallback done) {
-    auto op = std::make_shared<SendOp>();
-    op->request = std::move(request);
-    op->done = std::move(done);
-    net::post(io_, [this, op] { StartSend(op); });
+    auto op = std::make_shared<SendOp>(SendOp{std::move(request), std::move(done)});
+    Post([this, op = std::move(op)]() mutable { StartSend(std::move(op)); });
   }
 
-  // --- streams
-  class StreamOp : public StreamHandle, public std::enable_shared_from_this<StreamOp> {
-   public:
-    StreamOp(Impl* impl, Request request, StreamCallbacks callbacks)
-        : impl_(impl), request_(std::move(request)), callbacks_(std::move(callbacks)) {}
-    void Cancel() override {
-      // impl_ outlives every op that can still be cancelled only while the transport lives;
-      // a stale handle's Cancel after destruction is the caller's bug.
-      net::post(impl_->io_, [self = shared_from_this()] {
-        self->cancelled_ = true;
-        if (self->connection_) self->connection_->Close();
-        else self->End(Response{0, "", "cancelled"});
-      });
-    }
-    void Start() {
-      impl_->Connect([self = shared_from_this()](ConnectionPtr connection, std::string error) {
-        if (!connection) return self->End(Response{0, "", error});
-        if (self->cancelled_) {
-          connection->Close();
-          return self->End(Response{0, "", "cancelled"});
-        }
-        self->connection_ = connection;
-        self->message_ = impl_Build(self->impl_, self->request_);
-        beast::get_lowest_layer(connection->stream).expires_after(self->impl_->config_.request_timeout);
-        bhttp::async_write(connection->stream, self->message_,
-                           [self](beast::error_code ec, size_t) {
-                             if (ec) return self->Fail(ec);
-                             self->ReadHeader();
-                           });
-      });
-    }
-
-   private:
-    static bhttp::request<bhttp::string_body> impl_Build(Impl* impl, const Request& request) {
-      return impl->Build(request);
-    }
-    void ReadHeader() {
-      parser_.emplace();
-      parser_->body_limit(boost::none);
-      bhttp::async_read_header(connection_->stream, connection_->buffer, *parser_,
-                               [self = shared_from_this()](beast::error_code ec, size_t) {
-                                 if (ec) return self->Fail(ec);
-                                 beast::get_lowest_layer(self->connection_->stream).expires_never();
-                                 self->status_ = static_cast<int>(self->parser_->get().result_int());
-                                 self->ReadSome();
-                               });
-    }
-    void ReadSome() {
-      if (parser_->is_done()) return Finish();
-      bhttp::async_read_some(connection_->stream, connection_->buffer, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               if (ec) return self->Fail(ec);
-                               self->Deliver();
-                               self->ReadSome();
-                             });
-    }
-    void Deliver() {
-      if (status_ < 200 || status_ >= 300) return;  // error bodies are collected whole
-      std::string& body = parser_->get().body();
-      if (body.empty() || ended_) return;
-      std::string data;
-      data.swap(body);
-      splitter_.Feed(data, [&](std::string line) {
-        if (!cancelled_ && !ended_ && callbacks_.on_line) callbacks_.on_line(std::move(line));
-      });
-    }
-    void Finish() {
-      Deliver();
-      Response response{status_, std::string(parser_->get()[bhttp::field::content_type]), ""};
-      if (status_ < 200 || status_ >= 300) response.body = std::move(parser_->get().body());
-      connection_->Close();
-      End(std::move(response));
-    }
-    void Fail(beast::error_code ec) {
-      if (connection_) connection_->Close();
-      End(Response{0, "", cancelled_ ? "cancelled" : "watch connection failed: " + ec.message()});
-    }
-    void End(Response response) {
-      if (ended_) return;
-      ended_ = true;
-      if (callbacks_.on_end) callbacks_.on_end(std::move(response));
-      callbacks_ = StreamCallbacks{};
-    }
-
-    Impl* impl_;
-    Request request_;
-    StreamCallbacks callbacks_;
-    ConnectionPtr connection_;
-    bhttp::request<bhttp::string_body> message_;
-    std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
-    LineSplitter splitter_;
-    int status_ = 0;
-    bool cancelled_ = false;
-    bool ended_ = false;
-  };
-
-  std::shared_ptr<StreamHandle> Stream(Request request, StreamCallbacks callbacks) {
-    auto op = std::make_shared<StreamOp>(this, std::move(request), std::move(callbacks));
-    net::post(io_, [op] { op->Start(); });
-    return op;
-  }
+  class StreamOp;
+  std::shared_ptr<StreamHandle> Stream(Request request, StreamCallbacks callbacks);
 
  private:
-  using ConnectCallback = std::function<void(ConnectionPtr, std::string error)>;
+  struct Conn {
+    enum class Phase { kResolving, kConnecting, kHandshaking, kWriting, kReading, kIdle, kClosed };
+    tls::TlsClientSocket socket;
+    Phase phase = Phase::kResolving;
+    std::vector<tls::SocketAddress> addresses;
+    size_t next_address = 0;
+    std::string out;  // the request being written
+    size_t out_offset = 0;
+    HttpResponseParser parser;
+    SteadyClock::time_point deadline = kNever;
+    std::shared_ptr<SendOp> send;      // the request on this connection, or
+    std::shared_ptr<StreamOp> stream;  // the watch that owns it (never pooled)
+    bool reused = false;               // taken from the idle pool
+    bool stream_head_seen = false;
+  };
+  using ConnPtr = std::shared_ptr<Conn>;
 
-  bhttp::request<bhttp::string_body> Build(const Request& request) {
-    bhttp::request<bhttp::string_body> message;
-    message.method_string(request.method);
-    message.target(request.Target());
-    message.version(11);
-    message.set(bhttp::field::host, host_ + ":" + port_);
-    message.set(bhttp::field::user_agent, "mk8s-client");
-    message.set(bhttp::field::accept, "application/json");
-    if (!config_.bearer_token.empty()) {
-      message.set(bhttp::field::authorization, "Bearer " + config_.bearer_token);
-    }
-    if (!request.content_type.empty()) message.set(bhttp::field::content_type, request.content_type);
-    for (const auto& [name, value] : request.headers) message.set(name, value);
-    message.keep_alive(true);
-    message.body() = request.body;
-    message.prepare_payload();
-    return message;
+  // --- the loop (I/O thread)
+  void Run();
+  void RunPosted();
+  void Shutdown();
+  void CheckDeadlines(SteadyClock::time_point now);
+  void SetDeadline(Conn& conn, SteadyClock::time_point deadline) {
+    conn.deadline = deadline;
+    next_deadline_ = std::min(next_deadline_, deadline);
+  }
+  SteadyClock::time_point RequestDeadline() const {
+    return SteadyClock::now() + config_.request_timeout;
   }
 
-  // A fresh TLS connection (I/O thread).
-  void Connect(ConnectCallback done) {
-    if (stopping_) return done(nullptr, "the transport is shut down");
-    auto connection = std::make_shared<Connection>(io_, ssl_);
-    live_.push_back(connection);
-    if (live_.size() > 64) live_.remove_if([](const auto& weak) { return weak.expired(); });
-    if (!IsIpAddress(host_)) {
-      SSL_set_tlsext_host_name(connection->stream.native_handle(), host_.c_str());
-    }
-    if (!config_.insecure_skip_verify) {
-      connection->stream.set_verify_callback(ssl::host_name_verification(host_));
-    }
-    resolver_.async_resolve(
-        host_, port_,
-        [this, connection, done](beast::error_code ec, tcp::resolver::results_type results) {
-          if (ec) return done(nullptr, "cannot resolve " + host_ + ": " + ec.message());
-          beast::get_lowest_layer(connection->stream).expires_after(config_.request_timeout);
-          beast::get_lowest_layer(connection->stream).async_connect(
-              results, [this, connection, done](beast::error_code ec, const tcp::endpoint&) {
-                if (ec) return done(nullptr, "cannot connect to " + config_.server + ": " + ec.message());
-                connection->stream.async_handshake(
-                    ssl::stream_base::client, [this, connection, done](beast::error_code ec) {
-                      if (ec) {
-                        return done(nullptr, "TLS handshake with " + config_.server +
-                                                 " failed: " + ec.message());
-                      }
-                      if (stopping_) {
-                        connection->Close();
-                        return done(nullptr, "the transport is shut down");
-                      }
-                      done(connection, "");
-                    });
-              });
-        });
-  }
+  // --- connections (I/O thread)
+  ConnPtr NewConn();
+  void Connect(const ConnPtr& conn);
+  void Resolved(Result<std::vector<tls::SocketAddress>> addresses);
+  void TryNextAddress(const ConnPtr& conn, std::string last_error);
+  void Drive(const ConnPtr& conn);
+  void Begin(const ConnPtr& conn);
+  void DoWrite(const ConnPtr& conn);
+  void DoRead(const ConnPtr& conn);
+  bool Consume(const ConnPtr& conn, std::string_view data);
+  void Finished(const ConnPtr& conn, bool clean);
+  // The exchange on `conn` failed after it was connected; a request on a reused connection that
+  // got no byte back is sent once more on a fresh one (the server closed the idle connection).
+  void Failed(const ConnPtr& conn, const std::string& error, bool retryable = true);
+  // The connection could not be set up: its request or watch ends with `message`.
+  void Abort(const ConnPtr& conn, const std::string& message);
+  void CloseConn(const ConnPtr& conn);
+  std::string BuildRequest(const Request& request) const;
 
-  void StartSend(const std::shared_ptr<SendOp>& op) {
-    if (stopping_) return Complete(op, Response{0, "", "the transport is shut down"});
-    if (!idle_.empty()) {
-      ConnectionPtr connection = std::move(idle_.back());
-      idle_.pop_back();
-      return Exchange(op, connection, /*reused=*/true);
-    }
-    Connect([this, op](ConnectionPtr connection, std::string error) {
-      if (!connection) return Complete(op, Response{0, "", error});
-      Exchange(op, connection, /*reused=*/false);
-    });
-  }
-
-  void Exchange(const std::shared_ptr<SendOp>& op, ConnectionPtr connection, bool reused) {
-    op->message = Build(op->request);
-    op->parser.emplace();
-    op->parser->body_limit(kMaxResponseBytes);
-    beast::get_lowest_layer(connection->stream).expires_after(config_.request_timeout);
-    bhttp::async_write(
-        connection->stream, op->message,
-        [this, op, connection, reused](beast::error_code ec, size_t) {
-          if (ec) return Retry(op, connection, reused, ec);
-          bhttp::async_read(
-              connection->stream, connection->buffer, *op->parser,
-              [this, op, connection, reused](beast::error_code ec, size_t) {
-                if (ec) return Retry(op, connection, reused, ec);
-                auto& message = op->parser->get();
-                Response response{static_cast<int>(message.result_int()),
-                                  std::string(message[bhttp::field::content_type]),
-                                  std::move(message.body())};
-                if (message.keep_alive() && !stopping_ &&
-                    static_cast<int>(idle_.size()) < config_.max_idle_connections) {
-                  beast::get_lowest_layer(connection->stream).expires_never();
-                  idle_.push_back(connection);
-                } else {
-                  connection->Close();
-                }
-                Complete(op, std::move(response));
-              });
-        });
-  }
-
-  // A reused keep-alive connection may have been closed by the server while idle: try once more
-  // on a fresh connection. Otherwise report the failure.
-  void Retry(const std::shared_ptr<SendOp>& op, const ConnectionPtr& connection, bool reused,
-             beast::error_code ec) {
-    connection->Close();
-    if (reused && !op->retried && !stopping_) {
-      op->retried = true;
-      return StartSend(op);
-    }
-    Complete(op, Response{0, "", "request to " + config_.server + " failed: " + ec.message()});
-  }
-
-  void Complete(const std::shared_ptr<SendOp>& op, Response response) {
+  // --- requests and watches (I/O thread)
+  void StartSend(std::shared_ptr<SendOp> op);
+  void StartStream(const std::shared_ptr<StreamOp>& op);
+  void CancelStream(const std::shared_ptr<StreamOp>& op);
+  static void Complete(const std::shared_ptr<SendOp>& op, Response response) {
     ResponseCallback done = std::move(op->done);
     if (done) done(std::move(response));
   }
 
   HttpsConfig config_;
-  std::string host_;
-  std::string port_;
-  net::io_context io_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{
-      net::make_work_guard(io_)};
-  ssl::context ssl_;
-  tcp::resolver resolver_{io_};
-  std::vector<ConnectionPtr> idle_;             // I/O thread only
-  std::list<std::weak_ptr<Connection>> live_;   // I/O thread only: closed at shutdown
-  bool stopping_ = false;                       // I/O thread only
+  tls::ServerAddress server_;
+  std::string host_header_;
+  SSL_CTX* ctx_ = nullptr;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
   std::thread thread_;
+  std::thread::id io_thread_id_;
+
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by posted_mu_
+  bool wake_pending_ = false;                  // guarded by posted_mu_: the eventfd was written
+  bool loop_exited_ = false;                   // guarded by posted_mu_
+
+  // I/O thread only:
+  std::unordered_map<Conn*, ConnPtr> conns_;  // every open or opening connection
+  std::vector<ConnPtr> idle_;                 // pooled keep-alive connections (most recent last)
+  std::vector<ConnPtr> graveyard_;            // closed during this loop turn, freed after it
+  std::vector<ConnPtr> resolving_;            // waiting for the resolver
+  std::string read_buffer_;
+  SteadyClock::time_point next_deadline_ = kNever;  // no connection's deadline is earlier
+  bool stopping_ = false;
+
+  // The resolver thread (started on the first name lookup; IP literals need none).
+  std::thread resolver_;
+  std::mutex resolver_mu_;
+  std::condition_variable resolver_cv_;
+  bool resolver_wanted_ = false;  // guarded by resolver_mu_
+  bool resolver_stop_ = false;    // guarded by resolver_mu_
 };
+
+// --- watches
+
+class HttpsTransport::Impl::StreamOp : public StreamHandle,
+                                      public std::enable_shared_from_this<StreamOp> {
+ public:
+  StreamOp(Impl* impl, Request request, StreamCallbacks callbacks)
+      : impl_(impl), request_(std::move(request)), callbacks_(std::move(callbacks)) {}
+
+  // Any thread. The flag stops line delivery at once (also from inside on_line); the connection
+  // is closed on the I/O thread. A stale handle's Cancel after the transport's destruction is the
+  // caller's bug.
+  void Cancel() override {
+    if (cancelled_.exchange(true)) return;
+    impl_->Post([self = shared_from_this()] { self->impl_->CancelStream(self); });
+  }
+
+ private:
+  friend class Impl;
+
+  void Deliver(std::string& data) {
+    if (data.empty()) return;
+    splitter_.Feed(data, [this](std::string line) {
+      if (!cancelled_.load(std::memory_order_relaxed) && !ended_ && callbacks_.on_line) {
+        callbacks_.on_line(std::move(line));
+      }
+    });
+    data.clear();
+  }
+  void End(Response response) {
+    if (ended_) return;
+    ended_ = true;
+    conn_.reset();
+    if (callbacks_.on_end) callbacks_.on_end(std::move(response));
+    callbacks_ = StreamCallbacks{};
+  }
+
+  Impl* impl_;
+  Request request_;
+  StreamCallbacks callbacks_;   // I/O thread
+  std::weak_ptr<Conn> conn_;    // I/O thread
+  LineSplitter splitter_;       // I/O thread
+  std::atomic<bool> cancelled_{false};
+  bool ended_ = false;          // I/O thread
+};
+
+std::shared_ptr<StreamHandle> HttpsTransport::Impl::Stream(Request request, StreamCallbacks callbacks) {
+  auto op = std::make_shared<StreamOp>(this, std::move(request), std::move(callbacks));
+  Post([this, op] { StartStream(op); });
+  return op;
+}
+
+void HttpsTransport::Impl::StartStream(const std::shared_ptr<StreamOp>& op) {
+  if (stopping_) return op->End(Response{0, "", "the transport is shut down"});
+  if (op->cancelled_) return op->End(Response{0, "", "cancelled"});
+  ConnPtr conn = NewConn();
+  conn->stream = op;
+  op->conn_ = conn;
+  Connect(conn);
+}
+
+void HttpsTransport::Impl::CancelStream(const std::shared_ptr<StreamOp>& op) {
+  ConnPtr conn = op->conn_.lock();
+  if (conn && conn->stream == op) return Failed(conn, "cancelled");
+  op->End(Response{0, "", "cancelled"});
+}
+
+// --- requests
+
+void HttpsTransport::Impl::StartSend(std::shared_ptr<SendOp> op) {
+  if (stopping_) return Complete(op, Response{0, "", "the transport is shut down"});
+  while (!idle_.empty()) {
+    ConnPtr conn = std::move(idle_.back());
+    idle_.pop_back();
+    if (conn->phase != Conn::Phase::kIdle) continue;
+    conn->send = std::move(op);
+    conn->reused = true;
+    return Begin(conn);
+  }
+  ConnPtr conn = NewConn();
+  conn->send = std::move(op);
+  Connect(conn);
+}
+
+std::string HttpsTransport::Impl::BuildRequest(const Request& request) const {
+  bool has_accept = false, has_agent = false;
+  for (const auto& [name, value] : request.headers) {
+    has_accept = has_accept || EqualsLower(name, "accept");
+    has_agent = has_agent || EqualsLower(name, "user-agent");
+  }
+  std::string out;
+  out.reserve(256 + request.path.size() + request.query.size() + request.body.size());
+  out += request.method;
+  out += ' ';
+  out += request.path;
+  if (!request.query.empty()) {
+    out += '?';
+    out += request.query;
+  }
+  out += " HTTP/1.1\r\nHost: ";
+  out += host_header_;
+  if (!has_agent) out += "\r\nUser-Agent: mk8s-client";
+  if (!has_accept) out += "\r\nAccept: application/json";
+  if (!config_.bearer_token.empty()) {
+    out += "\r\nAuthorization: Bearer ";
+    out += config_.bearer_token;
+  }
+  if (!request.content_type.empty()) {
+    out += "\r\nContent-Type: ";
+    out += request.content_type;
+  }
+  for (const auto& [name, value] : request.headers) {
+    out += "\r\n";
+    out += name;
+    out += ": ";
+    out += value;
+  }
+  if (!request.body.empty() || (request.method != "GET" && request.method != "HEAD")) {
+    out += "\r\nContent-Length: ";
+    out += std::to_string(request.body.size());
+  }
+  out += "\r\n\r\n";
+  out += request.body;
+  return out;
+}
+
+// --- connections
+
+HttpsTransport::Impl::ConnPtr HttpsTransport::Impl::NewConn() {
+  auto conn = std::make_shared<Conn>();
+  conns_.emplace(conn.get(), conn);
+  return conn;
+}
+
+void HttpsTransport::Impl::Connect(const ConnPtr& conn) {
+  SetDeadline(*conn, RequestDeadline());
+  if (server_.ip_literal) {
+    Result<std::vector<tls::SocketAddress>> addresses = tls::Resolve(server_);
+    if (!addresses.ok()) return Abort(conn, addresses.status().message());
+    conn->addresses = std::move(*addresses);
+    return TryNextAddress(conn, "");
+  }
+  conn->phase = Conn::Phase::kResolving;
+  resolving_.push_back(conn);
+  std::lock_guard lock(resolver_mu_);
+  if (!resolver_.joinable()) {
+    resolver_ = std::thread([this] {
+      std::unique_lock lock(resolver_mu_);
+      for (;;) {
+        resolver_cv_.wait(lock, [this] { return resolver_stop_ || resolver_wanted_; });
+        if (resolver_stop_) return;
+        resolver_wanted_ = false;
+        lock.unlock();
+        auto addresses = std::make_shared<Result<std::vector<tls::SocketAddress>>>(tls::Resolve(server_));
+        Post([this, addresses] { Resolved(std::move(*addresses)); });
+        lock.lock();
+      }
+    });
+  }
+  resolver_wanted_ = true;
+  resolver_cv_.notify_one();
+}
+
+void HttpsTransport::Impl::Resolved(Result<std::vector<tls::SocketAddress>> addresses) {
+  std::vector<ConnPtr> waiting = std::move(resolving_);
+  resolving_.clear();
+  for (const ConnPtr& conn : waiting) {
+    if (conn->phase != Conn::Phase::kResolving) continue;
+    if (!addresses.ok()) {
+      Abort(conn, addresses.status().message());
+      continue;
+    }
+    conn->addresses = *addresses;
+    TryNextAddress(conn, "");
+  }
+}
+
+void HttpsTransport::Impl::TryNextAddress(const ConnPtr& conn, std::string last_error) {
+  while (conn->next_address < conn->addresses.size()) {
+    const auto io = conn->socket.StartConnect(conn->addresses[conn->next_address++]);
+    if (io == tls::TlsClientSocket::Io::kError) {
+      last_error = conn->socket.error();
+      continue;
+    }
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.ptr = conn.get();
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, conn->socket.fd(), &event);
+    conn->phase = Conn::Phase::kConnecting;
+    if (io == tls::TlsClientSocket::Io::kDone) Drive(conn);
+    return;
+  }
+  Abort(conn, "cannot connect to " + config_.server + ": " + last_error);
+}
+
+void HttpsTransport::Impl::Drive(const ConnPtr& conn) {
+  using Io = tls::TlsClientSocket::Io;
+  switch (conn->phase) {
+    case Conn::Phase::kConnecting: {
+      const Io io = conn->socket.FinishConnect();
+      if (io == Io::kWant) return;
+      if (io != Io::kDone) return TryNextAddress(conn, conn->socket.error());
+      conn->phase = Conn::Phase::kHandshaking;
+      [[fallthrough]];
+    }
+    case Conn::Phase::kHandshaking: {
+      const Io io = conn->socket.Handshake(ctx_, server_, !config_.insecure_skip_verify);
+      if (io == Io::kWant) return;
+      if (io != Io::kDone) {
+        return Abort(conn, "TLS handshake with " + config_.server + " failed: " +
+                               (io == Io::kEof ? "the connection was closed" : conn->socket.error()));
+      }
+      if (stopping_) return Abort(conn, "the transport is shut down");
+      if (conn->stream && conn->stream->cancelled_) return Abort(conn, "cancelled");
+      return Begin(conn);
+    }
+    case Conn::Phase::kWriting: return DoWrite(conn);
+    case Conn::Phase::kReading: return DoRead(conn);
+    case Conn::Phase::kIdle: {
+      // A pooled connection has nothing to say: data, an end or an error means it is unusable
+      // (the server closed it). TLS 1.3 session tickets are consumed here as no data.
+      size_t got = 0;
+      const Io io = conn->socket.Read(read_buffer_.data(), read_buffer_.size(), &got);
+      if (io != Io::kWant) CloseConn(conn);
+      return;
+    }
+    case Conn::Phase::kResolving:
+    case Conn::Phase::kClosed: return;
+  }
+}
+
+void HttpsTransport::Impl::Begin(const ConnPtr& conn) {
+  const Request& request = conn->send ? conn->send->request : conn->stream->request_;
+  if (HasLineBreak(request.method) || HasLineBreak(request.path) || HasLineBreak(request.query) ||
+      HasLineBreak(request.content_type) ||
+      std::any_of(request.headers.begin(), request.headers.end(), [](const auto& header) {
+        return HasLineBreak(header.first) || HasLineBreak(header.second);
+      })) {
+    return Abort(conn, "invalid request: a line break in the request line or a header");
+  }
+  conn->out = BuildRequest(request);
+  conn->out_offset = 0;
+  conn->parser.Reset(conn->send ? kMaxResponseBytes : UINT64_MAX, request.method == "HEAD");
+  conn->stream_head_seen = false;
+  conn->phase = Conn::Phase::kWriting;
+  SetDeadline(*conn, RequestDeadline());
+  DoWrite(conn);
+}
+
+void HttpsTransport::Impl::DoWrite(const ConnPtr& conn) {
+  using Io = tls::TlsClientSocket::Io;
+  while (conn->out_offset < conn->out.size()) {
+    size_t written = 0;
+    const Io io = conn->socket.Write(std::string_view(conn->out).substr(conn->out_offset), &written);
+    conn->out_offset += written;
+    if (io == Io::kDone) break;
+    if (io == Io::kWant) {
+      if (written == 0) return;  // the socket is full: the next writable edge resumes
+      continue;
+    }
+    return Failed(conn, conn->socket.error());
+  }
+  if (conn->out.capacity() > kReadBufferBytes) std::string().swap(conn->out);
+  else conn->out.clear();
+  conn->out_offset = 0;
+  conn->phase = Conn::Phase::kReading;
+  DoRead(conn);
+}
+
+void HttpsTransport::Impl::DoRead(const ConnPtr& conn) {
+  using Io = tls::TlsClientSocket::Io;
+  for (;;) {
+    size_t got = 0;
+    const Io io = conn->socket.Read(read_buffer_.data(), read_buffer_.size(), &got);
+    if (io == Io::kDone) {
+      if (!Consume(conn, std::string_view(read_buffer_.data(), got))) return;
+      continue;
+    }
+    if (io == Io::kWant) return;
+    if (io == Io::kEof) {
+      conn->parser.FeedEof();
+      if (conn->parser.done()) return Finished(conn, /*clean=*/false);
+      return Failed(conn, conn->parser.error());
+    }
+    return Failed(conn, conn->socket.error());
+  }
+}
+
+// Returns whether the connection goes on reading this exchange.
+bool HttpsTransport::Impl::Consume(const ConnPtr& conn, std::string_view data) {
+  const size_t used = conn->parser.Feed(data);
+  if (conn->parser.failed()) {
+    Failed(conn, "bad response: " + conn->parser.error(), /*retryable=*/false);
+    return false;
+  }
+  if (conn->stream) {
+    HttpResponseParser& parser = conn->parser;
+    if (!conn->stream_head_seen && parser.head_done()) {
+      conn->stream_head_seen = true;
+      conn->deadline = kNever;  // a watch may stay quiet for as long as it likes
+    }
+    if (conn->stream_head_seen && parser.status() >= 200 && parser.status() < 300) {
+      std::shared_ptr<StreamOp> op = conn->stream;  // on_line may cancel (which only flags)
+      op->Deliver(parser.body());
+    }
+  }
+  if (conn->parser.done()) {
+    Finished(conn, /*clean=*/used == data.size());
+    return false;
+  }
+  return true;
+}
+
+void HttpsTransport::Impl::Finished(const ConnPtr& conn, bool clean) {
+  HttpResponseParser& parser = conn->parser;
+  if (std::shared_ptr<StreamOp> op = std::move(conn->stream)) {
+    Response response{parser.status(), parser.content_type(), ""};
+    if (parser.status() >= 200 && parser.status() < 300) op->Deliver(parser.body());
+    else response.body = std::move(parser.body());
+    CloseConn(conn);
+    return op->End(std::move(response));
+  }
+  std::shared_ptr<SendOp> op = std::move(conn->send);
+  Response response{parser.status(), parser.content_type(), std::move(parser.body())};
+  if (clean && parser.keep_alive() && !stopping_ &&
+      static_cast<int>(idle_.size()) < config_.max_idle_connections) {
+    conn->phase = Conn::Phase::kIdle;
+    conn->deadline = kNever;
+    idle_.push_back(conn);
+  } else {
+    CloseConn(conn);
+  }
+  if (op) Complete(op, std::move(response));
+}
+
+void HttpsTransport::Impl::Failed(const ConnPtr& conn, const std::string& error, bool retryable) {
+  if (std::shared_ptr<SendOp> op = std::move(conn->send)) {
+    const bool retry = retryable && conn->reused && !op->retried && !conn->parser.started() &&
+                       !stopping_;
+    CloseConn(conn);
+    if (retry) {
+      op->retried = true;
+      return StartSend(std::move(op));
+    }
+    return Complete(op, Response{0, "", "request to " + config_.server + " failed: " + error});
+  }
+  if (std::shared_ptr<StreamOp> op = std::move(conn->stream)) {
+    CloseConn(conn);
+    return op->End(Response{0, "", op->cancelled_ ? "cancelled" : "watch connection failed: " + error});
+  }
+  CloseConn(conn);
+}
+
+void HttpsTransport::Impl::Abort(const ConnPtr& conn, const std::string& message) {
+  std::shared_ptr<SendOp> send = std::move(conn->send);
+  std::shared_ptr<StreamOp> stream = std::move(conn->stream);
+  CloseConn(conn);
+  if (send) Complete(send, Response{0, "", message});
+  if (stream) stream->End(Response{0, "", stream->cancelled_ ? "cancelled" : message});
+}
+
+void HttpsTransport::Impl::CloseConn(const ConnPtr& conn) {
+  if (conn->phase == Conn::Phase::kIdle) std::erase(idle_, conn);
+  conn->phase = Conn::Phase::kClosed;
+  conn->deadline = kNever;
+  conn->socket.Close();  // closing the fd also removes it from the epoll set
+  auto it = conns_.find(conn.get());
+  if (it != conns_.end()) {
+    graveyard_.push_back(std::move(it->second));
+    conns_.erase(it);
+  }
+}
+
+// --- the loop
+
+void HttpsTransport::Impl::RunPosted() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(posted_mu_);
+    tasks.swap(posted_);
+  }
+  for (auto& task : tasks) task();
+}
+
+void HttpsTransport::Impl::Run() {
+  {
+    std::lock_guard lock(posted_mu_);
+    io_thread_id_ = std::this_thread::get_id();
+  }
+  epoll_event events[64];
+  for (;;) {
+    RunPosted();
+    int timeout_ms = -1;
+    {
+      std::lock_guard lock(posted_mu_);
+      if (!posted_.empty()) {
+        timeout_ms = 0;
+      } else if (stopping_ && conns_.empty()) {
+        loop_exited_ = true;
+        break;
+      }
+    }
+    if (timeout_ms != 0 && next_deadline_ != kNever) {
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_deadline_ - SteadyClock::now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, INT_MAX));
+    }
+    const int count = epoll_wait(epoll_fd_, events, 64, timeout_ms);
+    for (int i = 0; i < count; ++i) {
+      if (events[i].data.ptr == nullptr) {
+        uint64_t value = 0;
+        (void)!read(event_fd_, &value, sizeof value);
+        std::lock_guard lock(posted_mu_);
+        wake_pending_ = false;
+        continue;
+      }
+      auto* raw = static_cast<Conn*>(events[i].data.ptr);
+      auto it = conns_.find(raw);
+      if (it == conns_.end()) continue;  // closed earlier in this turn
+      ConnPtr conn = it->second;
+      Drive(conn);
+    }
+    if (next_deadline_ <= SteadyClock::now()) CheckDeadlines(SteadyClock::now());
+    graveyard_.clear();
+  }
+  RunPosted();  // tasks posted before loop_exited_ was set
+}
+
+void HttpsTransport::Impl::CheckDeadlines(SteadyClock::time_point now) {
+  std::vector<ConnPtr> expired;
+  next_deadline_ = kNever;
+  for (const auto& [raw, conn] : conns_) {
+    if (conn->deadline <= now) expired.push_back(conn);
+    else next_deadline_ = std::min(next_deadline_, conn->deadline);
+  }
+  const std::string timeout = "timed out after " + std::to_string(config_.request_timeout.count()) + " s";
+  for (const ConnPtr& conn : expired) {
+    if (conn->phase == Conn::Phase::kClosed) continue;
+    if (conn->phase == Conn::Phase::kWriting || conn->phase == Conn::Phase::kReading) {
+      Failed(conn, timeout, /*retryable=*/false);
+    } else {
+      Abort(conn, "cannot connect to " + config_.server + ": " + timeout);
+    }
+  }
+}
+
+void HttpsTransport::Impl::Shutdown() {
+  stopping_ = true;
+  std::vector<ConnPtr> open;
+  open.reserve(conns_.size());
+  for (const auto& [raw, conn] : conns_) open.push_back(conn);
+  for (const ConnPtr& conn : open) {
+    if (conn->phase != Conn::Phase::kClosed) Abort(conn, "the transport is shut down");
+  }
+  idle_.clear();
+  resolving_.clear();
+}
+
+// --- the public face
 
 Result<std::shared_ptr<HttpsTransport>> HttpsTransport::Create(HttpsConfig config) {
   auto impl = std::make_unique<Impl>(std::move(config));
