@@ -479,7 +479,9 @@ void HttpsTransport::Impl::DoWrite(const ConnPtr& conn) {
   else conn->out.clear();
   conn->out_offset = 0;
   conn->phase = Conn::Phase::kReading;
-  DoRead(conn);
+  // The answer cannot be there yet unless OpenSSL already holds bytes: the socket's next
+  // readable edge starts the read (saves a recv that would find nothing).
+  if (conn->socket.HasPending()) DoRead(conn);
 }
 
 void HttpsTransport::Impl::DoRead(const ConnPtr& conn) {

@@ -67,6 +67,9 @@ class TlsClientSocket {
   Io Write(std::string_view data, size_t* written);
   // Reads decrypted bytes: kDone with *got > 0, kWant (nothing now), kEof (orderly end).
   Io Read(char* buffer, size_t size, size_t* got);
+  // Whether OpenSSL holds received bytes not yet returned by Read (read-ahead): then the socket
+  // will not report them again.
+  bool HasPending() const { return ssl_ != nullptr && SSL_has_pending(ssl_) == 1; }
   void Close();
 
  private:
