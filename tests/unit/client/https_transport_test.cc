@@ -245,6 +245,27 @@ TEST(HttpsTransportTest, KeepAliveReusesTheConnectionAndWritesTheHead) {
   EXPECT_NE(head.find("\r\nContent-Length: 7\r\n\r\n{\"i\":2}"), std::string::npos) << head;
 }
 
+TEST(HttpsTransportTest, LargeBodiesBothWays) {
+  const std::string big_reply(3 << 20, 'r');  // many TLS records and socket reads
+  std::atomic<size_t> request_size{0};
+  ScriptedServer server([&](int, ServerConn& conn) {
+    request_size = conn.ReadRequest().size();
+    conn.Write(Reply(200, big_reply));
+    conn.WaitForClose();
+  });
+  ASSERT_TRUE(server.bound());
+  auto transport = MakeTransport(ConfigFor("127.0.0.1", server.port()));
+  Request request;
+  request.method = "PUT";
+  request.path = "/big";
+  request.body = std::string(1 << 20, 'q');  // more than the socket takes at once
+  Response response = SendAndWait(*transport, request);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body.size(), big_reply.size());
+  EXPECT_EQ(response.body, big_reply);
+  EXPECT_GT(request_size.load(), size_t{1} << 20);
+}
+
 TEST(HttpsTransportTest, ARequestIsSentAgainWhenTheServerDroppedTheReusedConnection) {
   ScriptedServer server([&](int index, ServerConn& conn) {
     if (index == 0) {
