@@ -90,10 +90,27 @@ bool IsTransportError(const ApiError& e) { return e.code == 0; }
 
 Client::Client(std::shared_ptr<Transport> transport) : transport_(std::move(transport)) {}
 
-ApiResult<json> Client::Decode(Response response) {
-  if (response.status == 0) {
-    return ApiError{0, "ClientError", response.body.empty() ? "no response" : response.body};
+namespace {
+
+// The ApiError of a non-2xx answer (`body` is its parsed body, or discarded if not JSON).
+ApiError ErrorOf(Response& response, const json& body) {
+  ApiError error{response.status, ReasonForCode(response.status), std::move(response.body)};
+  if (body.is_object() && body.value("kind", "") == "Status") {
+    if (body.contains("code") && body["code"].is_number_integer()) error.code = body["code"];
+    if (body.contains("reason") && body["reason"].is_string()) error.reason = body["reason"];
+    if (body.contains("message") && body["message"].is_string()) error.message = body["message"];
   }
+  return error;
+}
+
+ApiError TransportError(const Response& response) {
+  return ApiError{0, "ClientError", response.body.empty() ? "no response" : response.body};
+}
+
+}  // namespace
+
+ApiResult<json> Client::Decode(Response response) {
+  if (response.status == 0) return TransportError(response);
   json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (response.status >= 200 && response.status < 300) {
     if (body.is_discarded()) {
@@ -102,13 +119,20 @@ ApiResult<json> Client::Decode(Response response) {
     }
     return body;
   }
-  ApiError error{response.status, ReasonForCode(response.status), response.body};
-  if (body.is_object() && body.value("kind", "") == "Status") {
-    if (body.contains("code") && body["code"].is_number_integer()) error.code = body["code"];
-    if (body.contains("reason") && body["reason"].is_string()) error.reason = body["reason"];
-    if (body.contains("message") && body["message"].is_string()) error.message = body["message"];
-  }
-  return error;
+  return ErrorOf(response, body);
+}
+
+std::optional<ApiError> Client::DecodeStatus(Response response) {
+  if (response.status == 0) return TransportError(response);
+  if (response.status >= 200 && response.status < 300) return std::nullopt;
+  const json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  return ErrorOf(response, body);
+}
+
+void Client::DoStatusOnlyAsync(Request request, StatusCallback done) {
+  transport_->Send(std::move(request), [done = std::move(done)](Response response) {
+    done(DecodeStatus(std::move(response)));
+  });
 }
 
 void Client::DoAsync(Request request, JsonCallback done) {
@@ -172,15 +196,26 @@ void Client::ListAsync(const ResourceRef& ref, const std::string& ns, const List
   });
 }
 
-void Client::CreateAsync(const ResourceRef& ref, const std::string& ns, const json& object,
-                         JsonCallback done, const WriteOptions& options) {
+Request Client::CreateRequest(const ResourceRef& ref, const std::string& ns, const json& object,
+                             const WriteOptions& options) {
   Request request;
   request.method = "POST";
   request.path = ref.Path(ns);
   request.query = WriteQuery(options);
   request.content_type = "application/json";
   request.body = Dump(object);
-  DoAsync(std::move(request), std::move(done));
+  return request;
+}
+
+void Client::CreateAsync(const ResourceRef& ref, const std::string& ns, const json& object,
+                         JsonCallback done, const WriteOptions& options) {
+  DoAsync(CreateRequest(ref, ns, object, options), std::move(done));
+}
+
+void Client::CreateStatusOnlyAsync(const ResourceRef& ref, const std::string& ns,
+                                   const json& object, StatusCallback done,
+                                   const WriteOptions& options) {
+  DoStatusOnlyAsync(CreateRequest(ref, ns, object, options), std::move(done));
 }
 
 namespace {
@@ -209,9 +244,9 @@ void Client::UpdateStatusAsync(const ResourceRef& ref, const json& object, JsonC
   DoAsync(PutRequest(ref, object, "status", options), std::move(done));
 }
 
-void Client::PatchAsync(const ResourceRef& ref, const std::string& ns, const std::string& name,
-                        PatchType type, const json& patch, JsonCallback done,
-                        const std::string& subresource, const WriteOptions& options) {
+Request Client::PatchRequest(const ResourceRef& ref, const std::string& ns,
+                            const std::string& name, PatchType type, const json& patch,
+                            const std::string& subresource, const WriteOptions& options) {
   Request request;
   request.method = "PATCH";
   request.path = ref.Path(ns, name, subresource);
@@ -223,7 +258,21 @@ void Client::PatchAsync(const ResourceRef& ref, const std::string& ns, const std
     case PatchType::kApply: request.content_type = "application/apply-patch+yaml"; break;
   }
   request.body = Dump(patch);
-  DoAsync(std::move(request), std::move(done));
+  return request;
+}
+
+void Client::PatchAsync(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                        PatchType type, const json& patch, JsonCallback done,
+                        const std::string& subresource, const WriteOptions& options) {
+  DoAsync(PatchRequest(ref, ns, name, type, patch, subresource, options), std::move(done));
+}
+
+void Client::PatchStatusOnlyAsync(const ResourceRef& ref, const std::string& ns,
+                                  const std::string& name, PatchType type, const json& patch,
+                                  StatusCallback done, const std::string& subresource,
+                                  const WriteOptions& options) {
+  DoStatusOnlyAsync(PatchRequest(ref, ns, name, type, patch, subresource, options),
+                    std::move(done));
 }
 
 void Client::DeleteAsync(const ResourceRef& ref, const std::string& ns, const std::string& name,

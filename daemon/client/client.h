@@ -102,6 +102,9 @@ class Client {
  public:
   using JsonCallback = std::function<void(ApiResult<nlohmann::json>)>;
   using ListCallback = std::function<void(ApiResult<ListResult>)>;
+  // For writers that do not need the stored object back: nothing on success (a 2xx answer's body
+  // is not parsed), or the error.
+  using StatusCallback = std::function<void(std::optional<ApiError> error)>;
 
   explicit Client(std::shared_ptr<Transport> transport);
   const std::shared_ptr<Transport>& transport() const { return transport_; }
@@ -131,6 +134,15 @@ class Client {
                               const nlohmann::json& body, JsonCallback done);
   // Any request whose answer is JSON.
   void DoAsync(Request request, JsonCallback done);
+  // Status-only forms of CreateAsync / PatchAsync / DoAsync, for fire-and-forget writers (events,
+  // lease renewals, load generators): the same request, but a 2xx answer is not parsed.
+  void CreateStatusOnlyAsync(const ResourceRef& ref, const std::string& ns,
+                             const nlohmann::json& object, StatusCallback done,
+                             const WriteOptions& options = {});
+  void PatchStatusOnlyAsync(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                            PatchType type, const nlohmann::json& patch, StatusCallback done,
+                            const std::string& subresource = "", const WriteOptions& options = {});
+  void DoStatusOnlyAsync(Request request, StatusCallback done);
 
   // --- blocking forms.
   ApiResult<nlohmann::json> Get(const ResourceRef& ref, const std::string& ns,
@@ -168,6 +180,15 @@ class Client {
                              const ListOptions& options, bool watch);
   // Decodes an answer: 2xx JSON -> value; otherwise the metav1.Status -> ApiError.
   static ApiResult<nlohmann::json> Decode(Response response);
+  // Decodes only the outcome: nullopt for a 2xx answer (its body unread), else the ApiError.
+  static std::optional<ApiError> DecodeStatus(Response response);
+  // The requests the write calls send (shared by the JSON and status-only forms).
+  static Request CreateRequest(const ResourceRef& ref, const std::string& ns,
+                               const nlohmann::json& object, const WriteOptions& options);
+  static Request PatchRequest(const ResourceRef& ref, const std::string& ns,
+                              const std::string& name, PatchType type,
+                              const nlohmann::json& patch, const std::string& subresource,
+                              const WriteOptions& options);
 
  private:
   std::shared_ptr<Transport> transport_;

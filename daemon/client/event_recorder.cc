@@ -86,25 +86,27 @@ void EventRecorder::Record(const nlohmann::json& object, const std::string& type
       aggregate_count = entry.aggregate_count;
     }
   }
-  auto log_failure = [reason](ApiResult<nlohmann::json> r) {
-    if (!r.ok()) spdlog::debug("event {} not recorded: {}", reason, r.error().ToString());
+  // Fire and forget: the stored Event is not needed back, so its answer is not parsed.
+  auto log_failure = [reason](std::optional<ApiError> error) {
+    if (error) spdlog::debug("event {} not recorded: {}", reason, error->ToString());
   };
   if (aggregate_name.empty()) {
-    client_->CreateAsync(kEvents, ns, NewEvent(object, object_name + "." + Suffix(), type, reason,
-                                               message),
-                         log_failure);
+    client_->CreateStatusOnlyAsync(
+        kEvents, ns, NewEvent(object, object_name + "." + Suffix(), type, reason, message),
+        log_failure);
     return;
   }
   const std::string combined = "(combined from similar events): " + message;
   if (create_aggregate) {
-    client_->CreateAsync(kEvents, ns, NewEvent(object, aggregate_name, type, reason, combined),
-                         log_failure);
+    client_->CreateStatusOnlyAsync(
+        kEvents, ns, NewEvent(object, aggregate_name, type, reason, combined), log_failure);
     return;
   }
   nlohmann::json patch = {{"count", aggregate_count},
                           {"message", combined},
                           {"lastTimestamp", NowRfc3339()}};
-  client_->PatchAsync(kEvents, ns, aggregate_name, PatchType::kMerge, patch, log_failure);
+  client_->PatchStatusOnlyAsync(kEvents, ns, aggregate_name, PatchType::kMerge, patch,
+                               log_failure);
 }
 
 }  // namespace mk8s::client

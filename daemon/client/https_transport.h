@@ -2,11 +2,14 @@
 // --server=https://...). HTTP/1.1 over TLS with keep-alive connection reuse; client certificate
 // and/or bearer token; the server certificate is verified against the given CA and host name.
 //
-// Threads: one I/O thread per transport runs every socket operation and every callback (so
-// callbacks must be cheap, as Transport says). Requests reuse idle connections (at most
-// `max_idle_connections` kept); each watch has a connection of its own.
+// Threads: one I/O thread per transport (an epoll loop over non-blocking TLS sockets) runs every
+// socket operation and every callback (so callbacks must be cheap, as Transport says). Requests
+// reuse idle connections (at most `max_idle_connections` kept); a request that fails on a reused
+// connection before any byte of the answer arrived is sent once more on a fresh one. Each watch
+// has a connection of its own. `request_timeout` bounds connecting plus one request's exchange
+// (for a watch: until the response head). Response bodies are capped at 512 MiB.
 // Lifetime: the destructor aborts open requests and watches (their callbacks see status 0) and
-// joins the I/O thread. Boost.Beast is confined to https_transport.cc.
+// joins the I/O thread. OpenSSL stays in https_transport.cc and tls_client_socket.cc.
 #pragma once
 
 #include <chrono>

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <ctime>
+#include <future>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "client/informer.h"
@@ -175,9 +177,14 @@ void HollowNodes::Heartbeat() {
       const json lease = client::NodeLease(name, options_.lease_duration.count(),
                                            Now(/*micro=*/true),
                                            uid == node_uids_.end() ? "" : uid->second);
-      auto patched = client_->Patch(client::kLeases, client::kNodeLeaseNamespace, name,
-                                    client::PatchType::kMerge, {{"spec", lease["spec"]}});
-      if (!patched.ok() && client::IsNotFound(patched.error())) {
+      // The renewed Lease is not needed back: the status-only form does not parse it.
+      auto renewed = std::make_shared<std::promise<std::optional<client::ApiError>>>();
+      client_->PatchStatusOnlyAsync(
+          client::kLeases, client::kNodeLeaseNamespace, name, client::PatchType::kMerge,
+          {{"spec", lease["spec"]}},
+          [renewed](std::optional<client::ApiError> error) { renewed->set_value(std::move(error)); });
+      const std::optional<client::ApiError> error = renewed->get_future().get();
+      if (error && client::IsNotFound(*error)) {
         (void)client_->Create(client::kLeases, client::kNodeLeaseNamespace, lease);
       }
     }

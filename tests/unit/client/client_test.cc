@@ -69,6 +69,24 @@ TEST(ClientTest, DecodesStatusErrors) {
   EXPECT_EQ((*ok)["kind"], "Pod");
 }
 
+TEST(ClientTest, DecodesOnlyTheStatusForStatusOnlyCalls) {
+  // A 2xx body is not read at all (not even checked to be JSON).
+  EXPECT_FALSE(Client::DecodeStatus(Response{201, "application/json", "not json"}).has_value());
+  auto not_found = Client::DecodeStatus(Response{
+      404, "application/json", R"({"kind":"Status","reason":"NotFound","message":"gone","code":404})"});
+  ASSERT_TRUE(not_found.has_value());
+  EXPECT_TRUE(IsNotFound(*not_found));
+  EXPECT_EQ(not_found->message, "gone");
+  auto plain = Client::DecodeStatus(Response{503, "text/plain", "later"});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->reason, "ServiceUnavailable");
+  EXPECT_EQ(plain->message, "later");
+  auto transport = Client::DecodeStatus(Response{0, "", ""});
+  ASSERT_TRUE(transport.has_value());
+  EXPECT_TRUE(IsTransportError(*transport));
+  EXPECT_EQ(transport->message, "no response");
+}
+
 TEST(ClientTest, ObjectKeys) {
   EXPECT_EQ(ObjectKey(json{{"metadata", {{"name", "a"}, {"namespace", "ns"}}}}), "ns/a");
   EXPECT_EQ(ObjectKey(json{{"metadata", {{"name", "n1"}}}}), "n1");
