@@ -7,7 +7,7 @@
 namespace mk8s::store {
 
 bool WatchState::Push(EventPtr event) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (ended_) return false;
   if (queue_.size() >= queue_limit_) {
     ended_ = true;
@@ -19,7 +19,9 @@ bool WatchState::Push(EventPtr event) {
     return false;
   }
   queue_.push_back(std::move(event));
-  if (queue_.size() == 1) cv_.notify_all();
+  const bool wake = queue_.size() == 1;
+  lock.unlock();
+  if (wake) cv_.notify_all();  // after the unlock, so the woken reader does not block on mu_
   return true;
 }
 

@@ -30,10 +30,14 @@ Writer::~Writer() { Stop(); }
 
 void Writer::Submit(WriteOp op) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (!stopping_) {
       queue_.emplace_back(std::move(op));
-      if (queue_.size() == 1) cv_.notify_one();
+      const bool wake = queue_.size() == 1;
+      // Notified after the unlock: a writer woken while the submitter still holds mu_ would
+      // block on it at once and need a second wakeup (one per write when they arrive alone).
+      lock.unlock();
+      if (wake) cv_.notify_one();
       return;
     }
   }

@@ -87,7 +87,10 @@ NodeLifecycleController::~NodeLifecycleController() {
 
 void NodeLifecycleController::Setup() {
   nodes_ = context_.informers->For(client::kNodes);
-  leases_ = context_.informers->For(client::kLeases, "kube-node-lease");
+  // The cluster-wide Lease informer the garbage collector shares (as upstream's shared informer):
+  // a namespaced one beside it would take every renewal a second time (another in-process
+  // delivery, cache update and thread wakeup per Lease write).
+  leases_ = context_.informers->For(client::kLeases);
   pods_ = context_.informers->For(client::kPods);
   nodes_->AddEventHandler(
       {[this](const client::ObjectPtr& n) { EnqueueObject(n); },

@@ -38,7 +38,7 @@ class NodeLifecycleTest : public ControllerTest {
     auto renewed = api().Patch(client::kLeases, "kube-node-lease", name, client::PatchType::kMerge,
                                {{"spec", {{"renewTime", Timestamp()}}}});
     ASSERT_TRUE(renewed.ok()) << renewed.error().ToString();
-    ASSERT_TRUE(WaitUntilCached(client::kLeases, *renewed, "kube-node-lease"));
+    ASSERT_TRUE(WaitUntilCached(client::kLeases, *renewed));
   }
   json Node(const std::string& name) { return Get(client::kNodes, "", name).value_or(json()); }
   std::vector<std::string> UnreachableEffects(const json& node) {
