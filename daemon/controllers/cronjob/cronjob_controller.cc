@@ -249,9 +249,10 @@ Status CronJobController::Reconcile(const std::string& key) {
   TimePoint earliest = last_schedule.value_or(
       ParseRfc3339(cronjob["metadata"].value("creationTimestamp", "")).value_or(now));
   const json deadline_field = spec.value("startingDeadlineSeconds", json());
-  const std::optional<int64_t> deadline =
-      deadline_field.is_number_integer() ? std::optional<int64_t>(deadline_field.get<int64_t>()) : std::nullopt;
-  if (deadline) earliest = std::max(earliest, now - std::chrono::seconds(*deadline));
+  // startingDeadlineSeconds, when set (a plain flag and value: GCC 12 misreads an optional here).
+  const bool has_deadline = deadline_field.is_number_integer();
+  const std::chrono::seconds deadline(has_deadline ? deadline_field.get<int64_t>() : 0);
+  if (has_deadline) earliest = std::max(earliest, now - deadline);
   const Due due = MostRecent(*schedule, zone, earliest, now);
   if (due.missed > kTooManyMissed) {
     events_.Record(cronjob, "Warning", "TooManyMissedTimes",
@@ -264,7 +265,7 @@ Status CronJobController::Reconcile(const std::string& key) {
     const std::string job_name = name + "-" + std::to_string(UnixSeconds(scheduled) / 60);
     const bool processed = (last_schedule && *last_schedule == scheduled) || active_index("name", job_name) >= 0;
     const std::string policy = spec.value("concurrencyPolicy", "Allow");
-    if (deadline && scheduled + std::chrono::seconds(*deadline) < now) {
+    if (has_deadline && scheduled + deadline < now) {
       events_.Record(cronjob, "Warning", "MissSchedule",
                      "Missed scheduled time to start a job: " + FormatInZone(scheduled, zone));
     } else if (processed) {
