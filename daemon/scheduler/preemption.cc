@@ -66,10 +66,7 @@ PreemptionResult Scheduler::Preempt(const std::shared_ptr<const PodInfo>& pod_pt
     return cache_->NamespaceLabelsLocked(ns);
   };
   CycleContext ctx{pod, nodes, *cache_, ns_labels};
-  active_filters_.clear();
-  for (FilterPlugin* f : filters_) {
-    if (f->PreFilter(ctx)) active_filters_.push_back(f);
-  }
+  RunPreFilters(ctx);
   // A filter that fails on the trial node; reasons are not needed here.
   auto fails = [&](const NodeInfo& node) {
     FilterPlugin* failed = RunFilters(ctx, node);

@@ -114,10 +114,7 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
   CycleContext ctx{pod, nodes, *cache_, ns_labels};
 
   // Filter.
-  active_filters_.clear();
-  for (FilterPlugin* f : filters_) {
-    if (f->PreFilter(ctx)) active_filters_.push_back(f);
-  }
+  RunPreFilters(ctx);
   const size_t n = nodes.size();
   const size_t want = NumFeasibleNodesToFind(options_.percentage_of_nodes_to_score, n);
   feasible_.clear();
@@ -201,6 +198,13 @@ ScheduleResult Scheduler::ScheduleLocked(const std::shared_ptr<const PodInfo>& p
     for (size_t i = 0; i < m; ++i) result.all_scores.emplace_back(feasible_[i]->name(), totals_[i]);
   }
   return result;
+}
+
+void Scheduler::RunPreFilters(const CycleContext& ctx) {
+  active_filters_.clear();
+  for (FilterPlugin* f : filters_) {
+    if (f->PreFilter(ctx)) active_filters_.push_back(f);
+  }
 }
 
 FilterPlugin* Scheduler::RunFilters(const CycleContext& ctx, const NodeInfo& node) {

@@ -127,6 +127,8 @@ class Scheduler {
 
   Scheduler(SchedulerCache* cache, SchedulerOptions options);
   ScheduleResult ScheduleLocked(const std::shared_ptr<const PodInfo>& pod);
+  // Sets active_filters_: the filters whose PreFilter says the cycle's pod needs them.
+  void RunPreFilters(const CycleContext& ctx);
   // Runs active_filters_ on `node`: nullptr if it passes, else the filter that failed (its
   // reasons appended to reasons_).
   FilterPlugin* RunFilters(const CycleContext& ctx, const NodeInfo& node);
