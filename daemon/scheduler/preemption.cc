@@ -1,8 +1,9 @@
 // Scheduler::Preempt: upstream's DefaultPreemption (PostFilter) over the scheduler cache. For each
 // node whose failure eviction could fix, remove every pod of lower priority, check the pod fits,
-// then put back as many as possible, most important first; the rest are the victims. The best
-// node is picked as upstream's pickOneNodeForPreemption does, without its PodDisruptionBudget and
-// start-time criteria (PDBs are not served; ties go to the first node found).
+// then put back as many as possible (those whose eviction would violate a disruption budget
+// first, then the rest, most important first in each group); the rest are the victims. The best
+// node is picked as upstream's pickOneNodeForPreemption does, without its start-time criterion
+// (ties go to the first node found).
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -12,9 +13,30 @@
 namespace mk8s::scheduler {
 namespace {
 
+using PodList = std::vector<std::shared_ptr<const PodInfo>>;
+
+// Splits `pods` (in reprieve order) into those whose eviction would take a budget below zero,
+// each budget's allowance spent by the pods it covers in order, and the others (upstream's
+// filterPodsWithPDBViolation).
+void SplitByBudget(const PodList& pods, const std::vector<DisruptionBudget>& budgets,
+                   PodList* violating, PodList* others) {
+  std::vector<int64_t> allowed;
+  allowed.reserve(budgets.size());
+  for (const DisruptionBudget& b : budgets) allowed.push_back(b.disruptions_allowed);
+  for (const auto& pod : pods) {
+    bool violates = false;
+    for (size_t i = 0; i < budgets.size(); ++i) {
+      if (budgets[i].ns != pod->ns || !budgets[i].selector.Matches(pod->labels)) continue;
+      if (--allowed[i] < 0) violates = true;
+    }
+    (violates ? violating : others)->push_back(pod);
+  }
+}
+
 struct Candidate {
   const NodeInfo* node = nullptr;
   std::vector<std::shared_ptr<const PodInfo>> victims;
+  int violations = 0;
   int64_t highest_priority = 0;
   int64_t priority_sum = 0;  // each priority offset by 2^31, as upstream, so negatives count
 
@@ -27,6 +49,7 @@ struct Candidate {
     }
   }
   bool BetterThan(const Candidate& other) const {
+    if (violations != other.violations) return violations < other.violations;
     if (highest_priority != other.highest_priority) return highest_priority < other.highest_priority;
     if (priority_sum != other.priority_sum) return priority_sum < other.priority_sum;
     return victims.size() < other.victims.size();
@@ -35,11 +58,13 @@ struct Candidate {
 
 }  // namespace
 
-PreemptionResult Scheduler::Preempt(const nlohmann::json& pod) {
-  return Preempt(PodInfo::Parse(pod));
+PreemptionResult Scheduler::Preempt(const nlohmann::json& pod,
+                                    const std::vector<DisruptionBudget>& budgets) {
+  return Preempt(PodInfo::Parse(pod), budgets);
 }
 
-PreemptionResult Scheduler::Preempt(const std::shared_ptr<const PodInfo>& pod_ptr) {
+PreemptionResult Scheduler::Preempt(const std::shared_ptr<const PodInfo>& pod_ptr,
+                                    const std::vector<DisruptionBudget>& budgets) {
   std::lock_guard<std::mutex> lock(mu_);
   std::lock_guard<std::mutex> cache_lock(cache_->mu());
   const PodInfo& pod = *pod_ptr;
@@ -98,13 +123,18 @@ PreemptionResult Scheduler::Preempt(const std::shared_ptr<const PodInfo>& pod_pt
     if (fails(trial)) continue;
     std::stable_sort(lower.begin(), lower.end(),
                      [](const auto& a, const auto& b) { return a->priority > b->priority; });
+    PodList violating, others;
+    SplitByBudget(lower, budgets, &violating, &others);
     Candidate candidate;
     candidate.node = node;
-    for (const auto& p : lower) {
-      trial.AddPod(p);
-      if (fails(trial)) {
-        trial.RemovePod(p->key);
-        candidate.victims.push_back(p);
+    for (const PodList* group : {&violating, &others}) {
+      for (const auto& p : *group) {
+        trial.AddPod(p);
+        if (fails(trial)) {
+          trial.RemovePod(p->key);
+          candidate.victims.push_back(p);
+          if (group == &violating) ++candidate.violations;
+        }
       }
     }
     if (candidate.victims.empty()) continue;
@@ -117,6 +147,7 @@ PreemptionResult Scheduler::Preempt(const std::shared_ptr<const PodInfo>& pod_pt
   }
   result.node = best->node->name();
   result.victims = std::move(best->victims);
+  result.budget_violations = best->violations;
   return result;
 }
 

@@ -73,12 +73,21 @@ struct ScheduleResult {
   Status assume_status;
 };
 
+// A PodDisruptionBudget as preemption weighs it: victims whose eviction would take a budget
+// below zero are avoided when others will do (upstream's PDB handling in DefaultPreemption).
+struct DisruptionBudget {
+  std::string ns;
+  LabelSelector selector;          // policy/v1: an empty selector covers the whole namespace
+  int64_t disruptions_allowed = 0; // status.disruptionsAllowed
+};
+
 // What evicting pods could do for a pod that fits nowhere (upstream's DefaultPreemption).
 struct PreemptionResult {
   // The node where the pod fits once `victims` (pods of lower priority on it) are gone; empty when
   // preemption cannot help.
   std::string node;
   std::vector<std::shared_ptr<const PodInfo>> victims;
+  int budget_violations = 0;  // victims whose eviction violates a DisruptionBudget
   // When `node` is empty: upstream's sentence for the FailedScheduling message, e.g.
   // "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2
   // Preemption is not helpful for scheduling." or "preemption: not eligible due to
@@ -104,14 +113,17 @@ class Scheduler {
   ScheduleResult ScheduleAndAssume(const nlohmann::json& pod);
 
   // For a pod no node can take now: finds the node where evicting the fewest and least important
-  // pods of lower priority lets it fit, as upstream picks it (lowest highest victim priority,
-  // then lowest sum of priorities, then fewest victims). Victims are reprieved most important
-  // first while the pod still fits. Nodes failing for a reason eviction cannot fix (taints,
+  // pods of lower priority lets it fit, as upstream picks it (fewest victims that violate a
+  // disruption budget, then lowest highest victim priority, then lowest sum of priorities, then
+  // fewest victims). Victims are reprieved while the pod still fits: those whose eviction would
+  // violate a budget first, then the rest, most important first in each group. Nodes failing for a reason eviction cannot fix (taints,
   // selectors, affinity to nodes) are skipped. Not eligible: preemptionPolicy Never, or a pod
   // whose nominated node still has terminating victims (it waits for them). Changes nothing; the
   // caller nominates the pod (SchedulerCache::SetNominated) and deletes the victims.
-  PreemptionResult Preempt(const nlohmann::json& pod);
-  PreemptionResult Preempt(const std::shared_ptr<const PodInfo>& pod);
+  PreemptionResult Preempt(const nlohmann::json& pod,
+                           const std::vector<DisruptionBudget>& budgets = {});
+  PreemptionResult Preempt(const std::shared_ptr<const PodInfo>& pod,
+                           const std::vector<DisruptionBudget>& budgets = {});
 
   // How many nodes the filter pass looks for, given the cluster size (upstream's
   // numFeasibleNodesToFind).

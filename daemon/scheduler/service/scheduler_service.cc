@@ -262,6 +262,20 @@ void SchedulerService::SetUpHandlers() {
     cache_->RemoveNamespace((*ns)["metadata"].value("name", ""));
   };
   informers_->For(client::kNamespaces)->AddEventHandler(std::move(namespace_handlers));
+  budgets_ = informers_->For(client::kPodDisruptionBudgets);  // no handler: read on demand
+}
+
+std::vector<DisruptionBudget> SchedulerService::Budgets() const {
+  std::vector<DisruptionBudget> out;
+  for (const client::ObjectPtr& budget : budgets_->List()) {
+    const json* selector = client::FindPath(*budget, {"spec", "selector"});
+    const json* allowed = client::FindPath(*budget, {"status", "disruptionsAllowed"});
+    out.push_back(DisruptionBudget{
+        StringAt(*budget, "metadata", "namespace"),
+        LabelSelector::Parse(selector != nullptr ? *selector : json()),
+        allowed != nullptr && allowed->is_number_integer() ? allowed->get<int64_t>() : 0});
+  }
+  return out;
 }
 
 void SchedulerService::Loop() {
@@ -328,7 +342,7 @@ void SchedulerService::ScheduleOne() {
     return;
   }
   ++unschedulable_;
-  const PreemptionResult preemption = scheduler_->Preempt(pod);
+  const PreemptionResult preemption = scheduler_->Preempt(pod, Budgets());
   if (preemption.node.empty()) {
     RecordFailure(pod, result.fit_message + " " + preemption.message);
   } else {

@@ -107,6 +107,8 @@ class SchedulerService {
   // API through RecordFailure) and each victim gets the DisruptionTarget condition, a Preempted
   // event and a graceful delete (asynchronous; a victim already gone is fine).
   void EvictVictims(const nlohmann::json& preemptor, const PreemptionResult& preemption);
+  // The PodDisruptionBudgets preemption weighs (from the informer's cache).
+  std::vector<DisruptionBudget> Budgets() const;
   bool TakeScheduledEventToken();
 
   const SchedulerServiceOptions options_;
@@ -114,6 +116,7 @@ class SchedulerService {
   std::unique_ptr<client::SharedInformerFactory> owned_informers_;
   client::SharedInformerFactory* informers_ = nullptr;  // owned_informers_ or the shared one
   std::vector<std::pair<client::Informer*, uint64_t>> handlers_;  // ours, on shared informers
+  client::Informer* budgets_ = nullptr;  // PodDisruptionBudgets, read when preempting
   std::unique_ptr<client::EventRecorder> events_;
   std::unique_ptr<SchedulerCache> cache_;
   std::unique_ptr<SchedulingQueue> queue_;

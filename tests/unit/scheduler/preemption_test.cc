@@ -54,6 +54,31 @@ TEST(PreemptionTest, PicksTheNodeWithTheLeastImportantVictims) {
   EXPECT_EQ(Names(r), (std::set<std::string>{"l"}));
 }
 
+TEST(PreemptionTest, AvoidsVictimsWhoseBudgetIsSpent) {
+  SchedulerCache cache;
+  cache.UpsertNode(Node("guarded", "2"));
+  cache.UpsertNode(Node("free", "2"));
+  cache.UpsertPod(Bound(WithPriority(Pod("db", "2", "", {{"app", "db"}}), 0), "guarded"));
+  cache.UpsertPod(Bound(WithPriority(Pod("batch", "2", "", {{"app", "batch"}}), 100), "free"));
+  auto s = MakeScheduler(&cache);
+  const json pod = WithPriority(Pod("p", "2"), 1000);
+  // Without budgets the least important victim wins: `db` (priority 0).
+  EXPECT_EQ(s->Preempt(pod).node, "guarded");
+  // `db`'s budget allows no disruption: the node whose victim violates nothing is preferred,
+  // even though that victim is more important.
+  std::vector<DisruptionBudget> budgets = {
+      {"default", LabelSelector::Parse({{"matchLabels", {{"app", "db"}}}}), 0}};
+  PreemptionResult r = s->Preempt(pod, budgets);
+  EXPECT_EQ(r.node, "free");
+  EXPECT_EQ(Names(r), (std::set<std::string>{"batch"}));
+  EXPECT_EQ(r.budget_violations, 0);
+  // With only budget-violating victims left, preemption still goes ahead (as upstream) and says so.
+  budgets.push_back({"default", LabelSelector::Parse(json::object()), 0});  // the whole namespace
+  r = s->Preempt(pod, budgets);
+  EXPECT_FALSE(r.node.empty());
+  EXPECT_EQ(r.budget_violations, 1);
+}
+
 TEST(PreemptionTest, DeclinesWhenEvictionCannotHelp) {
   SchedulerCache cache;
   cache.UpsertNode(WithTaint(Node("tainted", "4"), "dedicated", "gpu", "NoSchedule"));
