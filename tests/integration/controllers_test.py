@@ -500,6 +500,10 @@ class DisruptionBudgetTest(ClusterTestCase):
         status = self.budget("web-pct")["status"]
         self.assertEqual((status["desiredHealthy"], status["disruptionsAllowed"]), (1, 2))
 
+        missing_code, _, missing = self.evict("no-such-pod")
+        self.assertEqual(missing_code, 404, missing)
+        self.assertEqual(json.loads(missing)["reason"], "NotFound")
+
         refused = self.k("create", "pdb", "both", "--selector=app=web", "--min-available=1",
                          "--max-unavailable=1", check=False)
         self.assertNotEqual(refused.returncode, 0)

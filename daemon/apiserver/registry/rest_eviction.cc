@@ -106,10 +106,8 @@ void RestStorage::Evict(const RestRequest& request, std::shared_ptr<http::Respon
       return SendError(*responder, ApiError::BadRequest("the Eviction must be a JSON object"));
     }
   }
-  const std::string named = eviction.value("/metadata/name"_json_pointer, json(name)).is_string()
-                                ? eviction.value("/metadata/name"_json_pointer, name)
-                                : std::string();
-  if (named != name) {
+  const json named = eviction.value("/metadata/name"_json_pointer, json(name));
+  if (named != json(name)) {
     return SendError(*responder,
                      ApiError::BadRequest("name in URL does not match name in Eviction object"));
   }
@@ -122,10 +120,10 @@ void RestStorage::Evict(const RestRequest& request, std::shared_ptr<http::Respon
   auto reply = std::make_shared<EvictionReply>();
   reply->inner = responder;
 
+  // A pod the watch cache does not hold (yet: it may lag the store by a moment) is left to the
+  // delete, which reads the store and answers 404 for a pod that does not exist.
   CachedObjectPtr pod = cache_->Get(Key(*request.resource, ns, name));
-  if (!pod || !pod->object().is_object()) {
-    return SendError(*responder, ApiError::NotFound("", "pods", name));
-  }
+  if (!pod || !pod->object().is_object()) return Delete(deletion, reply);
   const json& object = pod->object();
   const std::string phase = object.value("/status/phase"_json_pointer, std::string());
   const bool terminating = object.contains("/metadata/deletionTimestamp"_json_pointer) &&
