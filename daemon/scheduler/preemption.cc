@@ -86,6 +86,7 @@ PreemptionResult Scheduler::Preempt(const std::shared_ptr<const PodInfo>& pod_pt
       }
     }
   }
+  result.eligible = true;
   const std::vector<NodeInfo*>& nodes = cache_->NodesLocked();
   NamespaceLabelsFn ns_labels = [this](const std::string& ns) {
     return cache_->NamespaceLabelsLocked(ns);

@@ -93,6 +93,9 @@ struct PreemptionResult {
   // Preemption is not helpful for scheduling." or "preemption: not eligible due to
   // preemptionPolicy=Never."
   std::string message;
+  // Whether the pod could preempt at all (not preemptionPolicy Never, not waiting for the
+  // victims of an earlier preemption). An eligible pod with no `node` loses its nomination.
+  bool eligible = false;
 };
 
 class Scheduler {

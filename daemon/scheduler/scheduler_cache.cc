@@ -252,6 +252,19 @@ void SchedulerCache::ClearNominated(const std::string& key) {
   ClearNominatedLocked(key);
 }
 
+std::vector<std::shared_ptr<const PodInfo>> SchedulerCache::TakeNominatedBelow(
+    const std::string& node, int64_t priority) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<const PodInfo>> taken;
+  auto on_node = nominated_by_node_.find(node);
+  if (on_node == nominated_by_node_.end()) return taken;
+  for (const auto& pod : on_node->second) {
+    if (pod->priority < priority) taken.push_back(pod);
+  }
+  for (const auto& pod : taken) ClearNominatedLocked(pod->key);
+  return taken;
+}
+
 void SchedulerCache::ClearNominatedLocked(const std::string& key) {
   if (nominated_node_of_.empty()) return;
   auto it = nominated_node_of_.find(key);

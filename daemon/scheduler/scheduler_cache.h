@@ -66,6 +66,10 @@ class SchedulerCache {
   // `node` clears; a pod that is placed (assumed or bound) or removed is cleared too.
   void SetNominated(std::shared_ptr<const PodInfo> pod, const std::string& node);
   void ClearNominated(const std::string& key);
+  // Clears the nominations to `node` of pods below `priority` and returns those pods (upstream:
+  // the room a preemptor's victims leave is the preemptor's, not theirs; they try again).
+  std::vector<std::shared_ptr<const PodInfo>> TakeNominatedBelow(const std::string& node,
+                                                                 int64_t priority);
 
   bool IsAssumed(const std::string& key) const;
   // Node the pod is placed on (assumed or bound), or "" if the cache does not hold it.
@@ -83,11 +87,11 @@ class SchedulerCache {
   int ImageNodeCountLocked(const std::string& image) const;
   Status AssumePodLocked(std::shared_ptr<const PodInfo> pod, const std::string& node);
   size_t CleanupExpiredLocked();
-  // Pods on nodes (bound or assumed) with any affinity term / with required anti-affinity: the
-  // sums of NodeInfo's counters, so a cycle skips walking every node when they are 0.
   // Pods nominated to `node` (see SetNominated); empty when none.
   const std::vector<std::shared_ptr<const PodInfo>>& NominatedLocked(const std::string& node) const;
   bool HasNominatedLocked() const { return !nominated_node_of_.empty(); }
+  // Pods on nodes (bound or assumed) with any affinity term / with required anti-affinity: the
+  // sums of NodeInfo's counters, so a cycle skips walking every node when they are 0.
   int PodsWithAffinityLocked() const { return pods_with_affinity_; }
   int PodsWithRequiredAntiAffinityLocked() const { return pods_with_required_anti_; }
 

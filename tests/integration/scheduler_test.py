@@ -280,10 +280,25 @@ class PriorityTest(SchedulerTestCase):
         self.k("delete", "pod", "polite", "--wait=true")
         self.assertEqual(len(self.running_nodes("test=batch")), 3)
 
+        # A pod of the victims' own priority cannot preempt them: it waits, and a nomination it
+        # holds (written by hand here) is the next preemptor's to take on that node (upstream
+        # clears lower-priority nominations there).
+        target = sorted(victims)[0]
+        self.create_pod("waiter", requests={"cpu": "3"}, priorityClassName="batch-low")
+        self.assertIn("No preemption victims found", self.wait_unschedulable("waiter"))
+        self.k("patch", "pod", "waiter", "--subresource=status", "--type=merge", "-p",
+               json.dumps({"status": {"nominatedNodeName": target}}))
+        self.assertEqual(self.pod("waiter")["status"]["nominatedNodeName"], target)
+
         # A 2-CPU pod of higher priority: exactly one low-priority pod is evicted for it.
-        self.create_pod("urgent", requests={"cpu": "2"}, priorityClassName="urgent-high")
+        self.create_pod("urgent", requests={"cpu": "2"}, priorityClassName="urgent-high",
+                        nodeSelector={"kubernetes.io/hostname": target})
         node = self.wait_running("urgent")
+        self.assertEqual(node, target)
         victim = victims[node]
+        wait_for(lambda: "nominatedNodeName" not in self.pod("waiter")["status"],
+                 what="the waiter's nomination cleared")
+        self.assertEqual(self.pod("waiter")["status"]["phase"], "Pending")  # 2 CPUs free at most
         wait_for(lambda: len(self.pods("test=batch")) == 2, what="one victim gone")
         self.assertEqual(sorted(p["metadata"]["name"] for p in self.pods("test=batch")),
                          sorted(v for v in victims.values() if v != victim))
@@ -291,7 +306,8 @@ class PriorityTest(SchedulerTestCase):
         wait_for(lambda: self.events(victim, "Preempted"), what="Preempted event")
         self.assertEqual(self.events(victim, "Preempted"),
                          [f"Preempted by pod {uid} on node {node}"])
-        self.assertIn("0/3 nodes are available: 3 Insufficient cpu.",
+        self.assertIn("0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match "
+                      "Pod's node affinity/selector.",
                       self.events("urgent", "FailedScheduling")[0])
         # The ReplicaSet-less victim is gone for good; the survivors keep running.
         self.assertEqual(len(self.running_nodes("test=batch")), 2)

@@ -344,11 +344,20 @@ void SchedulerService::ScheduleOne() {
   ++unschedulable_;
   const PreemptionResult preemption = scheduler_->Preempt(pod, Budgets());
   if (preemption.node.empty()) {
-    RecordFailure(pod, result.fit_message + " " + preemption.message);
+    // As upstream: a pod that could preempt and found no node loses an earlier nomination; one
+    // that may not preempt now (waiting for its victims) keeps it.
+    const bool clear = preemption.eligible && !StringAt(pod, "status", "nominatedNodeName").empty();
+    if (clear) cache_->ClearNominated(PodKey(pod));
+    RecordFailure(pod, result.fit_message + " " + preemption.message,
+                  clear ? std::optional<std::string>("") : std::nullopt);
   } else {
     // As upstream: the event keeps the fit error alone once preemption found a node.
     RecordFailure(pod, result.fit_message, preemption.node);
-    cache_->SetNominated(PodInfo::Parse(pod), preemption.node);
+    const std::shared_ptr<const PodInfo> info = PodInfo::Parse(pod);
+    cache_->SetNominated(info, preemption.node);
+    for (const auto& displaced : cache_->TakeNominatedBelow(preemption.node, info->priority)) {
+      ClearNominationInApi(*displaced);
+    }
     EvictVictims(pod, preemption);
   }
   // It comes back when the victims are gone (a pod deletion moves every pending pod).
@@ -423,7 +432,7 @@ void SchedulerService::SendBinding(const std::string& uid, std::shared_ptr<const
 }
 
 void SchedulerService::RecordFailure(const json& pod, const std::string& message,
-                                     const std::string& nominated_node) {
+                                     const std::optional<std::string>& nomination) {
   events_->Record(pod, "Warning", "FailedScheduling", message);
   // PodScheduled=False/Unschedulable, as upstream; conditions merge by type.
   const json& meta = pod["metadata"];
@@ -434,7 +443,9 @@ void SchedulerService::RecordFailure(const json& pod, const std::string& message
                                                {"message", message},
                                                {"lastProbeTime", nullptr},
                                                {"lastTransitionTime", NowRfc3339()}}})}}}};
-  if (!nominated_node.empty()) patch["status"]["nominatedNodeName"] = nominated_node;
+  if (nomination) {
+    patch["status"]["nominatedNodeName"] = nomination->empty() ? json(nullptr) : json(*nomination);
+  }
   client_->PatchAsync(
       client::kPods, meta.value("namespace", "default"), meta.value("name", ""),
       client::PatchType::kStrategic, patch,
@@ -442,6 +453,20 @@ void SchedulerService::RecordFailure(const json& pod, const std::string& message
         if (!reply.ok() && !client::IsNotFound(reply.error())) {
           spdlog::debug("scheduler: PodScheduled condition not written: {}",
                         reply.error().ToString());
+        }
+      },
+      "status");
+}
+
+void SchedulerService::ClearNominationInApi(const PodInfo& pod) {
+  spdlog::info("scheduler: {}/{} is no longer nominated: a pod of higher priority preempted on "
+               "its node", pod.ns, pod.name);
+  client_->PatchAsync(
+      client::kPods, pod.ns, pod.name, client::PatchType::kMerge,
+      {{"status", {{"nominatedNodeName", nullptr}}}},
+      [](client::ApiResult<json> reply) {
+        if (!reply.ok() && !client::IsNotFound(reply.error())) {
+          spdlog::debug("scheduler: nomination not cleared: {}", reply.error().ToString());
         }
       },
       "status");

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,12 +100,16 @@ class SchedulerService {
   void BinderLoop();
   void SendBinding(const std::string& uid, std::shared_ptr<const nlohmann::json> pod,
                    const std::string& node, int attempts);
-  // FailedScheduling event and PodScheduled=False; with `nominated_node`, also
-  // status.nominatedNodeName (the node the pod preempted on).
+  // FailedScheduling event and PodScheduled=False. `nomination` also writes
+  // status.nominatedNodeName: a node the pod preempted on, or "" to clear an earlier one
+  // (upstream's override); nullopt leaves it as it is.
   void RecordFailure(const nlohmann::json& pod, const std::string& message,
-                     const std::string& nominated_node = "");
+                     const std::optional<std::string>& nomination = std::nullopt);
+  // Clears status.nominatedNodeName of a pod whose nomination the cache dropped (asynchronous).
+  void ClearNominationInApi(const PodInfo& pod);
   // Preemption's side effects: the pod is nominated to the node (in the cache at once, in the
-  // API through RecordFailure) and each victim gets the DisruptionTarget condition, a Preempted
+  // API through RecordFailure), lower-priority pods nominated there lose their nomination (the
+  // room is the preemptor's now) and each victim gets the DisruptionTarget condition, a Preempted
   // event and a graceful delete (asynchronous; a victim already gone is fine).
   void EvictVictims(const nlohmann::json& preemptor, const PreemptionResult& preemption);
   // The PodDisruptionBudgets preemption weighs (from the informer's cache).

@@ -148,5 +148,44 @@ TEST(PreemptionTest, NominatedPodsKeepTheirRoomFromLowerPriorityPods) {
   EXPECT_EQ(s->Schedule(WithPriority(Pod("low3", "1"), 0)).node, "n1");
 }
 
+TEST(PreemptionTest, APreemptorDisplacesLowerPriorityNominations) {
+  SchedulerCache cache;
+  cache.UpsertNode(Node("n1", "4"));
+  cache.UpsertNode(Node("n2", "4"));
+  const json low = WithPriority(Pod("low", "1"), 10);
+  const json mid = WithPriority(Pod("mid", "1"), 500);
+  const json elsewhere = WithPriority(Pod("elsewhere", "1"), 10);
+  const json preemptor = WithPriority(Pod("preemptor", "2"), 1000);
+  cache.SetNominated(PodInfo::Parse(low), "n1");
+  cache.SetNominated(PodInfo::Parse(mid), "n1");
+  cache.SetNominated(PodInfo::Parse(elsewhere), "n2");
+  cache.SetNominated(PodInfo::Parse(preemptor), "n1");
+  // Only the pods below the preemptor's priority and nominated to its node lose their room.
+  auto taken = cache.TakeNominatedBelow("n1", 1000);
+  std::set<std::string> names;
+  for (const auto& p : taken) names.insert(p->name);
+  EXPECT_EQ(names, (std::set<std::string>{"low", "mid"}));
+  EXPECT_TRUE(cache.TakeNominatedBelow("n1", 1000).empty());  // taken once
+  std::lock_guard lock(cache.mu());
+  ASSERT_EQ(cache.NominatedLocked("n1").size(), 1u);
+  EXPECT_EQ(cache.NominatedLocked("n1")[0]->name, "preemptor");
+  EXPECT_EQ(cache.NominatedLocked("n2").size(), 1u);
+}
+
+TEST(PreemptionTest, EligibilityTellsWhetherANominationIsKept) {
+  SchedulerCache cache;
+  cache.UpsertNode(Node("n1", "2"));
+  cache.UpsertPod(Bound(WithPriority(Pod("same", "2"), 1000), "n1"));
+  auto s = MakeScheduler(&cache);
+  // Eligible, but nothing of lower priority to evict: the caller clears any nomination.
+  PreemptionResult none = s->Preempt(WithPriority(Pod("p", "1"), 1000));
+  EXPECT_TRUE(none.node.empty());
+  EXPECT_TRUE(none.eligible);
+  // preemptionPolicy Never: not eligible, a nomination (if any) is left alone.
+  json never = WithPriority(Pod("q", "1"), 1000);
+  never["spec"]["preemptionPolicy"] = "Never";
+  EXPECT_FALSE(s->Preempt(never).eligible);
+}
+
 }  // namespace
 }  // namespace mk8s::scheduler::testing
