@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "apiserver/api_server.h"
 #include "client/client.h"
@@ -98,18 +99,25 @@ Status WriteFileAtomically(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
-// A free TCP port on every address (bound, read back, released).
-Result<int> PickFreePort() {
+// A free TCP port on every address, bound and listening so nobody else can take it before the
+// kubelet server serves it; the caller owns *fd_out. Connections wait in the backlog meanwhile.
+Result<int> ReserveKubeletPort(int* fd_out) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status(Code::kInternal, "socket: cannot pick a kubelet port");
+  if (fd < 0) return Status(Code::kInternal, "socket: cannot reserve a kubelet port");
+  const int on = 1;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_ANY);
   socklen_t length = sizeof(address);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+  const bool ok = ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+                  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                  ::listen(fd, SOMAXCONN) == 0 &&
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
-  ::close(fd);
-  if (!ok) return Status(Code::kUnavailable, "cannot pick a free kubelet port");
+  if (!ok) {
+    ::close(fd);
+    return Status(Code::kUnavailable, "cannot reserve a free kubelet port");
+  }
+  *fd_out = fd;
   return static_cast<int>(ntohs(address.sin_port));
 }
 
@@ -155,7 +163,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
     }
     kubelet_port = kubelet_server_->port();
   } else if (kubelet_port == 0) {
-    auto port = PickFreePort();  // the Node must name the port before the server can start
+    // The Node must name the port before the server can start (it waits for a certificate).
+    auto port = ReserveKubeletPort(&reserved_kubelet_fd_);
     if (!port.ok()) return port.status();
     kubelet_port = *port;
   }
@@ -239,6 +248,7 @@ Status NodeAgent::StartKubeletServer(const pki::CertFiles& files, int port,
                                      const std::string& state) {
   kubelet::KubeletServerOptions server_options;
   server_options.port = static_cast<uint16_t>(port);
+  server_options.listening_fd = std::exchange(reserved_kubelet_fd_, -1);  // the server's now
   server_options.log_root = state + "/kubelet/logs";
   server_options.cert_file = files.cert_file;
   server_options.key_file = files.key_file;
@@ -409,6 +419,7 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options,
 
 NodeAgent::~NodeAgent() {
   StopBootstrap();
+  if (reserved_kubelet_fd_ >= 0) ::close(reserved_kubelet_fd_);  // the server never started
   if (kubelet_server_) kubelet_server_->Stop();
   if (streaming_) streaming_->Stop();
   kubelet_ptr_ = nullptr;

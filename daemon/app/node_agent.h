@@ -123,6 +123,10 @@ class NodeAgent {
   std::string node_name_;
   std::vector<std::string> node_ips_;
   std::string served_cert_pem_;  // what kubelet_server_ presents; bootstrap thread (or Start)
+  // A worker's kubelet port when --kubelet-port 0, bound and listening from StartKubelet until
+  // the server takes it (StartKubeletServer, on the bootstrap thread); -1 otherwise. Closed by
+  // the destructor after StopBootstrap when the server never started.
+  int reserved_kubelet_fd_ = -1;
   // The bootstrap thread writes kubelet_, pod_routes_, kubelet_server_ and streaming_ while it
   // runs, then stays to renew the serving certificate (KeepServingCertFresh, which alone uses
   // served_cert_pem_ from then on); everything else reads them only after StopBootstrap()

@@ -8,12 +8,15 @@
 #include "apiserver/http/http_server.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "apiserver/http/session.h"
 #include "apiserver/http/tls_response_stream.h"
@@ -91,8 +94,11 @@ class HttpServerImpl final : public HttpServer {
  public:
   HttpServerImpl(const ServerOptions& options, Handler handler)
       : options_(options), handler_(std::move(handler)), tls_(ssl::context::tls_server),
-        acceptor_(io_) {}
-  ~HttpServerImpl() override { Stop(); }
+        acceptor_(io_), unadopted_fd_(options.listening_fd) {}
+  ~HttpServerImpl() override {
+    Stop();
+    if (unadopted_fd_ >= 0) ::close(unadopted_fd_);  // Start failed before taking it
+  }
 
   Status Start() {
     try {
@@ -104,11 +110,15 @@ class HttpServerImpl final : public HttpServer {
         return installed;
       }
 
-      tcp::endpoint endpoint(net::ip::make_address(options_.bind_address), options_.port);
-      acceptor_.open(endpoint.protocol());
-      acceptor_.set_option(net::socket_base::reuse_address(true));
-      acceptor_.bind(endpoint);
-      acceptor_.listen(net::socket_base::max_listen_connections);
+      if (unadopted_fd_ >= 0) {
+        AdoptListeningSocket();
+      } else {
+        tcp::endpoint endpoint(net::ip::make_address(options_.bind_address), options_.port);
+        acceptor_.open(endpoint.protocol());
+        acceptor_.set_option(net::socket_base::reuse_address(true));
+        acceptor_.bind(endpoint);
+        acceptor_.listen(net::socket_base::max_listen_connections);
+      }
       port_ = acceptor_.local_endpoint().port();
     } catch (const boost::system::system_error& error) {
       return Status(Code::kUnavailable, "cannot serve HTTPS on " + options_.bind_address + ":" +
@@ -124,6 +134,27 @@ class HttpServerImpl final : public HttpServer {
   }
 
   uint16_t port() const override { return port_; }
+
+  // Serves options_.listening_fd, which the acceptor owns from here on (closed here when it
+  // cannot take it). Throws boost::system::system_error as the bind path does.
+  void AdoptListeningSocket() {
+    const int fd = std::exchange(unadopted_fd_, -1);
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      const int error = errno;
+      ::close(fd);
+      throw boost::system::system_error(error, boost::system::system_category());
+    }
+    boost::system::error_code error;
+    acceptor_.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, error);
+    if (error) {
+      ::close(fd);
+      throw boost::system::system_error(error);
+    }
+    // As the bind path: a restart may bind the port while old connections sit in TIME_WAIT.
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+  }
 
   Status ReplaceCertificate(const std::string& chain_pem, const std::string& key_pem) override {
     return identity_->Replace(chain_pem, key_pem);
@@ -165,6 +196,7 @@ class HttpServerImpl final : public HttpServer {
   ssl::context tls_;
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
+  int unadopted_fd_;  // options_.listening_fd until the acceptor owns it; then -1
   std::vector<std::thread> threads_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)

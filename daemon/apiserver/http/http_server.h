@@ -21,6 +21,9 @@ struct ServerOptions {
   size_t max_body_bytes = 3 << 20;     // larger bodies get 413
   int threads = 2;                     // transport threads
   size_t max_stream_backlog_bytes = 32 << 20;  // a stream whose client lags more is closed
+  // A TCP socket already bound and listening, served instead of binding bind_address:port (a
+  // port reserved before the server could start). Start takes ownership, also when it fails.
+  int listening_fd = -1;
 };
 
 class HttpServer {

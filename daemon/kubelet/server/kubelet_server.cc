@@ -1,11 +1,14 @@
 #include "kubelet/server/kubelet_server.h"
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "apiserver/http/http_server.h"
@@ -45,8 +48,12 @@ bool SplitLogPath(const std::string& path, std::vector<std::string>* parts) {
 class KubeletServerImpl final : public KubeletServer {
  public:
   explicit KubeletServerImpl(KubeletServerOptions options)
-      : options_(std::move(options)), streamer_(options_.log_root, options_.pod_uid_lookup) {}
-  ~KubeletServerImpl() override { Stop(); }
+      : options_(std::move(options)), streamer_(options_.log_root, options_.pod_uid_lookup),
+        unadopted_fd_(options_.listening_fd) {}
+  ~KubeletServerImpl() override {
+    Stop();
+    if (unadopted_fd_ >= 0) ::close(unadopted_fd_);  // Start failed before the HTTP server
+  }
 
   Status Start() {
     Result<std::string> cert = ReadPem(options_.cert_file, "serving certificate");
@@ -58,6 +65,7 @@ class KubeletServerImpl final : public KubeletServer {
     http::ServerOptions http_options;
     http_options.bind_address = options_.bind_address;
     http_options.port = options_.port;
+    http_options.listening_fd = std::exchange(unadopted_fd_, -1);  // HttpServer::Start owns it
     http_options.cert_pem = *cert;
     http_options.key_pem = *key;
     http_options.client_ca_pem = *ca;
@@ -108,6 +116,7 @@ class KubeletServerImpl final : public KubeletServer {
 
   const KubeletServerOptions options_;
   LogStreamer streamer_;
+  int unadopted_fd_;  // options_.listening_fd until handed to the HTTP server; then -1
   std::unique_ptr<http::HttpServer> http_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // GUARDED_BY(stop_mu_)

@@ -29,6 +29,9 @@ namespace mk8s::kubelet {
 struct KubeletServerOptions {
   std::string bind_address = "0.0.0.0";
   uint16_t port = 10250;  // 0 = a free port (see KubeletServer::port())
+  // A socket already bound and listening (a port reserved before the serving certificate was
+  // there), served instead of bind_address:port. Start takes ownership, also when it fails.
+  int listening_fd = -1;
   // <state>/kubelet/logs: holds <namespace>_<pod>_<uid>/<container>/<restartCount>.log
   std::string log_root;
   // PEM files: the serving certificate (chain) and key, and the CA that signs client

@@ -1,6 +1,7 @@
 // Certificates replaced while serving (pki::TlsIdentitySlot behind http::HttpServer): new
 // handshakes present the new identity, open connections keep working, bad pairs change nothing,
 // and the client side (a TLS client presenting a renewed client certificate) works the same way.
+// Also: a server started on a socket reserved before its certificate existed (a worker kubelet).
 // Real TLS over loopback, with a plain OpenSSL client written here.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "apiserver/http/http_server.h"
 #include "pki/certificates.h"
@@ -100,11 +102,13 @@ class TlsIdentityTest : public ::testing::Test {
     return pair.ok() ? *pair : pki::KeyPair{};
   }
 
-  // A server answering every request with the verified client certificate's CN (or "-").
-  std::unique_ptr<HttpServer> StartServer() {
+  // A server answering every request with the verified client certificate's CN (or "-"); with
+  // `listening_fd`, on that socket.
+  std::unique_ptr<HttpServer> StartServer(int listening_fd = -1) {
     ServerOptions options;
     options.bind_address = "127.0.0.1";
     options.port = 0;
+    options.listening_fd = listening_fd;
     options.cert_pem = first_.cert_pem + ca_.cert_pem;
     options.key_pem = first_.key_pem;
     options.client_ca_pem = ca_.cert_pem;
@@ -186,6 +190,80 @@ TEST_F(TlsIdentityTest, ClientSideSlotPresentsTheRenewedClientCertificate) {
   ASSERT_TRUE(second.connected());
   EXPECT_EQ(second.Get(), "client-after");
   server->Stop();
+}
+
+// A listening socket on 127.0.0.1 and a free port (a kubelet reserving its port before it has a
+// serving certificate); -1 on failure.
+int ListeningSocket(uint16_t* port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::listen(fd, 16) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
+// Whether 127.0.0.1:port can be bound (with SO_REUSEADDR, as servers do) and listened on.
+bool PortIsFree(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+                    ::listen(fd, 1) == 0;
+  ::close(fd);
+  return free;
+}
+
+TEST_F(TlsIdentityTest, ServesASocketReservedBeforeTheCertificateExisted) {
+  uint16_t port = 0;
+  const int fd = ListeningSocket(&port);
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(PortIsFree(port)) << "a reserved port is nobody else's";
+  // A client that connects while the socket only waits in the backlog is served once the
+  // server starts on it.
+  SslCtxPtr client = ClientContext();
+  std::string early_answer;
+  std::thread early([&] {
+    TlsConnection connection(client.get(), port);
+    if (connection.connected()) early_answer = connection.Get();
+  });
+  auto server = StartServer(fd);
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(server->port(), port);
+  early.join();
+  EXPECT_EQ(early_answer, "-");
+  TlsConnection later(client.get(), port);
+  ASSERT_TRUE(later.connected());
+  EXPECT_EQ(later.ServerCommonName(), "first");
+  server->Stop();
+  server.reset();
+  EXPECT_TRUE(PortIsFree(port)) << "the server closed the socket it took";
+}
+
+TEST_F(TlsIdentityTest, AReservedSocketIsClosedWhenTheServerCannotStart) {
+  uint16_t port = 0;
+  const int fd = ListeningSocket(&port);
+  ASSERT_GE(fd, 0);
+  ServerOptions options;
+  options.cert_pem = "not a certificate";
+  options.key_pem = first_.key_pem;
+  options.listening_fd = fd;
+  auto server = HttpServer::Start(options, [](Request, std::shared_ptr<Responder>) {});
+  EXPECT_FALSE(server.ok());
+  EXPECT_TRUE(PortIsFree(port)) << "Start owns the socket, also when it fails";
 }
 
 }  // namespace
