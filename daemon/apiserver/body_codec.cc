@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "api/field_validation.h"
+#include "api/type_check.h"
 #include "api/protobuf.h"
 
 #include <cctype>
@@ -137,6 +138,17 @@ std::optional<ApiError> CheckStrictFields(std::string_view content_type, const s
                         ": strict decoding error: ";
   for (size_t i = 0; i < problems->size(); ++i) message += (i ? ", " : "") + (*problems)[i];
   return ApiError::BadRequest(message);
+}
+
+std::optional<ApiError> CheckBodyTypes(const std::string& group, const std::string& version,
+                                       const std::string& kind, nlohmann::json& object) {
+  const api::MessageType* type = api::Schema::Builtin().ForKind(group, version, kind);
+  if (type == nullptr) return std::nullopt;
+  if (auto problem = api::CheckAndNormalizeTypes(object, *type)) {
+    return ApiError::BadRequest(kind + " in version \"" + version + "\" cannot be handled as a " +
+                                kind + ": " + *problem);
+  }
+  return std::nullopt;
 }
 
 }  // namespace mk8s::apiserver

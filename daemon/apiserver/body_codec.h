@@ -24,6 +24,13 @@ std::optional<ApiError> CheckStrictFields(std::string_view content_type, const s
                                           const std::string& group, const std::string& version,
                                           const std::string& kind);
 
+// The second half of Go's typed decoding, for a decoded body of this kind: a value of the wrong
+// JSON type is a 400 ("Pod in version \"v1\" cannot be handled as a Pod: json: cannot unmarshal
+// ..."), and nulls become zero values (api/type_check.h). Every body a handler reads typed must
+// pass through it first. Kinds the schema does not describe pass unchecked.
+std::optional<ApiError> CheckBodyTypes(const std::string& group, const std::string& version,
+                                       const std::string& kind, nlohmann::json& object);
+
 // YAML text (one document) to JSON; false with a message on error.
 bool YamlToJson(const std::string& text, nlohmann::json* out, std::string* error);
 

@@ -524,6 +524,113 @@ class BadInputTest(unittest.TestCase):
         after = self.snapshot()
         self.assertEqual(before, [item for item in after if item in before or item[1] == "keep"])
 
+    def test_wrongly_typed_objects_are_refused_as_go_decoding_refuses_them(self):
+        # Found by fuzzing: a CSR whose signerName was an array crashed the daemon in admission.
+        status = self.c.https("POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+                              json.dumps({"apiVersion": "certificates.k8s.io/v1",
+                                          "kind": "CertificateSigningRequest",
+                                          "metadata": {"name": "typed"},
+                                          "spec": {"request": "AAAA", "signerName": [None],
+                                                   "usages": ["client auth"]}}).encode(),
+                              {"Content-Type": "application/json"})
+        parsed = self.expect_status(status, 400, "BadRequest")
+        self.assertEqual(parsed["message"],
+                         'CertificateSigningRequest in version "v1" cannot be handled as a '
+                         'CertificateSigningRequest: json: cannot unmarshal array into Go struct '
+                         'field CertificateSigningRequestSpec.spec.signerName of type string')
+        # kubectl shows the same words; a patch that would store a wrong type is refused too.
+        bad = self.c.kubectl("create", "-f", "-", check=False, input=json.dumps(
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "typed"},
+             "spec": {"replicas": "three", "selector": {"matchLabels": {"a": "b"}},
+                      "template": {"metadata": {"labels": {"a": "b"}},
+                                   "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas "
+                      "of type int32", bad.stderr)
+        refused = self.c.kubectl("patch", "configmap", "keep", "--type=merge", "-p",
+                                 '{"metadata": {"labels": {"n": 5}}}', check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("ObjectMeta.metadata.labels of type string", refused.stderr)
+        # A null is Go's zero value: the field is simply not there.
+        self.c.kubectl("create", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": "nulls", "labels": None}, "data": {"k": None}}))
+        stored = json.loads(self.c.kubectl("get", "configmap", "nulls", "-o", "json").stdout)
+        self.assertNotIn("labels", stored["metadata"])
+        self.assertEqual(stored["data"], {"k": ""})
+
+    def test_wrongly_typed_fields_anywhere_never_crash_the_daemon(self):
+        import copy
+        import random
+        rng = random.Random(20261128)
+        template = {"metadata": {"labels": {"app": "t"}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox",
+                                             "ports": [{"containerPort": 80}],
+                                             "resources": {"requests": {"cpu": "10m"}}}],
+                             "tolerations": [{"key": "k", "operator": "Exists"}]}}
+        selector = {"matchLabels": {"app": "t"}}
+        seeds = [
+            ("/api/v1/namespaces/default/pods", {"apiVersion": "v1", "kind": "Pod", **template}),
+            ("/apis/apps/v1/namespaces/default/deployments",
+             {"apiVersion": "apps/v1", "kind": "Deployment",
+              "spec": {"replicas": 0, "selector": selector, "template": template}}),
+            ("/apis/batch/v1/namespaces/default/jobs",
+             {"apiVersion": "batch/v1", "kind": "Job", "spec": {"completions": 1, "template": {
+                 **template, "spec": {**template["spec"], "restartPolicy": "Never"}}}}),
+            ("/api/v1/namespaces/default/services",
+             {"apiVersion": "v1", "kind": "Service",
+              "spec": {"selector": {"app": "t"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+            ("/apis/certificates.k8s.io/v1/certificatesigningrequests",
+             {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+              "spec": {"request": "AAAA", "signerName": "kubernetes.io/kube-apiserver-client",
+                       "usages": ["client auth"]}}),
+            ("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+             {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+              "spec": {"minAvailable": 1, "selector": selector}}),
+        ]
+        weird = [None, True, 0, -1, 2 ** 31, 2 ** 64, 1.5, "", "x", "-1", "100%", [], [None],
+                 {}, {"a": None}, [[[]]]]
+
+        def paths(value, prefix=()):
+            yield prefix
+            children = value.items() if isinstance(value, dict) else (
+                enumerate(value) if isinstance(value, list) else ())
+            for key, child in children:
+                yield from paths(child, prefix + (key,))
+
+        for i in range(200):
+            url, seed = rng.choice(seeds)
+            body = copy.deepcopy(seed)
+            spots = [p for p in paths(body) if len(p) > 1 or p and p[0] not in
+                     ("apiVersion", "kind", "metadata")]
+            for _ in range(rng.randint(1, 2)):
+                spot = rng.choice(spots)
+                try:  # an earlier mutation may have replaced part of the path
+                    parent = body
+                    for key in spot[:-1]:
+                        parent = parent[key]
+                    parent[spot[-1]] = copy.deepcopy(rng.choice(weird))
+                except (KeyError, IndexError, TypeError):
+                    pass
+            if not isinstance(body.get("metadata"), dict):
+                body["metadata"] = {}
+            body["metadata"]["name"] = f"typed-{i}"
+            status, _, reply = self.c.https("POST", url, json.dumps(body).encode(),
+                                            {"Content-Type": "application/json"})
+            self.assertLess(status, 500, f"{json.dumps(body)} -> {reply[:300]!r}")
+        # The controllers and the scheduler read everything stored above and carry on: a Job
+        # created after it gets its pod (job controller), which is judged (scheduler: no nodes).
+        self.c.kubectl("create", "job", "typed-sentinel", "--image=busybox")
+
+        def judged_pod():
+            out = self.c.kubectl("get", "pods", "-l", "job-name=typed-sentinel", "-o",
+                                 "json").stdout
+            items = json.loads(out)["items"]
+            return items and any(c["type"] == "PodScheduled" and c["status"] == "False"
+                                 for c in items[0].get("status", {}).get("conditions", []))
+        wait_for(judged_pod, what="the sentinel Job's pod, judged by the scheduler")
+        self.assertIsNone(self.c.proc.poll(), "mk8sd died")
+
     def test_future_resource_version_does_not_hold_up_the_server(self):
         """Lists asking for a resourceVersion that never comes wait without a transport thread:
         more of them than the server has threads are in flight while other requests are

@@ -8,6 +8,7 @@
 #include "apiserver/http/http_server.h"
 
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -127,7 +128,18 @@ class HttpServerImpl final : public HttpServer {
     }
     Accept();
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
-      threads_.emplace_back([this] { io_.run(); });
+      threads_.emplace_back([this] {
+        // An exception escaping a completion handler must not end the thread (and the daemon):
+        // it is logged and the loop goes on.
+        while (true) {
+          try {
+            io_.run();
+            return;
+          } catch (const std::exception& error) {
+            spdlog::error("http: a transport handler failed: {}", error.what());
+          }
+        }
+      });
       pthread_setname_np(threads_.back().native_handle(), ("http-" + std::to_string(i)).c_str());
     }
     return Status::Ok();

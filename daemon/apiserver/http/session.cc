@@ -1,6 +1,7 @@
 #include "apiserver/http/session.h"
 
 #include <openssl/bio.h>
+#include <spdlog/spdlog.h>
 #include <openssl/err.h>
 #include <sys/socket.h>
 
@@ -397,7 +398,14 @@ void Session::Dispatch() {
   request.remote_address = remote_;
   in_handler_ = true;
   reply_written_ = false;
-  handler_(std::move(request), MakeResponder(shared_from_this(), options_.max_stream_backlog_bytes));
+  // A handler's bug costs its request, not the daemon: the responder it drops while the
+  // exception unwinds answers 500 ("the request was not answered").
+  const std::string method_text = request.method, target_text = request.target;
+  try {
+    handler_(std::move(request), MakeResponder(shared_from_this(), options_.max_stream_backlog_bytes));
+  } catch (const std::exception& error) {
+    spdlog::error("http: {} {} failed: {}", method_text, target_text.substr(0, 256), error.what());
+  }
   in_handler_ = false;
 }
 

@@ -447,6 +447,13 @@ std::optional<ApiError> Admission::AdmitCreate(const ResourceInfo& resource, jso
   if (r == "certificatesigningrequests") return AdmitCsrCreate(object, requester);
   const std::string name = object["metadata"].value("name", "");
   std::vector<StatusCause> causes;
+  // A missing spec is Go's zero value, an empty one, which defaulting and validation then judge.
+  if ((r == "pods" || r == "services" || r == "poddisruptionbudgets" || r == "deployments" ||
+       r == "replicasets" || r == "statefulsets" || r == "daemonsets" || r == "jobs" ||
+       r == "cronjobs") &&
+      !object["spec"].is_object()) {
+    object["spec"] = json::object();
+  }
   if (r == "namespaces") {
     object["spec"] = {{"finalizers", json::array({"kubernetes"})}};
     object["status"] = {{"phase", "Active"}};

@@ -44,6 +44,7 @@ void RestStorage::Handle(RestRequest request, std::shared_ptr<http::Responder> r
       if (auto error = DecodeBody(request.http.HeaderValue("content-type"), request.http.body, &binding)) {
         return SendError(*responder, *error);
       }
+      if (auto error = CheckBodyTypes("", "v1", "Binding", binding)) return SendError(*responder, *error);
       const std::string target = binding.value("/target/name"_json_pointer, std::string());
       if (target.empty()) {
         return SendError(*responder, ApiError::Invalid("", "Binding", request.info.name,

@@ -86,6 +86,11 @@ bool SpecPartChanged(const json& a, const json& b) {
   }
 }
 
+// Go's typed decoding (body_codec.h): wrong types are a 400 before validation or admission.
+std::optional<ApiError> CheckTypes(const ResourceInfo& resource, json& object) {
+  return CheckBodyTypes(resource.group, resource.version, resource.kind, object);
+}
+
 bool HasStatusSubresource(const ResourceInfo& resource) {
   return resource.FindSubresource("status") != nullptr;
 }
@@ -140,6 +145,7 @@ void RestStorage::Create(const RestRequest& request, std::shared_ptr<http::Respo
     return SendError(*responder, *error);
   }
   if (auto error = CheckTypeMeta(request, object)) return SendError(*responder, *error);
+  if (auto error = CheckTypes(resource, object)) return SendError(*responder, *error);
   json& metadata = object["metadata"];
   std::string name = metadata.value("name", "");
   if (name.empty() && metadata.contains("generateName")) {
@@ -365,6 +371,7 @@ static std::optional<ApiError> MergeUpdate(const RestRequest& request, Admission
                                            const json& current, json incoming, json* updated) {
   const ResourceInfo& resource = *request.resource;
   if (auto error = CheckTypeMeta(request, incoming)) return error;
+  if (auto error = CheckTypes(resource, incoming)) return error;
   json& metadata = incoming["metadata"];
   const std::string name = metadata.value("name", "");
   if (!name.empty() && name != request.info.name) {
@@ -475,6 +482,7 @@ void RestStorage::Patch(const RestRequest& request, std::shared_ptr<http::Respon
         return ApiError::BadRequest(error.empty() ? "the apply body must be an object" : error);
       }
       if (auto type_error = CheckTypeMeta(request, object)) return type_error;
+      if (auto type_error = CheckTypes(*request.resource, object)) return type_error;
       object["metadata"]["name"] = request.info.name;
       object["metadata"].erase("resourceVersion");
       object["metadata"]["uid"] = NewUid();
