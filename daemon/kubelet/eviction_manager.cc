@@ -128,8 +128,9 @@ EvictionManager::Pass EvictionManager::RunOnce() {
   pass.grace_seconds =
       EvictionGraceSeconds(*pass.threshold, *victim.pod, options_.max_pod_grace_seconds);
   asked_.insert(Uid(*victim.pod));
-  spdlog::warn("kubelet: evicting pod {} ({} threshold, grace {} s): {}", pass.evicted,
-               pass.threshold->soft ? "soft" : "hard", pass.grace_seconds, message);
+  spdlog::warn("kubelet: evicting pod {} ({} threshold, grace {} s; it has {} tasks): {}",
+               pass.evicted, pass.threshold->soft ? "soft" : "hard", pass.grace_seconds,
+               victim.usage.processes, message);
   hooks_.evict(*victim.pod, message, pass.grace_seconds);
   return pass;
 }

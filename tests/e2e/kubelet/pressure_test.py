@@ -9,20 +9,22 @@ Checks, with the real kubectl: the node reports no pressure, allocatable memory 
 minus the 100Mi memory threshold, and the node's Lease is owned by the Node; an image no
 container uses is removed by image GC while the image of a running pod and the pause image stay.
 A soft node-filesystem threshold sits 0.5 GiB below the free space found at start
-(`--eviction-soft` with a 20 s `--eviction-soft-grace-period` and `--eviction-max-pod-grace-period
-2`): the test fills the disk to halfway between the soft and the hard threshold; DiskPressure turns
-True before any eviction, and the pod writing the most to its emptyDir is evicted no sooner than
-20 s after the fill, with 2 s of grace (the daemon's log) instead of its own 30 s; the filler is
-removed at once so nothing else goes. Then the test fills the disk past the hard threshold (a
-2.5 GiB fallocated file in its own folder):
-the kubelet reports DiskPressure=True, evicts the running pod (phase Failed, reason Evicted,
-the DisruptionTarget condition, an Evicted event), the node lifecycle controller taints the node
-node.kubernetes.io/disk-pressure:NoSchedule, a pod without a toleration stays Pending with the
-scheduler's FailedScheduling message naming the taint, and a pod that tolerates it is scheduled
-but refused by the kubelet ("Pod was rejected: The node had condition: [DiskPressure]. ").
+(`--eviction-soft` with a 20 s `--eviction-soft-grace-period`, `--eviction-max-pod-grace-period
+2`): the test fills the disk to halfway between the soft and the hard threshold; DiskPressure
+turns True before any eviction, and the pod writing the most to its emptyDir is evicted no
+sooner than 20 s after the fill, with 2 s of grace instead of its own 30 s (the daemon's log,
+which also shows the pod's task count from its cgroup's pids.current); the filler is removed at
+once so nothing else goes. Then the test fills the disk past the hard threshold (a 2.5 GiB
+fallocated file in its own folder): the kubelet reports DiskPressure=True, evicts the running
+pod (phase Failed, reason Evicted, the DisruptionTarget condition, an Evicted event), the node
+lifecycle controller taints the node node.kubernetes.io/disk-pressure:NoSchedule, a pod
+without a toleration stays Pending with the scheduler's FailedScheduling message naming the
+taint, and a pod that tolerates it is scheduled but refused by the kubelet ("Pod was rejected:
+The node had condition: [DiskPressure]. ").
 Needs root, containerd, kubectl, nsenter and 4 GiB free on the temp folder's filesystem (exits
 77 = skipped otherwise)."""
 import os
+import re
 import sys
 import tempfile
 import time
@@ -46,6 +48,15 @@ FILLER = 2560 * MI  # what the test then takes: 1 GiB below the threshold
 def free_bytes(folder):
     fs = os.statvfs(folder)
     return fs.f_bavail * fs.f_frsize
+
+
+def pids_controller():
+    """Whether the machine has the pids cgroup controller (v1 hierarchy or v2 root)."""
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return "pids" in f.read().split()
+    except OSError:
+        return os.path.isdir("/sys/fs/cgroup/pids")
 
 
 def quantity_ki(text):
@@ -180,8 +191,14 @@ class PressureE2E(ClusterInNetns):
         events = self.get("events", "-n", "default", "--field-selector",
                           "involvedObject.name=disk-writer")["items"]
         self.assertIn("Evicted", [e["reason"] for e in events])
-        self.assertIn(f"evicting pod default/disk-writer (soft threshold, grace {MAX_POD_GRACE_S} s)",
-                      self.daemon_log())
+        # The log line also shows the task count read from the pod's cgroup (pids.current, what
+        # PID-pressure ranking uses): the pause process and the shell at least.
+        evicting = re.search(r"evicting pod default/disk-writer \(soft threshold, grace (\d+) s; "
+                             r"it has (\d+) tasks\)", self.daemon_log())
+        self.assertIsNotNone(evicting, "no soft eviction of disk-writer in the daemon's log")
+        self.assertEqual(int(evicting.group(1)), MAX_POD_GRACE_S)
+        if pids_controller():
+            self.assertGreaterEqual(int(evicting.group(2)), 2)
         self.assertEqual(self.get("pod", "image-user", "-n", "default")["status"]["phase"], "Running")
 
     def test_4_disk_pressure_evicts_taints_and_refuses(self):
