@@ -154,23 +154,15 @@ Result<std::chrono::milliseconds> ParseGoDuration(std::string_view text) {
     }
     const std::string_view unit = text.substr(0, letters);
     text.remove_prefix(letters);
+    if (unit.empty()) return bad("a unit is missing");
+    static constexpr std::pair<std::string_view, double> kUnits[] = {
+        {"h", 3600e9}, {"m", 60e9},      {"s", 1e9}, {"ms", 1e6},
+        {"us", 1e3},   {"\u00b5s", 1e3}, {"ns", 1}};
     double scale = 0;
-    if (unit == "h")
-      scale = 3600e9;
-    else if (unit == "m")
-      scale = 60e9;
-    else if (unit == "s")
-      scale = 1e9;
-    else if (unit == "ms")
-      scale = 1e6;
-    else if (unit == "us" || unit == "\u00b5s")
-      scale = 1e3;
-    else if (unit == "ns")
-      scale = 1;
-    else if (unit.empty())
-      return bad("a unit is missing");
-    else
-      return bad("unknown unit \"" + std::string(unit) + "\"");
+    for (const auto& [name, nanos] : kUnits) {
+      if (unit == name) scale = nanos;
+    }
+    if (scale == 0) return bad("unknown unit \"" + std::string(unit) + "\"");
     nanoseconds += number * scale;
   }
   if (nanoseconds / 1e6 > 1e15) return bad("too long");
