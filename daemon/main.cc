@@ -131,6 +131,20 @@ int main(int argc, char** argv) {
                  "\"\" for none): while one is met the node reports pressure, refuses new pods and "
                  "evicts pods one at a time")
       ->type_name("LIST");
+  cli.add_option("--eviction-soft", options.eviction_soft,
+                 "The kubelet's soft eviction thresholds, same syntax as --eviction-hard (default "
+                 "none): one met sets the node's pressure condition at once, but pods are evicted "
+                 "only once it has held for its --eviction-soft-grace-period")
+      ->type_name("LIST");
+  cli.add_option("--eviction-soft-grace-period", options.eviction_soft_grace_period,
+                 "How long each soft eviction threshold must hold before pods are evicted, "
+                 "SIGNAL=DURATION,... (e.g. memory.available=1m30s); every --eviction-soft "
+                 "signal needs one")
+      ->type_name("LIST");
+  cli.add_option("--eviction-max-pod-grace-period", options.eviction_max_pod_grace_period,
+                 "Most seconds a pod evicted for a soft threshold gets to stop: the smaller of "
+                 "this and its terminationGracePeriodSeconds (default 0, as upstream: at once; "
+                 "negative: the pod's own). Hard evictions always allow 1 s");
   cli.add_option("--image-gc-high-threshold", options.image_gc_high_threshold,
                  "Image filesystem usage (percent) at which unused images are removed (default 85; "
                  "100 disables image garbage collection)");
@@ -205,6 +219,12 @@ int main(int argc, char** argv) {
   }
   if (auto thresholds = mk8s::kubelet::ParseEvictionHard(options.eviction_hard); !thresholds.ok()) {
     std::fprintf(stderr, "mk8sd: --eviction-hard: %s.\n", thresholds.status().message().c_str());
+    return 2;
+  }
+  if (auto soft = mk8s::kubelet::ParseEvictionSoft(options.eviction_soft,
+                                                   options.eviction_soft_grace_period);
+      !soft.ok()) {
+    std::fprintf(stderr, "mk8sd: --eviction-soft: %s.\n", soft.status().message().c_str());
     return 2;
   }
   mk8s::kubelet::ImageGcOptions image_gc;

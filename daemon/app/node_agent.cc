@@ -65,6 +65,9 @@ NodeAgentOptions NodeAgentOptionsFor(const DaemonOptions& options, const std::st
   node.extended_resources = options.node_extended_resources;
   auto thresholds = kubelet::ParseEvictionHard(options.eviction_hard);
   if (thresholds.ok()) node.eviction_hard = std::move(*thresholds);  // main.cc validated it
+  auto soft = kubelet::ParseEvictionSoft(options.eviction_soft, options.eviction_soft_grace_period);
+  if (soft.ok()) node.eviction_soft = std::move(*soft);  // main.cc validated it too
+  node.eviction_max_pod_grace_seconds = options.eviction_max_pod_grace_period;
   node.image_gc.high_threshold_percent = options.image_gc_high_threshold;
   node.image_gc.low_threshold_percent = options.image_gc_low_threshold;
   node.image_gc.minimum_age =
@@ -176,6 +179,8 @@ Status NodeAgent::StartKubelet(const NodeAgentOptions& options, HealthRegistry* 
   kubelet_options.node.state_dir = state;
   kubelet_options.node.extended_resources = options.extended_resources;
   kubelet_options.node.eviction_hard = options.eviction_hard;
+  kubelet_options.node.eviction_soft = options.eviction_soft;
+  kubelet_options.eviction_max_pod_grace_seconds = options.eviction_max_pod_grace_seconds;
   kubelet_options.node.imagefs_dir = runtime::ContainerdPaths(state + "/containerd").root;
   kubelet_options.image_gc = options.image_gc;
   kubelet_options.image_gc.imagefs_dir = kubelet_options.node.imagefs_dir;

@@ -70,6 +70,8 @@ struct NodeAgentOptions {
   std::chrono::milliseconds certificate_check_interval{std::chrono::hours(1)};
   std::vector<std::pair<std::string, std::string>> extended_resources;  // nvidia.com/gpu=1
   std::vector<kubelet::EvictionThreshold> eviction_hard;  // the pressure conditions' thresholds
+  std::vector<kubelet::EvictionThreshold> eviction_soft;  // with their grace periods
+  int64_t eviction_max_pod_grace_seconds = 0;             // caps pods' grace on soft evictions
   kubelet::ImageGcOptions image_gc;  // imagefs_dir and protected_refs are filled by the agent
   std::map<std::string, std::string> registry_mirrors;  // host -> URL, for containerd's certs.d
   // The cluster CA (PEM) from the kubeconfig: on a worker it verifies the serving certificate

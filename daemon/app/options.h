@@ -49,6 +49,14 @@ struct DaemonOptions {
   // The kubelet's hard eviction thresholds (--eviction-hard; kubelet/node_pressure.h), already
   // validated by main.cc. Empty text: none.
   std::string eviction_hard = std::string(kubelet::kDefaultEvictionHard);
+  // Soft thresholds (--eviction-soft, same syntax) and their grace periods
+  // (--eviction-soft-grace-period, SIGNAL=DURATION,...), validated together by main.cc
+  // (kubelet::ParseEvictionSoft). Empty: none.
+  std::string eviction_soft;
+  std::string eviction_soft_grace_period;
+  // --eviction-max-pod-grace-period (seconds): caps a pod's grace period on soft evictions;
+  // 0 (upstream's default) evicts at once, negative defers to the pod's own.
+  int64_t eviction_max_pod_grace_period = 0;
   // Image garbage collection (kubelet/image_gc.h): thresholds in percent of the image
   // filesystem, the youngest image age removed, how often it looks (upstream's defaults).
   int image_gc_high_threshold = 85;

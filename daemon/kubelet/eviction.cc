@@ -91,18 +91,56 @@ EvictionResource ResourceOfSignal(const std::string& signal) {
 }
 
 std::optional<MetThreshold> ThresholdToReclaim(const std::vector<MetThreshold>& met) {
-  auto rank = [](const std::string& signal) {
-    if (signal.rfind("memory.", 0) == 0) return 0;
-    if (signal.rfind("nodefs.", 0) == 0) return 1;
-    if (signal.rfind("imagefs.", 0) == 0) return 2;
-    return 3;
+  auto rank = [](const MetThreshold& m) {
+    const int soft = m.soft ? 1 : 0;
+    if (m.signal.rfind("memory.", 0) == 0) return 0 + soft;
+    if (m.signal.rfind("nodefs.", 0) == 0) return 2 + soft;
+    if (m.signal.rfind("imagefs.", 0) == 0) return 4 + soft;
+    return 6 + soft;
   };
   const MetThreshold* best = nullptr;
   for (const MetThreshold& m : met) {
-    if (best == nullptr || rank(m.signal) < rank(best->signal)) best = &m;
+    if (best == nullptr || rank(m) < rank(*best)) best = &m;
   }
   if (best == nullptr) return std::nullopt;
   return *best;
+}
+
+std::vector<MetThreshold> SoftThresholdTimer::Update(const std::vector<MetThreshold>& met,
+                                                     TimePoint now) {
+  std::map<std::string, TimePoint> still_met;
+  std::vector<MetThreshold> actionable;
+  for (const MetThreshold& m : met) {
+    if (!m.soft) {
+      actionable.push_back(m);
+      continue;
+    }
+    auto earlier = first_met_.find(m.signal);
+    const TimePoint since = earlier != first_met_.end() ? earlier->second : now;
+    still_met[m.signal] = since;
+    if (now - since >= m.grace_period) actionable.push_back(m);
+  }
+  first_met_ = std::move(still_met);  // a soft threshold not met now starts over
+  return actionable;
+}
+
+std::optional<SoftThresholdTimer::TimePoint> SoftThresholdTimer::FirstMet(
+    const std::string& signal) const {
+  auto it = first_met_.find(signal);
+  if (it == first_met_.end()) return std::nullopt;
+  return it->second;
+}
+
+int64_t EvictionGraceSeconds(const MetThreshold& threshold, const json& pod,
+                             int64_t max_pod_grace_seconds) {
+  if (!threshold.soft) return kHardEvictionGraceSeconds;
+  const json& spec = Field(pod, "spec");
+  auto it = spec.find("terminationGracePeriodSeconds");
+  const int64_t own = it != spec.end() && it->is_number_integer() && it->get<int64_t>() >= 0
+                          ? it->get<int64_t>()
+                          : 30;
+  if (max_pod_grace_seconds < 0) return own;
+  return std::min(own, max_pod_grace_seconds);
 }
 
 int64_t PodUsage::MemoryBytes() const {
@@ -154,7 +192,7 @@ std::vector<size_t> RankForEviction(EvictionResource resource,
     const int64_t request = PodRequest(*c.pod, resource);
     const int64_t use = Usage(c.usage, resource);
     if (resource == EvictionResource::kPids) {
-      keys.push_back({true, Priority(*c.pod), c.usage.MemoryBytes()});
+      keys.push_back({true, Priority(*c.pod), c.usage.processes});
     } else {
       keys.push_back({use > request, Priority(*c.pod), use - request});
     }

@@ -1,9 +1,12 @@
-// Eviction policy of the kubelet under node pressure (upstream's eviction manager with hard
-// thresholds): which resource to reclaim, in which order pods go, what an evicted pod is told,
-// and which new pods a node under pressure refuses. Pure functions over plain inputs;
-// thread-safe. The loop that applies them is eviction_manager.h.
+// Eviction policy of the kubelet under node pressure (upstream's eviction manager with hard and
+// soft thresholds): which threshold may be acted on (soft ones after their grace period), which
+// resource to reclaim, in which order pods go, how long an evicted pod gets to stop, what it is
+// told, and which new pods a node under pressure refuses. Pure functions over plain inputs,
+// thread-safe; SoftThresholdTimer is a value owned by one thread. The loop that applies them is
+// eviction_manager.h.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
@@ -25,8 +28,33 @@ const char* EvictionResourceName(EvictionResource resource);
 EvictionResource ResourceOfSignal(const std::string& signal);
 
 // Of the thresholds met now, the one to act on: memory first, then the node filesystem, then
-// the image filesystem, then PIDs (upstream's order). nullopt when none is met.
+// the image filesystem, then PIDs (upstream's order); for one signal a hard threshold before a
+// soft one. nullopt when none is met.
 std::optional<MetThreshold> ThresholdToReclaim(const std::vector<MetThreshold>& met);
+
+// Upstream's soft-threshold timing: a soft threshold counts for eviction only once it has been
+// observed met continuously for its grace period; one observed not met starts over. Hard
+// thresholds count at once. Not thread-safe: owned by the eviction manager's loop.
+class SoftThresholdTimer {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  // `met`: every threshold (hard and soft) met at `now`. Returns those to act on.
+  std::vector<MetThreshold> Update(const std::vector<MetThreshold>& met, TimePoint now);
+  // When the soft threshold on `signal` was first seen met in its current run, if it is met.
+  std::optional<TimePoint> FirstMet(const std::string& signal) const;
+
+ private:
+  std::map<std::string, TimePoint> first_met_;  // soft thresholds' signals -> start of the run
+};
+
+// The grace period (seconds) an evicted pod's containers get to stop. Hard thresholds: 1 s
+// (upstream's immediate eviction). Soft thresholds: min(the pod's
+// terminationGracePeriodSeconds (30 when unset), `max_pod_grace_seconds`), upstream's
+// --eviction-max-pod-grace-period (default 0: soft evictions are immediate too); a negative
+// maximum defers to the pod's own value (upstream's documented meaning of a negative flag).
+constexpr int64_t kHardEvictionGraceSeconds = 1;
+int64_t EvictionGraceSeconds(const MetThreshold& threshold, const nlohmann::json& pod,
+                             int64_t max_pod_grace_seconds);
 
 // What one pod uses, as the runtime reports it.
 struct PodUsage {
@@ -34,6 +62,7 @@ struct PodUsage {
   std::map<std::string, int64_t> container_memory;
   std::map<std::string, int64_t> container_storage;
   int64_t volume_storage = 0;  // emptyDir volumes on the node's disk, bytes
+  int64_t processes = 0;       // tasks in the pod's cgroup (pids.current); 0 when unknown
   int64_t MemoryBytes() const;
   int64_t StorageBytes() const;  // containers' plus volumes'
 };
@@ -52,8 +81,8 @@ bool IsCriticalPod(const nlohmann::json& pod);
 int64_t PodRequest(const nlohmann::json& pod, EvictionResource resource);
 
 // Indexes of `candidates`, the first to evict first. Memory and ephemeral storage: pods using
-// more than they request, then lower priority, then the larger use above the request. PIDs:
-// lower priority, then larger memory use (the runtime reports no process counts here).
+// more than they request, then lower priority, then the larger use above the request. PIDs
+// (upstream's rankPIDPressure): lower priority, then more processes.
 std::vector<size_t> RankForEviction(EvictionResource resource,
                                     const std::vector<EvictionCandidate>& candidates);
 

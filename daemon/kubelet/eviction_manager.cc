@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kubelet/container_config.h"
+#include "kubelet/qos.h"
 #include "runtime/cri_client.h"
 
 namespace mk8s::kubelet {
@@ -70,14 +73,33 @@ EvictionManager::Pass EvictionManager::RunOnce() {
   }
   asked_ = std::move(still_asked);
 
-  pass.threshold = ThresholdToReclaim(MetThresholds(options_.thresholds, hooks_.observe()));
+  const auto now = hooks_.now ? hooks_.now() : std::chrono::steady_clock::now();
+  const std::vector<MetThreshold> met = MetThresholds(options_.thresholds, hooks_.observe());
+  const std::vector<MetThreshold> actionable = soft_timer_.Update(met, now);
+  for (const MetThreshold& m : met) {
+    if (!m.soft) continue;
+    const bool counts =
+        std::any_of(actionable.begin(), actionable.end(),
+                    [&](const MetThreshold& a) { return a.soft && a.signal == m.signal; });
+    if (counts) continue;
+    pass.soft_waiting.push_back(m.signal);
+    if (soft_timer_.FirstMet(m.signal) == now) {  // the start of a run: say so once
+      spdlog::info(
+          "kubelet: soft eviction threshold met: {} {} < {}; pods are evicted if it "
+          "holds for {:g} s",
+          m.signal, SignalValueText(m.signal, m.available), SignalValueText(m.signal, m.limit),
+          m.grace_period.count() / 1000.0);
+    }
+  }
+  pass.threshold = ThresholdToReclaim(actionable);
   if (!pass.threshold) return pass;
   if (IsDiskSignal(pass.threshold->signal) && hooks_.reclaim_images) {
     pass.images_freed = hooks_.reclaim_images();
     if (pass.images_freed > 0) {
       spdlog::info("kubelet: {} below its threshold; image GC freed {} bytes",
                    pass.threshold->signal, pass.images_freed);
-      auto after = ThresholdToReclaim(MetThresholds(options_.thresholds, hooks_.observe()));
+      auto after = ThresholdToReclaim(
+          soft_timer_.Update(MetThresholds(options_.thresholds, hooks_.observe()), now));
       if (!after) return pass;  // node-level reclaim was enough, as upstream
       pass.threshold = after;
     }
@@ -103,9 +125,13 @@ EvictionManager::Pass EvictionManager::RunOnce() {
   const EvictionCandidate& victim = candidates[RankForEviction(resource, candidates).front()];
   const std::string message = EvictionMessage(*pass.threshold, victim);
   pass.evicted = Key(*victim.pod);
+  pass.grace_seconds =
+      EvictionGraceSeconds(*pass.threshold, *victim.pod, options_.max_pod_grace_seconds);
   asked_.insert(Uid(*victim.pod));
-  spdlog::warn("kubelet: evicting pod {}: {}", pass.evicted, message);
-  hooks_.evict(*victim.pod, message);
+  spdlog::warn("kubelet: evicting pod {} ({} threshold, grace {} s; it has {} tasks): {}",
+               pass.evicted, pass.threshold->soft ? "soft" : "hard", pass.grace_seconds,
+               victim.usage.processes, message);
+  hooks_.evict(*victim.pod, message, pass.grace_seconds);
   return pass;
 }
 
@@ -151,6 +177,21 @@ std::map<std::string, PodUsage> ReadRuntimeUsage(runtime::CriClient& cri,
     }
   }
   return usage;
+}
+
+void ReadPodProcessCounts(const std::string& cgroup_root, const std::vector<PodPtr>& pods,
+                          std::map<std::string, PodUsage>* usage) {
+  for (const PodPtr& pod : pods) {
+    const std::string parent = PodCgroupParent(*pod);
+    for (const std::string& dir : {cgroup_root + "/pids" + parent, cgroup_root + parent}) {
+      std::ifstream in(dir + "/pids.current");
+      int64_t tasks = -1;
+      if (in >> tasks && tasks >= 0) {
+        (*usage)[Uid(*pod)].processes = tasks;
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace mk8s::kubelet

@@ -1,11 +1,14 @@
-// The kubelet's eviction manager (upstream's, hard thresholds only). Every `period` (10 s,
-// upstream's monitoring interval) it reads the node's signals (node_pressure.h). While a
-// threshold of `--eviction-hard` is met it first frees what the node itself holds (on disk
+// The kubelet's eviction manager (upstream's). Every `period` (10 s, upstream's monitoring
+// interval) it reads the node's signals (node_pressure.h). A threshold of `--eviction-hard`
+// counts at once; one of `--eviction-soft` only once it has been met in every pass for its
+// grace period (SoftThresholdTimer, eviction.h; a pass that finds it not met starts it over).
+// While a threshold counts, the manager first frees what the node itself holds (on disk
 // pressure: images no container uses, through the image GC) and, if the threshold is still met,
 // evicts ONE pod per pass: among the pods on the node that are neither finished, being deleted
-// nor critical, the first by RankForEviction (eviction.h) over the runtime's usage figures. The
-// eviction itself (stop the containers, write phase Failed / reason Evicted) is the kubelet's
-// work queue's job: the manager only names the pod and the message.
+// nor critical, the first by RankForEviction (eviction.h) over the runtime's usage figures and
+// the pods' cgroup process counts. The eviction itself (stop the containers with the grace
+// period EvictionGraceSeconds gives, write phase Failed / reason Evicted) is the kubelet's work
+// queue's job: the manager only names the pod, the message and the grace period.
 //
 // Threads: Start() runs the loop on a thread of its own; Stop() joins it. RunOnce() may be
 // called directly when the loop is not running (tests). The hooks are called on that thread.
@@ -42,13 +45,21 @@ struct EvictionHooks {
   std::function<std::map<std::string, PodUsage>()> read_usage;
   // Frees node-level disk (unused images); returns the bytes freed. May be empty.
   std::function<uint64_t()> reclaim_images;
-  // Asks for `pod` to be evicted with `message` (the kubelet queues it to its workers).
-  std::function<void(const nlohmann::json& pod, const std::string& message)> evict;
+  // Asks for `pod` to be evicted with `message`, its containers stopped with `grace_seconds`
+  // (the kubelet queues it to its workers).
+  std::function<void(const nlohmann::json& pod, const std::string& message, int64_t grace_seconds)>
+      evict;
+  // The clock soft thresholds' grace periods are measured on (default: steady_clock::now).
+  std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 struct EvictionManagerOptions {
-  std::vector<EvictionThreshold> thresholds;  // empty: the manager never acts
+  // Hard and soft thresholds (EvictionThreshold::soft); empty: the manager never acts.
+  std::vector<EvictionThreshold> thresholds;
   std::chrono::milliseconds period{10000};
+  // --eviction-max-pod-grace-period: caps the pod's own grace period on soft evictions
+  // (EvictionGraceSeconds, eviction.h). 0 (upstream's default): soft evictions are immediate.
+  int64_t max_pod_grace_seconds = 0;
 };
 
 class EvictionManager {
@@ -61,9 +72,12 @@ class EvictionManager {
 
   // What one pass found and did.
   struct Pass {
-    std::optional<MetThreshold> threshold;  // the threshold acted on, if any was met
+    std::optional<MetThreshold> threshold;  // the threshold acted on, if any counted
+    // Soft thresholds met but still within their grace period (signals).
+    std::vector<std::string> soft_waiting;
     uint64_t images_freed = 0;
     std::string evicted;  // "namespace/name" of the pod asked to go; empty if none
+    int64_t grace_seconds = 0;  // what the evicted pod's containers get to stop
   };
   Pass RunOnce();
 
@@ -73,6 +87,7 @@ class EvictionManager {
   // Uids already asked to go; a pod stays out of the candidates until the API shows it
   // finished or gone. Loop thread only (RunOnce).
   std::set<std::string> asked_;
+  SoftThresholdTimer soft_timer_;  // loop thread only
   PeriodicLoop loop_;
 };
 
@@ -86,5 +101,15 @@ using EmptyDirPath =
 std::map<std::string, PodUsage> ReadRuntimeUsage(
     runtime::CriClient& cri, const std::vector<std::shared_ptr<const nlohmann::json>>& pods,
     const std::string& log_root, const EmptyDirPath& empty_dir_path);
+
+// Sets PodUsage::processes of `pods` in `usage` from their pod cgroups' pids.current (tasks:
+// processes and their threads, what PIDs are spent on). The pod cgroup is
+// PodCgroupParent(pod) (qos.h) under `cgroup_root` (/sys/fs/cgroup): the pids controller's
+// hierarchy on cgroup v1 (`<root>/pids<parent>`), the unified one on v2 (`<root><parent>`);
+// it holds the sandbox and every container, counted hierarchically. A pod whose cgroup is not
+// found keeps 0. Blocking (file reads); any thread.
+void ReadPodProcessCounts(const std::string& cgroup_root,
+                          const std::vector<std::shared_ptr<const nlohmann::json>>& pods,
+                          std::map<std::string, PodUsage>* usage);
 
 }  // namespace mk8s::kubelet

@@ -167,6 +167,9 @@ Result<std::unique_ptr<Kubelet>> Kubelet::Start(KubeletOptions options,
 void Kubelet::StartEvictionManager() {
   EvictionManagerOptions options;
   options.thresholds = options_.node.eviction_hard;
+  options.thresholds.insert(options.thresholds.end(), options_.node.eviction_soft.begin(),
+                            options_.node.eviction_soft.end());
+  options.max_pod_grace_seconds = options_.eviction_max_pod_grace_seconds;
   EvictionHooks hooks;
   const std::string nodefs = options_.node.state_dir;
   const std::string imagefs = options_.node.imagefs_dir;
@@ -174,19 +177,22 @@ void Kubelet::StartEvictionManager() {
   hooks.list_pods = [this] { return pods_->List(); };
   hooks.read_usage = [this] {
     VolumeManager* volumes = volumes_.get();
-    return ReadRuntimeUsage(*cri_, pods_->List(), options_.root_dir + "/logs",
-                            [volumes](const std::string& uid, const json& volume) {
-                              return volumes->VolumePath(uid, volume);
-                            });
+    const auto pods = pods_->List();
+    auto usage = ReadRuntimeUsage(*cri_, pods, options_.root_dir + "/logs",
+                                  [volumes](const std::string& uid, const json& volume) {
+                                    return volumes->VolumePath(uid, volume);
+                                  });
+    ReadPodProcessCounts("/sys/fs/cgroup", pods, &usage);
+    return usage;
   };
   hooks.reclaim_images = [this]() -> uint64_t {
     auto pass = image_gc_->FreeUnused();
     return pass.ok() ? pass->freed_bytes : 0;
   };
-  hooks.evict = [this](const json& pod, const std::string& message) {
+  hooks.evict = [this](const json& pod, const std::string& message, int64_t grace_seconds) {
     {
       std::lock_guard lock(mu_);
-      evictions_[pod.value("/metadata/uid"_json_pointer, std::string())] = message;
+      evictions_[pod.value("/metadata/uid"_json_pointer, std::string())] = {message, grace_seconds};
     }
     queue_->Add(client::ObjectKey(pod));
   };
@@ -194,7 +200,7 @@ void Kubelet::StartEvictionManager() {
   eviction_->Start();
 }
 
-std::optional<std::string> Kubelet::PendingEviction(const std::string& uid) {
+std::optional<Kubelet::Eviction> Kubelet::PendingEviction(const std::string& uid) {
   std::lock_guard lock(mu_);
   auto it = evictions_.find(uid);
   if (it == evictions_.end()) return std::nullopt;
@@ -258,9 +264,11 @@ void Kubelet::Work() {
       const std::string uid = (*pod).value("/metadata/uid"_json_pointer, std::string());
       if ((*pod)["metadata"].contains("deletionTimestamp")) {
         status = sync_->Terminate(*pod);
-      } else if (std::optional<std::string> eviction = PendingEviction(uid)) {
-        // Hard thresholds allow no grace beyond a second (upstream's immediate eviction).
-        status = sync_->Fail(*pod, {"Evicted", *eviction, /*disruption=*/true, 1});
+      } else if (std::optional<Eviction> eviction = PendingEviction(uid)) {
+        // Hard thresholds allow no grace beyond a second (upstream's immediate eviction); soft
+        // ones the pod's own, capped by --eviction-max-pod-grace-period.
+        status = sync_->Fail(
+            *pod, {"Evicted", eviction->message, /*disruption=*/true, eviction->grace_seconds});
         if (status.ok()) {
           std::lock_guard lock(mu_);
           evictions_.erase(uid);

@@ -14,9 +14,11 @@
 // Images: the image garbage collector (image_gc.h) removes unused images when the image
 // filesystem fills up.
 //
-// Pressure: while a hard eviction threshold is met, the eviction manager (eviction_manager.h)
-// picks one pod at a time; a worker stops it and marks it Failed/Evicted. Pods not started yet
-// are refused while the node reports a pressure condition (eviction.h RejectUnderPressure).
+// Pressure: while a hard eviction threshold is met, or a soft one has been met for its grace
+// period, the eviction manager (eviction_manager.h) picks one pod at a time; a worker stops it
+// (1 s grace on hard thresholds, the capped pod grace on soft ones) and marks it
+// Failed/Evicted. Pods not started yet are refused while the node reports a pressure condition
+// (eviction.h RejectUnderPressure).
 //
 // Threads: `workers` queue workers, one relist thread, the node status thread, the image GC
 // thread, the eviction thread, the informer's dispatch thread. Stop() joins them all.
@@ -61,6 +63,9 @@ struct KubeletOptions {
   std::chrono::seconds resync_period{30};
   NodeStatusManager::PodCidrHook on_pod_cidr;  // writes the CNI config for the pod subnet
   ImageGcOptions image_gc;  // image garbage collection (image_gc.h)
+  // --eviction-max-pod-grace-period (seconds): caps a pod's grace period on soft evictions
+  // (eviction.h EvictionGraceSeconds); the thresholds themselves are in `node`.
+  int64_t eviction_max_pod_grace_seconds = 0;
   // Volumes and env; members left empty use the VolumeManager (volumes/) and ResolveEnv.
   PodHooks hooks;
 };
@@ -87,8 +92,13 @@ class Kubelet {
   void RelistLoop();
   void Relist();
   void StartEvictionManager();
-  // The eviction asked for the pod `uid`, if any (the message).
-  std::optional<std::string> PendingEviction(const std::string& uid);
+  // An eviction the manager asked for: the status message and the containers' grace period.
+  struct Eviction {
+    std::string message;
+    int64_t grace_seconds = kHardEvictionGraceSeconds;
+  };
+  // The eviction asked for the pod `uid`, if any.
+  std::optional<Eviction> PendingEviction(const std::string& uid);
   RuntimeReadiness ProbeRuntime();
 
   const KubeletOptions options_;
@@ -109,8 +119,9 @@ class Kubelet {
   std::condition_variable cv_;
   // Grace periods of pods deleted from the API (their last object said), for CleanUpOrphan.
   std::map<std::string, int64_t> orphan_grace_;  // GUARDED_BY(mu_)
-  // Pods the eviction manager asked to go: uid -> the message their status will carry.
-  std::map<std::string, std::string> evictions_;  // GUARDED_BY(mu_)
+  // Pods the eviction manager asked to go: uid -> the message their status will carry and
+  // their grace period.
+  std::map<std::string, Eviction> evictions_;  // GUARDED_BY(mu_)
   // Relist thread only: pod uid -> signature of its sandboxes' and containers' states.
   std::map<std::string, std::string> last_seen_;
   std::chrono::steady_clock::time_point last_resync_{};

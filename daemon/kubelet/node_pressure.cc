@@ -5,6 +5,8 @@
 
 #include <charconv>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "common/quantity.h"
@@ -121,6 +123,106 @@ Result<std::vector<EvictionThreshold>> ParseEvictionHard(std::string_view text) 
   return thresholds;
 }
 
+Result<std::chrono::milliseconds> ParseGoDuration(std::string_view text) {
+  const std::string original(text);
+  auto bad = [&](const std::string& why) {
+    return Status(Code::kInvalidArgument,
+                  "\"" + original + "\" is not a duration (" + why + "; e.g. 1m30s, 90s, 500ms)");
+  };
+  text = Trim(text);
+  if (text.empty()) return bad("empty");
+  if (text.front() == '-') return bad("negative");
+  if (text.front() == '+') text.remove_prefix(1);
+  if (text == "0") return std::chrono::milliseconds(0);
+  double nanoseconds = 0;
+  while (!text.empty()) {
+    size_t digits = 0;
+    while (digits < text.size() &&
+           ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) {
+      ++digits;
+    }
+    double number = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + digits, number);
+    if (digits == 0 || error != std::errc() || end != text.data() + digits) {
+      return bad("expected a number at \"" + std::string(text) + "\"");
+    }
+    text.remove_prefix(digits);
+    size_t letters = 0;
+    while (letters < text.size() && !(text[letters] >= '0' && text[letters] <= '9') &&
+           text[letters] != '.') {
+      ++letters;
+    }
+    const std::string_view unit = text.substr(0, letters);
+    text.remove_prefix(letters);
+    if (unit.empty()) return bad("a unit is missing");
+    static constexpr std::pair<std::string_view, double> kUnits[] = {
+        {"h", 3600e9}, {"m", 60e9},      {"s", 1e9}, {"ms", 1e6},
+        {"us", 1e3},   {"\u00b5s", 1e3}, {"ns", 1}};
+    double scale = 0;
+    for (const auto& [name, nanos] : kUnits) {
+      if (unit == name) scale = nanos;
+    }
+    if (scale == 0) return bad("unknown unit \"" + std::string(unit) + "\"");
+    nanoseconds += number * scale;
+  }
+  if (nanoseconds / 1e6 > 1e15) return bad("too long");
+  return std::chrono::milliseconds(static_cast<int64_t>(nanoseconds / 1e6));
+}
+
+Result<std::vector<EvictionThreshold>> ParseEvictionSoft(std::string_view thresholds_text,
+                                                         std::string_view grace_text) {
+  auto thresholds = ParseEvictionHard(thresholds_text);
+  if (!thresholds.ok()) return thresholds.status();
+  std::map<std::string, std::chrono::milliseconds> grace_periods;
+  while (!Trim(grace_text).empty()) {
+    const size_t comma = grace_text.find(',');
+    const std::string_view item = Trim(grace_text.substr(0, comma));
+    grace_text =
+        comma == std::string_view::npos ? std::string_view() : grace_text.substr(comma + 1);
+    if (item.empty()) continue;
+    const size_t equals = item.find('=');
+    if (equals == std::string_view::npos) {
+      return Status(Code::kInvalidArgument,
+                    "eviction grace period \"" + std::string(item) +
+                        "\": expected SIGNAL=DURATION, e.g. memory.available=1m30s");
+    }
+    const std::string signal(Trim(item.substr(0, equals)));
+    if (FindSignal(signal) == nullptr) {
+      return Status(Code::kInvalidArgument,
+                    "eviction grace period \"" + std::string(item) + "\": unknown signal \"" +
+                        signal +
+                        "\" (memory.available, nodefs.available, nodefs.inodesFree, "
+                        "imagefs.available, imagefs.inodesFree, pid.available)");
+    }
+    auto duration = ParseGoDuration(item.substr(equals + 1));
+    if (!duration.ok()) {
+      return Status(Code::kInvalidArgument, "eviction grace period \"" + std::string(item) +
+                                                "\": " + duration.status().message());
+    }
+    if (!grace_periods.emplace(signal, *duration).second) {
+      return Status(Code::kInvalidArgument,
+                    "eviction grace period for " + signal + " is given twice");
+    }
+  }
+  std::set<std::string> seen;
+  for (EvictionThreshold& threshold : *thresholds) {
+    if (!seen.insert(threshold.signal).second) {
+      return Status(Code::kInvalidArgument,
+                    "soft eviction threshold for " + threshold.signal + " is given twice");
+    }
+    auto grace = grace_periods.find(threshold.signal);
+    if (grace == grace_periods.end()) {
+      return Status(Code::kInvalidArgument, "soft eviction threshold " + threshold.signal +
+                                                " has no grace period (add " + threshold.signal +
+                                                "=DURATION to --eviction-soft-grace-period, e.g. " +
+                                                threshold.signal + "=1m30s)");
+    }
+    threshold.soft = true;
+    threshold.grace_period = grace->second;
+  }
+  return thresholds;
+}
+
 NodeSignals ObserveNodeSignals(const std::string& nodefs_dir, const std::string& imagefs_dir) {
   NodeSignals signals;
   {
@@ -160,7 +262,7 @@ std::vector<MetThreshold> MetThresholds(const std::vector<EvictionThreshold>& th
     const int64_t available = signals.*(info->available);
     const int64_t limit = Limit(threshold, signals.*(info->capacity));
     if (available < 0 || limit < 0 || available >= limit) continue;
-    met.push_back({threshold.signal, available, limit});
+    met.push_back({threshold.signal, available, limit, threshold.soft, threshold.grace_period});
   }
   return met;
 }

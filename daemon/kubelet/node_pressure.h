@@ -1,8 +1,11 @@
 // Node pressure, as the kubelet's eviction manager sees it: hard eviction thresholds
 // (`--eviction-hard`, "memory.available<100Mi,nodefs.available<1Gi,imagefs.available<1Gi" by
-// default, MicroK8s's kubelet arguments), the signals they compare against (observed from the
+// default, MicroK8s's kubelet arguments) and soft ones (`--eviction-soft`, each with its
+// `--eviction-soft-grace-period`), the signals they compare against (observed from the
 // machine: /proc/meminfo, statvfs of the kubelet's and the runtime's folders, sysinfo), and the
-// MemoryPressure / DiskPressure / PIDPressure conditions they yield. A condition that turned True
+// MemoryPressure / DiskPressure / PIDPressure conditions they yield. A soft threshold sets its
+// condition as soon as it is observed met, as a hard one does (upstream); only the eviction
+// manager waits for its grace period. A condition that turned True
 // stays True until its signals have been fine for the transition period (5 min, upstream's
 // evictionPressureTransitionPeriod), so a node near a threshold does not flap.
 //
@@ -30,6 +33,10 @@ struct EvictionThreshold {
                        // imagefs.inodesFree, pid.available
   int64_t quantity = 0;  // when percent is unset
   std::optional<double> percent;
+  // A soft threshold (--eviction-soft) is acted on only once met continuously for
+  // `grace_period`; a hard one at once.
+  bool soft = false;
+  std::chrono::milliseconds grace_period{0};
 };
 
 constexpr std::string_view kDefaultEvictionHard =
@@ -39,6 +46,18 @@ constexpr std::string_view kDefaultEvictionHard =
 // signal, an operator other than '<', a bad quantity or a percentage outside 0-100 is an error
 // naming the item.
 Result<std::vector<EvictionThreshold>> ParseEvictionHard(std::string_view text);
+
+// A Go-style duration as upstream's flags take it: "1m30s", "90s", "500ms", "1h", "0s" (units
+// h, m, s, ms, us, ns; fractions allowed, "1.5m"). Negative, empty or unit-less text is an error.
+Result<std::chrono::milliseconds> ParseGoDuration(std::string_view text);
+
+// `--eviction-soft` (same syntax as --eviction-hard) with `--eviction-soft-grace-period`
+// ("memory.available=1m30s,nodefs.available=2m"): the soft thresholds, each with its grace
+// period. Upstream's rules: every soft threshold needs a grace period; a signal given twice, an
+// unknown signal, or a bad duration is an error naming the item. A grace period for a signal
+// without a soft threshold is ignored (as upstream).
+Result<std::vector<EvictionThreshold>> ParseEvictionSoft(std::string_view thresholds,
+                                                         std::string_view grace_periods);
 
 // What is available and what the capacity is, per signal. -1: could not be observed (a
 // threshold on it never fires).
@@ -69,6 +88,8 @@ struct MetThreshold {
   std::string signal;
   int64_t available = 0;
   int64_t limit = 0;
+  bool soft = false;  // and its grace period, copied from the EvictionThreshold
+  std::chrono::milliseconds grace_period{0};
 };
 // The thresholds `signals` meet, in the order of `thresholds`.
 std::vector<MetThreshold> MetThresholds(const std::vector<EvictionThreshold>& thresholds,
@@ -76,9 +97,9 @@ std::vector<MetThreshold> MetThresholds(const std::vector<EvictionThreshold>& th
 // A signal's value as people read it: "80Mi" for bytes, "1200" for inodes and PIDs.
 std::string SignalValueText(std::string_view signal, int64_t value);
 
-// The bytes a quantity threshold on `signal` withholds from allocatable (upstream's node
-// allocatable subtracts the hard eviction thresholds of memory and nodefs); 0 for percentages
-// resolved against `capacity` when given.
+// The bytes a threshold on `signal` withholds from allocatable (upstream's node allocatable
+// subtracts the hard eviction thresholds of memory and nodefs; pass only hard ones); a
+// percentage is resolved against `capacity`.
 int64_t ReservedByThreshold(const std::vector<EvictionThreshold>& thresholds,
                             std::string_view signal, int64_t capacity);
 

@@ -306,10 +306,12 @@ void NodeStatusManager::SyncStatus(bool force) {
 }
 
 NodePressure NodeStatusManager::ObservePressure() {
-  if (options_.eviction_hard.empty()) return {};
+  if (options_.eviction_hard.empty() && options_.eviction_soft.empty()) return {};
   const NodeSignals signals =
       ObserveNodeSignals(options_.state_dir, options_.imagefs_dir);
-  const NodePressure observed = EvaluatePressure(options_.eviction_hard, signals);
+  std::vector<EvictionThreshold> thresholds = options_.eviction_hard;
+  thresholds.insert(thresholds.end(), options_.eviction_soft.begin(), options_.eviction_soft.end());
+  const NodePressure observed = EvaluatePressure(thresholds, signals);
   const NodePressure reported = pressure_.Update(observed, std::chrono::steady_clock::now());
   const bool any = reported.memory || reported.disk || reported.pid;
   if (any != reported_pressure_) {

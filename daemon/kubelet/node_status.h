@@ -55,6 +55,9 @@ struct NodeOptions {
   // Hard eviction thresholds (node_pressure.h): they set the pressure conditions and are taken
   // out of allocatable memory and ephemeral-storage. Empty: no pressure is ever reported.
   std::vector<EvictionThreshold> eviction_hard;
+  // Soft eviction thresholds (--eviction-soft): they set the pressure conditions as soon as they
+  // are met (upstream: the grace period only delays evictions), never allocatable.
+  std::vector<EvictionThreshold> eviction_soft;
   std::chrono::seconds pressure_transition_period{300};
   // The runtime's image store (imagefs signals); empty: only the node filesystem is watched.
   std::string imagefs_dir;

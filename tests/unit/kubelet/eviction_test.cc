@@ -170,7 +170,7 @@ class EvictionManagerTest : public ::testing::Test {
       image_bytes_ = 0;
       return freed;
     };
-    hooks.evict = [this](const json& pod, const std::string& message) {
+    hooks.evict = [this](const json& pod, const std::string& message, int64_t) {
       evicted_.push_back(pod["metadata"]["name"].get<std::string>());
       messages_.push_back(message);
     };
