@@ -15,6 +15,7 @@
 
 #include "addonhost/addon_thread.h"
 #include "addonhost/http_routes.h"
+#include "addonhost/http_stream.h"
 #include "addonhost/manifest_apply.h"
 #include "client/client.h"
 #include "client/informer.h"
@@ -352,8 +353,39 @@ struct HostFunctions {
   static void HttpWrite(mk8s_host_ctx*, mk8s_http_writer* body, mk8s_borrowed_str bytes) {
     if (body == nullptr || bytes.len == 0 || bytes.ptr == nullptr) return;
     try {
-      reinterpret_cast<std::string*>(body)->append(bytes.ptr, bytes.len);
+      WriteBody(body, View(bytes));
     } catch (...) {  // out of memory: the body stays short
+    }
+  }
+
+  // ABI 1.2 streams: the registry (http_stream.h) does the work.
+  static mk8s_status_t StreamBegin(mk8s_host_ctx* ctx, mk8s_http_response_v1* response,
+                                   mk8s_http_stream** stream_out, mk8s_message_out* error) {
+    try {
+      std::string why;
+      const mk8s_status_t status = Self(ctx)->streams_.Begin(response, stream_out, &why);
+      if (status != MK8S_OK) SetMessage(error, why);
+      return status;
+    } catch (const std::exception& e) {
+      SetMessage(error, e.what());
+      return MK8S_ERR_INTERNAL;
+    }
+  }
+
+  static mk8s_status_t StreamWrite(mk8s_host_ctx*, mk8s_http_stream* handle,
+                                   mk8s_borrowed_str bytes, int64_t timeout_ms) {
+    if (handle == nullptr || handle->stream == nullptr) return MK8S_ERR_INVALID_ARGUMENT;
+    try {
+      return handle->stream->Write(View(bytes), timeout_ms);
+    } catch (...) {  // out of memory
+      return MK8S_ERR_INTERNAL;
+    }
+  }
+
+  static void StreamEnd(mk8s_host_ctx* ctx, mk8s_http_stream* handle) {
+    try {
+      Self(ctx)->streams_.End(handle);
+    } catch (...) {
     }
   }
 
@@ -401,7 +433,8 @@ HostContext::HostContext(const HostSettings& settings, ClientFactory make_client
     : settings_(settings),
       make_client_(std::move(make_client)),
       thread_(std::move(thread)),
-      label_(std::move(label)) {
+      label_(std::move(label)),
+      streams_(thread_, label_) {
   for (const std::string& ip : settings_.node_ips) node_ips_ += (node_ips_.empty() ? "" : ",") + ip;
   config_.abi_version = MK8S_ABI_VERSION;
   config_.struct_size = sizeof(config_);
@@ -428,6 +461,9 @@ HostContext::HostContext(const HostSettings& settings, ClientFactory make_client
   api_.mk8s_host_listen = &HostFunctions::Listen;
   api_.mk8s_host_serve_http = &HostFunctions::ServeHttp;
   api_.mk8s_host_http_write = &HostFunctions::HttpWrite;
+  api_.mk8s_host_http_stream_begin = &HostFunctions::StreamBegin;
+  api_.mk8s_host_http_stream_write = &HostFunctions::StreamWrite;
+  api_.mk8s_host_http_stream_end = &HostFunctions::StreamEnd;
 }
 
 HostContext::~HostContext() { Close(); }
@@ -436,6 +472,7 @@ void HostContext::SetIdentity(const std::string& name, const std::string& state_
   addon_name_ = name;
   state_dir_ = state_dir;
   label_ = name;
+  streams_.SetLabel(name);
   config_.addon_name = addon_name_.c_str();
   config_.state_dir = state_dir_.c_str();
 }
@@ -445,20 +482,24 @@ void HostContext::SetHttpRoutes(std::shared_ptr<HttpRoutes> routes) {
   http_routes_ = std::move(routes);
 }
 
-void HostContext::DropRoutes(std::chrono::milliseconds timeout) {
+void HostContext::StopServingHttp(std::chrono::milliseconds timeout) {
   std::shared_ptr<HttpRoutes> routes;
   {
     std::lock_guard lock(mu_);
     routes = http_routes_;
   }
-  if (routes == nullptr || routes->size(addon_name_) == 0) return;
-  const std::string name = addon_name_;
-  // On the addon's thread: after it, no posted request can reach a handler. A hung thread runs
-  // nothing more, so dropping directly is then just as safe.
-  if (!thread_->Call([routes, name] { routes->RemoveAll(name); }, timeout).ok()) {
-    routes->RemoveAll(name);
+  if (routes != nullptr && routes->size(addon_name_) != 0) {
+    const std::string name = addon_name_;
+    // On the addon's thread: after it, no posted request can reach a handler. A hung thread runs
+    // nothing more, so dropping directly is then just as safe.
+    if (!thread_->Call([routes, name] { routes->RemoveAll(name); }, timeout).ok()) {
+      routes->RemoveAll(name);
+    }
   }
+  EndStreams();
 }
+
+void HostContext::EndStreams() { streams_.EndAll(); }
 
 void HostContext::SetFaultHandler(std::function<void(const std::string&)> on_fault) {
   on_fault_ = std::move(on_fault);
@@ -485,6 +526,7 @@ void HostContext::Close() {
     std::lock_guard lock(mu_);
     closed_ = true;
   }
+  streams_.Close();
   CancelWatches();
   std::shared_ptr<client::Client> client;
   {

@@ -1,7 +1,7 @@
 // HostContext: the daemon's side of mk8s_host_api_v1 for one loaded addon (logging, the API
 // client as system:addon:<name>, apply/delete of manifests, list+watch subscriptions, listening
-// sockets, configuration). The C function pointers in api() cast the opaque mk8s_host_ctx back to
-// this object.
+// sockets, configuration, HTTP routes and their streams). The C function pointers in api() cast
+// the opaque mk8s_host_ctx back to this object.
 //
 // Threads: every host function is thread-safe and may be called from the addon's host thread or
 // from threads the addon owns. Watch events are posted to the addon's AddonThread, so they run
@@ -21,6 +21,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "addonhost/http_stream.h"
 
 namespace mk8s::client {
 class Client;
@@ -62,13 +64,20 @@ class HostContext {
   // MK8S_ERR_UNAVAILABLE. Set before the first addon call.
   void SetHttpRoutes(std::shared_ptr<HttpRoutes> routes);
   // Drops the addon's HTTP routes, on its AddonThread (inline when called there), so that no
-  // handler of it runs once this returns. Call before mk8s_on_stop / on_disable / on_unload.
-  void DropRoutes(std::chrono::milliseconds timeout);
+  // handler of it runs once this returns, then ends its open streams (EndStreams). Call before
+  // mk8s_on_stop / on_disable / on_unload (the ABI promises this point).
+  void StopServingHttp(std::chrono::milliseconds timeout);
+  // Ends every open stream of the addon (ABI 1.2): the client gets the terminating chunk after
+  // what was queued, and the addon's writes answer MK8S_ERR_CLOSED, a waiting one at once. The
+  // handles stay the addon's. Any thread; never calls into the addon.
+  void EndStreams();
   // Called (on whatever thread) when an addon callback threw through the ABI.
   void SetFaultHandler(std::function<void(const std::string&)> on_fault);
   // Cancels the watches the addon left open. Safe from any thread but the addon's own.
   void CancelWatches();
-  // Cancels watches, releases the client, and makes every later host call fail. Idempotent.
+  // Ends streams, cancels watches, releases the client, and makes every later host call fail.
+  // Idempotent. Stream handles the addon never ended are freed by the destructor (it runs only
+  // once the addon is unloaded; a faulted addon's context is leaked instead).
   void Close();
 
   struct Watch;  // internal: one subscription
@@ -92,6 +101,7 @@ class HostContext {
   std::set<std::shared_ptr<Watch>> watches_;          // GUARDED_BY(mu_)
   std::function<void(const std::string&)> on_fault_;  // set before the first call
   std::shared_ptr<HttpRoutes> http_routes_;           // set before the first call
+  AddonStreams streams_;                              // the addon's HTTP streams (thread-safe)
 };
 
 }  // namespace mk8s::addonhost

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "addonhost/addon_thread.h"
+#include "addonhost/http_stream.h"
 
 namespace mk8s::addonhost {
 namespace {
@@ -34,6 +35,15 @@ class OnceResponder {
   OnceResponder& operator=(const OnceResponder&) = delete;
   void Send(http::Response response) {
     if (auto responder = std::exchange(responder_, nullptr)) responder->Send(std::move(response));
+  }
+  // Streams the answer (ABI 1.2); false when the stream could not start, and then the request is
+  // still unanswered (Send or the destructor answers it).
+  bool Stream(AddonHttpStream& stream, const http::Response& head) {
+    if (responder_ == nullptr || !stream.Start(*responder_, head.status, head.content_type)) {
+      return false;
+    }
+    responder_ = nullptr;
+    return true;
   }
 
  private:
@@ -128,13 +138,22 @@ void HttpRoutes::Serve(const http::Request& request, const std::string& user,
   auto once = std::make_shared<OnceResponder>(std::move(responder));
   thread->Post([self = shared_from_this(), once, addon, id, request, path, user] {
     http::Response response;
-    self->Call(addon, id, request, path, user, &response);
+    HttpCall call;
+    const bool handled = self->Call(addon, id, request, path, user, &call, &response);
+    if (call.stream == nullptr) return once->Send(std::move(response));
+    // A streamed answer: its head now, its bytes as the addon writes them.
+    if (handled && once->Stream(*call.stream, response)) return;
+    call.stream->Cancel();  // the addon's writes now answer MK8S_ERR_CLOSED
+    if (handled) {
+      response = StatusResponse(503, "ServiceUnavailable", "addon " + addon + " stopped serving");
+    }
     once->Send(std::move(response));
   });
 }
 
-void HttpRoutes::Call(const std::string& addon, uint64_t id, const http::Request& request,
-                      const std::string& path, const std::string& user, http::Response* out) {
+bool HttpRoutes::Call(const std::string& addon, uint64_t id, const http::Request& request,
+                      const std::string& path, const std::string& user, HttpCall* call,
+                      http::Response* out) {
   Route route;
   {
     std::lock_guard lock(mu_);
@@ -147,7 +166,7 @@ void HttpRoutes::Call(const std::string& addon, uint64_t id, const http::Request
   }
   if (route.id == 0) {
     *out = StatusResponse(503, "ServiceUnavailable", "addon " + addon + " stopped serving");
-    return;
+    return false;
   }
   mk8s_http_request_v1 in{};
   in.abi_version = MK8S_ABI_VERSION;
@@ -157,14 +176,13 @@ void HttpRoutes::Call(const std::string& addon, uint64_t id, const http::Request
   in.query = Borrow(request.query);
   in.body = Borrow(request.body);
   in.user = Borrow(user);
-  std::string body;
   char content_type[256] = {0};
   mk8s_http_response_v1 answer{};
   answer.abi_version = MK8S_ABI_VERSION;
   answer.struct_size = sizeof(answer);
   answer.status = 200;
   answer.content_type = {content_type, sizeof(content_type), 0};
-  answer.body = reinterpret_cast<mk8s_http_writer*>(&body);
+  answer.body = reinterpret_cast<mk8s_http_writer*>(call);
   char message[1024] = {0};
   mk8s_message_out error{message, sizeof(message), 0};
   mk8s_status_t status = MK8S_ERR_INTERNAL;
@@ -172,18 +190,19 @@ void HttpRoutes::Call(const std::string& addon, uint64_t id, const http::Request
     status = route.on_request(route.user_data, &in, &answer, &error);
   } catch (...) {  // the ABI forbids it; a C++ addon without the wrapper may do it anyway
     *out = StatusResponse(500, "InternalError", "addon " + addon + "'s handler threw");
-    return;
+    return false;
   }
   if (status != MK8S_OK) {
     const size_t len = std::min(error.len, sizeof(message) - 1);
     *out =
         StatusResponse(500, "InternalError", "addon " + addon + ": " + std::string(message, len));
-    return;
+    return false;
   }
   out->status = answer.status >= 100 && answer.status <= 599 ? answer.status : 500;
   const size_t type_len = std::min(answer.content_type.len, sizeof(content_type) - 1);
   out->content_type = type_len == 0 ? "application/json" : std::string(content_type, type_len);
-  out->body = std::move(body);
+  out->body = std::move(call->body);
+  return true;
 }
 
 }  // namespace mk8s::addonhost

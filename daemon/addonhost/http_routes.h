@@ -3,8 +3,10 @@
 //
 // A request is matched on the transport thread (longest prefix of that addon), then posted to
 // the addon's AddonThread, where the handler runs one at a time with the addon's other calls.
+// A handler that began a stream (ABI 1.2, http_stream.h) is answered with a chunked response
+// once it returns; one that failed after beginning it gets its 500 and the stream is cancelled.
 // The route is looked up again there, so a route dropped before the task runs is never called:
-// RemoveAll runs on the addon's thread too (HostContext::DropRoutes), before mk8s_on_stop /
+// RemoveAll runs on the addon's thread too (HostContext::StopServingHttp), before mk8s_on_stop /
 // on_disable / on_unload, so no handler runs after the addon began to stop. A request whose
 // task is dropped (the addon's thread is hung or stopping) is answered 503.
 //
@@ -27,6 +29,7 @@
 namespace mk8s::addonhost {
 
 class AddonThread;
+struct HttpCall;
 
 class HttpRoutes : public std::enable_shared_from_this<HttpRoutes> {
  public:
@@ -55,9 +58,13 @@ class HttpRoutes : public std::enable_shared_from_this<HttpRoutes> {
     std::shared_ptr<AddonThread> thread;
     std::vector<Route> routes;
   };
-  // Runs on the addon's thread: the route if still there, then the handler.
-  void Call(const std::string& addon, uint64_t id, const apiserver::http::Request& request,
-            const std::string& path, const std::string& user, apiserver::http::Response* out);
+  // Runs on the addon's thread: the route if still there, then the handler, whose writer is
+  // `call`. True when the handler answered (then `out` holds its status, content type and
+  // buffered body); false with the error answer in `out`. Either way `call->stream` is set when
+  // the handler began a stream (ABI 1.2).
+  bool Call(const std::string& addon, uint64_t id, const apiserver::http::Request& request,
+            const std::string& path, const std::string& user, HttpCall* call,
+            apiserver::http::Response* out);
 
   mutable std::mutex mu_;
   std::map<std::string, AddonRoutes> addons_;  // GUARDED_BY(mu_)

@@ -157,7 +157,7 @@ Result<std::unique_ptr<LoadedAddon>> LoadedAddon::Load(const std::string& path,
 }
 
 LoadedAddon::~LoadedAddon() {
-  if (host_ != nullptr) host_->DropRoutes(call_timeout_);
+  if (host_ != nullptr) host_->StopServingHttp(call_timeout_);
   const std::string why = fault();
   if (why.empty() && addon_ != nullptr && addon_->mk8s_on_unload != nullptr) {
     const auto unload = addon_->mk8s_on_unload;
@@ -273,7 +273,7 @@ Status LoadedAddon::Enable(const ValidatedArgs& args) {
 }
 
 Status LoadedAddon::Disable() {
-  host_->DropRoutes(call_timeout_);
+  host_->StopServingHttp(call_timeout_);
   const auto disable = addon_->mk8s_on_disable;
   void* ctx = addon_->addon_ctx;
   return Invoke(
@@ -291,7 +291,7 @@ Status LoadedAddon::Start() {
 }
 
 void LoadedAddon::Stop() {
-  host_->DropRoutes(call_timeout_);
+  host_->StopServingHttp(call_timeout_);
   if (const auto stop = addon_->mk8s_on_stop; stop != nullptr) {
     void* ctx = addon_->addon_ctx;
     (void)Invoke(

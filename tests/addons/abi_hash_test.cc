@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -105,6 +106,46 @@ TEST(AbiHash, HeaderChangesOnlyWithAVersionBump) {
       << hash << "' to tests/addons/abi_versions.txt (never edit an old line).";
   EXPECT_EQ(lines.back().version, version)
       << "the last line of abi_versions.txt must be the version abi.h declares";
+}
+
+// The frozen copy of the 1.1 header that tests/addons/fixtures builds an ABI 1.1 addon against
+// (fixture-abi11) really is 1.1 as released.
+TEST(AbiHash, TheFrozen11HeaderIsTheReleased11) {
+  const std::string frozen = ReadFile(MK8S_ABI_1_1_HEADER);
+  ASSERT_FALSE(frozen.empty()) << "cannot read " << MK8S_ABI_1_1_HEADER;
+  const std::string hash = Sha256(Normalize(frozen));
+  bool found = false;
+  for (const Line& line : Versions()) found = found || (line.version == "1.1" && line.hash == hash);
+  EXPECT_TRUE(found) << MK8S_ABI_1_1_HEADER << " is not the 1.1 recorded in abi_versions.txt";
+}
+
+// The struct bodies ("typedef struct NAME { ... } NAME;", normalized) of `text`.
+std::map<std::string, std::string> StructBodies(const std::string& text) {
+  std::map<std::string, std::string> bodies;
+  const std::string opening = "typedef struct ";
+  for (size_t at = text.find(opening); at != std::string::npos; at = text.find(opening, at + 1)) {
+    const size_t name_end = text.find(' ', at + opening.size());
+    if (name_end == std::string::npos || text.compare(name_end, 3, " { ") != 0) continue;
+    const std::string name = text.substr(at + opening.size(), name_end - at - opening.size());
+    const size_t close = text.find("} " + name + ";", name_end);
+    if (close == std::string::npos) continue;
+    bodies[name] = text.substr(name_end + 3, close - name_end - 3);
+  }
+  return bodies;
+}
+
+// Minor versions only append: every struct of 1.1 is still there and its fields are, in order,
+// the first fields of today's struct.
+TEST(AbiHash, EveryStructOf11IsAPrefixOfTodays) {
+  const auto old_structs = StructBodies(Normalize(ReadFile(MK8S_ABI_1_1_HEADER)));
+  const auto new_structs = StructBodies(Normalize(ReadFile(MK8S_ABI_HEADER)));
+  ASSERT_GE(old_structs.size(), 10u);
+  for (const auto& [name, body] : old_structs) {
+    const auto now = new_structs.find(name);
+    ASSERT_NE(now, new_structs.end()) << name << " disappeared: that needs a MAJOR version";
+    EXPECT_EQ(now->second.compare(0, body.size(), body), 0)
+        << name << " changed other than by appending fields: that needs a MAJOR version";
+  }
 }
 
 TEST(AbiHash, NormalizationIgnoresCommentsAndWhitespace) {

@@ -24,7 +24,10 @@ PIN(mk8s_host_api_v1, mk8s_host_log, 24);
 PIN(mk8s_host_api_v1, mk8s_host_listen, 80);
 PIN(mk8s_host_api_v1, mk8s_host_serve_http, 88); /* 1.1 */
 PIN(mk8s_host_api_v1, mk8s_host_http_write, 96);  /* 1.1 */
-SIZE(mk8s_host_api_v1, 104);
+PIN(mk8s_host_api_v1, mk8s_host_http_stream_begin, 104); /* 1.2 */
+PIN(mk8s_host_api_v1, mk8s_host_http_stream_write, 112); /* 1.2 */
+PIN(mk8s_host_api_v1, mk8s_host_http_stream_end, 120);   /* 1.2 */
+SIZE(mk8s_host_api_v1, 128);
 PIN(mk8s_http_request_v1, user, 72);
 SIZE(mk8s_http_request_v1, 88);
 PIN(mk8s_http_response_v1, content_type, 16);
@@ -33,6 +36,10 @@ SIZE(mk8s_http_response_v1, 48);
 PIN(mk8s_http_route_v1, user_data, 24);
 SIZE(mk8s_http_route_v1, 32);
 _Static_assert(MK8S_HOST_API_V1_MIN_SIZE == 88, "the 1.0 minimum of mk8s_host_api_v1 is fixed");
+_Static_assert(MK8S_HOST_API_V1_1_MIN_SIZE == 104, "the 1.1 minimum of mk8s_host_api_v1 is fixed");
+_Static_assert(MK8S_HOST_API_V1_2_MIN_SIZE == 128, "the 1.2 minimum of mk8s_host_api_v1 is fixed");
+_Static_assert(MK8S_ERR_CLOSED == 8, "status codes never change");
+_Static_assert(MK8S_HTTP_STREAM_MAX_BUFFERED == 1048576, "the stream bound is part of the ABI");
 PIN(mk8s_addon_v1, mk8s_on_enable, 24);
 PIN(mk8s_addon_v1, mk8s_on_unload, 64);
 SIZE(mk8s_addon_v1, 72);

@@ -135,28 +135,35 @@ def assert_one_line_error(test, result, contains):
     test.assertIn(contains, lines[0])
 
 
+def build_example(root):
+    """Installs the SDK into <root>/sdk and builds tests/addons/example against that prefix alone
+    (find_package(mk8s-sdk)). Returns (path of example.so, the mk8s-sdk_DIR line of its cache)."""
+    prefix = os.path.join(root, "sdk")
+    build = os.path.join(root, "example-build")
+    subprocess.run(["cmake", "--install", BUILD, "--component", "sdk", "--prefix", prefix],
+                   check=True, capture_output=True, text=True)
+    # Only the installed prefix: no package registry, and a source tree that has never seen mk8s.
+    configure = subprocess.run(
+        ["cmake", "-S", os.path.join(SOURCE, "tests", "addons", "example"), "-B", build,
+         "-G", "Ninja", f"-DCMAKE_PREFIX_PATH={prefix}",
+         "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+        capture_output=True, text=True)
+    if configure.returncode != 0:
+        raise AssertionError(f"configuring the example failed:\n{configure.stdout}{configure.stderr}")
+    built = subprocess.run(["cmake", "--build", build], capture_output=True, text=True)
+    if built.returncode != 0:
+        raise AssertionError(f"building the example failed:\n{built.stdout}{built.stderr}")
+    with open(os.path.join(build, "CMakeCache.txt")) as cache:
+        sdk_dir = [line for line in cache if line.startswith("mk8s-sdk_DIR")][0]
+    return os.path.join(build, "example.so"), sdk_dir
+
+
 class SdkExampleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.root = short_temp_dir("mk8s-addon-")
-        prefix = os.path.join(cls.root, "sdk")
-        build = os.path.join(cls.root, "example-build")
-        subprocess.run(["cmake", "--install", BUILD, "--component", "sdk", "--prefix", prefix],
-                       check=True, capture_output=True, text=True)
-        # Only the installed prefix: no package registry, and a source tree that has never seen mk8s.
-        configure = subprocess.run(
-            ["cmake", "-S", os.path.join(SOURCE, "tests", "addons", "example"), "-B", build,
-             "-G", "Ninja", f"-DCMAKE_PREFIX_PATH={prefix}",
-             "-DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
-            capture_output=True, text=True)
-        if configure.returncode != 0:
-            raise AssertionError(f"configuring the example failed:\n{configure.stdout}{configure.stderr}")
-        built = subprocess.run(["cmake", "--build", build], capture_output=True, text=True)
-        if built.returncode != 0:
-            raise AssertionError(f"building the example failed:\n{built.stdout}{built.stderr}")
-        with open(os.path.join(build, "CMakeCache.txt")) as cache:
-            cls.sdk_dir = [line for line in cache if line.startswith("mk8s-sdk_DIR")][0]
-        cls.daemon = Daemon(os.path.join(cls.root, "d"), [os.path.join(build, "example.so")])
+        example, cls.sdk_dir = build_example(cls.root)
+        cls.daemon = Daemon(os.path.join(cls.root, "d"), [example])
         cls.daemon.start()
 
     @classmethod

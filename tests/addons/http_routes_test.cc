@@ -14,6 +14,7 @@
 #include <string>
 
 #include "addonhost/addon_thread.h"
+#include "addonhost/http_stream.h"
 
 namespace mk8s::addonhost {
 namespace {
@@ -61,8 +62,7 @@ mk8s_status_t Echo(void* user_data, const mk8s_http_request_v1* request,
   response->status = 201;
   std::strncpy(response->content_type.data, "text/plain", response->content_type.capacity - 1);
   response->content_type.len = std::strlen(response->content_type.data);
-  // The host's writer is a std::string (an implementation detail the test may use).
-  reinterpret_cast<std::string*>(response->body)->append(text);
+  WriteBody(response->body, text);  // what the host's mk8s_host_http_write does
   return MK8S_OK;
 }
 

@@ -16,7 +16,7 @@
  *                          with host->mk8s_host_free_bytes.
  *      mk8s_message_out    a host-owned buffer the addon may write into during the call only.
  *      const char*         NUL-terminated; each field's comment names owner and lifetime.
- *  - Handles (mk8s_host_ctx, mk8s_watch_handle) are opaque.
+ *  - Handles (mk8s_host_ctx, mk8s_watch_handle, mk8s_http_stream) are opaque.
  *
  * Symbols an addon exports (C linkage, default visibility):
  *    const uint32_t mk8s_addon_abi_version = MK8S_ABI_VERSION;       read BEFORE any call
@@ -38,7 +38,7 @@ extern "C" {
 /* ---------------------------------------------------------------- versions */
 
 #define MK8S_ABI_VERSION_MAJOR 1u
-#define MK8S_ABI_VERSION_MINOR 1u
+#define MK8S_ABI_VERSION_MINOR 2u
 #define MK8S_ABI_VERSION ((MK8S_ABI_VERSION_MAJOR << 16) | MK8S_ABI_VERSION_MINOR)
 #define MK8S_ABI_MAJOR_OF(version) ((uint32_t)(version) >> 16)
 
@@ -57,6 +57,9 @@ typedef int32_t mk8s_status_t;
 #define MK8S_ERR_INTERNAL 5   /* a bug or an I/O failure */
 #define MK8S_ERR_UNHEALTHY 6  /* mk8s_on_status only: running but not healthy */
 #define MK8S_ERR_EXCEPTION 7  /* the C++ wrapper caught an exception (message says which) */
+#define MK8S_ERR_CLOSED 8     /* ABI 1.2, streams only: the other side is gone for good (the HTTP
+                                 client disconnected, or the host ended the stream); stop
+                                 producing and end the stream */
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -228,6 +231,7 @@ typedef int32_t mk8s_socket_type_t;
  * requests get 401), so `mk8s kubectl get --raw /addons/NAME/...` reaches them. */
 
 typedef struct mk8s_http_writer mk8s_http_writer; /* opaque; the response body being built */
+typedef struct mk8s_http_stream mk8s_http_stream; /* opaque; a streamed response (ABI 1.2) */
 
 /* One request to a route. The struct and every string in it are BORROWED for the call. */
 typedef struct mk8s_http_request_v1 {
@@ -329,9 +333,63 @@ typedef struct mk8s_host_api_v1 {
   mk8s_status_t (*mk8s_host_serve_http)(mk8s_host_ctx* ctx, const mk8s_http_route_v1* route,
                                         mk8s_message_out* error_out);
 
-  /* Appends `bytes` to a response body (only during the handler's call). */
+  /* Appends `bytes` to a response body (only during the handler's call). After
+   * mk8s_host_http_stream_begin on that response, the bytes go to the stream, in order, without
+   * the stream's bound (they are sent once the handler returns). */
   void (*mk8s_host_http_write)(mk8s_host_ctx* ctx, mk8s_http_writer* body,
                                mk8s_borrowed_str bytes);
+
+  /* ---- ABI 1.2: present when struct_size >= MK8S_HOST_API_V1_2_MIN_SIZE
+   *
+   * Streamed responses: a handler that cannot build its whole body during its call (a large
+   * blob, a log that trickles) turns its response into a stream, returns, and goes on writing
+   * from any thread it owns. The body is sent with Transfer-Encoding: chunked.
+   *
+   * Lifetime of a stream handle (OWNED BY THE ADDON from stream_begin until stream_end):
+   *  - the head (status and content type, as they are in the response struct when the handler
+   *    returns) and the bytes written so far are sent once the handler returns MK8S_OK. If the
+   *    handler fails instead, the client gets the 500 as without a stream, and every write
+   *    answers MK8S_ERR_CLOSED;
+   *  - the client may go away at any time: from then on every write answers MK8S_ERR_CLOSED;
+   *  - the host ends every stream still open when it stops serving the addon: right after it
+   *    drops the addon's routes, just before it calls mk8s_on_stop (or mk8s_on_disable /
+   *    mk8s_on_unload). The client then sees the end of the body (what was written, then the
+   *    terminating chunk) and every write answers MK8S_ERR_CLOSED at once, also one that is
+   *    waiting, so producer threads can be joined in mk8s_on_stop;
+   *  - in every case the handle stays valid, and the addon still calls stream_end exactly once
+   *    (typically when a write failed or the body is complete). A handle the addon never ends is
+   *    freed by the host after mk8s_on_unload returns (and logged as a leak).
+   * Calls on one handle may come from any thread of the addon, also concurrently, except
+   * stream_end: it must not overlap another call on that handle, and no call may follow it. */
+
+  /* Turns `response` into a stream. Only on the addon's host thread, during the handler's call
+   * that received `response`, at most once per response. On MK8S_OK *stream_out is a live
+   * handle OWNED BY THE ADDON; the bytes already written with mk8s_host_http_write become the
+   * start of the body. MK8S_ERR_INVALID_ARGUMENT when called elsewhere or twice;
+   * MK8S_ERR_UNAVAILABLE when the host is stopping the addon. */
+  mk8s_status_t (*mk8s_host_http_stream_begin)(mk8s_host_ctx* ctx, mk8s_http_response_v1* response,
+                                               mk8s_http_stream** stream_out,
+                                               mk8s_message_out* error_out);
+
+  /* Queues `bytes` (copied; at most MK8S_HTTP_STREAM_MAX_WRITE) after the earlier ones. The host
+   * keeps at most MK8S_HTTP_STREAM_MAX_BUFFERED bytes queued and unsent per stream: while the
+   * new bytes do not fit, the call blocks, up to `timeout_ms` (0: not at all; < 0: without a
+   * limit, until they fit or the stream closes). Returns
+   *   MK8S_OK                    all of `bytes` is queued (a 0-byte write only reports that
+   *                              the stream is still open);
+   *   MK8S_ERR_TIMEOUT           they did not fit in time: NONE of them is queued, the stream
+   *                              stays open, write them again later. Also at once when the
+   *                              handler itself writes more than the bound before it returns
+   *                              (nothing is sent before that, so waiting could not help);
+   *   MK8S_ERR_CLOSED            the client is gone or the host ended the stream (see above);
+   *   MK8S_ERR_INVALID_ARGUMENT  no stream, or more than MK8S_HTTP_STREAM_MAX_WRITE bytes. */
+  mk8s_status_t (*mk8s_host_http_stream_write)(mk8s_host_ctx* ctx, mk8s_http_stream* stream,
+                                               mk8s_borrowed_str bytes, int64_t timeout_ms);
+
+  /* Ends the body (the terminating chunk follows the queued bytes, which are still sent) and
+   * frees the handle. Never blocks. Ending before the handler returned is fine: the whole body
+   * is then sent once it returns. NULL is a no-op. */
+  void (*mk8s_host_http_stream_end)(mk8s_host_ctx* ctx, mk8s_http_stream* stream);
 } mk8s_host_api_v1;
 
 /* ---------------------------------------------------------------- what the addon implements */
@@ -376,6 +434,10 @@ typedef struct mk8s_addon_v1 {
 #define MK8S_HTTP_RESPONSE_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_http_response_v1, body)
 #define MK8S_HTTP_ROUTE_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_http_route_v1, user_data)
 #define MK8S_HOST_CONFIG_V1_MIN_SIZE MK8S_SIZE_UPTO(mk8s_host_config_v1, daemon_state_dir)
+/* ABI 1.2 additions: streamed HTTP responses. */
+#define MK8S_HOST_API_V1_2_MIN_SIZE MK8S_SIZE_UPTO(mk8s_host_api_v1, mk8s_host_http_stream_end)
+#define MK8S_HTTP_STREAM_MAX_BUFFERED ((size_t)1 << 20) /* bytes queued and unsent per stream */
+#define MK8S_HTTP_STREAM_MAX_WRITE MK8S_HTTP_STREAM_MAX_BUFFERED /* bytes per write call */
 
 /* The init symbol's type. Called once, after the version check, on a host thread. It must not
  * start threads or call the API (do that in mk8s_on_enable / mk8s_on_start). `host` is OWNED BY

@@ -16,6 +16,9 @@
 //   };
 //   MK8S_ADDON(Hello, (mk8s::sdk::Manifest{.name = "hello", .version = "1.0", ...}))
 //
+// The wrapper is split in three headers; include this one: error.hpp (Error, SetMessage) and
+// http.hpp (HTTP routes and streamed responses) come with it.
+//
 // Threads: lifecycle calls and watch callbacks arrive on the addon's host thread, one at a time.
 // Host methods are thread-safe. The Host reference given to the constructor stays valid until the
 // addon object is destroyed (at unload).
@@ -23,6 +26,8 @@
 
 #include <fmt/format.h>
 #include <mk8s/abi.h>
+#include <mk8s/error.hpp>
+#include <mk8s/http.hpp>
 
 #include <cerrno>
 #include <cstdint>
@@ -40,27 +45,6 @@
 #include <vector>
 
 namespace mk8s::sdk {
-
-// An error with an ABI status code; what() is the one-line message the user sees.
-class Error : public std::runtime_error {
- public:
-  Error(mk8s_status_t code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
-  explicit Error(const std::string& message) : Error(MK8S_ERR_INTERNAL, message) {}
-  mk8s_status_t code() const noexcept { return code_; }
-
- private:
-  mk8s_status_t code_;
-};
-
-// Copies `text` into a host-owned message buffer (truncating, always NUL-terminated).
-inline void SetMessage(mk8s_message_out* out, std::string_view text) noexcept {
-  if (out == nullptr || out->data == nullptr || out->capacity == 0) return;
-  const size_t n = text.size() < out->capacity - 1 ? text.size() : out->capacity - 1;
-  if (n > 0) std::memcpy(out->data, text.data(), n);
-  out->data[n] = '\0';
-  out->len = n;
-}
 
 // The validated arguments given to OnEnable (defaults already filled in by the host).
 class Args {
@@ -155,32 +139,6 @@ class Watch {
   const mk8s_host_api_v1* host_ = nullptr;  // owned by the host
   mk8s_watch_handle* handle_ = nullptr;     // owned by this object until Cancel
   std::unique_ptr<Callback> callback_;      // the user_data of the watch
-};
-
-// An HTTP route's request (borrowed for the handler's call) and answer (ABI 1.1).
-struct HttpRequest {
-  std::string_view method, path, query, body, user;
-};
-struct HttpResponse {
-  int status = 200;
-  std::string content_type;  // empty: application/json
-  std::string body;
-};
-
-// Owns the handler of a route served with Host::ServeHttp. The host drops the route before it
-// calls OnStop (or OnDisable), so keeping this as a member that lives until then is enough.
-class HttpRoute {
- public:
-  using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  struct Bound {  // the route's user_data
-    const mk8s_host_api_v1* host;
-    Handler handler;
-  };
-  HttpRoute() = default;
-  explicit HttpRoute(std::unique_ptr<Bound> bound) : bound_(std::move(bound)) {}
-
- private:
-  std::unique_ptr<Bound> bound_;
 };
 
 // The daemon's services for this addon. Thread-safe. Methods that can fail throw Error.
@@ -288,7 +246,8 @@ class Host {
   }
   // Serves `handler` under /addons/<name><prefix> on the API server (ABI 1.1; see
   // mk8s_http_route_v1). The handler runs on the addon's thread; an exception it throws becomes
-  // a 500 with its message. Call from OnStart and keep the returned route until OnStop.
+  // a 500 with its message. Call from OnStart and keep the returned route until OnStop. A
+  // handler may stream its answer instead (HttpRequest::BeginStream, ABI 1.2; see http.hpp).
   HttpRoute ServeHttp(const std::string& prefix, HttpRoute::Handler handler) const {
     if (api_->struct_size < MK8S_HOST_API_V1_1_MIN_SIZE) {
       throw Error(MK8S_ERR_UNAVAILABLE, "this mk8sd is too old to serve addon HTTP routes");
@@ -298,7 +257,7 @@ class Host {
     route.abi_version = MK8S_ABI_VERSION;
     route.struct_size = sizeof(route);
     route.prefix = prefix.c_str();
-    route.on_request = &Host::HttpTrampoline;
+    route.on_request = &HttpRoute::Trampoline;
     route.user_data = bound.get();
     Check([&](mk8s_message_out* error) {
       return api_->mk8s_host_serve_http(api_->ctx, &route, error);
@@ -323,27 +282,6 @@ class Host {
     } catch (...) {
       // Exceptions never cross the ABI. The addon's own code should log what it cannot handle.
     }
-  }
-
-  static mk8s_status_t HttpTrampoline(void* user_data, const mk8s_http_request_v1* request,
-                                      mk8s_http_response_v1* response,
-                                      mk8s_message_out* message) noexcept {
-    try {
-      const auto* bound = static_cast<const HttpRoute::Bound*>(user_data);
-      const auto view = [](mk8s_borrowed_str s) { return std::string_view(s.ptr, s.len); };
-      const HttpRequest in{view(request->method), view(request->path), view(request->query),
-                           view(request->body), view(request->user)};
-      const HttpResponse out = bound->handler(in);
-      response->status = out.status;
-      SetMessage(&response->content_type, out.content_type);
-      bound->host->mk8s_host_http_write(bound->host->ctx, response->body, Borrow(out.body));
-      return MK8S_OK;
-    } catch (const std::exception& e) {
-      SetMessage(message, e.what());
-    } catch (...) {
-      SetMessage(message, "unknown exception in an HTTP handler");
-    }
-    return MK8S_ERR_EXCEPTION;
   }
 
   const mk8s_host_api_v1* api_;  // owned by the host

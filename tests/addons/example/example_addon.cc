@@ -1,19 +1,22 @@
 // The example addon: enable applies a ConfigMap (default/mk8s-example) holding its `message`
 // argument, start watches ConfigMaps labelled mk8s-example=watched and serves HTTP routes on the
 // API server (GET /addons/example/hello[/...]: its message, the caller and the path as JSON;
-// /addons/example/fail: a handler that throws), status reports both (and checks the ConfigMap is
-// still there), disable deletes the ConfigMap.
+// /addons/example/fail: a handler that throws; streamed bodies from its own threads, SDK 1.2:
+// /stream, /follow and /streams, see streaming.h), status reports both (and checks the ConfigMap
+// is still there), disable deletes the ConfigMap.
 #include <mk8s/addon.hpp>
 
 #include <atomic>
 #include <stdexcept>
 #include <string>
 
+#include "streaming.h"
+
 namespace {
 
 class Example : public mk8s::sdk::Addon {
  public:
-  explicit Example(mk8s::sdk::Host& host) : host_(host) {}
+  explicit Example(mk8s::sdk::Host& host) : host_(host), streaming_(host) {}
 
   void OnEnable(const mk8s::sdk::Args& args) override {
     message_ = args.Get("message");
@@ -37,11 +40,13 @@ class Example : public mk8s::sdk::Addon {
     fail_ = host_.ServeHttp("/fail", [](const mk8s::sdk::HttpRequest&) -> mk8s::sdk::HttpResponse {
       throw std::runtime_error("the example fails on purpose");
     });
+    streaming_.Start();
   }
 
   void OnStop() noexcept override {
     hello_ = {};  // the host dropped the routes before calling OnStop
     fail_ = {};
+    streaming_.Stop();  // joins its producers: the host ended their streams already
     watch_.Cancel();
     watched_ = 0;
   }
@@ -93,6 +98,7 @@ class Example : public mk8s::sdk::Addon {
 
   mk8s::sdk::Host& host_;
   mk8s::sdk::HttpRoute hello_, fail_;
+  example::StreamingRoutes streaming_;
   std::string message_;
   mk8s::sdk::Watch watch_;
   std::atomic<int> watched_{0};
