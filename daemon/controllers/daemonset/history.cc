@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "controllers/common/pod_util.h"
-#include "controllers/deployment/deployment_controller.h"
+#include "controllers/common/template_hash.h"
 
 namespace mk8s::controllers {
 namespace {
