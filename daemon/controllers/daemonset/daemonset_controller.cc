@@ -141,18 +141,20 @@ Status DaemonSetController::Reconcile(const std::string& key) {
     by_node[TargetNodeName(*pod)].push_back(pod);
     live_hashes.insert(Label(pod, kHashLabel));
   }
-  Result<std::string> hash = SyncDaemonSetHistory(api(), *revisions_, ds, live_hashes);
-  if (!hash.ok()) return hash.status();
+  Result<CurrentRevision> revision = SyncDaemonSetHistory(api(), *revisions_, ds, live_hashes);
+  if (!revision.ok()) return revision.status();
+  if (revision->collision_raised) return Status::Ok();  // the status write queues us again
+  const std::string& hash = revision->hash;
 
   milliseconds wake_after{0};
   if (expectations_.Satisfied(key)) {
-    Plan plan = Manage(ds, *hash, by_node, &wake_after);
+    Plan plan = Manage(ds, hash, by_node, &wake_after);
     if (plan.create_on.empty() && plan.delete_pods.empty() && IsRollingUpdate(ds)) {
-      plan = RollingUpdate(ds, *hash, by_node);
+      plan = RollingUpdate(ds, hash, by_node);
     }
-    if (Status executed = Execute(ds, *hash, plan); !executed.ok()) return executed;
+    if (Status executed = Execute(ds, hash, plan); !executed.ok()) return executed;
   }
-  if (Status updated = UpdateStatus(ds, *hash, by_node); !updated.ok()) return updated;
+  if (Status updated = UpdateStatus(ds, hash, by_node); !updated.ok()) return updated;
   if (wake_after.count() > 0) EnqueueAfter(key, wake_after);
   return Status::Ok();
 }

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "controllers/common/pod_util.h"
-#include "controllers/deployment/deployment_controller.h"
+#include "controllers/common/template_hash.h"
 
 namespace mk8s::controllers {
 namespace {
@@ -17,17 +17,26 @@ std::string HashOf(const json& revision) {
   return revision.value("/metadata/labels"_json_pointer, json::object()).value(kHashLabel, "");
 }
 
+// The pod template a revision snapshots (data.spec.template, less the "$patch" directive).
+json RevisionTemplate(const json& revision) {
+  json pod_template = revision.value("/data/spec/template"_json_pointer, json::object());
+  if (pod_template.is_object()) pod_template.erase("$patch");
+  return pod_template;
+}
+
 }  // namespace
 
 std::string DaemonSetTemplateHash(const json& ds) {
-  return PodTemplateHash(ds.value("/spec/template"_json_pointer, json::object()));
+  return PodTemplateHash(ds.value("/spec/template"_json_pointer, json::object()),
+                         CollisionCount(ds));
 }
 
-Result<std::string> SyncDaemonSetHistory(client::Client& api, const client::Informer& revisions,
-                                         const json& ds, const std::set<std::string>& live_hashes) {
+Result<CurrentRevision> SyncDaemonSetHistory(client::Client& api, const client::Informer& revisions,
+                                             const json& ds,
+                                             const std::set<std::string>& live_hashes) {
   const std::string ns = ds["metadata"].value("namespace", "");
   const std::string uid = ds["metadata"].value("uid", "");
-  const std::string hash = DaemonSetTemplateHash(ds);
+  const json ds_template = ds.value("/spec/template"_json_pointer, json::object());
   std::vector<client::ObjectPtr> owned;
   for (const client::ObjectPtr& revision : revisions.ListByNamespace(ns)) {
     const json* owner = ControllerRef(*revision);
@@ -37,10 +46,16 @@ Result<std::string> SyncDaemonSetHistory(client::Client& api, const client::Info
     return (*a).value("revision", int64_t{0}) < (*b).value("revision", int64_t{0});
   });
   const int64_t highest = owned.empty() ? 0 : (*owned.back()).value("revision", int64_t{0});
+  // The current revision is the one with this template (not this name: a collisionCount raised
+  // since it was made must not roll pods out); its label is the pods' hash.
   client::ObjectPtr current;
   for (const client::ObjectPtr& revision : owned) {
-    if (HashOf(*revision) == hash) current = revision;
+    if (!HashOf(*revision).empty() &&
+        EquivalentPodTemplates(RevisionTemplate(*revision), ds_template)) {
+      current = revision;
+    }
   }
+  const std::string hash = current != nullptr ? HashOf(*current) : DaemonSetTemplateHash(ds);
 
   if (current == nullptr) {
     json template_patch = ds.value("/spec/template"_json_pointer, json::object());
@@ -60,14 +75,19 @@ Result<std::string> SyncDaemonSetHistory(client::Client& api, const client::Info
     auto created = api.Create(client::kControllerRevisions, ns, revision);
     if (!created.ok()) {
       if (!client::IsAlreadyExists(created.error())) return created.status();
-      // Written by an earlier attempt the cache has not seen yet: fine if it is ours.
-      auto existing = api.Get(client::kControllerRevisions, ns,
-                              revision["metadata"].value("name", ""));
-      if (!existing.ok()) return existing.status();
+      // Written by an earlier attempt the cache has not seen yet: fine if it is ours and holds
+      // this template. Anything else takes the name: collisionCount goes up, and the reconcile
+      // its status event queues makes the revision under a new name.
+      const std::string name = revision["metadata"].value("name", "");
+      auto existing = api.Get(client::kControllerRevisions, ns, name);
+      if (!existing.ok()) return existing.status();  // gone meanwhile: the retry creates it
       const json* owner = ControllerRef(*existing);
-      if (owner == nullptr || owner->value("uid", "") != uid) {
-        return Status(Code::kAlreadyExists, "ControllerRevision " + revision["metadata"].value("name", "") +
-                                                " exists and belongs to another owner");
+      if (owner == nullptr || owner->value("uid", "") != uid ||
+          !EquivalentPodTemplates(RevisionTemplate(*existing), ds_template)) {
+        if (Status raised = RaiseCollisionCount(api, client::kDaemonSets, ds, name); !raised.ok()) {
+          return raised;
+        }
+        return CurrentRevision{"", true};
       }
     }
   } else if ((*current).value("revision", int64_t{0}) < highest) {
@@ -89,7 +109,7 @@ Result<std::string> SyncDaemonSetHistory(client::Client& api, const client::Info
                               (*old[i])["metadata"].value("name", ""));
     if (!deleted.ok() && !client::IsNotFound(deleted.error())) return deleted.status();
   }
-  return hash;
+  return CurrentRevision{hash, false};
 }
 
 }  // namespace mk8s::controllers

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "controllers/common/pod_util.h"
+#include "controllers/common/template_hash.h"
 
 namespace mk8s::controllers {
 namespace {
@@ -42,38 +43,6 @@ int64_t Revision(const json& rs) {
   }
 }
 
-// The template without the hash label, for comparing a ReplicaSet's template with the
-// Deployment's.
-// Go clients write unset fields as null, zero, false or "" depending on the path the object took
-// (protobuf or JSON, typed or not): for comparing templates those all mean "unset".
-void RemoveUnset(json& value) {
-  if (value.is_object()) {
-    for (auto it = value.begin(); it != value.end();) {
-      RemoveUnset(*it);
-      const bool unset = it->is_null() || (it->is_boolean() && !it->get<bool>()) ||
-                         (it->is_number() && it->get<double>() == 0) ||
-                         (it->is_string() && it->get<std::string>().empty()) ||
-                         (it->is_object() && it->empty());
-      it = unset ? value.erase(it) : std::next(it);
-    }
-  } else if (value.is_array()) {
-    for (json& item : value) RemoveUnset(item);
-  }
-}
-
-// The template without the hash label and unset fields, for comparing a ReplicaSet's template
-// with the Deployment's (a rollback writes an old ReplicaSet's template back).
-json TemplateWithoutHash(json pod_template) {
-  RemoveUnset(pod_template);
-  if (pod_template.contains("/metadata/labels"_json_pointer)) {
-    pod_template["metadata"]["labels"].erase(kHashLabel);
-  }
-  if (pod_template.contains("metadata") && pod_template["metadata"].empty()) {
-    pod_template.erase("metadata");
-  }
-  return pod_template;
-}
-
 int64_t Replicas(const json& object) { return object.value("/spec/replicas"_json_pointer, int64_t{1}); }
 int64_t StatusCount(const json& object, const char* field) {
   return object.value("status", json::object()).value(field, int64_t{0});
@@ -92,23 +61,6 @@ int64_t ResolveIntOrPercent(const json& value, int64_t total, bool round_up) {
     return std::atoll(text.c_str());
   }
   return 0;
-}
-
-std::string PodTemplateHash(const json& pod_template) {
-  // FNV-1a over the canonical JSON (nlohmann sorts object keys), printed in Kubernetes's
-  // "safe" alphabet so the label value has no vowels.
-  uint32_t hash = 2166136261u;
-  for (unsigned char c : TemplateWithoutHash(pod_template).dump()) {
-    hash ^= c;
-    hash *= 16777619u;
-  }
-  static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-  std::string out;
-  do {
-    out.push_back(kAlphabet[hash % 27]);
-    hash /= 27;
-  } while (hash != 0);
-  return out;
 }
 
 DeploymentController::DeploymentController(const ControllerContext& context)
@@ -155,7 +107,8 @@ Status DeploymentController::Reconcile(const std::string& key) {
   const std::string ns = d["metadata"].value("namespace", "");
   const std::string uid = d["metadata"].value("uid", "");
   const json pod_template = d.value("/spec/template"_json_pointer, json::object());
-  const std::string hash = PodTemplateHash(pod_template);
+  // Names only a ReplicaSet still to be made: existing ones are matched by template below.
+  const std::string hash = PodTemplateHash(pod_template, CollisionCount(d));
   const int64_t replicas = Replicas(d);
 
   std::vector<client::ObjectPtr> owned;
@@ -166,8 +119,8 @@ Status DeploymentController::Reconcile(const std::string& key) {
     if (owner == nullptr || owner->value("uid", "") != uid) continue;
     owned.push_back(rs);
     max_revision = std::max(max_revision, Revision(*rs));
-    if (TemplateWithoutHash((*rs).value("/spec/template"_json_pointer, json::object())) ==
-        TemplateWithoutHash(pod_template)) {
+    if (EquivalentPodTemplates((*rs).value("/spec/template"_json_pointer, json::object()),
+                               pod_template)) {
       new_rs = rs.get();
     }
   }
@@ -211,12 +164,13 @@ Status DeploymentController::Reconcile(const std::string& key) {
                          {"selector", selector},
                          {"template", rs_template}}}};
     auto created = api().Create(client::kReplicaSets, ns, rs);
-    if (!created.ok() && !client::IsAlreadyExists(created.error())) return created.status();
-    if (created.ok()) {
-      events_.Record(d, "Normal", "ScalingReplicaSet",
-                     "Scaled up replica set " + rs["metadata"].value("name", "") + " to " +
-                         std::to_string(initial));
+    if (!created.ok()) {
+      if (!client::IsAlreadyExists(created.error())) return created.status();
+      return OnNameTaken(d, rs["metadata"].value("name", ""));
     }
+    events_.Record(d, "Normal", "ScalingReplicaSet",
+                   "Scaled up replica set " + rs["metadata"].value("name", "") + " to " +
+                       std::to_string(initial));
     return Status::Ok();  // the ReplicaSet's informer event brings us back
   }
   // The current template's ReplicaSet carries the newest revision (a rollback re-numbers it).
@@ -311,6 +265,22 @@ Status DeploymentController::Reconcile(const std::string& key) {
     if (!deleted.ok() && !client::IsNotFound(deleted.error())) return deleted.status();
   }
   return SyncStatus(d, new_rs, owned, false);
+}
+
+Status DeploymentController::OnNameTaken(const json& d, const std::string& name) {
+  const std::string ns = d["metadata"].value("namespace", "");
+  auto existing = api().Get(client::kReplicaSets, ns, name);
+  if (!existing.ok()) {
+    // Gone meanwhile (NotFound): the retry creates it.
+    return existing.status();
+  }
+  const json* owner = ControllerRef(*existing);
+  if (owner != nullptr && owner->value("uid", "") == d["metadata"].value("uid", "") &&
+      EquivalentPodTemplates((*existing).value("/spec/template"_json_pointer, json::object()),
+                             d.value("/spec/template"_json_pointer, json::object()))) {
+    return Status::Ok();  // ours, made by an earlier attempt: its informer event brings us back
+  }
+  return RaiseCollisionCount(api(), client::kDeployments, d, name);
 }
 
 Status DeploymentController::SyncStatus(const json& d, const json* new_rs,

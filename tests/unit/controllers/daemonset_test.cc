@@ -1,9 +1,11 @@
 // DaemonSet controller: one pod per eligible node (selectors, affinity, taints and the default
 // daemon tolerations), node churn, failed pods, RollingUpdate (maxUnavailable and maxSurge),
-// OnDelete, ControllerRevisions and status. No scheduler runs here: pods stay pinned by their
-// node affinity, and the test plays the kubelet (SetPodReady).
+// OnDelete, ControllerRevisions (and their names under status.collisionCount) and status. No
+// scheduler runs here: pods stay pinned by their node affinity, and the test plays the kubelet
+// (SetPodReady).
 #include <set>
 
+#include "controllers/common/template_hash.h"
 #include "controllers/daemonset/node_eligibility.h"
 #include "fixture.h"
 
@@ -250,6 +252,83 @@ TEST_F(DaemonSetTest, OnDeleteReplacesOnlyDeletedPods) {
     return pods.size() == 1 && Image(pods[0]) == "registry.k8s.io/pause:3.10";
   }, "o1 recreated with the new template"));
   EXPECT_EQ(Image(PodsByNode("manual")[Unique("o2")][0]), "registry.k8s.io/pause:3.9");
+}
+
+// The ControllerRevision of an earlier DaemonSet of the same name (same template, its owner's
+// uid gone, not collected: no garbage collector follows revisions) holds the name the new
+// DaemonSet's revision would take: status.collisionCount goes to 1, the revision and the pods
+// take the next hash, and the old revision is left as it was.
+TEST_F(DaemonSetTest, TakenRevisionNameRaisesCollisionCount) {
+  AddNode("c1");
+  // The template as the server stores it, from a DaemonSet of the same spec in another namespace.
+  const std::string probe_ns = Unique("probe");
+  CreateNamespace(probe_ns);
+  json probe = MakeDaemonSet("agent");
+  probe["metadata"]["namespace"] = probe_ns;
+  const json pod_template = Create(client::kDaemonSets, probe)["spec"]["template"];
+  ASSERT_TRUE(DeleteIn(client::kDaemonSets, probe_ns, "agent"));
+  const std::string taken = "agent-" + PodTemplateHash(pod_template);
+  json template_patch = pod_template;
+  template_patch["$patch"] = "replace";
+  const json planted = Create(client::kControllerRevisions, {
+      {"apiVersion", "apps/v1"},
+      {"kind", "ControllerRevision"},
+      {"metadata", {{"name", taken},
+                    {"labels", {{"app", "agent"}}},
+                    {"ownerReferences", json::array({{{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"},
+                                                      {"name", "agent"}, {"uid", "0d0d0d0d-gone"},
+                                                      {"controller", true}}})}}},
+      {"data", {{"spec", {{"template", template_patch}}}}},
+      {"revision", 1}});
+
+  const json ds = Create(client::kDaemonSets, MakeDaemonSet("agent"));
+  const std::string next_hash = PodTemplateHash(pod_template, 1);
+  ASSERT_TRUE(WaitFor([&] {
+    ReadyAllPods("app=agent");
+    return StatusIs("agent", 1, 1, 1);
+  }, "the DaemonSet's pod available"));
+  EXPECT_EQ(GetDs("agent").value("/status/collisionCount"_json_pointer, -1), 1);
+  const auto pods = PodsByNode("agent")[Unique("c1")];
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_EQ(pods[0]["metadata"]["labels"]["controller-revision-hash"], next_hash);
+  const std::optional<json> revision = Get(client::kControllerRevisions, "agent-" + next_hash);
+  ASSERT_TRUE(revision.has_value());
+  EXPECT_EQ((*revision)["metadata"]["ownerReferences"][0]["uid"], ds["metadata"]["uid"]);
+  EXPECT_EQ((*revision)["revision"], 1);
+  const std::optional<json> old = Get(client::kControllerRevisions, taken);
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ((*old)["metadata"]["resourceVersion"], planted["metadata"]["resourceVersion"]);
+
+  // No loop: a later reconcile (a new node's) keeps the count and the hash.
+  AddNode("c2");
+  ASSERT_TRUE(WaitFor([&] { return Nodes("agent").size() == 2; }, "a pod on the new node"));
+  EXPECT_EQ(PodsByNode("agent")[Unique("c2")].at(0)["metadata"]["labels"]["controller-revision-hash"], next_hash);
+  EXPECT_EQ(GetDs("agent").value("/status/collisionCount"_json_pointer, -1), 1);
+  EXPECT_EQ(List(client::kControllerRevisions, "app=agent").size(), 2u);
+}
+
+// A revision made before collisionCount moved is still found by its template: raising the count
+// leaves the pods alone, and new pods keep the current revision's hash.
+TEST_F(DaemonSetTest, RaisedCollisionCountDoesNotRollPodsOut) {
+  AddNode("k1");
+  Create(client::kDaemonSets, MakeDaemonSet("steady"));
+  ASSERT_TRUE(WaitFor([&] { ReadyAllPods("app=steady"); return StatusIs("steady", 1, 1, 1); }, "1 available"));
+  const json before = PodsByNode("steady")[Unique("k1")].at(0);
+  const std::string hash = before["metadata"]["labels"]["controller-revision-hash"];
+
+  const json counted = Mutate(client::kDaemonSets, "steady",
+                              [](json& object) { object["status"]["collisionCount"] = 1; },
+                              /*status=*/true);
+  ASSERT_TRUE(WaitUntilCached(client::kDaemonSets, counted));
+  // Barrier: the new node's reconcile reads the DaemonSet with the count.
+  AddNode("k2");
+  ASSERT_TRUE(WaitFor([&] { ReadyAllPods("app=steady"); return StatusIs("steady", 2, 2, 2); }, "2 available"));
+  EXPECT_EQ(PodsByNode("steady")[Unique("k2")].at(0)["metadata"]["labels"]["controller-revision-hash"], hash);
+  EXPECT_EQ(PodsByNode("steady")[Unique("k1")].at(0)["metadata"]["uid"], before["metadata"]["uid"]);
+  const auto revisions = List(client::kControllerRevisions, "app=steady");
+  ASSERT_EQ(revisions.size(), 1u);
+  EXPECT_EQ(revisions[0]["metadata"]["name"], "steady-" + hash);
+  EXPECT_EQ(GetDs("steady").value("/status/collisionCount"_json_pointer, -1), 1);
 }
 
 TEST(NodeEligibilityTest, TaintsTolerationsAndTerms) {

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "client/informer.h"
+#include "controllers/common/template_hash.h"
 #include "controllers/deployment/deployment_controller.h"
 #include "fixture.h"
 
@@ -300,6 +302,118 @@ TEST_F(DeploymentTest, ProgressDeadlineExceeded) {
   ASSERT_TRUE(DriveRollout("slow"));
   EXPECT_EQ(ConditionStatus(GetDeployment("slow"), "Progressing"), "True");
   EXPECT_EQ(ConditionStatus(GetDeployment("slow"), "Available"), "True");
+}
+
+
+// A ReplicaSet nobody owns, with another template, already holds the name the Deployment's first
+// ReplicaSet would take: status.collisionCount goes to 1, the ReplicaSet is made under the next
+// name and rolls out, and the stranger is left as it was.
+TEST_F(DeploymentTest, TakenReplicaSetNameRaisesCollisionCount) {
+  json spec = MakeDeployment("web", 2, {{"app", "web"}});
+  spec["spec"]["paused"] = true;  // no ReplicaSet yet: the test takes its name first
+  const json d = Create(client::kDeployments, spec);
+  const json pod_template = d["spec"]["template"];  // as the server stored (defaulted) it
+  const std::string taken = "web-" + PodTemplateHash(pod_template);
+  json stranger = MakeReplicaSet(taken, 0, {{"app", "other"}});
+  stranger["spec"]["template"]["spec"]["containers"][0]["image"] = "example/other:1";
+  const json planted = Create(client::kReplicaSets, stranger);
+
+  Patch(client::kDeployments, "web", {{"spec", {{"paused", false}}}});
+  ASSERT_TRUE(DriveRollout("web"));
+  EXPECT_EQ(GetDeployment("web").value("/status/collisionCount"_json_pointer, -1), 1);
+  const std::string next_hash = PodTemplateHash(pod_template, 1);
+  auto sets = ReplicaSetsOf(d);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0]["metadata"]["name"], "web-" + next_hash);
+  EXPECT_EQ(sets[0]["metadata"]["labels"]["pod-template-hash"], next_hash);
+  EXPECT_EQ(sets[0]["spec"]["selector"]["matchLabels"]["pod-template-hash"], next_hash);
+  for (const json& pod : List(client::kPods, "app=web")) {
+    EXPECT_EQ(pod["metadata"]["labels"]["pod-template-hash"], next_hash);
+  }
+  const std::optional<json> after = Get(client::kReplicaSets, taken);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_FALSE((*after)["metadata"].contains("ownerReferences"));
+  EXPECT_EQ((*after)["metadata"].value("labels", json()), planted["metadata"].value("labels", json()));
+  EXPECT_EQ((*after)["spec"], planted["spec"]);
+  EXPECT_EQ((*after)["metadata"]["generation"], planted["metadata"]["generation"]);
+
+  // No loop: a later reconcile (a scale, whose event follows the count's) keeps the count and the
+  // ReplicaSet.
+  Patch(client::kDeployments, "web", {{"spec", {{"replicas", 3}}}});
+  ASSERT_TRUE(DriveRollout("web"));
+  EXPECT_EQ(GetDeployment("web").value("/status/collisionCount"_json_pointer, -1), 1);
+  sets = ReplicaSetsOf(d);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0]["metadata"]["name"], "web-" + next_hash);
+}
+
+// ReplicaSets made before collisionCount moved are still found by their template: raising the
+// count rolls nothing out; only the next template's ReplicaSet is named with it.
+TEST_F(DeploymentTest, RaisedCollisionCountKeepsTheCurrentReplicaSet) {
+  const json d = Create(client::kDeployments, MakeDeployment("keep", 2, {{"app", "keep"}}));
+  ASSERT_TRUE(DriveRollout("keep"));
+  const json before = ReplicaSetsOf(d).at(0);
+  EXPECT_EQ(before["metadata"]["name"], "keep-" + PodTemplateHash(d["spec"]["template"]));
+
+  const json counted = Mutate(client::kDeployments, "keep",
+                              [](json& object) { object["status"]["collisionCount"] = 1; },
+                              /*status=*/true);
+  ASSERT_TRUE(WaitUntilCached(client::kDeployments, counted));
+  Patch(client::kDeployments, "keep", {{"spec", {{"replicas", 3}}}});
+  ASSERT_TRUE(DriveRollout("keep"));
+  auto sets = ReplicaSetsOf(d);
+  ASSERT_EQ(sets.size(), 1u) << "a raised collisionCount rolled out an unchanged template";
+  EXPECT_EQ(sets[0]["metadata"]["uid"], before["metadata"]["uid"]);
+  EXPECT_EQ(sets[0]["spec"]["replicas"], 3);
+  EXPECT_EQ(Annotation(GetDeployment("keep"), kRevision), "1");
+  EXPECT_EQ(GetDeployment("keep").value("/status/collisionCount"_json_pointer, -1), 1);
+
+  SetImage("keep", "example/app:v2");
+  ASSERT_TRUE(DriveRollout("keep"));
+  const json v2 = ReplicaSetWithImage(d, "example/app:v2");
+  ASSERT_FALSE(v2.is_null());
+  EXPECT_EQ(v2["metadata"]["name"], "keep-" + PodTemplateHash(GetDeployment("keep")["spec"]["template"], 1));
+}
+
+// The names of existing ReplicaSets must not change: with collisionCount unset the hash is the
+// one mk8s computed before collisionCount existed (the values below were computed then).
+TEST(PodTemplateHashTest, UnsetCountKeepsTodaysHashAndACountChangesIt) {
+  const json stored = {{"metadata", {{"labels", {{"app", "web"}, {"pod-template-hash", "x"}}}}},
+                       {"spec", {{"containers", json::array({{{"name", "c"},
+                                                              {"image", "registry.k8s.io/pause:3.9"},
+                                                              {"tty", false}}})}}}};
+  const json plain = {{"metadata", {{"labels", {{"app", "web"}}}}},
+                      {"spec", {{"containers", json::array({{{"name", "c"},
+                                                             {"image", "registry.k8s.io/pause:3.9"}}})}}}};
+  EXPECT_EQ(PodTemplateHash(stored), "n6v49qg");
+  EXPECT_EQ(PodTemplateHash(plain), "n6v49qg") << "the hash label and unset fields must not count";
+  EXPECT_EQ(PodTemplateHash(plain, std::nullopt), "n6v49qg");
+  EXPECT_TRUE(EquivalentPodTemplates(stored, plain));
+  // A set count (0 included, as upstream) is mixed in; pinned so names stay stable across versions.
+  EXPECT_EQ(PodTemplateHash(plain, 0), "bfm6tfm");
+  EXPECT_EQ(PodTemplateHash(plain, 1), "2pddqdd");
+  EXPECT_EQ(PodTemplateHash(stored, 1), "2pddqdd");
+  std::set<std::string> seen = {PodTemplateHash(plain)};
+  for (int32_t count : {0, 1, 2, 3, 100, -1, INT32_MAX}) {
+    const std::string hash = PodTemplateHash(plain, count);
+    EXPECT_EQ(hash, PodTemplateHash(plain, count)) << "not deterministic for " << count;
+    EXPECT_TRUE(seen.insert(hash).second) << "count " << count << " repeats a hash";
+    EXPECT_EQ(hash.find_first_of("aeiou"), std::string::npos) << hash;
+  }
+  json other = plain;
+  other["spec"]["containers"][0]["image"] = "example/app:v2";
+  EXPECT_NE(PodTemplateHash(other, 1), PodTemplateHash(plain, 1));
+  EXPECT_FALSE(EquivalentPodTemplates(other, plain));
+}
+
+TEST(PodTemplateHashTest, CollisionCountReadsTheStatus) {
+  EXPECT_EQ(CollisionCount(json::object()), std::nullopt);
+  EXPECT_EQ(CollisionCount({{"status", json::object()}}), std::nullopt);
+  EXPECT_EQ(CollisionCount({{"status", {{"collisionCount", nullptr}}}}), std::nullopt);
+  EXPECT_EQ(CollisionCount({{"status", {{"collisionCount", "2"}}}}), std::nullopt);
+  EXPECT_EQ(CollisionCount({{"status", {{"collisionCount", int64_t{1} << 40}}}}), std::nullopt);
+  EXPECT_EQ(CollisionCount({{"status", {{"collisionCount", 0}}}}), 0);
+  EXPECT_EQ(CollisionCount({{"status", {{"collisionCount", 7}}}}), 7);
 }
 
 }  // namespace
