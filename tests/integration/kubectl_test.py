@@ -551,6 +551,15 @@ class BadInputTest(unittest.TestCase):
                                  '{"metadata": {"labels": {"n": 5}}}', check=False)
         self.assertNotEqual(refused.returncode, 0)
         self.assertIn("ObjectMeta.metadata.labels of type string", refused.stderr)
+        # Found by fuzzing too: a ReplicaSet with replicas -1 crashed its controller.
+        negative = self.c.kubectl("create", "-f", "-", check=False, input=json.dumps(
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "negative"},
+             "spec": {"replicas": -1, "selector": {"matchLabels": {"a": "b"}},
+                      "template": {"metadata": {"labels": {"a": "b"}},
+                                   "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
+        self.assertNotEqual(negative.returncode, 0)
+        self.assertIn("spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                      negative.stderr)
         # A null is Go's zero value: the field is simply not there.
         self.c.kubectl("create", "-f", "-", input=json.dumps(
             {"apiVersion": "v1", "kind": "ConfigMap",

@@ -182,6 +182,16 @@ void ValidateWorkload(const json& object, bool needs_selector, std::vector<Statu
       }
     }
   }
+  // Counts and durations are never negative (upstream's ValidateNonnegativeField).
+  for (const char* field : {"replicas", "minReadySeconds", "revisionHistoryLimit",
+                            "progressDeadlineSeconds"}) {
+    auto it = spec.find(field);
+    if (it != spec.end() && it->is_number_integer() && it->get<int64_t>() < 0) {
+      causes->push_back({"FieldValueInvalid",
+                         "Invalid value: " + it->dump() + ": must be greater than or equal to 0",
+                         std::string("spec.") + field});
+    }
+  }
   ValidatePodSpec(spec.contains("/template/spec"_json_pointer)
                       ? spec.at("/template/spec"_json_pointer)
                       : json(),

@@ -6,6 +6,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "client/json_path.h"
 #include "controllers/common/owned_pods.h"
 #include "controllers/common/pod_util.h"
 
@@ -74,7 +75,8 @@ Status ReplicaSetController::Reconcile(const std::string& key) {
 Status ReplicaSetController::ManageReplicas(const json& rs, std::vector<client::ObjectPtr> active) {
   const std::string key = client::ObjectKey(rs);
   const std::string ns = rs["metadata"].value("namespace", "");
-  const int64_t want = rs["spec"].value("replicas", 1);
+  // Never below 0, whatever is stored (the API server refuses negative counts).
+  const int64_t want = std::max<int64_t>(0, client::IntAtPath(rs, {"spec", "replicas"}, 1));
   const int64_t diff = static_cast<int64_t>(active.size()) - want;
   if (diff < 0) {
     const int creates = static_cast<int>(std::min<int64_t>(-diff, kBurst));
