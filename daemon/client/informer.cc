@@ -4,6 +4,7 @@
 #include <random>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 namespace mk8s::client {
 
@@ -15,6 +16,17 @@ std::string ResourceVersionOf(const json& object) {
   auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return "";
   return meta->value("resourceVersion", "");
+}
+
+// Runs one handler call. An exception (a handler's bug, or an object it cannot read) costs that
+// delivery only: it is logged, and the watch thread, the other handlers and the daemon go on.
+template <typename Call>
+void Guarded(const ResourceRef& resource, const char* what, Call&& call) {
+  try {
+    call();
+  } catch (const std::exception& error) {
+    spdlog::error("informer {}: an {} handler failed: {}", resource.Name(), what, error.what());
+  }
 }
 
 }  // namespace
@@ -60,7 +72,9 @@ uint64_t Informer::AddEventHandler(EventHandlers handlers) {
                   }
                   if (handlers.on_add) {
                     std::lock_guard dispatch(dispatch_mu_);
-                    for (const ObjectPtr& object : List()) handlers.on_add(object);
+                    for (const ObjectPtr& object : List()) {
+                      Guarded(resource_, "add", [&] { handlers.on_add(object); });
+                    }
                   }
                 }};
       inbox_->items.push_back(std::move(item));
@@ -204,9 +218,9 @@ void Informer::Upsert(const ObjectPtr& object) {
   std::lock_guard dispatch(dispatch_mu_);
   for (const auto& [id, h] : *Handlers()) {
     if (old_object) {
-      if (h.on_update) h.on_update(old_object, object);
+      if (h.on_update) Guarded(resource_, "update", [&] { h.on_update(old_object, object); });
     } else if (h.on_add) {
-      h.on_add(object);
+      Guarded(resource_, "add", [&] { h.on_add(object); });
     }
   }
 }
@@ -229,7 +243,7 @@ void Informer::Remove(const std::string& key, const ObjectPtr& last) {
   if (!gone) return;
   std::lock_guard dispatch(dispatch_mu_);
   for (const auto& [id, h] : *Handlers()) {
-    if (h.on_delete) h.on_delete(gone);
+    if (h.on_delete) Guarded(resource_, "delete", [&] { h.on_delete(gone); });
   }
 }
 
@@ -270,15 +284,15 @@ bool Informer::ListAndReplace() {
   for (const auto& [old_object, object] : changed) {
     for (const auto& [id, h] : *handlers) {
       if (old_object) {
-        if (h.on_update) h.on_update(old_object, object);
+        if (h.on_update) Guarded(resource_, "update", [&] { h.on_update(old_object, object); });
       } else if (h.on_add) {
-        h.on_add(object);
+        Guarded(resource_, "add", [&] { h.on_add(object); });
       }
     }
   }
   for (const ObjectPtr& object : removed) {
     for (const auto& [id, h] : *handlers) {
-      if (h.on_delete) h.on_delete(object);
+      if (h.on_delete) Guarded(resource_, "delete", [&] { h.on_delete(object); });
     }
   }
   if (!synced_.exchange(true)) {

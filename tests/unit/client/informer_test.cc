@@ -220,6 +220,30 @@ TEST(InformerTest, RemovedHandlersStopAndScopesRecordRegistrations) {
   EXPECT_EQ(removed.WaitFor(1).size(), 1u);
 }
 
+TEST(InformerTest, AThrowingHandlerCostsOnlyItsOwnDelivery) {
+  auto transport = std::make_shared<FakeTransport>();
+  transport->AddList(List({Pod("a", "1")}, "5"));
+  Informer informer(std::make_shared<Client>(transport), kPods, FastOptions());
+  // A handler that reads a field the object does not have, the way a bug would.
+  EventHandlers throwing;
+  throwing.on_add = [](const ObjectPtr& o) { (void)o->at("spec").at("nodeName"); };
+  throwing.on_update = [](const ObjectPtr&, const ObjectPtr& o) {
+    (void)o->at("spec").at("nodeName");
+  };
+  informer.AddEventHandler(std::move(throwing));
+  Recorder after;
+  informer.AddEventHandler(after.Handlers());
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(seconds(10)));
+  auto watch = transport->WaitWatch(1);
+  ASSERT_NE(watch, nullptr);
+  watch->callbacks.on_line(Event("MODIFIED", Pod("a", "6")));
+  watch->callbacks.on_line(Event("ADDED", Pod("b", "7")));
+  // The next handler and the watch thread went on.
+  EXPECT_EQ(after.WaitFor(3), (std::vector<std::string>{"add a@1", "update a@6", "add b@7"}));
+  informer.Stop();
+}
+
 TEST(InformerTest, GoneReListsAndEmitsTheDiff) {
   auto transport = std::make_shared<FakeTransport>();
   transport->AddList(List({Pod("a", "1"), Pod("b", "2"), Pod("keep", "3")}, "10"));
