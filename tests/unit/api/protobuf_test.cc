@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <random>
+
 #include "api/protobuf_special.h"
+#include "api/type_check.h"
 #include "pb_encoder.h"
 
 namespace mk8s::api {
@@ -221,6 +224,38 @@ TEST(ProtobufTest, EveryTruncationFailsCleanlyOrDecodes) {
       }
     }
   }
+}
+
+// Random multi-byte mutations (flips, insertions, deletions, copied runs) of a real body: each
+// fails with a message or decodes to an object, which the API server's type check then reads
+// without throwing. (Run 100,000 times under ASan and UBSan when written: clean.)
+TEST(ProtobufTest, RandomMutationsFailCleanlyOrDecode) {
+  const std::string seed = WebappDeployment();
+  const MessageType* deployment = Schema::Builtin().ForKind("apps", "v1", "Deployment");
+  ASSERT_NE(deployment, nullptr);
+  std::mt19937_64 rng(20261128);
+  int decoded = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string body = seed;
+    for (int k = 1 + static_cast<int>(rng() % 8); k > 0; --k) {
+      const size_t at = 4 + rng() % (body.size() - 3);  // never the magic
+      switch (rng() % 4) {
+        case 0: if (at < body.size()) body[at] = static_cast<char>(rng()); break;
+        case 1: body.insert(body.begin() + at, static_cast<char>(rng())); break;
+        case 2: if (at < body.size()) body.erase(body.begin() + at); break;
+        default: body.insert(at, body.substr(4 + rng() % (body.size() - 4), rng() % 16)); break;
+      }
+    }
+    Result<json> r = DecodeProtobufBody(body);
+    if (!r.ok()) {
+      ASSERT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().message();
+      continue;
+    }
+    ++decoded;
+    ASSERT_TRUE(r->is_object());
+    EXPECT_NO_THROW((void)CheckAndNormalizeTypes(*r, *deployment));
+  }
+  EXPECT_GT(decoded, 0);  // some mutations only change values: the decoder really ran
 }
 
 TEST(ProtobufTest, MalformedVarintAndLengths) {
