@@ -249,13 +249,17 @@ data: {k: v}
         self.assertNotIn("d1", self.k("get", "cm", "-o", "name").stdout)
 
     def test_watch_sees_added_modified_deleted(self):
+        # A marker kubectl's initial list prints: once it is out, the watch runs from that
+        # list's revision, so nothing written afterwards can fall between list and watch (a
+        # loaded machine could otherwise create, patch and delete before kubectl even listed).
+        self.k("create", "cm", "watch-marker")
         proc = subprocess.Popen(["kubectl", "get", "cm", "-w", "--output-watch-events"],
                                 env=self.c.env, stdout=subprocess.PIPE, text=True)
         lines = []
         reader = threading.Thread(target=lambda: [lines.append(l) for l in proc.stdout])
         reader.start()
         try:
-            # Whether the create lands before or after kubectl's initial list, it prints as ADDED.
+            wait_for(lambda: any("watch-marker" in l for l in lines), what="kubectl's list")
             self.k("create", "cm", "watched", "--from-literal=a=1")
             self.k("patch", "cm", "watched", "-p", '{"data":{"a":"2"}}')
             self.k("delete", "cm", "watched")
@@ -265,6 +269,7 @@ data: {k: v}
             proc.wait()
             reader.join()
             proc.stdout.close()
+            self.k("delete", "cm", "watch-marker")
         events = [l.split()[0] for l in lines if "watched" in l]
         self.assertEqual(events[:3], ["ADDED", "MODIFIED", "DELETED"])
 
