@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -113,6 +114,10 @@ class ScriptedServer {
   ScriptedServer(Script script, bool ipv6 = false, bool require_client_cert = false,
                  bool foreign_cert = false)
       : script_(std::move(script)) {
+    // This server writes through OpenSSL's socket BIO (write(2)); several tests close the
+    // client under test on purpose while it writes, which would raise SIGPIPE and kill the
+    // test binary. (The transport itself sends with MSG_NOSIGNAL.)
+    std::signal(SIGPIPE, SIG_IGN);
     const Pki& p = Pki::Get();
     const pki::KeyPair& identity = foreign_cert ? p.foreign : p.serving;
     ctx_ = SSL_CTX_new(TLS_server_method());
