@@ -565,6 +565,17 @@ class BadInputTest(unittest.TestCase):
         self.assertNotEqual(negative.returncode, 0)
         self.assertIn("spec.replicas: Invalid value: -1: must be greater than or equal to 0",
                       negative.stderr)
+        # Found by fuzzing as well: a DaemonSet whose selector expressions did not select its own
+        # template released every pod it made, a ReplicaSet with a wider selector adopted and
+        # deleted them, and the two looped at full CPU. Upstream's validation refuses it.
+        unselected = self.c.kubectl("create", "-f", "-", check=False, input=json.dumps(
+            {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "unselected"},
+             "spec": {"selector": {"matchLabels": {"a": "b"}, "matchExpressions": [
+                 {"key": "a", "operator": "NotIn", "values": ["b"]}]},
+                      "template": {"metadata": {"labels": {"a": "b"}},
+                                   "spec": {"containers": [{"name": "c", "image": "x"}]}}}}))
+        self.assertNotEqual(unselected.returncode, 0)
+        self.assertIn("`selector` does not match template `labels`", unselected.stderr)
         # A null is Go's zero value: the field is simply not there.
         self.c.kubectl("create", "-f", "-", input=json.dumps(
             {"apiVersion": "v1", "kind": "ConfigMap",

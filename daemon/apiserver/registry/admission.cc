@@ -10,6 +10,7 @@
 #include "apiserver/registry/policy_admission.h"
 #include "apiserver/registry/watch_cache.h"
 #include "apiserver/resources.h"
+#include "apiserver/selectors.h"
 
 namespace mk8s::apiserver {
 namespace {
@@ -170,15 +171,16 @@ void ValidateWorkload(const json& object, bool needs_selector, std::vector<Statu
     const json selector = spec.value("selector", json());
     if (!selector.is_object() || selector.empty()) {
       causes->push_back({"FieldValueRequired", "Required value", "spec.selector"});
-    } else if (selector.contains("matchLabels") && selector["matchLabels"].is_object()) {
-      for (const auto& [key, value] : selector["matchLabels"].items()) {
-        if (!labels.contains(key) || labels[key] != value) {
-          causes->push_back({"FieldValueInvalid",
-                             "Invalid value: map[string]string" + labels.dump() +
-                                 ": `selector` does not match template `labels`",
-                             "spec.template.metadata.labels"});
-          break;
-        }
+    } else if (ValidateLabelSelector(selector, "spec.selector", causes)) {
+      // The whole selector, expressions too, must select the template's pods: a controller
+      // whose own pods it does not select would release each one it creates, and another
+      // controller would adopt it (a create/release/delete loop between them).
+      Result<LabelSelector> parsed = LabelSelector::FromObject(selector);
+      if (parsed.ok() && !parsed->Matches(labels)) {
+        causes->push_back({"FieldValueInvalid",
+                           "Invalid value: map[string]string" + labels.dump() +
+                               ": `selector` does not match template `labels`",
+                           "spec.template.metadata.labels"});
       }
     }
   }

@@ -107,4 +107,37 @@ void FoldSecretStringData(json& secret, std::vector<StatusCause>* causes) {
   }
 }
 
+bool ValidateLabelSelector(const json& selector, const std::string& path,
+                           std::vector<StatusCause>* causes) {
+  const size_t before = causes->size();
+  auto expressions = selector.find("matchExpressions");
+  if (expressions == selector.end() || !expressions->is_array()) return true;
+  for (size_t i = 0; i < expressions->size(); ++i) {
+    const json& expression = (*expressions)[i];
+    const std::string at = path + ".matchExpressions[" + std::to_string(i) + "]";
+    const std::string op = expression.is_object() ? expression.value("operator", "") : "";
+    auto values = expression.is_object() ? expression.find("values") : expression.end();
+    const size_t count = values != expression.end() && values->is_array() ? values->size() : 0;
+    if (op == "In" || op == "NotIn") {
+      if (count == 0) {
+        causes->push_back({"FieldValueRequired",
+                           "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                           at + ".values"});
+      }
+    } else if (op == "Exists" || op == "DoesNotExist") {
+      if (count != 0) {
+        causes->push_back({"FieldValueForbidden",
+                           "Forbidden: may not be specified when `operator` is 'Exists' or "
+                           "'DoesNotExist'",
+                           at + ".values"});
+      }
+    } else {
+      causes->push_back({"FieldValueInvalid",
+                         "Invalid value: \"" + op + "\": not a valid selector operator",
+                         at + ".operator"});
+    }
+  }
+  return causes->size() == before;
+}
+
 }  // namespace mk8s::apiserver

@@ -22,4 +22,10 @@ void MountServiceAccountToken(nlohmann::json& pod_spec);
 // and never stored; its keys win over data's. A non-string value is a cause.
 void FoldSecretStringData(nlohmann::json& secret, std::vector<StatusCause>* causes);
 
+// A metav1.LabelSelector's matchExpressions as upstream validates them: a known operator, values
+// for In/NotIn and none for Exists/DoesNotExist. `path` names the selector ("spec.selector").
+// False when a problem was added to `causes`.
+bool ValidateLabelSelector(const nlohmann::json& selector, const std::string& path,
+                           std::vector<StatusCause>* causes);
+
 }  // namespace mk8s::apiserver

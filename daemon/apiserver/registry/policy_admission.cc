@@ -3,6 +3,8 @@
 #include <cctype>
 #include <string>
 
+#include "apiserver/registry/core_admission.h"
+
 namespace mk8s::apiserver {
 namespace {
 
@@ -61,6 +63,9 @@ void ValidatePodDisruptionBudget(const json& budget, std::vector<StatusCause>* c
                              ": supported values: \"AlwaysAllow\", \"IfHealthyBudget\"",
                          "spec.unhealthyPodEvictionPolicy"});
     }
+  }
+  if (auto selector = spec.find("selector"); selector != spec.end() && selector->is_object()) {
+    ValidateLabelSelector(*selector, "spec.selector", causes);
   }
 }
 

@@ -1,4 +1,5 @@
-// The ServiceAccount token volume injected into pods and Secret stringData folding.
+// The ServiceAccount token volume injected into pods, Secret stringData folding, and label
+// selector validation.
 #include "apiserver/registry/core_admission.h"
 
 #include <gtest/gtest.h>
@@ -67,6 +68,27 @@ TEST(CoreAdmissionTest, RejectsNonStringStringData) {
   FoldSecretStringData(secret, &causes);
   ASSERT_EQ(causes.size(), 1u);
   EXPECT_EQ(causes[0].field, "stringData[n]");
+}
+
+TEST(CoreAdmissionTest, LabelSelectorExpressionsAreValidatedAsUpstream) {
+  std::vector<StatusCause> causes;
+  EXPECT_TRUE(ValidateLabelSelector(
+      json::parse(R"({"matchLabels": {"a": "b"}, "matchExpressions": [
+        {"key": "a", "operator": "In", "values": ["b"]}, {"key": "c", "operator": "Exists"}]})"),
+      "spec.selector", &causes));
+  EXPECT_TRUE(causes.empty());
+  EXPECT_FALSE(ValidateLabelSelector(json::parse(R"({"matchExpressions": [
+        {"key": "a", "operator": "Near", "values": ["b"]},
+        {"key": "a", "operator": "NotIn"},
+        {"key": "a", "operator": "DoesNotExist", "values": ["b"]}]})"),
+                                     "spec.selector", &causes));
+  ASSERT_EQ(causes.size(), 3u);
+  EXPECT_EQ(causes[0].field, "spec.selector.matchExpressions[0].operator");
+  EXPECT_EQ(causes[0].message, "Invalid value: \"Near\": not a valid selector operator");
+  EXPECT_EQ(causes[1].field, "spec.selector.matchExpressions[1].values");
+  EXPECT_EQ(causes[1].reason, "FieldValueRequired");
+  EXPECT_EQ(causes[2].field, "spec.selector.matchExpressions[2].values");
+  EXPECT_EQ(causes[2].reason, "FieldValueForbidden");
 }
 
 }  // namespace
