@@ -39,6 +39,10 @@ class AdoptionTest(ClusterTestCase):
                 for p in self.get("pods", "-l", "app=web")["items"]
                 if "deletionTimestamp" not in p["metadata"] and p["status"].get("phase") == "Running"}
 
+    @staticmethod
+    def owner_uid(obj):
+        return next((o["uid"] for o in obj["metadata"].get("ownerReferences", []) if o.get("controller")), None)
+
     def rollout_status(self):
         out = self.k("-n", NS, "rollout", "status", "deployment/web", "--timeout=60s").stdout
         self.assertIn('deployment "web" successfully rolled out', out)
@@ -90,8 +94,7 @@ class AdoptionTest(ClusterTestCase):
         wait_for(lambda: not self.get("rs", rs_name)["metadata"].get("ownerReferences"),
                  what="the relabelled ReplicaSet released")
         fresh = wait_for(lambda: [r for r in self.replicasets()
-                                  if r["metadata"]["uid"] != rs_uid and any(
-                                      o["uid"] == second_uid for o in r["metadata"].get("ownerReferences", []))],
+                                  if r["metadata"]["uid"] != rs_uid and self.owner_uid(r) == second_uid],
                          what="a new ReplicaSet of web")
         self.assertEqual(len(fresh), 1)
         self.rollout_status()

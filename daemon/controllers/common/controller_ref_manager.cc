@@ -50,7 +50,8 @@ void RouteOwnedEvents(Controller* controller, client::Informer* dependents,
       {[on_dependent](const client::ObjectPtr& object) { on_dependent(object, true, false); },
        [on_dependent, owner_kind](const client::ObjectPtr& old_object,
                                   const client::ObjectPtr& object) {
-         if (ControllerOwnerKey(*old_object, owner_kind) != ControllerOwnerKey(*object, owner_kind)) {
+         if (ControllerOwnerKey(*old_object, owner_kind) !=
+             ControllerOwnerKey(*object, owner_kind)) {
            on_dependent(old_object, false, false);
          }
          on_dependent(object, false, false);
@@ -61,7 +62,8 @@ void RouteOwnedEvents(Controller* controller, client::Informer* dependents,
 Status SetControllerRef(client::Client& api, const client::ResourceRef& resource,
                         const json& object, const json* owner) {
   json references = json::array();
-  for (const json& reference : object.value("/metadata/ownerReferences"_json_pointer, json::array())) {
+  for (const json& reference :
+       object.value("/metadata/ownerReferences"_json_pointer, json::array())) {
     if (!reference.value("controller", false)) references.push_back(reference);
   }
   if (owner != nullptr) references.push_back(MakeControllerRef(*owner));

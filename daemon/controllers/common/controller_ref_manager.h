@@ -30,8 +30,7 @@ namespace mk8s::controllers {
 // "namespace/name" of the object's controller owner when it is of `owner_kind`, else "".
 std::string ControllerOwnerKey(const nlohmann::json& object, const std::string& owner_kind);
 
-void RouteOwnerEvents(Controller* controller, client::Informer* owners,
-                      Expectations* expectations);
+void RouteOwnerEvents(Controller* controller, client::Informer* owners, Expectations* expectations);
 
 // `expectations` may be null (an owner that does not count its dependents' creations, such as
 // the Deployment controller for ReplicaSets).

@@ -390,11 +390,13 @@ TEST_F(DeploymentTest, AdoptsTheOrphanedReplicaSetWithTheSameTemplate) {
   ASSERT_EQ(pod_uids.size(), 2u);
 
   ASSERT_TRUE(Delete(client::kDeployments, "web", "Orphan"));
-  ASSERT_TRUE(WaitFor([&] {
-    const std::optional<json> rs = Get(client::kReplicaSets, orphan["metadata"]["name"]);
-    return !Get(client::kDeployments, "web") && rs &&
-           (*rs)["metadata"].value("ownerReferences", json::array()).empty();
-  }, "the Deployment gone and its ReplicaSet orphaned"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::optional<json> rs = Get(client::kReplicaSets, orphan["metadata"]["name"]);
+        return !Get(client::kDeployments, "web") && rs &&
+               (*rs)["metadata"].value("ownerReferences", json::array()).empty();
+      },
+      "the Deployment gone and its ReplicaSet orphaned"));
 
   const json second = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
   ASSERT_TRUE(DriveRollout("web"));
@@ -440,12 +442,15 @@ TEST_F(DeploymentTest, ReleasesAReplicaSetWhoseLabelsStopMatching) {
   const json d = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
   ASSERT_TRUE(DriveRollout("web"));
   const json before = ReplicaSetsOf(d).at(0);
-  Patch(client::kReplicaSets, before["metadata"]["name"], {{"metadata", {{"labels", {{"app", "gone"}}}}}});
+  Patch(client::kReplicaSets, before["metadata"]["name"],
+        {{"metadata", {{"labels", {{"app", "gone"}}}}}});
 
-  ASSERT_TRUE(WaitFor([&] {
-    const std::optional<json> rs = Get(client::kReplicaSets, before["metadata"]["name"]);
-    return rs && ControllerRef(*rs) == nullptr;
-  }, "the relabelled ReplicaSet released"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::optional<json> rs = Get(client::kReplicaSets, before["metadata"]["name"]);
+        return rs && ControllerRef(*rs) == nullptr;
+      },
+      "the relabelled ReplicaSet released"));
   ASSERT_TRUE(WaitFor([&] { return ReplicaSetsOf(d).size() == 1; }, "a new ReplicaSet"));
   ASSERT_TRUE(DriveRollout("web"));
   const auto sets = ReplicaSetsOf(d);
@@ -491,12 +496,14 @@ TEST_F(DeploymentTest, NoAdoptionWhileTheDeploymentIsBeingDeleted) {
   namesake["metadata"].erase("deletionTimestamp");
   ControllerRefManager other_uid(api(), client::kDeployments, namesake, selector);
   claimed = other_uid.Claim(client::kReplicaSets, candidates);
-  EXPECT_NE(claimed.status.message().find("is gone"), std::string::npos) << claimed.status.ToString();
+  EXPECT_NE(claimed.status.message().find("is gone"), std::string::npos)
+      << claimed.status.ToString();
 
   const std::optional<json> after = Get(client::kReplicaSets, "loose");
   ASSERT_TRUE(after.has_value());
   EXPECT_FALSE((*after)["metadata"].contains("ownerReferences")) << after->dump();
-  Mutate(client::kDeployments, "gone", [](json& object) { object["metadata"].erase("finalizers"); });
+  Mutate(client::kDeployments, "gone",
+         [](json& object) { object["metadata"].erase("finalizers"); });
 }
 
 // The names of existing ReplicaSets must not change: with collisionCount unset the hash is the
