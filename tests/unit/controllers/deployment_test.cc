@@ -416,6 +416,31 @@ TEST_F(DeploymentTest, AdoptsTheOrphanedReplicaSetWithTheSameTemplate) {
   EXPECT_EQ(after, pod_uids) << "the adopted ReplicaSet's pods were replaced";
 }
 
+// An orphan that matches, made after the Deployment (its event alone brings the Deployment
+// back), with another template: adopted as an old ReplicaSet and scaled down to zero.
+TEST_F(DeploymentTest, AdoptsALaterOrphanAsAnOldReplicaSet) {
+  const json d = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  json extra = MakeReplicaSet("extra", 1, {{"app", "web"}, {"v", "old"}});
+  extra["metadata"]["labels"] = {{"app", "web"}};
+  extra["spec"]["template"]["spec"]["containers"][0]["image"] = "example/app:old";
+  const json planted = Create(client::kReplicaSets, extra);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ReadyAllPods();
+        const std::optional<json> rs = Get(client::kReplicaSets, "extra");
+        const json* reference = rs ? ControllerRef(*rs) : nullptr;
+        return reference != nullptr &&
+               reference->value("uid", "") == d["metadata"].value("uid", "") &&
+               (*rs)["spec"].value("replicas", -1) == 0;
+      },
+      "the later orphan adopted and scaled down"));
+  ASSERT_TRUE(DriveRollout("web"));
+  EXPECT_EQ(ReplicaSetsOf(d).size(), 2u);
+  EXPECT_EQ(ReplicaSetWithImage(d, "example/app:old")["metadata"]["uid"],
+            planted["metadata"]["uid"]);
+}
+
 // A matching ReplicaSet that another object controls is left alone.
 TEST_F(DeploymentTest, IgnoresAReplicaSetControlledBySomeoneElse) {
   const json holder = Create(client::kConfigMaps, MakeConfigMap("holder"));
