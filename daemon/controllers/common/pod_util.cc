@@ -47,21 +47,6 @@ json MakeControllerRef(const json& owner) {
           {"blockOwnerDeletion", true}};
 }
 
-Status SetControllerRef(client::Client& api, const json& pod, const json* owner) {
-  json references = json::array();
-  for (const json& reference : pod.value("/metadata/ownerReferences"_json_pointer, json::array())) {
-    if (!reference.value("controller", false)) references.push_back(reference);
-  }
-  if (owner != nullptr) references.push_back(MakeControllerRef(*owner));
-  json patch = {{"metadata",
-                 {{"ownerReferences", references},
-                  {"resourceVersion", pod["metadata"].value("resourceVersion", "")}}}};
-  auto result = api.Patch(client::kPods, pod["metadata"].value("namespace", ""),
-                          pod["metadata"].value("name", ""), client::PatchType::kMerge, patch);
-  if (result.ok() || client::IsNotFound(result.error())) return Status::Ok();
-  return result.status();
-}
-
 bool SelectorMatches(const json& selector, const json& object) {
   if (!selector.is_object() || selector.empty()) return false;
   // Called for every (pod, selector) pair an informer event touches: no copies, no throws.

@@ -15,9 +15,6 @@ namespace mk8s::controllers {
 const nlohmann::json* ControllerRef(const nlohmann::json& object);
 // The ownerReference that makes `owner` the controller of a dependent.
 nlohmann::json MakeControllerRef(const nlohmann::json& owner);
-// Sets (owner != nullptr) or removes the pod's controller reference, guarded by the pod's
-// resourceVersion so a concurrent change is not overwritten (the caller retries on error).
-Status SetControllerRef(client::Client& api, const nlohmann::json& pod, const nlohmann::json* owner);
 
 // A metav1.LabelSelector ({matchLabels, matchExpressions}) against the object's labels. A null or
 // empty selector matches nothing, as for workload controllers.

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "controllers/common/owned_pods.h"
+#include "controllers/common/controller_ref_manager.h"
 #include "controllers/common/pod_util.h"
 #include "controllers/daemonset/history.h"
 #include "controllers/daemonset/node_eligibility.h"
@@ -77,7 +77,7 @@ void DaemonSetController::Setup() {
   daemonsets_->AddEventHandler({nullptr, nullptr, [this](const client::ObjectPtr& ds) {
                                   ForgetBackoff(client::ObjectKey(*ds) + "/", "");
                                 }});
-  RouteOwnedPodEvents(this, pods_, daemonsets_, "DaemonSet", &expectations_);
+  RouteOwnedEvents(this, pods_, daemonsets_, "DaemonSet", &expectations_);
   // Only what changes eligibility matters: labels, taints, unschedulable (not heartbeats).
   nodes_->AddEventHandler(
       {[this](const client::ObjectPtr&) { EnqueueAll(); },
@@ -120,24 +120,16 @@ Status DaemonSetController::Reconcile(const std::string& key) {
   const json& ds = *ds_ptr;
   if (ds["metadata"].contains("deletionTimestamp")) return Status::Ok();
   const std::string ns = ds["metadata"].value("namespace", "");
-  const std::string uid = ds["metadata"].value("uid", "");
   const json selector = ds["spec"].value("selector", json());
 
-  // Claim: ours that match, orphans that match (adopt), ours that stopped matching (release).
+  // Claim (common/controller_ref_manager.h): ours that match, orphans that match (adopted), ours
+  // that stopped matching (released).
+  ControllerRefManager claims(api(), client::kDaemonSets, ds, selector);
+  ControllerRefManager::Claimed claimed = claims.Claim(client::kPods, pods_->ListByNamespace(ns));
+  if (!claimed.status.ok()) return claimed.status;
   NodePods by_node;
   std::set<std::string> live_hashes;
-  for (const client::ObjectPtr& pod : pods_->ListByNamespace(ns)) {
-    const json* owner = ControllerRef(*pod);
-    const bool ours = owner != nullptr && owner->value("uid", "") == uid;
-    const bool matches = SelectorMatches(selector, *pod);
-    if (ours && !matches) {
-      if (Status released = SetControllerRef(api(), *pod, nullptr); !released.ok()) return released;
-      continue;
-    }
-    if (!ours) {
-      if (owner != nullptr || !matches || Terminating(pod)) continue;
-      if (Status adopted = SetControllerRef(api(), *pod, &ds); !adopted.ok()) return adopted;
-    }
+  for (const client::ObjectPtr& pod : claimed.objects) {
     by_node[TargetNodeName(*pod)].push_back(pod);
     live_hashes.insert(Label(pod, kHashLabel));
   }

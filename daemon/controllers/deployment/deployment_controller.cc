@@ -8,6 +8,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "controllers/common/controller_ref_manager.h"
 #include "controllers/common/pod_util.h"
 #include "controllers/common/template_hash.h"
 
@@ -43,6 +44,14 @@ int64_t Revision(const json& rs) {
   }
 }
 
+// Older first: creationTimestamp (RFC 3339 in UTC sorts as text), then name.
+bool CreatedBefore(const json& a, const json& b) {
+  const std::string a_time = a["metadata"].value("creationTimestamp", "");
+  const std::string b_time = b["metadata"].value("creationTimestamp", "");
+  if (a_time != b_time) return a_time < b_time;
+  return a["metadata"].value("name", "") < b["metadata"].value("name", "");
+}
+
 int64_t Replicas(const json& object) { return object.value("/spec/replicas"_json_pointer, int64_t{1}); }
 int64_t StatusCount(const json& object, const char* field) {
   return object.value("status", json::object()).value(field, int64_t{0});
@@ -73,16 +82,8 @@ void DeploymentController::Setup() {
       {[this](const client::ObjectPtr& d) { EnqueueObject(d); },
        [this](const client::ObjectPtr&, const client::ObjectPtr& d) { EnqueueObject(d); },
        [this](const client::ObjectPtr& d) { EnqueueObject(d); }});
-  auto enqueue_owner = [this](const client::ObjectPtr& rs) {
-    const json* owner = ControllerRef(*rs);
-    if (owner != nullptr && owner->value("kind", "") == "Deployment") {
-      Enqueue((*rs)["metadata"].value("namespace", "") + "/" + owner->value("name", ""));
-    }
-  };
-  replicasets_->AddEventHandler(
-      {enqueue_owner,
-       [enqueue_owner](const client::ObjectPtr&, const client::ObjectPtr& rs) { enqueue_owner(rs); },
-       enqueue_owner});
+  // A ReplicaSet queues its Deployment; an orphan queues every Deployment that may adopt it.
+  RouteOwnedEvents(this, replicasets_, deployments_, "Deployment", /*expectations=*/nullptr);
 }
 
 Status DeploymentController::ScaleReplicaSet(const json& deployment, const json& rs,
@@ -105,23 +106,27 @@ Status DeploymentController::Reconcile(const std::string& key) {
   const json& d = *d_ptr;
   if (d["metadata"].contains("deletionTimestamp")) return Status::Ok();
   const std::string ns = d["metadata"].value("namespace", "");
-  const std::string uid = d["metadata"].value("uid", "");
   const json pod_template = d.value("/spec/template"_json_pointer, json::object());
   // Names only a ReplicaSet still to be made: existing ones are matched by template below.
   const std::string hash = PodTemplateHash(pod_template, CollisionCount(d));
   const int64_t replicas = Replicas(d);
 
-  std::vector<client::ObjectPtr> owned;
+  // Claim first (upstream's ControllerRefManager): adopt matching orphans, release ours whose
+  // labels stopped matching. An adopted ReplicaSet with the current template is the new one.
+  ControllerRefManager claims(api(), client::kDeployments, d,
+                              d.value("/spec/selector"_json_pointer, json()));
+  ControllerRefManager::Claimed claimed = claims.Claim(client::kReplicaSets,
+                                                       replicasets_->ListByNamespace(ns));
+  if (!claimed.status.ok()) return claimed.status;
+  const std::vector<client::ObjectPtr>& owned = claimed.objects;
   const json* new_rs = nullptr;
   int64_t max_revision = 0;
-  for (const client::ObjectPtr& rs : replicasets_->ListByNamespace(ns)) {
-    const json* owner = ControllerRef(*rs);
-    if (owner == nullptr || owner->value("uid", "") != uid) continue;
-    owned.push_back(rs);
+  for (const client::ObjectPtr& rs : owned) {
     max_revision = std::max(max_revision, Revision(*rs));
     if (EquivalentPodTemplates((*rs).value("/spec/template"_json_pointer, json::object()),
-                               pod_template)) {
-      new_rs = rs.get();
+                               pod_template) &&
+        (new_rs == nullptr || CreatedBefore(*rs, *new_rs))) {
+      new_rs = rs.get();  // several (an adopted twin): the oldest, as upstream; the rest are old
     }
   }
   if (d.value("/spec/paused"_json_pointer, false)) return SyncStatus(d, new_rs, owned, true);

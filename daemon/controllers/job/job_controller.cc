@@ -9,7 +9,7 @@
 #include <set>
 
 #include "common/time_format.h"
-#include "controllers/common/owned_pods.h"
+#include "controllers/common/controller_ref_manager.h"
 #include "controllers/common/pod_util.h"
 #include "controllers/job/job_pods.h"
 
@@ -57,27 +57,15 @@ void JobController::Setup() {
   jobs_ = context_.informers->For(client::kJobs);
   pods_ = context_.informers->For(client::kPods);
   RouteOwnerEvents(this, jobs_, &expectations_);
-  RouteOwnedPodEvents(this, pods_, jobs_, "Job", &expectations_);
+  RouteOwnedEvents(this, pods_, jobs_, "Job", &expectations_);
 }
 
 Status JobController::ClaimPods(const json& job, std::vector<client::ObjectPtr>* owned) {
-  const std::string ns = job["metadata"].value("namespace", "");
-  const std::string uid = job["metadata"].value("uid", "");
-  const json selector = job["spec"].value("selector", json());
-  for (const client::ObjectPtr& pod : pods_->ListByNamespace(ns)) {
-    const json* owner = ControllerRef(*pod);
-    const bool ours = owner != nullptr && owner->value("uid", "") == uid;
-    const bool matches = SelectorMatches(selector, *pod);
-    if (ours && matches) {
-      owned->push_back(pod);
-    } else if (ours) {
-      if (Status released = SetControllerRef(api(), *pod, nullptr); !released.ok()) return released;
-    } else if (owner == nullptr && matches && !(*pod)["metadata"].contains("deletionTimestamp")) {
-      if (Status adopted = SetControllerRef(api(), *pod, &job); !adopted.ok()) return adopted;
-      owned->push_back(pod);
-    }
-  }
-  return Status::Ok();
+  ControllerRefManager claims(api(), client::kJobs, job, job["spec"].value("selector", json()));
+  ControllerRefManager::Claimed claimed =
+      claims.Claim(client::kPods, pods_->ListByNamespace(job["metadata"].value("namespace", "")));
+  owned->insert(owned->end(), claimed.objects.begin(), claimed.objects.end());
+  return claimed.status;
 }
 
 Status JobController::Reconcile(const std::string& key) {

@@ -39,6 +39,8 @@ class JobController final : public Controller {
  private:
   struct PodSets;  // the job's pods by state (job_controller.cc)
 
+  // Adopts/releases by selector (common/controller_ref_manager.h) and appends the pods the Job
+  // controls to `owned`; an error (a conflict, the adoption recheck) fails the reconcile.
   Status ClaimPods(const nlohmann::json& job, std::vector<client::ObjectPtr>* owned);
   // Creates or deletes pods toward the wanted active count (or indexes). Sets *wake_after when a
   // backoff delays creates.

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/json_path.h"
-#include "controllers/common/owned_pods.h"
+#include "controllers/common/controller_ref_manager.h"
 #include "controllers/common/pod_util.h"
 
 namespace mk8s::controllers {
@@ -28,7 +28,7 @@ void ReplicaSetController::Setup() {
   replicasets_ = context_.informers->For(client::kReplicaSets);
   pods_ = context_.informers->For(client::kPods);
   RouteOwnerEvents(this, replicasets_, &expectations_);
-  RouteOwnedPodEvents(this, pods_, replicasets_, "ReplicaSet", &expectations_);
+  RouteOwnedEvents(this, pods_, replicasets_, "ReplicaSet", &expectations_);
 }
 
 Status ReplicaSetController::Reconcile(const std::string& key) {
@@ -39,29 +39,15 @@ Status ReplicaSetController::Reconcile(const std::string& key) {
   }
   const json& rs = *rs_ptr;
   const std::string ns = rs["metadata"].value("namespace", "");
-  const std::string uid = rs["metadata"].value("uid", "");
   const json selector = rs["spec"].value("selector", json());
   const bool deleting = rs["metadata"].contains("deletionTimestamp");
 
-  // Claim: our pods that still match, orphans that match (adopt), ours that no longer match
-  // (release).
-  std::vector<client::ObjectPtr> owned;
-  for (const client::ObjectPtr& pod : pods_->ListByNamespace(ns)) {
-    const json* owner = ControllerRef(*pod);
-    const bool ours = owner != nullptr && owner->value("uid", "") == uid;
-    const bool matches = SelectorMatches(selector, *pod);
-    if (ours && matches) {
-      owned.push_back(pod);
-    } else if (ours && !matches) {
-      Status released = SetControllerRef(api(), *pod, nullptr);
-      if (!released.ok()) return released;
-    } else if (owner == nullptr && matches && !deleting &&
-               !(*pod)["metadata"].contains("deletionTimestamp")) {
-      Status adopted = SetControllerRef(api(), *pod, &rs);
-      if (!adopted.ok()) return adopted;
-      owned.push_back(pod);
-    }
-  }
+  // Claim (upstream's ControllerRefManager): our pods that still match, orphans that match
+  // (adopted), ours that no longer match (released).
+  ControllerRefManager claims(api(), client::kReplicaSets, rs, selector);
+  ControllerRefManager::Claimed claimed = claims.Claim(client::kPods, pods_->ListByNamespace(ns));
+  if (!claimed.status.ok()) return claimed.status;
+  const std::vector<client::ObjectPtr>& owned = claimed.objects;
   std::vector<client::ObjectPtr> active;
   for (const client::ObjectPtr& pod : owned) {
     if (IsPodActive(*pod)) active.push_back(pod);

@@ -9,6 +9,8 @@
 #include <set>
 
 #include "client/informer.h"
+#include "controllers/common/controller_ref_manager.h"
+#include "controllers/common/pod_util.h"
 #include "controllers/common/template_hash.h"
 #include "controllers/deployment/deployment_controller.h"
 #include "fixture.h"
@@ -373,6 +375,160 @@ TEST_F(DeploymentTest, RaisedCollisionCountKeepsTheCurrentReplicaSet) {
   const json v2 = ReplicaSetWithImage(d, "example/app:v2");
   ASSERT_FALSE(v2.is_null());
   EXPECT_EQ(v2["metadata"]["name"], "keep-" + PodTemplateHash(GetDeployment("keep")["spec"]["template"], 1));
+}
+
+// `kubectl delete deployment --cascade=orphan`, then the same Deployment again: the orphaned
+// ReplicaSet (which holds the name the Deployment would take) is adopted and, its template being
+// the Deployment's, is the new ReplicaSet: no second ReplicaSet, no collisionCount, same pods.
+TEST_F(DeploymentTest, AdoptsTheOrphanedReplicaSetWithTheSameTemplate) {
+  StartController("garbage-collector");
+  const json first = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  const json orphan = ReplicaSetsOf(first).at(0);
+  std::set<std::string> pod_uids;
+  for (const json& pod : List(client::kPods, "app=web")) pod_uids.insert(pod["metadata"]["uid"]);
+  ASSERT_EQ(pod_uids.size(), 2u);
+
+  ASSERT_TRUE(Delete(client::kDeployments, "web", "Orphan"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::optional<json> rs = Get(client::kReplicaSets, orphan["metadata"]["name"]);
+        return !Get(client::kDeployments, "web") && rs &&
+               (*rs)["metadata"].value("ownerReferences", json::array()).empty();
+      },
+      "the Deployment gone and its ReplicaSet orphaned"));
+
+  const json second = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  const std::vector<json> all = List(client::kReplicaSets);
+  ASSERT_EQ(all.size(), 1u) << "a second ReplicaSet was made for an unchanged template";
+  EXPECT_EQ(all[0]["metadata"]["uid"], orphan["metadata"]["uid"]);
+  const json* reference = ControllerRef(all[0]);
+  ASSERT_NE(reference, nullptr);
+  EXPECT_EQ(reference->value("uid", ""), second["metadata"].value("uid", ""));
+  EXPECT_EQ(reference->value("kind", ""), "Deployment");
+  EXPECT_TRUE(reference->value("blockOwnerDeletion", false));
+  const json d = GetDeployment("web");
+  EXPECT_FALSE(d.contains("/status/collisionCount"_json_pointer));
+  EXPECT_EQ(Annotation(d, kRevision), "1");
+  std::set<std::string> after;
+  for (const json& pod : List(client::kPods, "app=web")) after.insert(pod["metadata"]["uid"]);
+  EXPECT_EQ(after, pod_uids) << "the adopted ReplicaSet's pods were replaced";
+}
+
+// An orphan that matches, made after the Deployment (its event alone brings the Deployment
+// back), with another template: adopted as an old ReplicaSet and scaled down to zero.
+TEST_F(DeploymentTest, AdoptsALaterOrphanAsAnOldReplicaSet) {
+  const json d = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  json extra = MakeReplicaSet("extra", 1, {{"app", "web"}, {"v", "old"}});
+  extra["metadata"]["labels"] = {{"app", "web"}};
+  extra["spec"]["template"]["spec"]["containers"][0]["image"] = "example/app:old";
+  const json planted = Create(client::kReplicaSets, extra);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        ReadyAllPods();
+        const std::optional<json> rs = Get(client::kReplicaSets, "extra");
+        const json* reference = rs ? ControllerRef(*rs) : nullptr;
+        return reference != nullptr &&
+               reference->value("uid", "") == d["metadata"].value("uid", "") &&
+               (*rs)["spec"].value("replicas", -1) == 0;
+      },
+      "the later orphan adopted and scaled down"));
+  ASSERT_TRUE(DriveRollout("web"));
+  EXPECT_EQ(ReplicaSetsOf(d).size(), 2u);
+  EXPECT_EQ(ReplicaSetWithImage(d, "example/app:old")["metadata"]["uid"],
+            planted["metadata"]["uid"]);
+}
+
+// A matching ReplicaSet that another object controls is left alone.
+TEST_F(DeploymentTest, IgnoresAReplicaSetControlledBySomeoneElse) {
+  const json holder = Create(client::kConfigMaps, MakeConfigMap("holder"));
+  json stranger = MakeReplicaSet("held", 0, {{"app", "web"}});
+  stranger["metadata"]["labels"] = {{"app", "web"}};
+  stranger["metadata"]["ownerReferences"] = json::array({MakeControllerRef(holder)});
+  const json planted = Create(client::kReplicaSets, stranger);
+
+  const json d = Create(client::kDeployments, MakeDeployment("web", 1, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  const auto sets = ReplicaSetsOf(d);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_NE(sets[0]["metadata"]["name"], "held");
+  const std::optional<json> after = Get(client::kReplicaSets, "held");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ((*after)["metadata"]["ownerReferences"], planted["metadata"]["ownerReferences"]);
+  EXPECT_EQ((*after)["metadata"]["labels"], planted["metadata"]["labels"]);
+  EXPECT_EQ((*after)["spec"], planted["spec"]);
+}
+
+// A ReplicaSet whose labels stop matching the selector is released (its pods stay with it) and
+// the Deployment makes a new one (its name is taken by the released one: collisionCount 1).
+TEST_F(DeploymentTest, ReleasesAReplicaSetWhoseLabelsStopMatching) {
+  const json d = Create(client::kDeployments, MakeDeployment("web", 2, {{"app", "web"}}));
+  ASSERT_TRUE(DriveRollout("web"));
+  const json before = ReplicaSetsOf(d).at(0);
+  Patch(client::kReplicaSets, before["metadata"]["name"],
+        {{"metadata", {{"labels", {{"app", "gone"}}}}}});
+
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::optional<json> rs = Get(client::kReplicaSets, before["metadata"]["name"]);
+        return rs && ControllerRef(*rs) == nullptr;
+      },
+      "the relabelled ReplicaSet released"));
+  ASSERT_TRUE(WaitFor([&] { return ReplicaSetsOf(d).size() == 1; }, "a new ReplicaSet"));
+  ASSERT_TRUE(DriveRollout("web"));
+  const auto sets = ReplicaSetsOf(d);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_NE(sets[0]["metadata"]["uid"], before["metadata"]["uid"]);
+  EXPECT_EQ(GetDeployment("web").value("/status/collisionCount"_json_pointer, -1), 1);
+  const std::optional<json> released = Get(client::kReplicaSets, before["metadata"]["name"]);
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ((*released)["spec"]["replicas"], 2) << "a released ReplicaSet is no longer scaled";
+}
+
+// No adoption for a Deployment being deleted: neither when the cached copy shows it, nor when
+// only the fresh GET does (upstream's RecheckDeletionTimestamp), nor for a re-created namesake.
+TEST_F(DeploymentTest, NoAdoptionWhileTheDeploymentIsBeingDeleted) {
+  json spec = MakeDeployment("gone", 1, {{"app", "gone"}});
+  spec["metadata"]["finalizers"] = json::array({"example.com/hold"});
+  spec["spec"]["paused"] = true;  // makes no ReplicaSet of its own
+  const json live = Create(client::kDeployments, spec);
+  ASSERT_TRUE(Delete(client::kDeployments, "gone"));
+  const std::optional<json> deleting = Get(client::kDeployments, "gone");
+  ASSERT_TRUE(deleting && (*deleting)["metadata"].contains("deletionTimestamp"));
+  // Created after the delete, so the running controller (which reads its cache, then rechecks)
+  // never had a chance to adopt it either.
+  json orphan_spec = MakeReplicaSet("loose", 0, {{"app", "gone"}});
+  orphan_spec["metadata"]["labels"] = {{"app", "gone"}};
+  const json orphan = Create(client::kReplicaSets, orphan_spec);
+  const std::vector<client::ObjectPtr> candidates = {std::make_shared<const json>(orphan)};
+  const json selector = live["spec"]["selector"];
+
+  ControllerRefManager seen_deleting(api(), client::kDeployments, *deleting, selector);
+  ControllerRefManager::Claimed claimed = seen_deleting.Claim(client::kReplicaSets, candidates);
+  EXPECT_TRUE(claimed.status.ok()) << claimed.status.ToString();
+  EXPECT_TRUE(claimed.objects.empty());
+
+  ControllerRefManager stale_cache(api(), client::kDeployments, live, selector);
+  claimed = stale_cache.Claim(client::kReplicaSets, candidates);
+  EXPECT_NE(claimed.status.message().find("has just been deleted"), std::string::npos)
+      << claimed.status.ToString();
+  EXPECT_TRUE(claimed.objects.empty());
+
+  json namesake = live;
+  namesake["metadata"]["uid"] = "not-the-stored-one";
+  namesake["metadata"].erase("deletionTimestamp");
+  ControllerRefManager other_uid(api(), client::kDeployments, namesake, selector);
+  claimed = other_uid.Claim(client::kReplicaSets, candidates);
+  EXPECT_NE(claimed.status.message().find("is gone"), std::string::npos)
+      << claimed.status.ToString();
+
+  const std::optional<json> after = Get(client::kReplicaSets, "loose");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_FALSE((*after)["metadata"].contains("ownerReferences")) << after->dump();
+  Mutate(client::kDeployments, "gone",
+         [](json& object) { object["metadata"].erase("finalizers"); });
 }
 
 // The names of existing ReplicaSets must not change: with collisionCount unset the hash is the
