@@ -584,6 +584,23 @@ class BadInputTest(unittest.TestCase):
         self.assertNotIn("labels", stored["metadata"])
         self.assertEqual(stored["data"], {"k": ""})
 
+    def test_a_uid_in_the_body_is_a_precondition(self):
+        self.c.kubectl("create", "configmap", "uid-guarded", "--from-literal=a=b")
+        uid = json.loads(self.c.kubectl("get", "cm", "uid-guarded", "-o", "json").stdout)[
+            "metadata"]["uid"]
+        path = "/api/v1/namespaces/default/configmaps/uid-guarded"
+        patch = {"Content-Type": "application/merge-patch+json"}
+        stale = self.c.https("PATCH", path, json.dumps(
+            {"metadata": {"uid": "0000-not-the-one"}, "data": {"a": "c"}}).encode(), patch)
+        parsed = self.expect_status(stale, 409, "Conflict")
+        self.assertEqual(parsed["message"],
+                         'Operation cannot be fulfilled on configmaps "uid-guarded": Precondition '
+                         f'failed: UID in precondition: 0000-not-the-one, UID in object meta: {uid}')
+        ok = self.c.https("PATCH", path, json.dumps(
+            {"metadata": {"uid": uid}, "data": {"a": "c"}}).encode(), patch)
+        self.assertEqual(ok[0], 200, ok[2])
+        self.assertEqual(json.loads(ok[2])["data"], {"a": "c"})
+
     def test_wrongly_typed_fields_anywhere_never_crash_the_daemon(self):
         import copy
         import random

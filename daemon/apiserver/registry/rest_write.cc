@@ -386,6 +386,15 @@ static std::optional<ApiError> MergeUpdate(const RestRequest& request, Admission
                               "the object has been modified; please apply your changes to the "
                               "latest version and try again");
   }
+  // A uid in the body is a precondition too: an object deleted and created again under the same
+  // name is not the one the client read (upstream's "Precondition failed").
+  const std::string uid = metadata.value("uid", "");
+  const std::string current_uid = current["metadata"].value("uid", "");
+  if (!uid.empty() && uid != current_uid) {
+    return ApiError::Conflict(resource.group, resource.resource, request.info.name,
+                              "Precondition failed: UID in precondition: " + uid +
+                                  ", UID in object meta: " + current_uid);
+  }
   const std::string& subresource = request.info.subresource;
   json result;
   // CertificateSigningRequests' /approval writes conditions only (admission keeps the rest).
