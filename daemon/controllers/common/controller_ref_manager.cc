@@ -59,6 +59,15 @@ void RouteOwnedEvents(Controller* controller, client::Informer* dependents,
        [on_dependent](const client::ObjectPtr& object) { on_dependent(object, false, true); }});
 }
 
+// A merge patch setting the dependent's ownerReferences, guarded by its uid and resourceVersion
+// (the API server refuses it when the object changed or was replaced since it was read).
+static json OwnerReferencesPatch(const json& meta, json references) {
+  return {{"metadata",
+           {{"ownerReferences", std::move(references)},
+            {"uid", meta.value("uid", "")},
+            {"resourceVersion", meta.value("resourceVersion", "")}}}};
+}
+
 Status SetControllerRef(client::Client& api, const client::ResourceRef& resource,
                         const json& object, const json* owner) {
   json references = json::array();
@@ -68,12 +77,8 @@ Status SetControllerRef(client::Client& api, const client::ResourceRef& resource
   }
   if (owner != nullptr) references.push_back(MakeControllerRef(*owner));
   const json& meta = object["metadata"];
-  json patch = {{"metadata",
-                 {{"ownerReferences", references},
-                  {"uid", meta.value("uid", "")},
-                  {"resourceVersion", meta.value("resourceVersion", "")}}}};
   auto result = api.Patch(resource, meta.value("namespace", ""), meta.value("name", ""),
-                          client::PatchType::kMerge, patch);
+                          client::PatchType::kMerge, OwnerReferencesPatch(meta, references));
   if (result.ok() || client::IsNotFound(result.error())) return Status::Ok();
   return result.status();
 }
@@ -111,12 +116,8 @@ Status ControllerRefManager::Adopt(const client::ResourceRef& resource, const js
   json references = object.value("/metadata/ownerReferences"_json_pointer, json::array());
   references.push_back(MakeControllerRef(owner_));
   const json& meta = object["metadata"];
-  json patch = {{"metadata",
-                 {{"ownerReferences", references},
-                  {"uid", meta.value("uid", "")},
-                  {"resourceVersion", meta.value("resourceVersion", "")}}}};
   auto result = api_.Patch(resource, meta.value("namespace", ""), meta.value("name", ""),
-                           client::PatchType::kMerge, patch);
+                           client::PatchType::kMerge, OwnerReferencesPatch(meta, references));
   if (!result.ok()) {
     if (client::IsNotFound(result.error())) return Status::Ok();  // gone: nothing adopted
     return result.status();
